@@ -1,0 +1,116 @@
+/**
+ * Elementwise arithmetic on flat numeric arrays.
+ *
+ * The sampling core works on flat `Float32Array`s (what an ONNX model consumes) or `Float64Array`s
+ * (for closed-form tests that need 1e-9 accuracy). Every operation returns a new array of the same
+ * kind as its first array argument; scalars are always float64.
+ * @packageDocumentation
+ */
+
+/** A flat numeric state: a batch of samples laid out as `[batch, ...sampleShape]`, row-major. */
+export type NumArray = Float32Array | Float64Array;
+
+/** The constructor of `a`'s kind, so results keep the caller's precision. */
+function like(a: NumArray, length = a.length): NumArray {
+  return a instanceof Float64Array ? new Float64Array(length) : new Float32Array(length);
+}
+
+function sameLength(arrays: readonly NumArray[], op: string): void {
+  const n = arrays[0]!.length;
+  for (const a of arrays) {
+    if (a.length !== n) {
+      throw new RangeError(
+        `${op}: arrays differ in length (${n} vs ${a.length}); all states of one sampling run must share one shape`,
+      );
+    }
+  }
+}
+
+/** A zero array of the same kind and length as `a`. */
+export function zerosLike(a: NumArray): NumArray {
+  return like(a);
+}
+
+/** A copy of `a` (same kind). */
+export function clone(a: NumArray): NumArray {
+  const out = like(a);
+  out.set(a);
+  return out;
+}
+
+/** `a·x` */
+export function scale(a: number, x: NumArray): NumArray {
+  const out = like(x);
+  for (let i = 0; i < x.length; i++) out[i] = a * x[i]!;
+  return out;
+}
+
+/** `a·x + b·y` */
+export function axpby(a: number, x: NumArray, b: number, y: NumArray): NumArray {
+  sameLength([x, y], 'axpby');
+  const out = like(x);
+  for (let i = 0; i < x.length; i++) out[i] = a * x[i]! + b * y[i]!;
+  return out;
+}
+
+/** `Σ_j c_j·x_j` — the linear combination every linear multistep/singlestep update is made of. */
+export function linearCombination(coeffs: readonly number[], xs: readonly NumArray[]): NumArray {
+  if (coeffs.length !== xs.length || xs.length === 0) {
+    throw new RangeError(`linearCombination: ${coeffs.length} coefficients for ${xs.length} arrays`);
+  }
+  sameLength(xs, 'linearCombination');
+  const out = like(xs[0]!);
+  for (let j = 0; j < xs.length; j++) {
+    const c = coeffs[j]!;
+    if (c === 0) continue;
+    const x = xs[j]!;
+    for (let i = 0; i < out.length; i++) out[i] += c * x[i]!;
+  }
+  return out;
+}
+
+/** `x - y` */
+export function sub(x: NumArray, y: NumArray): NumArray {
+  return axpby(1, x, -1, y);
+}
+
+/** `x + y` */
+export function add(x: NumArray, y: NumArray): NumArray {
+  return axpby(1, x, 1, y);
+}
+
+/** Σ x_i² */
+export function sumSquares(x: NumArray): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
+  return s;
+}
+
+/** Mean squared difference of two arrays of equal length. */
+export function meanSquaredError(x: NumArray, y: NumArray): number {
+  sameLength([x, y], 'meanSquaredError');
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = x[i]! - y[i]!;
+    s += d * d;
+  }
+  return s / x.length;
+}
+
+/** Index of the first non-finite value, or -1. */
+export function firstNonFinite(x: NumArray): number {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return i;
+  return -1;
+}
+
+/** Clamp every element into [lo, hi]. */
+export function clamp(x: NumArray, lo: number, hi: number): NumArray {
+  const out = like(x);
+  for (let i = 0; i < x.length; i++) out[i] = Math.min(hi, Math.max(lo, x[i]!));
+  return out;
+}
+
+/** Convert to the given precision (a no-op copy if it already is). */
+export function toPrecision(x: NumArray, precision: 'float32' | 'float64'): NumArray {
+  return precision === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
+}
