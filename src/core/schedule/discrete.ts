@@ -192,5 +192,6 @@ export function scheduleFromBetas(betas: Float64Array): DiscreteSchedule {
     lambda,
     timeOfLambda,
     modelTime: (t) => t,
+    timeOfModelTime: (t) => t,
   };
 }
