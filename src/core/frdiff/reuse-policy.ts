@@ -1,0 +1,110 @@
+/**
+ * Feature-reuse policies: which model calls of a sampling run are keyframes (full network), and how
+ * the others are treated (FRDiff §4.1–4.3).
+ *
+ * Calls are indexed 0…N−1 in the order the solver makes them. Call 0 is always a keyframe (there is
+ * nothing to reuse before it). A policy is plain JSON so `autofr` can write it and `sample`/`bench`
+ * read it:
+ * ```json
+ * { "format": "rediffuse-reuse-policy/1", "calls": 50, "keyframes": [0, 3, 6],
+ *   "mixing": { "temperature": 30, "bias": 0.5 }, "points": "frdiff" }
+ * ```
+ * `mixing: null` means pure feature reuse (every non-keyframe call is a reuse call).
+ * @packageDocumentation
+ */
+import { mixingWeight, validateScoreMixing, type ScoreMixing } from './score-mixing.js';
+
+/** What happens at one model call under a policy. */
+export type CallKind = 'keyframe' | 'reuse' | 'skip';
+
+/** A complete feature-reuse policy for a run of `calls` model calls. */
+export interface ReusePolicy {
+  format: 'rediffuse-reuse-policy/1';
+  /** Number of model calls of the run this policy was made for. */
+  calls: number;
+  /** Sorted call indices that run the full network; must contain 0. */
+  keyframes: number[];
+  /** Score mixing, or null for pure feature reuse. */
+  mixing: ScoreMixing | null;
+  /**
+   * Which tensors are cached: a reuse-point policy name of the graph layer (`frdiff`, `residual`,
+   * `deepcache`) or an explicit list of tensor names. Default `frdiff`.
+   */
+  points?: string | string[];
+  /** Free-form provenance (e.g. how Auto-FR found it). */
+  meta?: Record<string, unknown>;
+}
+
+/** Keyframes every `interval` calls: 0, M, 2M, … (the paper's uniform policy). */
+export function uniformKeyframes(calls: number, interval: number): number[] {
+  if (!Number.isInteger(interval) || interval < 1) {
+    throw new RangeError(`keyframe interval must be an integer ≥ 1, got ${interval}`);
+  }
+  const out: number[] = [];
+  for (let i = 0; i < calls; i += interval) out.push(i);
+  return out;
+}
+
+/** A uniform-interval policy (with the default score mixing unless `mixing` is given or null). */
+export function uniformPolicy(
+  calls: number,
+  interval: number,
+  mixing: ScoreMixing | null = { temperature: 30, bias: 0.5 },
+  points: string | string[] = 'frdiff',
+): ReusePolicy {
+  return { format: 'rediffuse-reuse-policy/1', calls, keyframes: uniformKeyframes(calls, interval), mixing, points };
+}
+
+/** The kind of call `index` under `policy` (r = index/calls drives the mixing weight). */
+export function callKind(policy: ReusePolicy, index: number): { kind: CallKind; weight: number } {
+  if (policy.keyframes.includes(index)) return { kind: 'keyframe', weight: 1 };
+  if (policy.mixing === null) return { kind: 'reuse', weight: 1 };
+  const w = mixingWeight(index / policy.calls, policy.mixing);
+  return w === 0 ? { kind: 'skip', weight: 0 } : { kind: 'reuse', weight: w };
+}
+
+/** Count keyframe, reuse and skipped calls of a policy. */
+export function countCalls(policy: ReusePolicy): Record<CallKind, number> {
+  const c: Record<CallKind, number> = { keyframe: 0, reuse: 0, skip: 0 };
+  for (let i = 0; i < policy.calls; i++) c[callKind(policy, i).kind]++;
+  return c;
+}
+
+/**
+ * Validate a policy object (e.g. parsed from a file), throwing an error that names the field and
+ * the fix. Returns it typed.
+ */
+export function validateReusePolicy(p: unknown, expectedCalls?: number): ReusePolicy {
+  const bad = (msg: string): never => {
+    throw new Error(`invalid reuse policy: ${msg}`);
+  };
+  if (typeof p !== 'object' || p === null) bad('expected a JSON object');
+  const o = p as Record<string, unknown>;
+  if (o.format !== 'rediffuse-reuse-policy/1') bad(`"format" must be "rediffuse-reuse-policy/1", got ${JSON.stringify(o.format)}`);
+  if (!Number.isInteger(o.calls) || (o.calls as number) < 1) bad('"calls" must be a positive integer (the run\'s model calls)');
+  const calls = o.calls as number;
+  if (expectedCalls !== undefined && calls !== expectedCalls) {
+    bad(`it was made for ${calls} model calls but this run makes ${expectedCalls}: re-run autofr for this solver/step count`);
+  }
+  if (!Array.isArray(o.keyframes) || o.keyframes.length === 0) bad('"keyframes" must be a non-empty array of call indices');
+  const kf = o.keyframes as unknown[];
+  let prev = -1;
+  for (const k of kf) {
+    if (!Number.isInteger(k) || (k as number) < 0 || (k as number) >= calls) {
+      bad(`keyframe ${JSON.stringify(k)} is not a call index in 0…${calls - 1}`);
+    }
+    if ((k as number) <= prev) bad('"keyframes" must be strictly increasing');
+    prev = k as number;
+  }
+  if (kf[0] !== 0) bad('"keyframes" must start with 0 (the first call has nothing to reuse)');
+  if (o.mixing !== null) {
+    if (typeof o.mixing !== 'object' || o.mixing === undefined) bad('"mixing" must be {temperature, bias} or null');
+    const m = o.mixing as Record<string, unknown>;
+    if (typeof m.temperature !== 'number' || typeof m.bias !== 'number') bad('"mixing" needs numeric temperature and bias');
+    validateScoreMixing(m as unknown as ScoreMixing);
+  }
+  if (o.points !== undefined && typeof o.points !== 'string' && !(Array.isArray(o.points) && o.points.every((s) => typeof s === 'string'))) {
+    bad('"points" must be a policy name or a list of tensor names');
+  }
+  return o as unknown as ReusePolicy;
+}
