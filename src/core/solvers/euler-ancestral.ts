@@ -1,0 +1,72 @@
+/**
+ * Euler ancestral (k-diffusion's `sample_euler_ancestral`) in x̃ = x/α, ρ = σ/α coordinates.
+ *
+ * The jump ρ_s → ρ_t is split into a deterministic part down to ρ_down and fresh noise ρ_up:
+ *   ρ_up = min(ρ_t, η·√(ρ_t²·(ρ_s² − ρ_t²)/ρ_s²)),   ρ_down = √(ρ_t² − ρ_up²),
+ *   x̃_t = x̃_s + (ρ_down − ρ_s)·ε̂ + ρ_up·z,
+ * so ρ_up² is the variance the DDPM posterior adds in VE form (η = 1). At ρ_t = 0 no noise is added and
+ * x̃_t = x̂0 exactly.
+ * @packageDocumentation
+ */
+import { veSigma } from '../schedule/noise-schedule.js';
+import { linearCombination } from '../tensor.js';
+import type { Solver, SolverSpec } from './types.js';
+import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+
+/** Options of {@link eulerAncestralSpec}. */
+export interface EulerAncestralOptions {
+  /** Noise amount η ≥ 0 (default 1); 0 gives Euler. ρ_up is capped at ρ_t. */
+  eta: number;
+}
+
+const DEFAULTS: EulerAncestralOptions = { eta: 1 };
+const RULES: OptionRules<EulerAncestralOptions> = { eta: { kind: 'number', min: 0 } };
+
+/** ρ_down and ρ_up of an ancestral step from ρ_s to ρ_t (see the file comment). */
+export function ancestralSplit(rhoFrom: number, rhoTo: number, eta: number): { down: number; up: number } {
+  if (eta === 0 || rhoTo === 0) return { down: rhoTo, up: 0 };
+  const up = Math.min(rhoTo, eta * Math.sqrt((rhoTo * rhoTo * (rhoFrom * rhoFrom - rhoTo * rhoTo)) / (rhoFrom * rhoFrom)));
+  return { down: Math.sqrt(rhoTo * rhoTo - up * up), up };
+}
+
+function create(options?: Partial<EulerAncestralOptions>): Solver {
+  const { eta } = resolveOptions('euler_a', options, DEFAULTS, RULES);
+  return async (x, timesteps, ctx) => {
+    const sch = ctx.schedule;
+    checkTimesteps('euler_a', sch, timesteps);
+    const steps = timesteps.length - 1;
+    for (let i = 0; i < steps; i++) {
+      const s = timesteps[i]!;
+      const t = timesteps[i + 1]!;
+      const { eps, x0 } = await ctx.evaluate(x, s);
+      const rs = veSigma(sch, s);
+      const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
+      const at = sch.alpha(t);
+      const ratio = at / sch.alpha(s);
+      x =
+        up > 0
+          ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()])
+          : linearCombination([ratio, at * (down - rs)], [x, eps]);
+      await ctx.step({ step: i, steps, t, x, x0 });
+    }
+    return x;
+  };
+}
+
+/** Euler ancestral: one call per step, stochastic. */
+export const eulerAncestralSpec: SolverSpec<EulerAncestralOptions> = {
+  name: 'euler_a',
+  aliases: ['EulerAncestralDiscreteScheduler', 'euler_ancestral', 'k_euler_a'],
+  description: 'Euler ancestral (k-diffusion): Euler down to σ_down plus fresh noise σ_up; eta scales the noise',
+  order: 1,
+  stochastic: true,
+  gridFamily: 'karras',
+  callsForSteps(steps, options) {
+    resolveOptions('euler_a', options, DEFAULTS, RULES);
+    return steps;
+  },
+  stepsForCalls(nfe, options) {
+    return maxStepsWithin('euler_a', nfe, (m) => this.callsForSteps(m, options));
+  },
+  create,
+};

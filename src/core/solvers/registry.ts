@@ -1,0 +1,55 @@
+/**
+ * The solver registry: every solver by its registry name, looked up by name or alias (e.g. a
+ * diffusers scheduler class name). Unknown names throw an error that lists the valid ones.
+ * @packageDocumentation
+ */
+import type { SolverSpec } from './types.js';
+import { ddimSpec } from './ddim.js';
+import { ddpmSpec } from './ddpm.js';
+import { dpmpp1Spec } from './dpmpp-1.js';
+import { eulerSpec } from './euler.js';
+import { eulerAncestralSpec } from './euler-ancestral.js';
+import { heunSpec } from './heun.js';
+import { lmsSpec } from './lms.js';
+import { plmsSpec } from './plms.js';
+// ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): imports go here ──
+
+const ALL_SPECS: readonly SolverSpec<any>[] = [
+  // classic solvers
+  ddimSpec,
+  dpmpp1Spec,
+  ddpmSpec,
+  plmsSpec,
+  eulerSpec,
+  eulerAncestralSpec,
+  heunSpec,
+  lmsSpec,
+  // ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): specs go here ──
+];
+
+/** Every solver by registry name. */
+export const solverRegistry: Map<string, SolverSpec<any>> = new Map(ALL_SPECS.map((s) => [s.name, s]));
+
+const byAlias = new Map<string, SolverSpec<any>>();
+for (const spec of ALL_SPECS) {
+  for (const key of [spec.name, ...(spec.aliases ?? [])]) {
+    const k = key.toLowerCase();
+    const prev = byAlias.get(k);
+    if (prev && prev !== spec) throw new Error(`solver name/alias "${key}" is used by both ${prev.name} and ${spec.name}`);
+    byAlias.set(k, spec);
+  }
+}
+
+/** The solver named `name` (registry name or alias, case-insensitive). */
+export function getSolver(name: string): SolverSpec<any> {
+  const spec = typeof name === 'string' ? byAlias.get(name.toLowerCase()) : undefined;
+  if (!spec) {
+    throw new Error(`unknown solver "${String(name)}": valid names are ${[...solverRegistry.keys()].join(', ')}`);
+  }
+  return spec;
+}
+
+/** All registered solvers, in registry order. */
+export function listSolvers(): SolverSpec<any>[] {
+  return [...solverRegistry.values()];
+}
