@@ -1,0 +1,407 @@
+/**
+ * Read a diffusers `scheduler_config.json` (already parsed) as it is, and map it onto rediffuse:
+ * the noise schedule, the prediction type, the registry solver with its options, and the timestep
+ * grid options for {@link buildTimesteps}.
+ *
+ * Missing fields take the defaults of the named diffusers class (e.g. DDIM: `clip_sample=True`,
+ * `set_alpha_to_one=True`, `timestep_spacing="leading"`; PNDM: `set_alpha_to_one=False`), so a
+ * config behaves as it does in diffusers. Fields we do not interpret are kept in `unknownFields`.
+ * @packageDocumentation
+ */
+import type { PredictionType } from '../model.js';
+import type { TimestepFamily, TimestepOptions, TimestepSpacing, TimestepTerminal } from '../timesteps.js';
+import { discreteSchedule, type BetaScheduleName, type DiscreteSchedule } from './discrete.js';
+
+/** The diffusers scheduler classes {@link fromSchedulerConfig} understands. */
+export const SUPPORTED_SCHEDULER_CLASSES = [
+  'DDIMScheduler',
+  'DDPMScheduler',
+  'PNDMScheduler',
+  'EulerDiscreteScheduler',
+  'EulerAncestralDiscreteScheduler',
+  'HeunDiscreteScheduler',
+  'LMSDiscreteScheduler',
+  'DPMSolverMultistepScheduler',
+  'DPMSolverSinglestepScheduler',
+  'UniPCMultistepScheduler',
+] as const;
+
+/** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
+export type SchedulerClassName = (typeof SUPPORTED_SCHEDULER_CLASSES)[number];
+
+/** Dynamic thresholding (Saharia et al. 2022, Imagen §2.3): clip x̂0 at the `ratio` quantile of |x̂0|, at most `maxValue`. */
+export interface ThresholdingConfig {
+  /** diffusers' `dynamic_thresholding_ratio` (default 0.995). */
+  ratio: number;
+  /** diffusers' `sample_max_value` (default 1.0). */
+  maxValue: number;
+}
+
+/** What {@link fromSchedulerConfig} reads out of a scheduler config. */
+export interface SchedulerConfig {
+  /** The diffusers class the config names. */
+  className: SchedulerClassName;
+  /** The noise schedule built from the beta fields (float64). */
+  schedule: DiscreteSchedule;
+  /** `prediction_type` (default `epsilon`). */
+  predictionType: PredictionType;
+  /** Our registry solver name. */
+  solver: string;
+  /** Options for that solver, in our option names (e.g. `eta`, `lowerOrderFinal`, `variant`). */
+  solverOptions: Record<string, unknown>;
+  /** Grid spacing: `timestep_spacing`, or `karras` / `exponential` / `logSNR` when the config asks for those sigmas. */
+  spacing: TimestepSpacing;
+  /** The formula family of the class for `leading` / `trailing` / `linspace`. */
+  family: TimestepFamily;
+  /** `steps_offset` (default 0). */
+  stepsOffset: number;
+  /** From `set_alpha_to_one` (DDIM/PNDM) or `final_sigmas_type` (DPM-Solver, UniPC, Euler). */
+  terminal: TimestepTerminal;
+  /** `clip_sample`: clamp x̂0 to ±clipSampleRange. */
+  clipSample: boolean;
+  /** `clip_sample_range` (default 1). */
+  clipSampleRange: number;
+  /** Set when `thresholding` is true. */
+  thresholding?: ThresholdingConfig;
+  /** `use_karras_sigmas`. */
+  karras: boolean;
+  /** `rescale_betas_zero_snr`. */
+  rescaleBetasZeroSnr: boolean;
+  /** `timestep_spacing` exactly as written (undefined when absent). */
+  timestepSpacing?: string;
+  /** `sigma_min` / `sigma_max` overrides for sigma spacings, when the config has them. */
+  sigmaMin?: number;
+  sigmaMax?: number;
+  /** The grid options to pass, with `steps`, to {@link buildTimesteps}. */
+  timestepOptions: Omit<TimestepOptions, 'steps'>;
+  /** `_diffusers_version`, when present. */
+  diffusersVersion?: string;
+  /** Where the mapping is not exact (unsupported fields or variants), in words. */
+  notes: string[];
+  /** Fields we do not interpret, kept as they were. */
+  unknownFields: Record<string, unknown>;
+}
+
+type Json = Record<string, unknown>;
+
+/** Fields of diffusers scheduler configs this loader reads (or knowingly ignores). */
+const KNOWN_FIELDS = new Set([
+  '_class_name',
+  '_diffusers_version',
+  'num_train_timesteps',
+  'beta_start',
+  'beta_end',
+  'beta_schedule',
+  'trained_betas',
+  'rescale_betas_zero_snr',
+  'prediction_type',
+  'timestep_spacing',
+  'steps_offset',
+  'set_alpha_to_one',
+  'final_sigmas_type',
+  'clip_sample',
+  'clip_sample_range',
+  'thresholding',
+  'dynamic_thresholding_ratio',
+  'sample_max_value',
+  'use_karras_sigmas',
+  'use_exponential_sigmas',
+  'use_beta_sigmas',
+  'use_lu_lambdas',
+  'sigma_min',
+  'sigma_max',
+  'algorithm_type',
+  'solver_order',
+  'solver_type',
+  'lower_order_final',
+  'euler_at_final',
+  'disable_corrector',
+  'predict_x0',
+  'variance_type',
+  'skip_prk_steps',
+  'interpolation_type',
+  'timestep_type',
+  'lambda_min_clipped',
+]);
+
+const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
+const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
+const SPACINGS = ['leading', 'trailing', 'linspace'] as const;
+
+function configError(field: string, problem: string, fix: string): Error {
+  return new Error(`scheduler config: field "${field}" ${problem}; ${fix}`);
+}
+
+function describe(v: unknown): string {
+  return typeof v === 'string' ? `"${v}"` : Array.isArray(v) ? 'an array' : v === null ? 'null' : `${typeof v} ${String(v)}`;
+}
+
+/** Typed readers: an absent or null field gives the fallback; a wrong type throws naming the field. */
+function readNumber(c: Json, key: string, fallback: number): number {
+  const v = c[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw configError(key, `must be a finite number, got ${describe(v)}`, `write e.g. "${key}": ${fallback}`);
+  return v;
+}
+
+function readInteger(c: Json, key: string, fallback: number, min: number): number {
+  const v = readNumber(c, key, fallback);
+  if (!Number.isInteger(v) || v < min) throw configError(key, `must be an integer ≥ ${min}, got ${v}`, `write e.g. "${key}": ${fallback}`);
+  return v;
+}
+
+function readBoolean(c: Json, key: string, fallback: boolean): boolean {
+  const v = c[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean') throw configError(key, `must be true or false, got ${describe(v)}`, `write "${key}": ${fallback}`);
+  return v;
+}
+
+function readChoice<T extends string>(c: Json, key: string, fallback: T, choices: readonly T[]): T {
+  const v = c[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'string' || !(choices as readonly string[]).includes(v)) {
+    throw configError(key, `must be one of ${choices.map((s) => `"${s}"`).join(', ')}, got ${describe(v)}`, `use one of those`);
+  }
+  return v as T;
+}
+
+/** Per-class defaults that differ between diffusers schedulers. */
+interface ClassDefaults {
+  family: TimestepFamily;
+  spacing: (typeof SPACINGS)[number];
+  clipSample: boolean;
+  setAlphaToOne?: boolean;
+}
+
+const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
+  DDIMScheduler: { family: 'ddim', spacing: 'leading', clipSample: true, setAlphaToOne: true },
+  DDPMScheduler: { family: 'ddim', spacing: 'leading', clipSample: true },
+  PNDMScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: false },
+  EulerDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  EulerAncestralDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  HeunDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  LMSDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  DPMSolverMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
+  DPMSolverSinglestepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
+  UniPCMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
+};
+
+/**
+ * Map a parsed diffusers `scheduler_config.json` onto rediffuse (see {@link SchedulerConfig}).
+ * Throws when `_class_name` is missing or unsupported (listing the supported classes), or when a
+ * field has the wrong type or an unknown value (naming the field).
+ */
+export function fromSchedulerConfig(json: unknown): SchedulerConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new Error('scheduler config: expected a JSON object (the parsed scheduler_config.json)');
+  }
+  const c = json as Json;
+  const cls = c['_class_name'];
+  if (typeof cls !== 'string' || !(SUPPORTED_SCHEDULER_CLASSES as readonly string[]).includes(cls)) {
+    throw configError(
+      '_class_name',
+      cls === undefined ? 'is missing' : `names an unsupported scheduler ${describe(cls)}`,
+      `use one of ${SUPPORTED_SCHEDULER_CLASSES.join(', ')}`,
+    );
+  }
+  const className = cls as SchedulerClassName;
+  const defaults = CLASS_DEFAULTS[className];
+  const notes: string[] = [];
+
+  // --- schedule -----------------------------------------------------------------------------------
+  const numTrainTimesteps = readInteger(c, 'num_train_timesteps', 1000, 2);
+  const trainedBetasRaw = c['trained_betas'];
+  let trainedBetas: number[] | undefined;
+  if (trainedBetasRaw !== undefined && trainedBetasRaw !== null) {
+    if (!Array.isArray(trainedBetasRaw) || !trainedBetasRaw.every((b) => typeof b === 'number' && Number.isFinite(b))) {
+      throw configError('trained_betas', 'must be an array of numbers', 'write the betas as a JSON array, or null');
+    }
+    trainedBetas = trainedBetasRaw as number[];
+  }
+  const betaSchedule = readChoice<BetaScheduleName>(c, 'beta_schedule', 'linear', BETA_SCHEDULES);
+  const rescaleBetasZeroSnr = readBoolean(c, 'rescale_betas_zero_snr', false);
+  const schedule = discreteSchedule({
+    numTrainTimesteps: trainedBetas ? trainedBetas.length : numTrainTimesteps,
+    betaStart: readNumber(c, 'beta_start', 0.0001),
+    betaEnd: readNumber(c, 'beta_end', 0.02),
+    betaSchedule: trainedBetas ? 'trained_betas' : betaSchedule,
+    trainedBetas,
+    rescaleBetasZeroSnr,
+  });
+  const predictionType = readChoice<PredictionType>(c, 'prediction_type', 'epsilon', PREDICTION_TYPES);
+
+  // --- grid ---------------------------------------------------------------------------------------
+  const rawSpacing = c['timestep_spacing'];
+  if (rawSpacing !== undefined && rawSpacing !== null && typeof rawSpacing !== 'string') {
+    throw configError('timestep_spacing', `must be a string, got ${describe(rawSpacing)}`, 'use "leading", "trailing" or "linspace"');
+  }
+  let spacing: TimestepSpacing = readChoice(c, 'timestep_spacing', defaults.spacing, SPACINGS);
+  const stepsOffset = readInteger(c, 'steps_offset', 0, 0);
+  const karras = readBoolean(c, 'use_karras_sigmas', false);
+  const exponential = readBoolean(c, 'use_exponential_sigmas', false);
+  if (karras && exponential) {
+    throw configError('use_exponential_sigmas', 'is true together with use_karras_sigmas', 'set at most one of them');
+  }
+  if (karras) spacing = 'karras';
+  else if (exponential) spacing = 'exponential';
+  if (readBoolean(c, 'use_beta_sigmas', false)) {
+    notes.push('use_beta_sigmas (beta-distribution sigmas) is not supported: the timestep_spacing grid is used instead');
+  }
+  if (readBoolean(c, 'use_lu_lambdas', false)) {
+    spacing = 'logSNR';
+    notes.push('use_lu_lambdas: mapped to the logSNR spacing (uniform in λ between the schedule ends)');
+  }
+  const sigmaMinRaw = c['sigma_min'];
+  const sigmaMaxRaw = c['sigma_max'];
+  const sigmaMin = sigmaMinRaw === undefined || sigmaMinRaw === null ? undefined : readNumber(c, 'sigma_min', 0);
+  const sigmaMax = sigmaMaxRaw === undefined || sigmaMaxRaw === null ? undefined : readNumber(c, 'sigma_max', 0);
+
+  let terminal: TimestepTerminal;
+  if (defaults.setAlphaToOne !== undefined) {
+    // DDIM/PNDM: the step after the last grid point uses ᾱ = 1 (clean) or ᾱ_0 (time 0).
+    terminal = readBoolean(c, 'set_alpha_to_one', defaults.setAlphaToOne) ? 'zero' : 'sigma_min';
+  } else if (className === 'DDPMScheduler') {
+    terminal = 'zero';
+  } else {
+    terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', 'zero', ['zero', 'sigma_min']);
+  }
+
+  // --- x̂0 post-processing ---------------------------------------------------------------------
+  const clipSample = readBoolean(c, 'clip_sample', defaults.clipSample);
+  const clipSampleRange = readNumber(c, 'clip_sample_range', 1);
+  const thresholding = readBoolean(c, 'thresholding', false)
+    ? { ratio: readNumber(c, 'dynamic_thresholding_ratio', 0.995), maxValue: readNumber(c, 'sample_max_value', 1) }
+    : undefined;
+
+  // --- solver -------------------------------------------------------------------------------------
+  const { solver, solverOptions } = mapSolver(className, c, notes);
+
+  if (c['timestep_type'] !== undefined && c['timestep_type'] !== 'discrete') {
+    notes.push(`timestep_type ${describe(c['timestep_type'])} is not supported: the network receives discrete-schedule times`);
+  }
+  if (c['interpolation_type'] !== undefined && c['interpolation_type'] !== 'linear') {
+    notes.push(`interpolation_type ${describe(c['interpolation_type'])}: fractional times always interpolate log σ linearly here`);
+  }
+  if (typeof c['lambda_min_clipped'] === 'number' && Number.isFinite(c['lambda_min_clipped'])) {
+    notes.push('lambda_min_clipped is not applied: the grid spans the whole schedule');
+  }
+
+  const unknownFields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (!KNOWN_FIELDS.has(k)) unknownFields[k] = v;
+  const version = c['_diffusers_version'];
+
+  const timestepOptions: Omit<TimestepOptions, 'steps'> = { spacing, family: defaults.family, stepsOffset, terminal };
+  if (sigmaMin !== undefined) timestepOptions.sigmaMin = sigmaMin;
+  if (sigmaMax !== undefined) timestepOptions.sigmaMax = sigmaMax;
+
+  const out: SchedulerConfig = {
+    className,
+    schedule,
+    predictionType,
+    solver,
+    solverOptions,
+    spacing,
+    family: defaults.family,
+    stepsOffset,
+    terminal,
+    clipSample,
+    clipSampleRange,
+    karras,
+    rescaleBetasZeroSnr,
+    timestepOptions,
+    notes,
+    unknownFields,
+  };
+  if (thresholding) out.thresholding = thresholding;
+  if (typeof rawSpacing === 'string') out.timestepSpacing = rawSpacing;
+  if (sigmaMin !== undefined) out.sigmaMin = sigmaMin;
+  if (sigmaMax !== undefined) out.sigmaMax = sigmaMax;
+  if (typeof version === 'string') out.diffusersVersion = version;
+  return out;
+}
+
+/** The registry solver and its options for a diffusers class and its solver fields. */
+function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver: string; solverOptions: Record<string, unknown> } {
+  switch (cls) {
+    case 'DDIMScheduler':
+      // η is a call argument in diffusers, not a config field: deterministic DDIM.
+      return { solver: 'ddim', solverOptions: { eta: 0 } };
+    case 'DDPMScheduler': {
+      const v = c['variance_type'];
+      const varianceType = v === undefined || v === null ? 'fixed_small' : v;
+      if (varianceType !== 'fixed_small' && varianceType !== 'fixed_large') {
+        throw configError('variance_type', `${describe(v)} is not supported`, 'use "fixed_small" or "fixed_large"');
+      }
+      return { solver: 'ddpm', solverOptions: { varianceType } };
+    }
+    case 'PNDMScheduler':
+      if (!readBoolean(c, 'skip_prk_steps', false)) {
+        notes.push('skip_prk_steps=false: the Runge–Kutta warm-up of PNDM is replaced by PLMS’s improved-Euler first step');
+      }
+      return { solver: 'plms', solverOptions: {} };
+    case 'EulerDiscreteScheduler':
+      return { solver: 'euler', solverOptions: {} };
+    case 'EulerAncestralDiscreteScheduler':
+      return { solver: 'euler_a', solverOptions: {} };
+    case 'HeunDiscreteScheduler':
+      return { solver: 'heun', solverOptions: {} };
+    case 'LMSDiscreteScheduler':
+      return { solver: 'lms', solverOptions: {} };
+    case 'DPMSolverMultistepScheduler': {
+      const algorithm = readChoice(c, 'algorithm_type', 'dpmsolver++', ['dpmsolver++', 'sde-dpmsolver++', 'dpmsolver', 'sde-dpmsolver']);
+      const order = readInteger(c, 'solver_order', 2, 1);
+      if (order > 3) throw configError('solver_order', `is ${order}`, 'use 1, 2 or 3');
+      const solverType = readChoice(c, 'solver_type', 'midpoint', ['midpoint', 'heun']);
+      const lowerOrderFinal = readBoolean(c, 'lower_order_final', true);
+      const eulerAtFinal = readBoolean(c, 'euler_at_final', false);
+      const multistep = { solverType, lowerOrderFinal, eulerAtFinal };
+      if (algorithm === 'dpmsolver' || algorithm === 'sde-dpmsolver') {
+        notes.push(
+          `algorithm_type "${algorithm}" (noise-prediction multistep) has no solver of its own here: using the ` +
+            'data-prediction form, which is the same update at first order and of the same order otherwise',
+        );
+      }
+      if (algorithm === 'sde-dpmsolver++' || algorithm === 'sde-dpmsolver') {
+        if (order === 1) return { solver: 'ddim', solverOptions: { eta: 1 } }; // SDE-DPM-Solver++(1) ≡ DDIM with η = 1.
+        if (order === 3) notes.push('solver_order 3 with an SDE algorithm: using the second-order dpmpp_2m_sde');
+        return { solver: 'dpmpp_2m_sde', solverOptions: multistep };
+      }
+      if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
+      return { solver: order === 2 ? 'dpmpp_2m' : 'dpmpp_3m', solverOptions: multistep };
+    }
+    case 'DPMSolverSinglestepScheduler': {
+      const algorithm = readChoice(c, 'algorithm_type', 'dpmsolver++', ['dpmsolver++', 'dpmsolver', 'sde-dpmsolver++']);
+      const order = readInteger(c, 'solver_order', 2, 1);
+      if (order > 3) throw configError('solver_order', `is ${order}`, 'use 1, 2 or 3');
+      const lowerOrderFinal = readBoolean(c, 'lower_order_final', true);
+      if (algorithm === 'sde-dpmsolver++') notes.push('algorithm_type "sde-dpmsolver++" singlestep: using the deterministic dpmpp singlestep solver');
+      if (algorithm === 'dpmsolver') return { solver: `dpm_solver_${order}`, solverOptions: order === 1 ? {} : { lowerOrderFinal } };
+      if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
+      return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal } };
+    }
+    case 'UniPCMultistepScheduler': {
+      const variant = readChoice(c, 'solver_type', 'bh2', ['bh1', 'bh2']);
+      const order = readInteger(c, 'solver_order', 2, 1);
+      if (order > 3) throw configError('solver_order', `is ${order}`, 'use 1, 2 or 3');
+      const raw = c['disable_corrector'];
+      let disableCorrector: number[] = [];
+      if (raw !== undefined && raw !== null) {
+        if (!Array.isArray(raw) || !raw.every((i) => Number.isInteger(i) && (i as number) >= 0)) {
+          throw configError('disable_corrector', `must be a list of step indices, got ${describe(raw)}`, 'write e.g. [] or [0]');
+        }
+        disableCorrector = raw as number[];
+      }
+      return {
+        solver: 'unipc',
+        solverOptions: {
+          variant,
+          order,
+          disableCorrector,
+          predictX0: readBoolean(c, 'predict_x0', true),
+          lowerOrderFinal: readBoolean(c, 'lower_order_final', true),
+        },
+      };
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Noise schedules: the shared interface, discrete (beta-table) and continuous VP schedules, and the
+ * diffusers `scheduler_config.json` loader.
+ * @packageDocumentation
+ */
+export { CLEAN_TIME, veSigma, timeOfVeSigma, type NoiseSchedule } from './noise-schedule.js';
+export {
+  discreteSchedule,
+  scheduleFromBetas,
+  makeBetas,
+  rescaleZeroTerminalSnr,
+  linspace,
+  type BetaScheduleName,
+  type DiscreteSchedule,
+  type DiscreteScheduleOptions,
+} from './discrete.js';
+export { continuousVpSchedule, type ContinuousVpOptions } from './continuous.js';
+export {
+  fromSchedulerConfig,
+  SUPPORTED_SCHEDULER_CLASSES,
+  type SchedulerClassName,
+  type SchedulerConfig,
+  type ThresholdingConfig,
+} from './config.js';

@@ -1,0 +1,421 @@
+/**
+ * Timestep grids: the times a sampler visits, from the noisiest to the terminal point.
+ *
+ * {@link buildTimesteps} returns `steps + 1` times `[t_0, …, t_{steps−1}, terminal]` in the
+ * schedule's own time (0…N−1, fractional allowed, for discrete schedules; (0, 1] for continuous ones).
+ * Solvers step between consecutive entries, so a grid with `steps` intervals costs a first-order
+ * solver `steps` model calls.
+ *
+ * The integer spacings reproduce diffusers' `set_timesteps` bit for bit: numpy's `round` is
+ * round-half-to-even, `linspace` is `start + i·step` with the last value set to `stop`, and `arange`
+ * with a float step is `start + i·δ` with δ = (start + step) − start.
+ *
+ * The terminal: `zero` is the clean end point (σ = 0: {@link CLEAN_TIME} for discrete schedules —
+ * diffusers' `set_alpha_to_one=True` / `final_sigmas_type="zero"`); `sigma_min` is the smallest
+ * trained time (t = 0 discrete, ε continuous — diffusers' `set_alpha_to_one=False` /
+ * `final_sigmas_type="sigma_min"`, and the end point of DPM-Solver's own grids).
+ * @packageDocumentation
+ */
+import { linspace } from './schedule/discrete.js';
+import { CLEAN_TIME, timeOfVeSigma, veSigma, type NoiseSchedule } from './schedule/noise-schedule.js';
+
+/** Every named spacing {@link buildTimesteps} knows, in the order they are documented. */
+export const TIMESTEP_SPACINGS = [
+  'leading',
+  'trailing',
+  'linspace',
+  'time_uniform',
+  'logSNR',
+  'time_quadratic',
+  'uniform',
+  'quadratic',
+  'linspace_floor',
+  'karras',
+  'exponential',
+  'ays',
+] as const;
+
+/**
+ * A named timestep spacing.
+ * - `leading`, `trailing`, `linspace`: diffusers' `timestep_spacing`, with the formula family chosen
+ *   by {@link TimestepOptions.family}.
+ * - `time_uniform`, `logSNR`, `time_quadratic`: DPM-Solver's `skip_type` (Lu et al. 2022, §3.4 / App. D).
+ * - `uniform`, `quadratic`: the DDIM code's `skip_type` (Song et al. 2021); `linspace_floor`:
+ *   `int(np.linspace(0, N−1, S))`, the grid of the PFDiff reference code.
+ * - `karras`: Karras et al. 2022 eq. 5; `exponential`: log-uniform σ.
+ * - `ays`: Align Your Steps (Sabour et al. 2024).
+ */
+export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
+
+/** Which library's formula `leading` / `trailing` / `linspace` follow (they differ between schedulers). */
+export type TimestepFamily = 'ddim' | 'dpm' | 'euler';
+
+/** The valid {@link TimestepFamily} values. */
+export const TIMESTEP_FAMILIES: readonly TimestepFamily[] = ['ddim', 'dpm', 'euler'];
+
+/** The last grid point: `zero` = clean data (σ = 0), `sigma_min` = smallest trained time. */
+export type TimestepTerminal = 'zero' | 'sigma_min';
+
+/** The Align-Your-Steps tables (`sd15`: Stable Diffusion 1.5, `sdxl`: SDXL). */
+export type AysModel = 'sd15' | 'sdxl';
+
+/** Whether AYS uses the published timesteps or the published noise levels σ. */
+export type AysDomain = 'timesteps' | 'sigmas';
+
+/** Options of {@link buildTimesteps}. */
+export interface TimestepOptions {
+  /** Number of intervals (integer ≥ 1). May be left out when {@link TimestepOptions.timesteps} is given. */
+  steps?: number;
+  /** Named spacing, default `linspace`. Ignored when an explicit list is given. */
+  spacing?: TimestepSpacing;
+  /** Formula family for `leading` / `trailing` / `linspace`, default `dpm`. */
+  family?: TimestepFamily;
+  /** diffusers' `steps_offset`, added to `leading` grids (SD 1.x uses 1). Default 0. */
+  stepsOffset?: number;
+  /**
+   * The last point. Default: `zero` for discrete schedules, except DPM-Solver's own spacings which end
+   * at `sigma_min` as in the DPM-Solver code; continuous schedules only allow `sigma_min`.
+   */
+  terminal?: TimestepTerminal;
+  /** Karras ρ, default 7. */
+  rho?: number;
+  /** Smallest VE sigma σ/α for `karras` / `exponential`, default the schedule's at `tMin`. */
+  sigmaMin?: number;
+  /** Largest VE sigma σ/α for `karras` / `exponential`, default the schedule's at `tMax`. */
+  sigmaMax?: number;
+  /** AYS table, default `sd15`. */
+  aysModel?: AysModel;
+  /** AYS domain, default `timesteps`. */
+  aysDomain?: AysDomain;
+  /**
+   * An explicit, strictly decreasing list of times `t_0 … t_{S−1}` inside the schedule; the terminal
+   * is appended from {@link TimestepOptions.terminal}, unless the list already ends with
+   * {@link CLEAN_TIME}, which is then taken as its terminal.
+   */
+  timesteps?: readonly number[];
+}
+
+/**
+ * Align-Your-Steps 10-step tables (Sabour, Fidler, Kreis 2024). `timesteps` are the published
+ * integer times of the 1000-step SD schedules (diffusers' `AysSchedules`); `sigmas` the published
+ * noise levels σ/α, the last being σ_min, which the sampler replaces by 0.
+ */
+export const AYS_TABLES: Readonly<Record<AysModel, { timesteps: readonly number[]; sigmas: readonly number[] }>> = {
+  sd15: {
+    timesteps: [999, 850, 736, 645, 545, 455, 343, 233, 124, 24],
+    sigmas: [
+      14.6146412293, 6.4745760956, 3.8636745985, 2.694615152, 1.8841921177, 1.3943805092, 0.9642583904,
+      0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582,
+    ],
+  },
+  sdxl: {
+    timesteps: [999, 845, 730, 587, 443, 310, 193, 116, 53, 13],
+    sigmas: [
+      14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141, 0.5550693289,
+      0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582,
+    ],
+  },
+};
+
+/** numpy's `round` for float64: nearest integer, ties to even. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f; // exact for |x| < 2^52
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** The first `count` values of numpy's `arange(start, stop, step)` for a float step: start + i·δ. */
+function arangeFloat(start: number, step: number, count: number): number[] {
+  const delta = start + step - start;
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) out.push(i === 0 ? start : i === 1 ? start + step : start + i * delta);
+  return out;
+}
+
+/**
+ * numpy's `interp(x, xs, ys)` for increasing `xs` (linear between knots, clamped at the ends):
+ * y = y_j + (x − x_j)·(y_{j+1} − y_j)/(x_{j+1} − x_j).
+ */
+function interp(x: number, xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  if (x <= xs[0]!) return ys[0]!;
+  if (x >= xs[n - 1]!) return ys[n - 1]!;
+  let j = 0;
+  while (x >= xs[j + 1]!) j++;
+  const slope = (ys[j + 1]! - ys[j]!) / (xs[j + 1]! - xs[j]!);
+  return slope * (x - xs[j]!) + ys[j]!;
+}
+
+/**
+ * Log-linear resampling of a decreasing positive sequence to `count` values (AYS paper, App. "How to
+ * use": log y is interpolated linearly over an even grid on [0, 1]).
+ */
+export function loglinearResample(values: readonly number[], count: number): number[] {
+  if (count === 1) return [values[0]!];
+  const ys = values.map(Math.log).reverse();
+  const xs = linspace(0, 1, values.length);
+  return linspace(0, 1, count)
+    .map((x) => Math.exp(interp(x, xs, ys)))
+    .reverse();
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+function checkSteps(steps: unknown): number {
+  if (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1) {
+    fail(`timesteps: steps must be an integer ≥ 1, got ${String(steps)}; pass e.g. { steps: 10 }`);
+  }
+  return steps;
+}
+
+function trainSteps(schedule: NoiseSchedule, spacing: string): number {
+  if (schedule.kind !== 'discrete') {
+    fail(
+      `timesteps: spacing "${spacing}" needs a discrete schedule (it counts training steps); for a continuous ` +
+        `schedule use time_uniform, logSNR, time_quadratic, karras, exponential or ays`,
+    );
+  }
+  return schedule.numTrainTimesteps ?? Math.round(schedule.tMax) + 1;
+}
+
+/** diffusers' `leading` / `trailing` / `linspace` without the terminal (S values, decreasing). */
+function diffusersGrid(spacing: 'leading' | 'trailing' | 'linspace', family: TimestepFamily, n: number, s: number, offset: number): number[] {
+  switch (spacing) {
+    case 'leading': {
+      if (family === 'dpm') {
+        // DPMSolverMultistep / UniPC: ratio = N // (S+1); (arange(S+1)·ratio).round()[::-1][:-1] + offset.
+        const ratio = Math.floor(n / (s + 1));
+        return Array.from({ length: s }, (_, i) => (s - i) * ratio + offset);
+      }
+      // DDIM / DDPM / PNDM / Euler: ratio = N // S; (arange(S)·ratio).round()[::-1] + offset.
+      const ratio = Math.floor(n / s);
+      return Array.from({ length: s }, (_, i) => (s - 1 - i) * ratio + offset);
+    }
+    case 'trailing':
+      // All families: round(arange(N, 0, −N/S)) − 1. numpy's arange gives S+1 values for some S
+      // (e.g. N=1000, S=61: the extra one rounds to −1); we keep exactly the first S.
+      return arangeFloat(n, -n / s, s).map((v) => roundHalfEven(v) - 1);
+    case 'linspace': {
+      if (family === 'dpm') {
+        // linspace(0, N−1, S+1).round()[::-1][:-1]
+        return linspace(0, n - 1, s + 1).map(roundHalfEven).reverse().slice(0, s);
+      }
+      if (family === 'euler') {
+        // Euler/Heun/LMS: linspace(0, N−1, S, dtype=float32)[::-1] — fractional, float32-rounded.
+        return linspace(0, n - 1, s).map(Math.fround).reverse();
+      }
+      return linspace(0, n - 1, s).map(roundHalfEven).reverse();
+    }
+  }
+}
+
+/** DPM-Solver continuous time t_c ∈ [1/N, 1] ↔ discrete model time n = N·t_c − 1. */
+function dpmSolverEnds(schedule: NoiseSchedule): { T: number; eps: number; toTime: (tc: number) => number } {
+  if (schedule.kind === 'discrete') {
+    const n = schedule.numTrainTimesteps ?? Math.round(schedule.tMax) + 1;
+    // Clamp only the rounding error of N·t_c − 1 at the two ends.
+    const toTime = (tc: number): number => Math.min(schedule.tMax, Math.max(schedule.tMin, n * tc - 1));
+    return { T: 1, eps: 1 / n, toTime };
+  }
+  return { T: schedule.tMax, eps: schedule.tMin, toTime: (tc) => Math.min(schedule.tMax, Math.max(schedule.tMin, tc)) };
+}
+
+/** VE sigma → schedule time, clamped into [tMin, tMax] (only rounding error lies outside). */
+function timeOfSigma(schedule: NoiseSchedule, sigma: number): number {
+  const lo = veSigma(schedule, schedule.tMin);
+  const hi = veSigma(schedule, schedule.tMax);
+  if (!(sigma >= lo * (1 - 1e-9) && sigma <= hi * (1 + 1e-9))) {
+    fail(
+      `timesteps: noise level σ/α = ${sigma} lies outside this schedule's range [${lo}, ${hi}]; ` +
+        'pass sigmaMin/sigmaMax inside it (or, for ays, use aysDomain "timesteps")',
+    );
+  }
+  const t = timeOfVeSigma(schedule, Math.min(hi, Math.max(lo, sigma)));
+  return Math.min(schedule.tMax, Math.max(schedule.tMin, t));
+}
+
+/** Karras et al. 2022 eq. 5: σ_i = (σ_max^{1/ρ} + i/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ. */
+export function karrasSigmas(sigmaMin: number, sigmaMax: number, count: number, rho = 7): number[] {
+  const lo = sigmaMin ** (1 / rho);
+  const hi = sigmaMax ** (1 / rho);
+  return linspace(0, 1, count).map((r) => (hi + r * (lo - hi)) ** rho);
+}
+
+/** Log-uniform sigmas: σ_i = exp(linspace(log σ_max, log σ_min, n)). */
+export function exponentialSigmas(sigmaMin: number, sigmaMax: number, count: number): number[] {
+  return linspace(Math.log(sigmaMax), Math.log(sigmaMin), count).map(Math.exp);
+}
+
+function checkDecreasing(grid: readonly number[], what: string): void {
+  for (let i = 1; i < grid.length; i++) {
+    if (!(grid[i]! < grid[i - 1]!)) {
+      fail(
+        `timesteps: ${what} is not strictly decreasing at position ${i} (${grid[i - 1]} then ${grid[i]}); ` +
+          `use fewer steps or another spacing/terminal`,
+      );
+    }
+  }
+}
+
+function checkInside(schedule: NoiseSchedule, t: number, what: string): void {
+  if (!(Number.isFinite(t) && t >= schedule.tMin && t <= schedule.tMax)) {
+    fail(`timesteps: ${what} ${t} lies outside the schedule; use times in [${schedule.tMin}, ${schedule.tMax}]`);
+  }
+}
+
+/**
+ * Build the grid `[t_0, …, t_{steps−1}, terminal]` (length `steps + 1`, strictly decreasing).
+ *
+ * Throws when `steps` is not an integer ≥ 1, the spacing or family is unknown (listing the valid
+ * ones), the spacing needs a discrete schedule, or the grid would repeat a time (too many steps).
+ */
+export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions): number[] {
+  const explicit = options.timesteps;
+  if (explicit !== undefined) return explicitGrid(schedule, explicit, options);
+  const steps = checkSteps(options.steps);
+  const spacing = options.spacing ?? 'linspace';
+  if (!(TIMESTEP_SPACINGS as readonly string[]).includes(spacing)) {
+    fail(`timesteps: unknown spacing "${String(spacing)}"; use one of ${TIMESTEP_SPACINGS.join(', ')}, or an explicit list`);
+  }
+  const family = options.family ?? 'dpm';
+  if (!TIMESTEP_FAMILIES.includes(family)) {
+    fail(`timesteps: unknown family "${String(family)}"; use one of ${TIMESTEP_FAMILIES.join(', ')}`);
+  }
+  const isDpmSolverSpacing = spacing === 'time_uniform' || spacing === 'logSNR' || spacing === 'time_quadratic';
+  const terminal = resolveTerminal(schedule, options.terminal, isDpmSolverSpacing ? 'sigma_min' : 'zero');
+  const terminalTime = terminal === 'zero' ? CLEAN_TIME : schedule.tMin;
+  // Time-like and sigma-like spacings span [t_max, t_min]: with a `sigma_min` terminal their steps+1
+  // points end at t_min; with a `zero` terminal their `steps` points do and the clean point follows.
+  const spanCount = terminal === 'zero' ? steps : steps + 1;
+  const withTerminal = (nodes: number[]): number[] => (terminal === 'zero' ? [...nodes, CLEAN_TIME] : nodes);
+
+  let grid: number[];
+  switch (spacing) {
+    case 'leading':
+    case 'trailing':
+    case 'linspace': {
+      const n = trainSteps(schedule, spacing);
+      const offset = options.stepsOffset ?? 0;
+      if (!Number.isInteger(offset) || offset < 0) {
+        fail(`timesteps: stepsOffset must be an integer ≥ 0, got ${offset}`);
+      }
+      grid = [...diffusersGrid(spacing, family, n, steps, offset), terminalTime];
+      break;
+    }
+    case 'uniform': {
+      // DDIM code: range(0, N, N // S); it yields more than S values when S ∤ N — we keep the first S,
+      // which is diffusers' DDIM `leading` without offset.
+      const n = trainSteps(schedule, spacing);
+      const skip = Math.floor(n / steps);
+      grid = [...Array.from({ length: steps }, (_, i) => (steps - 1 - i) * skip), terminalTime];
+      break;
+    }
+    case 'quadratic': {
+      // DDIM code: int(linspace(0, √(0.8·N), S)²) — the "top 800" quadratic grid.
+      const n = trainSteps(schedule, spacing);
+      const nodes = linspace(0, Math.sqrt(n * 0.8), steps).map((v) => Math.trunc(v * v));
+      grid = [...nodes.reverse(), terminalTime];
+      break;
+    }
+    case 'linspace_floor': {
+      const n = trainSteps(schedule, spacing);
+      grid = [...linspace(0, n - 1, steps).map(Math.trunc).reverse(), terminalTime];
+      break;
+    }
+    case 'time_uniform':
+    case 'logSNR':
+    case 'time_quadratic': {
+      const { T, eps, toTime } = dpmSolverEnds(schedule);
+      let times: number[];
+      if (spacing === 'time_uniform') {
+        times = linspace(T, eps, spanCount).map(toTime);
+      } else if (spacing === 'time_quadratic') {
+        times = linspace(Math.sqrt(T), Math.sqrt(eps), spanCount).map((v) => toTime(v * v));
+      } else {
+        // Uniform in λ between λ(t_max) and λ(t_min) (DPM-Solver §3.4).
+        const lT = schedule.lambda(schedule.tMax);
+        const l0 = schedule.lambda(schedule.tMin);
+        times = linspace(lT, l0, spanCount).map((l) => timeOfSigma(schedule, Math.exp(-l)));
+        times[0] = schedule.tMax;
+        if (spanCount > 1) times[spanCount - 1] = schedule.tMin;
+      }
+      grid = withTerminal(times);
+      break;
+    }
+    case 'karras':
+    case 'exponential': {
+      const sigmaMin = options.sigmaMin ?? veSigma(schedule, schedule.tMin);
+      const sigmaMax = options.sigmaMax ?? veSigma(schedule, schedule.tMax);
+      if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) {
+        fail(`timesteps: need 0 < sigmaMin < sigmaMax, got sigmaMin=${sigmaMin}, sigmaMax=${sigmaMax}`);
+      }
+      const rho = options.rho ?? 7;
+      if (!(rho > 0)) fail(`timesteps: rho must be > 0 (Karras et al. use 7), got ${rho}`);
+      const sigmas =
+        spacing === 'karras' ? karrasSigmas(sigmaMin, sigmaMax, spanCount, rho) : exponentialSigmas(sigmaMin, sigmaMax, spanCount);
+      const times = sigmas.map((s) => timeOfSigma(schedule, s));
+      if (options.sigmaMax === undefined) times[0] = schedule.tMax;
+      if (options.sigmaMin === undefined && spanCount > 1) times[times.length - 1] = schedule.tMin;
+      grid = withTerminal(times);
+      break;
+    }
+    case 'ays':
+      grid = aysGrid(schedule, steps, terminal, options);
+      break;
+  }
+  checkDecreasing(grid, `the ${spacing} grid for ${steps} steps`);
+  return grid;
+}
+
+function resolveTerminal(schedule: NoiseSchedule, requested: TimestepTerminal | undefined, discreteDefault: TimestepTerminal): TimestepTerminal {
+  if (requested !== undefined && requested !== 'zero' && requested !== 'sigma_min') {
+    fail(`timesteps: unknown terminal "${String(requested)}"; use "zero" (clean data) or "sigma_min"`);
+  }
+  if (schedule.kind === 'continuous') {
+    if (requested === 'zero') {
+      fail('timesteps: a continuous schedule has no clean end point (σ > 0 on its whole range); use terminal "sigma_min"');
+    }
+    return 'sigma_min';
+  }
+  return requested ?? discreteDefault;
+}
+
+/** Align Your Steps: the published tables, log-linearly resampled for other step counts. */
+function aysGrid(schedule: NoiseSchedule, steps: number, terminal: TimestepTerminal, options: TimestepOptions): number[] {
+  const model = options.aysModel ?? 'sd15';
+  const table = AYS_TABLES[model];
+  if (table === undefined) fail(`timesteps: unknown aysModel "${String(model)}"; use sd15 or sdxl`);
+  const domain = options.aysDomain ?? 'timesteps';
+  const terminalTime = terminal === 'zero' ? CLEAN_TIME : schedule.tMin;
+  if (domain === 'sigmas') {
+    // The paper's recipe: resample the 11 noise levels to steps+1, the last (σ_min) becomes the terminal.
+    const levels = loglinearResample(table.sigmas, steps + 1).slice(0, steps);
+    return [...levels.map((s) => timeOfSigma(schedule, s)), terminalTime];
+  }
+  if (domain !== 'timesteps') fail(`timesteps: unknown aysDomain "${String(domain)}"; use timesteps or sigmas`);
+  // Published times are on a 0…999 scale; other schedules map them by the fraction t/999 of [t_min, t_max].
+  const published = steps === table.timesteps.length ? [...table.timesteps] : loglinearResample(table.timesteps, steps);
+  const times = published.map((t) => schedule.tMin + (t / 999) * (schedule.tMax - schedule.tMin));
+  return [...times, terminalTime];
+}
+
+function explicitGrid(schedule: NoiseSchedule, list: readonly number[], options: TimestepOptions): number[] {
+  if (!Array.isArray(list) || list.length === 0) fail('timesteps: the explicit list is empty; give at least one time');
+  const grid = [...list];
+  const hasTerminal = grid.length > 1 && grid[grid.length - 1] === CLEAN_TIME && schedule.kind === 'discrete';
+  const nodes = hasTerminal ? grid.slice(0, -1) : grid;
+  nodes.forEach((t, i) => checkInside(schedule, t, `explicit time [${i}] =`));
+  if (options.steps !== undefined && checkSteps(options.steps) !== nodes.length) {
+    fail(`timesteps: steps is ${options.steps} but the explicit list has ${nodes.length} times; drop steps or fix the list`);
+  }
+  if (!hasTerminal) {
+    const terminal = resolveTerminal(schedule, options.terminal, 'zero');
+    grid.push(terminal === 'zero' ? CLEAN_TIME : schedule.tMin);
+  }
+  checkDecreasing(grid, 'the explicit list with its terminal');
+  return grid;
+}
