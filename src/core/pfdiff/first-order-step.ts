@@ -1,0 +1,108 @@
+/**
+ * φ(Q, x, s, t): one first-order (DDIM-type) step from time `s` to time `t` that uses a GIVEN model
+ * output Q instead of calling the network — the building block of PFDiff (Wang et al. 2024,
+ * arXiv 2408.08822, eq. 6–8), which reuses a stored output at another point (x, s).
+ *
+ * A fresh output determines a consistent pair (ε̂, x̂0) at its own point, and every first-order VP
+ * solver then lands on x_t = α_t·x̂0 + σ_t·ε̂. A REUSED output is only one number per coordinate, and
+ * which quantity is held fixed changes the step (pfdiff.md, "Notation"):
+ * - `epsilon` (DDIM ε-form = DPM-Solver-1 = Euler in VE coordinates x/α, σ/α):
+ *     x_t = α_t·(x − σ_s·ε)/α_s + σ_t·ε
+ * - `x0` (DDIM x̂0-form = DPM-Solver++(1)): ε' = (x − α_s·x̂0)/σ_s, then x_t = α_t·x̂0 + σ_t·ε', i.e.
+ *     x_t = (σ_t/σ_s)·x + (α_t − σ_t·α_s/σ_s)·x̂0
+ * - `v` (v = α·ε − σ·x0, Salimans & Ho 2022): ε = σ_s·x + α_s·v, x̂0 = α_s·x − σ_s·v, so
+ *     x_t = (α_t·α_s + σ_t·σ_s)·x + (σ_t·α_s − α_t·σ_s)·v
+ * @packageDocumentation
+ */
+import type { Prediction } from '../prediction.js';
+import type { NoiseSchedule } from '../schedule/noise-schedule.js';
+import { axpby, type NumArray } from '../tensor.js';
+
+/** Which model quantity PFDiff stores and reuses at other points: ε̂, x̂0 or v̂. */
+export type ReuseQuantity = 'epsilon' | 'x0' | 'v';
+
+/** Every valid {@link ReuseQuantity}. */
+export const REUSE_QUANTITIES: readonly ReuseQuantity[] = ['epsilon', 'x0', 'v'];
+
+/**
+ * First-order base solvers PFDiff-k_h wraps. `ddim`, `dpm_solver_1` and `euler` are the same
+ * deterministic ODE step (ε-form; Euler is DDIM in VE coordinates); `dpmpp_1` is the x̂0-form.
+ */
+export type FirstOrderBase = 'ddim' | 'dpm_solver_1' | 'dpmpp_1' | 'euler';
+
+/** Every valid {@link FirstOrderBase}. */
+export const FIRST_ORDER_BASES: readonly FirstOrderBase[] = ['ddim', 'dpm_solver_1', 'dpmpp_1', 'euler'];
+
+/** The quantity a base solver naturally holds fixed: x̂0 for DPM-Solver++(1), ε̂ for the others. */
+export function defaultReuse(base: FirstOrderBase): ReuseQuantity {
+  return base === 'dpmpp_1' ? 'x0' : 'epsilon';
+}
+
+/** Throw unless `reuse` is a {@link ReuseQuantity}. */
+export function checkReuse(reuse: unknown): asserts reuse is ReuseQuantity {
+  if (!REUSE_QUANTITIES.includes(reuse as ReuseQuantity)) {
+    throw new RangeError(`unknown PFDiff reuse quantity "${String(reuse)}": use one of ${REUSE_QUANTITIES.join(', ')}`);
+  }
+}
+
+/**
+ * The quantity to store from a fresh prediction made at a point with coefficients (α, σ):
+ * ε̂, x̂0, or v̂ = α·ε̂ − σ·x̂0.
+ */
+export function storedQuantity(pred: Prediction, reuse: ReuseQuantity, alpha: number, sigma: number): NumArray {
+  switch (reuse) {
+    case 'epsilon':
+      return pred.eps;
+    case 'x0':
+      return pred.x0;
+    case 'v':
+      return axpby(alpha, pred.eps, -sigma, pred.x0);
+  }
+}
+
+/**
+ * φ(Q, x, s, t): the first-order step from (x, s) to t holding the stored quantity `q` (of kind
+ * `reuse`) fixed; see the module comment for the three formulas. No model call.
+ */
+export function firstOrderStep(
+  schedule: NoiseSchedule,
+  reuse: ReuseQuantity,
+  q: NumArray,
+  x: NumArray,
+  s: number,
+  t: number,
+): NumArray {
+  const as = schedule.alpha(s);
+  const ss = schedule.sigma(s);
+  const at = schedule.alpha(t);
+  const st = schedule.sigma(t);
+  switch (reuse) {
+    case 'epsilon':
+      return axpby(at / as, x, st - (at * ss) / as, q);
+    case 'x0':
+      if (ss === 0) throw new RangeError('φ in x̂0-form cannot start at σ = 0 (the clean end point): start the step at a noisy time');
+      return axpby(st / ss, x, at - (st * as) / ss, q);
+    case 'v':
+      return axpby(at * as + st * ss, x, st * as - at * ss, q);
+  }
+}
+
+/** The (ε̂, x̂0) pair that the stored `q` implies at the point (x, s) — for progress previews. */
+export function predictionAt(
+  schedule: NoiseSchedule,
+  reuse: ReuseQuantity,
+  q: NumArray,
+  x: NumArray,
+  s: number,
+): Prediction {
+  const a = schedule.alpha(s);
+  const sg = schedule.sigma(s);
+  switch (reuse) {
+    case 'epsilon':
+      return { eps: q, x0: axpby(1 / a, x, -sg / a, q) };
+    case 'x0':
+      return { eps: axpby(1 / sg, x, -a / sg, q), x0: q };
+    case 'v':
+      return { eps: axpby(sg, x, a, q), x0: axpby(a, x, -sg, q) };
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * PFDiff (Wang et al., ICLR 2025): timestep skipping with past and future model outputs — the
+ * first-order method, the past-only variant for singlestep higher-order solvers, our experimental
+ * multistep variant, and a (k, h) picker.
+ * @packageDocumentation
+ */
+export * from './first-order-step.js';
+export * from './pfdiff.js';
+export * from './pfdiff-higher-order.js';
+export * from './pfdiff-multistep.js';
+export * from './pick-kh.js';

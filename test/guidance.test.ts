@@ -1,0 +1,188 @@
+/**
+ * Classifier-free guidance: one batched [uncond; cond] call = one NFE, the guided output is the
+ * linear combination in the model's own prediction type, null label / explicit uncond, guidance
+ * rescale arithmetic, and errors.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classifierFreeGuidance, rescaleGuided } from '../src/core/guidance.js';
+import type { Conditioning, DiffusionModel, PredictionType } from '../src/core/model.js';
+import { toX0 } from '../src/core/prediction.js';
+import { sample } from '../src/core/sample.js';
+import { discreteSchedule } from '../src/core/schedule/discrete.js';
+import type { NumArray } from '../src/core/tensor.js';
+
+const schedule = discreteSchedule({});
+const NULL = 10;
+
+/**
+ * A closed-form conditional model: out_i = 0.5·x_i + 0.001·t + label + 0.1·i (per sample, the
+ * label of that sample; the null label acts as 0). It records every call.
+ */
+function labelModel(type: PredictionType = 'epsilon') {
+  const calls: { batch: number; labels: readonly number[] | undefined; t: number }[] = [];
+  const d = 3;
+  const model: DiffusionModel = {
+    predictionType: type,
+    sampleShape: [d],
+    async predict(x: NumArray, t: number, batch: number, cond?: Conditioning) {
+      calls.push({ batch, labels: cond?.classLabels, t });
+      const out = new Float64Array(x.length);
+      for (let b = 0; b < batch; b++) {
+        const l = cond?.classLabels?.[b] ?? NULL;
+        const label = l === NULL ? 0 : l;
+        for (let i = 0; i < d; i++) out[b * d + i] = 0.5 * x[b * d + i]! + 0.001 * t + label + 0.1 * i;
+      }
+      return out;
+    },
+  };
+  return { model, calls };
+}
+
+describe('classifier-free guidance wrapper', () => {
+  it('one batched call of 2B = [uncond; cond], output y_u + w·(y_c − y_u)', async () => {
+    const { model, calls } = labelModel();
+    const g = classifierFreeGuidance(model, { scale: 3, nullLabel: NULL });
+    const x = Float64Array.of(1, 2, 3, -1, 0, 1);
+    const out = await g.predict(x, 500, 2, { classLabels: [2, 5] });
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]!.batch, 4);
+    assert.deepEqual(calls[0]!.labels, [NULL, NULL, 2, 5]);
+    for (let b = 0; b < 2; b++) {
+      for (let i = 0; i < 3; i++) {
+        const base = 0.5 * x[b * 3 + i]! + 0.5 + 0.1 * i;
+        const yc = base + [2, 5][b]!;
+        const want = base + 3 * (yc - base);
+        assert.ok(Math.abs(out[b * 3 + i]! - want) < 1e-12, `${b},${i}: ${out[b * 3 + i]} vs ${want}`);
+      }
+    }
+  });
+  it('explicit uncond conditioning takes precedence and may be given once for the batch', async () => {
+    const { model, calls } = labelModel();
+    const g = classifierFreeGuidance(model, { scale: 2, uncond: { classLabels: [1] }, nullLabel: NULL });
+    const out = await g.predict(Float64Array.of(0, 0, 0, 0, 0, 0), 0, 2, { classLabels: [4, 4] });
+    assert.deepEqual(calls[0]!.labels, [1, 1, 4, 4]);
+    // y_u = 1 + 0.1 i, y_c = 4 + 0.1 i → 1 + 2·3 = 7 + 0.1 i
+    assert.ok(Math.abs(out[0]! - 7) < 1e-12 && Math.abs(out[5]! - 7.2) < 1e-12);
+  });
+  it('scale 0 gives the unconditional output, scale 1 the conditional one', async () => {
+    const { model } = labelModel();
+    const x = Float64Array.of(0.2, 0.4, 0.6);
+    const u = await classifierFreeGuidance(model, { scale: 0, nullLabel: NULL }).predict(x, 10, 1, { classLabels: [3] });
+    const c = await classifierFreeGuidance(model, { scale: 1, nullLabel: NULL }).predict(x, 10, 1, { classLabels: [3] });
+    assert.ok(Math.abs(c[0]! - u[0]! - 3) < 1e-12);
+    assert.ok(Math.abs(u[0]! - (0.1 + 0.01)) < 1e-12);
+  });
+  it('guidance in the model\'s own type equals guidance on x̂0 (the conversions are affine)', async () => {
+    const { model } = labelModel('v_prediction');
+    const g = classifierFreeGuidance(model, { scale: 4, nullLabel: NULL });
+    const x = Float64Array.of(0.3, -0.2, 0.9);
+    const t = 400;
+    const [a, s] = [schedule.alpha(t), schedule.sigma(t)];
+    const guided = toX0('v_prediction', await g.predict(x, t, 1, { classLabels: [2] }), x, a, s);
+    const xu = toX0('v_prediction', await model.predict(x, t, 1, { classLabels: [NULL] }), x, a, s);
+    const xc = toX0('v_prediction', await model.predict(x, t, 1, { classLabels: [2] }), x, a, s);
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(guided[i]! - (xu[i]! + 4 * (xc[i]! - xu[i]!))) < 1e-12);
+  });
+});
+
+describe('guidance rescale (Lin et al. 2023 §3.4)', () => {
+  const std = (v: NumArray) => {
+    const a = Array.from(v);
+    const m = a.reduce((p, q) => p + q, 0) / a.length;
+    return Math.sqrt(a.reduce((p, q) => p + (q - m) ** 2, 0) / (a.length - 1));
+  };
+  it('φ = 1 matches the conditional std per sample; φ mixes linearly', () => {
+    const guided = Float64Array.of(1, 3, 8, -2, 0, 2);
+    const cond = Float64Array.of(0, 1, 1, 5, 5, 6);
+    const r1 = rescaleGuided(guided, cond, 2, 1);
+    assert.ok(Math.abs(std(r1.subarray(0, 3)) - std(cond.subarray(0, 3))) < 1e-12);
+    assert.ok(Math.abs(std(r1.subarray(3)) - std(cond.subarray(3))) < 1e-12);
+    const r = rescaleGuided(guided, cond, 2, 0.7);
+    for (let i = 0; i < 6; i++) assert.ok(Math.abs(r[i]! - (0.7 * r1[i]! + 0.3 * guided[i]!)) < 1e-12);
+    assert.deepEqual([...rescaleGuided(guided, cond, 2, 0)], [...guided]);
+  });
+  it('is applied to the guided output (default) or to x̂0', async () => {
+    const { model } = labelModel();
+    const x = Float64Array.of(0.5, -1, 2);
+    const plain = await classifierFreeGuidance(model, { scale: 5, nullLabel: NULL }).predict(x, 300, 1, { classLabels: [2] });
+    const cond = await model.predict(x, 300, 1, { classLabels: [2] });
+    const out = await classifierFreeGuidance(model, { scale: 5, rescale: 0.5, nullLabel: NULL }).predict(x, 300, 1, { classLabels: [2] });
+    const want = rescaleGuided(plain, cond, 1, 0.5);
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(out[i]! - want[i]!) < 1e-12);
+    const inX0 = await classifierFreeGuidance(model, { scale: 5, rescale: 1, rescaleSpace: 'x0', schedule, nullLabel: NULL }).predict(x, 300, 1, { classLabels: [2] });
+    const [a, s] = [schedule.alpha(300), schedule.sigma(300)];
+    assert.ok(Math.abs(std(toX0('epsilon', inX0, x, a, s)) - std(toX0('epsilon', cond, x, a, s))) < 1e-9);
+  });
+});
+
+describe('guidance errors name the fix', () => {
+  it('missing null label, missing conditioning, bad options', async () => {
+    const { model } = labelModel();
+    await assert.rejects(classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), 1, 1, { classLabels: [1] }), /null label.*nullLabel/);
+    await assert.rejects(classifierFreeGuidance(model, { scale: 2, nullLabel: NULL }).predict(Float64Array.of(0, 0, 0), 1, 1), /needs conditioning.*pass cond/);
+    await assert.rejects(
+      classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), 1, 1, { encoderHiddenStates: new Float32Array(4), encoderHiddenShape: [2, 2] }),
+      /explicit uncond/,
+    );
+    assert.throws(() => classifierFreeGuidance(model, { scale: Number.NaN }), /finite number/);
+    assert.throws(() => classifierFreeGuidance(model, { scale: 2, rescale: 1.5 }), /\[0, 1\]/);
+    assert.throws(() => classifierFreeGuidance(model, { scale: 2, rescale: 0.5, rescaleSpace: 'x0' }), /needs the schedule/);
+    await assert.rejects(
+      classifierFreeGuidance(model, { scale: 2, uncond: { classLabels: [1, 2, 3] } }).predict(Float64Array.of(0, 0, 0, 0, 0, 0), 1, 2, { classLabels: [1, 1] }),
+      /give 1 or 2/,
+    );
+  });
+  it('encoder-state conditioning is concatenated [uncond; cond]', async () => {
+    let seen: Float32Array | undefined;
+    const model: DiffusionModel = {
+      predictionType: 'epsilon',
+      sampleShape: [1],
+      async predict(x, _t, batch, cond) {
+        seen = cond?.encoderHiddenStates;
+        return new Float64Array(batch).map((_, b) => cond!.encoderHiddenStates![b * 2]! + 0 * x[0]!);
+      },
+    };
+    const g = classifierFreeGuidance(model, { scale: 3, uncond: { encoderHiddenStates: Float32Array.of(1, 1), encoderHiddenShape: [1, 2] } });
+    const out = await g.predict(Float64Array.of(0, 0), 5, 2, { encoderHiddenStates: Float32Array.of(2, 2, 4, 4), encoderHiddenShape: [1, 2] });
+    assert.deepEqual([...seen!], [1, 1, 1, 1, 2, 2, 4, 4]);
+    assert.deepEqual([...out], [1 + 3 * 1, 1 + 3 * 3]);
+  });
+});
+
+describe('guidance through sample()', () => {
+  it('one guided call per step counts as one NFE; PFDiff stores the guided output', async () => {
+    for (const pfdiff of [undefined, { k: 2, h: 1 }]) {
+      const { model, calls } = labelModel();
+      const r = await sample({
+        model,
+        schedule,
+        nfe: 5,
+        batch: 2,
+        cond: { classLabels: [1, 2] },
+        guidance: { scale: 2, nullLabel: NULL },
+        precision: 'float64',
+        ...(pfdiff ? { pfdiff } : {}),
+      });
+      assert.equal(r.calls, 5);
+      assert.equal(calls.length, 5);
+      assert.ok(calls.every((c) => c.batch === 4));
+    }
+  });
+  it('guided PFDiff equals PFDiff on the guided model written out by hand', async () => {
+    const { model } = labelModel();
+    const handGuided: DiffusionModel = {
+      predictionType: 'epsilon',
+      sampleShape: [3],
+      async predict(x, t, batch, cond) {
+        const u = await model.predict(x, t, batch, { classLabels: new Array(batch).fill(NULL) });
+        const c = await model.predict(x, t, batch, cond);
+        return u.map((v, i) => v + 2.5 * (c[i]! - v));
+      },
+    };
+    const common = { schedule, nfe: 4, batch: 1, cond: { classLabels: [3] }, pfdiff: { k: 2, h: 1 }, precision: 'float64' as const, seed: 9 };
+    const a = await sample({ ...common, model, guidance: { scale: 2.5, nullLabel: NULL } });
+    const b = await sample({ ...common, model: handGuided });
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(a.samples[i]! - b.samples[i]!) < 1e-12);
+  });
+});
