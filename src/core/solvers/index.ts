@@ -14,3 +14,10 @@ export { ancestralSplit, eulerAncestralSpec, type EulerAncestralOptions } from '
 export { heunSpec, type HeunOptions } from './heun.js';
 export { lmsCoefficients, lmsSpec, type LmsOptions } from './lms.js';
 // ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): exports go here ──
+export { dataStepCoefficient, lambdaStep, noiseStepCoefficient, phi, type LambdaStep } from './exponential-integrator.js';
+export { stepPlanForCalls, singlestepOrders, type SinglestepOptions } from './singlestep-plan.js';
+export { dpmSolver1Spec, dpmSolver2Spec, dpmSolver3Spec, dpmSolverUpdate } from './dpm-solver.js';
+export { dpmpp2sSpec, dpmpp3sSpec, dpmppSinglestepUpdate } from './dpmpp-singlestep.js';
+export { dpmpp2mSpec, dpmpp3mSpec, dpmppMultistepUpdate, multistepOrder, type DpmppMultistepOptions } from './dpmpp-multistep.js';
+export { dpmpp2mSdeSpec, type Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
+export { unipcSpec, type UniPcOptions } from './unipc.js';

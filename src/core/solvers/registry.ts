@@ -13,6 +13,11 @@ import { heunSpec } from './heun.js';
 import { lmsSpec } from './lms.js';
 import { plmsSpec } from './plms.js';
 // ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): imports go here ──
+import { dpmSolver1Spec, dpmSolver2Spec, dpmSolver3Spec } from './dpm-solver.js';
+import { dpmpp2sSpec, dpmpp3sSpec } from './dpmpp-singlestep.js';
+import { dpmpp2mSpec, dpmpp3mSpec } from './dpmpp-multistep.js';
+import { dpmpp2mSdeSpec } from './dpmpp-2m-sde.js';
+import { unipcSpec } from './unipc.js';
 
 const ALL_SPECS: readonly SolverSpec<any>[] = [
   // classic solvers
@@ -25,6 +30,15 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   heunSpec,
   lmsSpec,
   // ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): specs go here ──
+  dpmSolver1Spec,
+  dpmSolver2Spec,
+  dpmSolver3Spec,
+  dpmpp2sSpec,
+  dpmpp3sSpec,
+  dpmpp2mSpec,
+  dpmpp3mSpec,
+  dpmpp2mSdeSpec,
+  unipcSpec,
 ];
 
 /** Every solver by registry name. */
