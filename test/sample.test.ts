@@ -110,3 +110,14 @@ describe('sample() errors name the problem and the fix', () => {
     await assert.rejects(sample({ model: bad, schedule, nfe: 2 }), /model returned 3 values/);
   });
 });
+
+it('singlestep solvers spend exactly the NFE budget (adaptive step plan)', async () => {
+  const schedule = discreteSchedule();
+  const model = gaussianModel({ schedule, mean: 0.5, std: 0.5, sampleShape: [2] });
+  for (const solver of ['dpm_solver_2', 'dpm_solver_3', 'dpmpp_2s', 'dpmpp_3s']) {
+    for (const nfe of [4, 5, 6, 7, 10]) {
+      const r = await sample({ model, schedule, solver, nfe, batch: 1, precision: 'float64' });
+      assert.equal(r.calls, nfe, `${solver} at nfe ${nfe}`);
+    }
+  }
+});

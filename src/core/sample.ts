@@ -28,6 +28,7 @@ import { gaussianBatch } from './rng.js';
 import { abortError, createSolverContext, type DynamicThresholding } from './solver-context.js';
 import type { NoiseSchedule } from './schedule/noise-schedule.js';
 import { getSolver } from './solvers/registry.js';
+import { stepPlanForCalls } from './solvers/singlestep-plan.js';
 import type { Solver, SolverSpec, StepInfo } from './solvers/types.js';
 import type { NumArray } from './tensor.js';
 import { buildTimesteps, type TimestepOptions } from './timesteps.js';
@@ -237,6 +238,23 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
       timesteps = explicit ? buildTimesteps(schedule, gridOptions) : grid(nfe !== undefined ? pfdiffBaseSteps(nfe, k) : options.steps!);
       pfdiffInfo = { k, h, variant };
     }
+  } else if (
+    !explicit &&
+    options.steps === undefined &&
+    (SINGLESTEP_BASES as readonly string[]).includes(spec.name) &&
+    options.solverOptions?.orders === undefined
+  ) {
+    // A singlestep order-p solver spends the whole budget with DPM-Solver's adaptive step plan
+    // (e.g. 10 calls at order 3 → orders [3, 3, 3, 1]); a step into σ = 0 must be first order.
+    const order = singlestepBaseInfo(spec.name as SinglestepBase).order;
+    const budget = options.nfe ?? 20;
+    let orders = stepPlanForCalls(budget, order, true);
+    timesteps = grid(orders.length);
+    if (schedule.sigma(timesteps[timesteps.length - 1]!) !== 0) {
+      orders = stepPlanForCalls(budget, order, false);
+      timesteps = grid(orders.length);
+    }
+    solver = spec.create({ ...(options.solverOptions ?? {}), orders });
   } else {
     solver = spec.create(options.solverOptions ?? {});
     if (explicit) timesteps = buildTimesteps(schedule, gridOptions);
