@@ -186,7 +186,7 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
   // Grid + solver.
   const gridOptions: TimestepOptions = {
     spacing: 'linspace',
-    family: spec.gridFamily === 'karras' ? 'euler' : spec.gridFamily,
+    family: spec.gridFamily,
     ...(options.timesteps ?? {}),
   };
   const grid = (steps: number): number[] => buildTimesteps(schedule, { ...gridOptions, steps });

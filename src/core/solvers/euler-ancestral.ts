@@ -60,7 +60,7 @@ export const eulerAncestralSpec: SolverSpec<EulerAncestralOptions> = {
   description: 'Euler ancestral (k-diffusion): Euler down to σ_down plus fresh noise σ_up; eta scales the noise',
   order: 1,
   stochastic: true,
-  gridFamily: 'karras',
+  gridFamily: 'euler',
   callsForSteps(steps, options) {
     resolveOptions('euler_a', options, DEFAULTS, RULES);
     return steps;

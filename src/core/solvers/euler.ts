@@ -47,7 +47,7 @@ export const eulerSpec: SolverSpec<EulerOptions> = {
   description: 'Euler on the probability-flow ODE in σ/α (Karras et al. 2022), first order',
   order: 1,
   stochastic: false,
-  gridFamily: 'karras',
+  gridFamily: 'euler',
   callsForSteps(steps, options) {
     resolveOptions('euler', options, DEFAULTS, RULES);
     return steps;

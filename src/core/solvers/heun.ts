@@ -58,7 +58,7 @@ export const heunSpec: SolverSpec<HeunOptions> = {
   description: "Heun's method in σ/α (Karras et al. 2022 Alg. 1), second order, 2 calls per step, last step Euler",
   order: 2,
   stochastic: false,
-  gridFamily: 'karras',
+  gridFamily: 'euler',
   callsForSteps(steps, options) {
     const { lowerOrderFinal } = resolveOptions('heun', options, DEFAULTS, RULES);
     return 2 * steps - (lowerOrderFinal ? 1 : 0);

@@ -90,7 +90,7 @@ export const lmsSpec: SolverSpec<LmsOptions> = {
   description: 'Linear multistep in σ/α (k-diffusion/diffusers LMS), order 4 by default, 1 call per step',
   order: 4,
   stochastic: false,
-  gridFamily: 'karras',
+  gridFamily: 'euler',
   callsForSteps(steps, options) {
     resolveOptions('lms', options, DEFAULTS, RULES);
     return steps;

@@ -10,6 +10,7 @@
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import type { Prediction } from '../prediction.js';
 import type { NumArray } from '../tensor.js';
+import type { TimestepFamily } from '../timesteps.js';
 
 /** Progress of a sampling run, reported after each solver step. */
 export interface StepInfo {
@@ -42,8 +43,8 @@ export interface SolverContext {
 /** A solver bound to its options. Returns the state at the terminal time. */
 export type Solver = (x: NumArray, timesteps: readonly number[], ctx: SolverContext) => Promise<NumArray>;
 
-/** Which family of timestep formulas a solver uses by default (see `timesteps.ts`). */
-export type GridFamily = 'ddim' | 'dpm' | 'karras';
+/** Which family of diffusers timestep formulas a solver uses by default (see `timesteps.ts`). */
+export type GridFamily = TimestepFamily;
 
 /** Static description of a solver: its name, order, cost and how to build it. */
 export interface SolverSpec<O extends object = Record<string, unknown>> {
