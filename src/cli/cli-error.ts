@@ -1,0 +1,71 @@
+/**
+ * Errors the command line reports as one line on stderr with a chosen exit code, and the parsers
+ * of option values (each throws a {@link CliError} that names the option and the fix).
+ * @packageDocumentation
+ */
+import { InvalidArgumentError } from 'commander';
+
+/** Exit code for wrong input or a failed run. */
+export const EXIT_FAILURE = 1;
+/** Exit code after Ctrl-C (128 + SIGINT), as shells report it. */
+export const EXIT_INTERRUPTED = 130;
+
+/** An error meant for the user: printed as `rediffuse: <message>` and ended with `exitCode`. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_FAILURE,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** Commander argument parser: an integer within [min, max]. */
+export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value: string) => {
+    const v = Number(value);
+    if (!/^[-+]?\d+$/.test(value.trim()) || !Number.isSafeInteger(v) || v < min || v > max) {
+      throw new InvalidArgumentError(`expected an integer${max < Number.MAX_SAFE_INTEGER ? ` in ${min}..${max}` : ` ≥ ${min}`}, got "${value}".`);
+    }
+    return v;
+  };
+}
+
+/** Commander argument parser: a finite number within [min, max]. */
+export function numberArg(min = -Infinity, max = Infinity): (value: string) => number {
+  return (value: string) => {
+    const v = Number(value);
+    if (value.trim() === '' || !Number.isFinite(v) || v < min || v > max) {
+      const range = min > -Infinity && max < Infinity ? ` in [${min}, ${max}]` : min > -Infinity ? ` ≥ ${min}` : '';
+      throw new InvalidArgumentError(`expected a number${range}, got "${value}".`);
+    }
+    return v;
+  };
+}
+
+/** Parse PFDiff's `k_h` (e.g. `2_1`): integers with 1 ≤ h ≤ k ≤ 3. */
+export function parsePfdiff(value: string): { k: number; h: number } {
+  const m = /^\s*(\d+)[_,:](\d+)\s*$/.exec(value);
+  const k = m ? Number(m[1]) : NaN;
+  const h = m ? Number(m[2]) : NaN;
+  if (!m || k < 1 || k > 3 || h < 1 || h > k) {
+    throw new InvalidArgumentError(`expected k_h with 1 ≤ h ≤ k ≤ 3 (one of 1_1, 2_1, 2_2, 3_1, 3_2, 3_3), got "${value}".`);
+  }
+  return { k, h };
+}
+
+/** Parse a solver option `key=value` (value read as JSON when it parses, else as a string). */
+export function parseSolverOption(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value (e.g. solverType=heun), got "${value}".`);
+  const key = value.slice(0, eq).trim();
+  const raw = value.slice(eq + 1).trim();
+  let parsed: unknown = raw;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    parsed = raw;
+  }
+  return { ...previous, [key]: parsed };
+}

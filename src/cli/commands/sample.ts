@@ -1,0 +1,392 @@
+/**
+ * `rediffuse sample`: sample a grid of images from an ONNX diffusion model (by default the bundled
+ * Fashion-MNIST U-Net) and write it as a labelled PNG, one row per class.
+ * @packageDocumentation
+ */
+import { Command, Option } from 'commander';
+import type { DiffusionModel } from '../../core/model.js';
+import { gaussianModel } from '../../core/reference-models.js';
+import { sample, type SampleOptions, type SampleResult } from '../../core/sample.js';
+import { discreteSchedule } from '../../core/schedule/discrete.js';
+import type { NoiseSchedule } from '../../core/schedule/noise-schedule.js';
+import { getSolver, listSolvers } from '../../core/solvers/registry.js';
+import { TIMESTEP_SPACINGS, type TimestepOptions, type TimestepSpacing } from '../../core/timesteps.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { imageGridPng } from '../../io/png.js';
+import { bundledModelPath, loadOnnxModel } from '../../model/load-node.js';
+import { cardSamplingSetup, resolveClassLabel, type ModelCard } from '../../model/model-card.js';
+import type { OnnxDiffusionModel } from '../../model/onnx-backend.js';
+import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption } from '../cli-error.js';
+import { interruptSignal } from '../interrupt.js';
+import { createProgress } from '../progress.js';
+
+/** Parsed options of `rediffuse sample` (commander's camel-cased names). */
+export interface SampleCommandOptions {
+  solver?: string;
+  eta?: number;
+  order?: number;
+  variant?: string;
+  solverType?: string;
+  lowerOrderFinal?: boolean;
+  solverOpt?: Record<string, unknown>;
+  nfe?: number;
+  steps?: number;
+  spacing?: string;
+  pfdiff?: { k: number; h: number };
+  pfdiffReuse?: 'epsilon' | 'x0' | 'v';
+  guidance?: number;
+  guidanceRescale?: number;
+  class: string;
+  count?: number;
+  seed: number;
+  batchSize: number;
+  threads?: number;
+  model?: string;
+  card?: string;
+  out: string;
+  json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+  reference?: boolean;
+}
+
+/** The machine-readable report `--json` prints. */
+export interface SampleReport {
+  output: string;
+  model: { path: string; card: string | null; name: string; sampleShape: readonly number[]; predictionType: string; timestepDtype?: string };
+  settings: {
+    solver: string;
+    solverOptions: Record<string, unknown>;
+    nfe: number | null;
+    steps: number | null;
+    spacing: string;
+    pfdiff: { k: number; h: number; variant: string; reuse?: string } | null;
+    guidance: { scale: number; rescale: number } | null;
+    classes: { label: number; name: string }[] | null;
+    countPerRow: number;
+    samples: number;
+    seed: number;
+    batchSize: number;
+    threads: number | null;
+  };
+  /** Model calls (NFE); a guided call of cond + uncond counts once. */
+  calls: number;
+  /** Grid intervals the solver ran on (the base grid with PFDiff). */
+  steps: number;
+  timesteps: number[];
+  /** `session.run` invocations (calls split into chunks of --batch-size). */
+  modelRuns: number | null;
+  /** Whole sampling run, ms. */
+  wallMs: number;
+  /** Time inside model calls, ms. */
+  modelMs: number;
+  /** Mean wall time of one model call, ms. */
+  msPerCall: number;
+  /** Wall time of each model call, ms. */
+  callMs: number[];
+  /** Loading the model, ms. */
+  loadMs: number;
+  /** Encoding and writing the PNG, ms. */
+  writeMs: number;
+}
+
+const SOLVER_OPTION_FLAGS: readonly (keyof SampleCommandOptions)[] = ['eta', 'order', 'variant', 'solverType', 'lowerOrderFinal'];
+
+function solverHelp(): string {
+  return listSolvers()
+    .map((s) => s.name)
+    .join(', ');
+}
+
+/** Add `sample` to a commander program. */
+export function registerSampleCommand(program: Command): Command {
+  const cmd = program
+    .command('sample')
+    .description(
+      'Sample images from a diffusion model and write a labelled PNG grid (one row per class). ' +
+        'With no options: the bundled Fashion-MNIST U-Net, 8 images per class, DPM-Solver++ 2M, 20 model calls, guidance 2.',
+    )
+    .addOption(new Option('-s, --solver <name>', `solver: ${solverHelp()} (default: the model card's, else dpmpp_2m)`))
+    .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
+    .addOption(new Option('--order <n>', 'solver option: order (unipc, lms, dpm_solver)').argParser(intArg(1, 4)))
+    .addOption(new Option('--variant <name>', "solver option: UniPC variant 'bh1' or 'bh2'"))
+    .addOption(new Option('--solver-type <name>', "solver option: DPM-Solver++ second-order form 'midpoint' or 'heun'"))
+    .addOption(new Option('--lower-order-final', 'solver option: use lower order in the final steps (multistep solvers)'))
+    .addOption(new Option('--no-lower-order-final', 'solver option: keep the full order to the end'))
+    .addOption(
+      new Option('-O, --solver-opt <key=value>', 'any other solver option, repeatable (value read as JSON when it parses)').argParser(
+        (v: string, prev: Record<string, unknown> | undefined) => parseSolverOption(v, prev ?? {}),
+      ),
+    )
+    .addOption(new Option('-n, --nfe <n>', 'model-call budget (default 20, or the card\'s default_nfe)').argParser(intArg(1)).conflicts('steps'))
+    .addOption(new Option('--steps <n>', 'grid intervals instead of an NFE budget (with --pfdiff: base-grid intervals M = N(k+1)−k)').argParser(intArg(1)))
+    .addOption(new Option('--spacing <name>', `timestep spacing: ${TIMESTEP_SPACINGS.join(', ')} (default: the scheduler config's)`))
+    .addOption(new Option('--pfdiff <k_h>', 'PFDiff timestep skipping, e.g. 2_1 (1 ≤ h ≤ k ≤ 3)').argParser(parsePfdiff))
+    .addOption(new Option('--pfdiff-reuse <quantity>', 'PFDiff with a first-order solver: the reused quantity').choices(['epsilon', 'x0', 'v']))
+    .addOption(new Option('-g, --guidance <scale>', 'classifier-free guidance scale w (1 = off, 0 = unconditional); default 2 for class-conditional models').argParser(numberArg(0)))
+    .addOption(new Option('--guidance-rescale <phi>', 'guidance rescale φ in [0, 1] (Lin et al. 2023; 0 = off)').argParser(numberArg(0, 1)).default(0))
+    .addOption(new Option('-c, --class <names>', "classes: 'all' (one row each), 'none' (unconditional), or names/indices separated by commas").default('all'))
+    .addOption(new Option('--count <n>', 'images per row (per class); unconditional: images in total (default 8, resp. 64)').argParser(intArg(1, 4096)))
+    .addOption(new Option('--seed <n>', 'seed of the initial noise').argParser(intArg(0, 2 ** 32 - 1)).default(0))
+    .addOption(new Option('-b, --batch-size <n>', 'largest batch per network run (a guided call runs cond + uncond together)').argParser(intArg(1, 4096)).default(64))
+    .addOption(new Option('-t, --threads <n>', "onnxruntime intra-op threads (default: onnxruntime's choice)").argParser(intArg(1, 1024)))
+    .addOption(new Option('-m, --model <path>', 'an ONNX diffusion model (default: the bundled models/fashion-unet.onnx)'))
+    .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
+    .addOption(new Option('-o, --out <path>', 'PNG to write').default('rediffuse-samples.png'))
+    .addOption(new Option('--json', 'print a JSON report (settings, model calls, wall time per call and in total) and nothing else on stdout'))
+    .addOption(new Option('-q, --quiet', 'print nothing on success, no progress bar'))
+    .addOption(new Option('--no-progress', 'no progress bar (there is none when stderr is not a terminal anyway)'))
+    .addOption(new Option('--reference', 'use the closed-form Gaussian reference model (development)').hideHelp())
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  rediffuse sample                                   # bundled model, all classes, 8 per class',
+        '  rediffuse sample --solver ddim --nfe 10 --pfdiff 2_1 --out ddim-pfdiff.png',
+        "  rediffuse sample --class 'ankle boot' --count 16 --guidance 3 --seed 7",
+        '  rediffuse sample --json --nfe 4 --count 2 > report.json',
+        '',
+        'Exit codes: 0 done, 1 wrong input or failed run, 130 interrupted (Ctrl-C; no file is left half-written).',
+      ].join('\n'),
+    )
+    .action(async (opts: SampleCommandOptions) => {
+      await runSampleCommand(opts);
+    });
+  return cmd;
+}
+
+interface LoadedForCli {
+  model: DiffusionModel;
+  onnx: OnnxDiffusionModel | undefined;
+  schedule: NoiseSchedule;
+  card: ModelCard | undefined;
+  modelPath: string;
+  cardPath: string | undefined;
+  timestepOptions: Omit<TimestepOptions, 'steps'>;
+  schedulerSolver: string | undefined;
+  schedulerSolverOptions: Record<string, unknown> | undefined;
+  clipSample: number | undefined;
+  thresholding: SampleOptions['thresholding'];
+}
+
+async function loadForCli(opts: SampleCommandOptions): Promise<LoadedForCli> {
+  if (opts.reference) {
+    const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
+    return {
+      model: gaussianModel({ schedule, mean: 0, std: 0.5, sampleShape: [1, 28, 28] }),
+      onnx: undefined,
+      schedule,
+      card: undefined,
+      modelPath: '(reference: closed-form Gaussian)',
+      cardPath: undefined,
+      timestepOptions: {},
+      schedulerSolver: undefined,
+      schedulerSolverOptions: undefined,
+      clipSample: undefined,
+      thresholding: undefined,
+    };
+  }
+  const path = opts.model ?? bundledModelPath();
+  const loaded = await loadOnnxModel({
+    path,
+    ...(opts.card !== undefined ? { cardPath: opts.card } : {}),
+    maxBatch: opts.batchSize,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+  });
+  if (!loaded.card) {
+    throw new CliError(`no model card for ${loaded.modelPath}: pass --card with its JSON card (scheduler_config, sample_size, …)`);
+  }
+  const setup = cardSamplingSetup(loaded.card);
+  const s = setup.scheduler;
+  return {
+    model: loaded.model,
+    onnx: loaded.model,
+    schedule: setup.schedule,
+    card: loaded.card,
+    modelPath: loaded.modelPath,
+    cardPath: loaded.cardPath,
+    timestepOptions: s.timestepOptions,
+    schedulerSolver: s.solver,
+    schedulerSolverOptions: s.solverOptions,
+    clipSample: s.clipSample ? s.clipSampleRange : undefined,
+    thresholding: s.thresholding,
+  };
+}
+
+/** Rows of the grid: which class each row samples (undefined = unconditional). */
+function resolveRows(opts: SampleCommandOptions, card: ModelCard | undefined, conditional: boolean): { label: number | undefined; name: string }[] {
+  const choice = opts.class.trim();
+  const lower = choice.toLowerCase();
+  if (!conditional || lower === 'none' || lower === 'uncond' || lower === 'unconditional') {
+    if (!conditional && lower !== 'all' && lower !== 'none') {
+      throw new CliError(`the model is not class-conditional: leave out --class (got "${opts.class}")`);
+    }
+    return [{ label: undefined, name: '' }];
+  }
+  const c = card!;
+  const n = c.numClasses ?? c.classNames?.length ?? 0;
+  if (lower === 'all') return Array.from({ length: n }, (_, k) => ({ label: k, name: c.classNames?.[k] ?? `class ${k}` }));
+  const parts = choice.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  if (parts.length === 0) throw new CliError(`--class is empty: use 'all', 'none', or class names/indices`);
+  return parts.map((p) => {
+    try {
+      const k = resolveClassLabel(c, p);
+      return { label: k, name: c.classNames?.[k] ?? `class ${k}` };
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+  });
+}
+
+/** Solver options: the scheduler config's (when it names the same solver), then the flags, then -O pairs. */
+function solverOptionsFrom(opts: SampleCommandOptions, fromScheduler: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(fromScheduler ?? {}) };
+  for (const key of SOLVER_OPTION_FLAGS) {
+    const v = opts[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return Object.assign(out, opts.solverOpt ?? {});
+}
+
+/** Run `rediffuse sample` with parsed options (exported for in-process tests). */
+export async function runSampleCommand(opts: SampleCommandOptions): Promise<SampleReport> {
+  if (opts.spacing !== undefined && !(TIMESTEP_SPACINGS as readonly string[]).includes(opts.spacing)) {
+    throw new CliError(`unknown spacing "${opts.spacing}": use one of ${TIMESTEP_SPACINGS.join(', ')}`);
+  }
+  if (opts.solver !== undefined) {
+    const names = listSolvers().flatMap((s) => [s.name, ...(s.aliases ?? [])].map((n) => n.toLowerCase()));
+    if (!names.includes(opts.solver.toLowerCase())) throw new CliError(`unknown solver "${opts.solver}": valid names are ${solverHelp()}`);
+  }
+  if (opts.pfdiffReuse !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-reuse needs --pfdiff k_h');
+
+  const signal = interruptSignal();
+  const progress = createProgress(!opts.quiet && opts.progress !== false);
+  try {
+    const t0 = performance.now();
+    const loaded = await loadForCli(opts);
+    const loadMs = performance.now() - t0;
+    const conditional = loaded.onnx?.signature.classLabels !== undefined && loaded.card !== undefined && (loaded.card.numClasses ?? loaded.card.classNames?.length ?? 0) > 0;
+    const rows = resolveRows(opts, loaded.card, conditional);
+    const unconditional = rows.length === 1 && rows[0]!.label === undefined;
+    const perRow = opts.count ?? (unconditional ? 64 : 8);
+    const columns = unconditional ? Math.min(perRow, 8) : perRow;
+    const total = unconditional ? perRow : rows.length * perRow;
+    const nullLabel = loaded.onnx?.nullLabel;
+
+    const guidanceScale = opts.guidance ?? (conditional && !unconditional ? 2 : 1);
+    if (opts.guidance !== undefined && opts.guidance !== 1 && (!conditional || unconditional)) {
+      throw new CliError('classifier-free guidance needs a class-conditional model and a class: leave out --guidance or pick --class');
+    }
+    if (conditional && guidanceScale !== 1 && nullLabel === undefined) {
+      throw new CliError('the model card has no null_label, so classifier-free guidance has no unconditional branch: pass --guidance 1');
+    }
+
+    const solverName = getSolver(opts.solver ?? loaded.card?.defaultSolver ?? 'dpmpp_2m').name;
+    const sameAsScheduler = solverName === loaded.schedulerSolver;
+    const timesteps: Omit<TimestepOptions, 'steps'> = { ...loaded.timestepOptions };
+    if (!sameAsScheduler) delete timesteps.family; // the solver's own formula family
+    if (opts.spacing !== undefined) timesteps.spacing = opts.spacing as TimestepSpacing;
+    const solverOptions = solverOptionsFrom(opts, sameAsScheduler ? loaded.schedulerSolverOptions : undefined);
+    const nfe = opts.steps === undefined ? (opts.nfe ?? loaded.card?.defaultNfe ?? 20) : undefined;
+
+    const labels: number[] = [];
+    if (!unconditional) for (const r of rows) for (let i = 0; i < perRow; i++) labels.push(r.label!);
+
+    const sampleOptions: SampleOptions = {
+      model: loaded.model,
+      schedule: loaded.schedule,
+      solver: solverName,
+      solverOptions,
+      ...(nfe !== undefined ? { nfe } : { steps: opts.steps! }),
+      timesteps,
+      ...(opts.pfdiff ? { pfdiff: { ...opts.pfdiff, ...(opts.pfdiffReuse ? { reuse: opts.pfdiffReuse } : {}) } } : {}),
+      ...(guidanceScale !== 1 || (opts.guidanceRescale ?? 0) > 0
+        ? { guidance: { scale: guidanceScale, rescale: opts.guidanceRescale ?? 0, ...(nullLabel !== undefined ? { nullLabel } : {}) } }
+        : {}),
+      ...(labels.length ? { cond: { classLabels: labels } } : {}),
+      batch: total,
+      seed: opts.seed,
+      ...(loaded.clipSample !== undefined ? { clipSample: loaded.clipSample } : {}),
+      ...(loaded.thresholding ? { thresholding: loaded.thresholding } : {}),
+      onStep: (info) => {
+        if (info.step === 0) progress.start(info.steps, 'sampling');
+        progress.update(info.step + 1);
+      },
+      signal,
+    };
+
+    let result: SampleResult;
+    try {
+      result = await sample(sampleOptions);
+    } catch (err) {
+      if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
+      throw new CliError((err as Error).message);
+    } finally {
+      progress.stop();
+    }
+    if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
+
+    const t1 = performance.now();
+    const png = imageGridPng(result.samples, {
+      sampleShape: loaded.model.sampleShape,
+      columns,
+      ...(unconditional ? {} : { rowLabels: rows.map((r) => r.name) }),
+    });
+    const output = writeFileAtomic(opts.out, png);
+    const writeMs = performance.now() - t1;
+
+    const stats = loaded.onnx?.stats;
+    const callMs = stats ? [...stats.callMs] : [];
+    const modelMs = stats ? stats.totalMs : result.callMs;
+    const report: SampleReport = {
+      output,
+      model: {
+        path: loaded.modelPath,
+        card: loaded.cardPath ?? null,
+        name: loaded.card?.name ?? 'reference',
+        sampleShape: loaded.model.sampleShape,
+        predictionType: loaded.model.predictionType,
+        ...(loaded.onnx ? { timestepDtype: loaded.onnx.signature.timestep.dtype } : {}),
+      },
+      settings: {
+        solver: result.solver,
+        solverOptions,
+        nfe: nfe ?? null,
+        steps: opts.steps ?? null,
+        spacing: timesteps.spacing ?? 'linspace',
+        pfdiff: result.pfdiff ? { ...result.pfdiff } : null,
+        guidance: sampleOptions.guidance ? { scale: guidanceScale, rescale: opts.guidanceRescale ?? 0 } : null,
+        classes: unconditional ? null : rows.map((r) => ({ label: r.label!, name: r.name })),
+        countPerRow: perRow,
+        samples: total,
+        seed: opts.seed,
+        batchSize: opts.batchSize,
+        threads: opts.threads ?? null,
+      },
+      calls: result.calls,
+      steps: result.steps,
+      timesteps: result.timesteps,
+      modelRuns: stats ? stats.runs : null,
+      wallMs: result.wallMs,
+      modelMs,
+      msPerCall: result.calls > 0 ? modelMs / result.calls : 0,
+      callMs,
+      loadMs,
+      writeMs,
+    };
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else if (!opts.quiet) {
+      const what = unconditional ? `${total} samples` : `${rows.length} ${rows.length === 1 ? 'class' : 'classes'} × ${perRow}`;
+      const pf = result.pfdiff ? ` + PFDiff-${result.pfdiff.k}_${result.pfdiff.h}` : '';
+      process.stdout.write(
+        `wrote ${output} (${what}; ${result.solver}${pf}, ${result.calls} model calls, ${(result.wallMs / 1000).toFixed(2)} s, ${report.msPerCall.toFixed(1)} ms per call)\n`,
+      );
+    }
+    await loaded.onnx?.release();
+    return report;
+  } finally {
+    progress.stop();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The command line end to end: `rediffuse sample` on the bundled model (spawned as users run it),
+ * its JSON report and PNG, Ctrl-C, and the error exits (run in-process, output captured).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { main } from '../src/cli/main.js';
+import type { SampleReport } from '../src/cli/commands/sample.js';
+import { decodePng, gridLayout } from '../src/io/png.js';
+import { bundledModelPath, cardPathFor, loadModelCard } from '../src/model/load-node.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+/** tsx's loader by absolute URL, since the CLI runs from a folder outside the package. */
+const TSX = import.meta.resolve('tsx');
+const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Extra arguments selecting the model under test (the bundled one unless overridden for development). */
+const MODEL_ARGS = process.env['REDIFFUSE_CLI_MODEL'] ? ['--model', process.env['REDIFFUSE_CLI_MODEL']] : [];
+const modelPath = process.env['REDIFFUSE_CLI_MODEL'] ?? bundledModelPath();
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawn the CLI from another working folder (the bundled model must be found from the package root). */
+function spawnCli(args: string[], onSpawn?: (kill: (sig: NodeJS.Signals) => void, stderr: () => string) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    onSpawn?.((sig) => child.kill(sig), () => stderr);
+  });
+}
+
+/** Run in-process with captured output. */
+async function runInProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await main(['node', 'rediffuse', ...args], { out: (s) => void (out += s), err: (s) => void (err += s) });
+  return { code, out, err };
+}
+
+describe('rediffuse sample (spawned)', () => {
+  it('writes the class grid and prints only a JSON report with --json', async () => {
+    const out = join(tmp, 'grid.png');
+    const r = await spawnCli(['sample', ...MODEL_ARGS, '--nfe', '4', '--count', '2', '--solver', 'ddim', '--batch-size', '16', '--threads', '1', '--out', 'grid.png', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as SampleReport; // nothing but JSON on stdout
+    const card = loadModelCard(cardPathFor(modelPath));
+    const classes = card.numClasses!;
+    assert.equal(report.output, out);
+    assert.equal(report.calls, 4);
+    assert.equal(report.steps, 4);
+    assert.equal(report.timesteps.length, 5);
+    assert.equal(report.callMs.length, 4);
+    assert.ok(Math.abs(report.msPerCall - report.callMs.reduce((a, b) => a + b, 0) / 4) < 1e-9);
+    assert.ok(report.wallMs >= report.modelMs && report.modelMs > 0);
+    assert.equal(report.settings.samples, 2 * classes);
+    assert.equal(report.settings.solver, 'ddim');
+    assert.deepEqual(report.settings.guidance, { scale: 2, rescale: 0 }); // default for a class-conditional model
+    // guided: each call pushes 2·(2·classes) images in chunks of 16
+    assert.equal(report.modelRuns, 4 * Math.ceil((4 * classes) / 16));
+    assert.deepEqual(
+      report.settings.classes?.map((c) => c.name),
+      card.classNames,
+    );
+    const png = decodePng(readFileSync(out));
+    const layout = gridLayout(2 * classes, { sampleShape: card.sampleShape, columns: 2, rowLabels: card.classNames! });
+    assert.deepEqual([png.width, png.height], [layout.width, layout.height]);
+    // every cell holds an image: not all background
+    const [ox, oy] = layout.cellOrigin(classes - 1, 1);
+    const distinct = new Set<number>();
+    for (let y = 0; y < layout.cellHeight; y++) for (let x = 0; x < layout.cellWidth; x++) distinct.add(png.data[((oy + y) * png.width + ox + x) * 4]!);
+    assert.ok(distinct.size > 8, 'the last cell should hold an image');
+  });
+
+  it('with PFDiff on one class prints where the PNG went', async () => {
+    const r = await spawnCli(['sample', ...MODEL_ARGS, '--solver', 'ddim', '--pfdiff', '2_1', '--nfe', '3', '--class', '9', '--count', '3', '--guidance', '1', '--out', 'one.png']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^wrote .*one\.png \(1 class × 3; ddim \+ PFDiff-2_1, 3 model calls/);
+    assert.equal(r.stderr, ''); // no progress bar when stderr is not a terminal
+    const png = decodePng(readFileSync(join(tmp, 'one.png')));
+    assert.equal(png.height, 28 * 2 + 2 * 2);
+  });
+
+  it('exits 130 on Ctrl-C and leaves no file behind', async () => {
+    const dir = mkdtempSync(join(tmp, 'int-'));
+    const r = await spawnCli(['sample', ...MODEL_ARGS, '--solver', 'ddim', '--nfe', '500', '--count', '50', '--out', join(dir, 'never.png')], (kill) => {
+      setTimeout(() => kill('SIGINT'), 2500);
+    });
+    assert.equal(r.code, 130, `code ${r.code} signal ${r.signal} ${r.stderr}`);
+    assert.match(r.stderr, /interrupted/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});
+
+describe('rediffuse errors (in-process)', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['unknown solver', ['--solver', 'magic'], /unknown solver "magic": valid names are .*ddim/],
+    ['bad k_h', ['--pfdiff', '4_1'], /--pfdiff.*expected k_h with 1 ≤ h ≤ k ≤ 3/],
+    ['bad k_h form', ['--pfdiff', 'two'], /expected k_h/],
+    ['missing model', ['--model', join(tmp, 'missing.onnx')], /missing\.onnx does not exist; pass --model/],
+    ['bad class', ['--class', 'hat'], /unknown class "hat": use an index or a name/],
+    ['class out of range', ['--class', '12'], /class 12 is out of range/],
+    ['bad nfe', ['--nfe', '0'], /--nfe.*expected an integer ≥ 1, got "0"/],
+    ['bad spacing', ['--spacing', 'cubic'], /unknown spacing "cubic"/],
+    ['nfe and steps', ['--nfe', '3', '--steps', '4'], /cannot be used with/],
+    ['unknown option', ['--colour', 'red'], /unknown option '--colour'/],
+  ];
+  for (const [name, args, pattern] of cases) {
+    it(`${name} → exit 1 with a clear message`, async () => {
+      const out = join(tmp, `${name.replace(/\W+/g, '-')}.png`);
+      const r = await runInProcess(['sample', ...MODEL_ARGS, ...args, '--out', out]);
+      assert.equal(r.code, 1, r.err);
+      assert.match(r.err, pattern);
+      assert.equal(r.out, '');
+      assert.equal(existsSync(out), false);
+    });
+  }
+
+  it('rejects a corrupt model file', async () => {
+    const bad = join(tmp, 'bad.onnx');
+    writeFileSync(bad, Buffer.from('this is not a protobuf at all'.repeat(20)));
+    writeFileSync(cardPathFor(bad), readFileSync(cardPathFor(modelPath)));
+    const r = await runInProcess(['sample', '--model', bad, '--out', join(tmp, 'x.png')]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /bad\.onnx is not a valid ONNX model.*re-export/);
+  });
+
+  it('documents every option in --help', async () => {
+    const r = await runInProcess(['sample', '--help']);
+    assert.equal(r.code, 0);
+    for (const flag of ['--solver', '--eta', '--order', '--nfe', '--steps', '--spacing', '--pfdiff', '--pfdiff-reuse', '--guidance', '--guidance-rescale', '--class', '--seed', '--count', '--batch-size', '--threads', '--model', '--card', '--out', '--json', '--quiet']) {
+      assert.ok(r.out.includes(flag), `--help lacks ${flag}`);
+    }
+    const top = await runInProcess(['--help']);
+    assert.equal(top.code, 0);
+    assert.match(top.out, /sample \[options\]/);
+  });
+});
