@@ -8,6 +8,8 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { CliError, EXIT_FAILURE } from './cli-error.js';
+import { registerAutofr } from './commands/autofr.js';
+import { registerBench } from './commands/bench.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerSampleCommand } from './commands/sample.js';
 import { interruptSignal, releaseInterrupt } from './interrupt.js';
@@ -38,6 +40,8 @@ export function buildProgram(io: CliOutput = processOutput): Command {
     .exitOverride();
   registerSampleCommand(program);
   registerInspect(program);
+  registerBench(program);
+  registerAutofr(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

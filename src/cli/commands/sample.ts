@@ -19,9 +19,10 @@ import type { OnnxDiffusionModel } from '../../model/onnx-backend.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import { createProgress } from '../progress.js';
+import { addFeatureReuseOptions, formatFeatureReuseLine, setupFeatureReuse, wantsFeatureReuse, type FeatureReuseFlags, type FeatureReuseReport } from './feature-reuse-options.js';
 
 /** Parsed options of `rediffuse sample` (commander's camel-cased names). */
-export interface SampleCommandOptions {
+export interface SampleCommandOptions extends FeatureReuseFlags {
   solver?: string;
   eta?: number;
   order?: number;
@@ -88,6 +89,8 @@ export interface SampleReport {
   loadMs: number;
   /** Encoding and writing the PNG, ms. */
   writeMs: number;
+  /** FRDiff feature reuse (--fr-interval / --fr-policy): calls per kind, cache memory, ms per kind. */
+  featureReuse: FeatureReuseReport | null;
 }
 
 const SOLVER_OPTION_FLAGS: readonly (keyof SampleCommandOptions)[] = ['eta', 'order', 'variant', 'solverType', 'lowerOrderFinal'];
@@ -153,6 +156,7 @@ export function registerSampleCommand(program: Command): Command {
     .action(async (opts: SampleCommandOptions) => {
       await runSampleCommand(opts);
     });
+  addFeatureReuseOptions(cmd);
   return cmd;
 }
 
@@ -316,6 +320,16 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
       signal,
     };
 
+    if (wantsFeatureReuse(opts) && !loaded.onnx) throw new CliError('feature reuse (--fr-interval/--fr-policy) needs an ONNX model: drop --reference');
+    const fr = wantsFeatureReuse(opts)
+      ? await setupFeatureReuse(opts, sampleOptions, {
+          modelPath: loaded.modelPath,
+          ...(loaded.card ? { card: loaded.card } : {}),
+          maxBatch: opts.batchSize,
+          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        })
+      : undefined;
+    if (fr) sampleOptions.model = fr.model;
     let result: SampleResult;
     try {
       result = await sample(sampleOptions);
@@ -336,7 +350,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const output = writeFileAtomic(opts.out, png);
     const writeMs = performance.now() - t1;
 
-    const stats = loaded.onnx?.stats;
+    const stats = fr ? fr.net.backend.stats : loaded.onnx?.stats;
     const callMs = stats ? [...stats.callMs] : [];
     const modelMs = stats ? stats.totalMs : result.callMs;
     const report: SampleReport = {
@@ -374,6 +388,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
       callMs,
       loadMs,
       writeMs,
+      featureReuse: fr ? fr.report() : null,
     };
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -383,8 +398,10 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
       process.stdout.write(
         `wrote ${output} (${what}; ${result.solver}${pf}, ${result.calls} model calls, ${(result.wallMs / 1000).toFixed(2)} s, ${report.msPerCall.toFixed(1)} ms per call)\n`,
       );
+      if (report.featureReuse) process.stdout.write(`${formatFeatureReuseLine(report.featureReuse)}\n`);
     }
     await loaded.onnx?.release();
+    await fr?.release();
     return report;
   } finally {
     progress.stop();

@@ -1,0 +1,261 @@
+/**
+ * `rediffuse autofr`: search a feature-reuse policy (keyframes, mixing bias, reuse points) for a
+ * model, solver, step count and guidance under a cost budget measured on this machine, write it as
+ * a policy JSON that `sample --fr-policy` and `bench` read, and evaluate it on held-out seeds.
+ *
+ * Objective (FRDiff §4.3): the final-sample MSE against the full-compute run from the same noise
+ * and labels. Budget: cost(π) = (K·t_key + R·t_reuse)/(N·t_full) ≤ budget with t_* the measured
+ * median ms of each kind of call on the run's batch (`--budget-kind time`), or the graph's MAC
+ * counts (`--budget-kind cost`). Search: src/core/frdiff/autofr.ts.
+ * @packageDocumentation
+ */
+import { Option, type Command } from 'commander';
+import { searchReusePolicy, policyCost, type PointsCost } from '../../core/frdiff/autofr.js';
+import { plannedCalls } from '../../core/frdiff/planned-calls.js';
+import { createPolicyObjective, fullComputeSamples, pointsKey } from '../../core/frdiff/policy-objective.js';
+import { countCalls, uniformPolicy, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
+import type { SampleOptions } from '../../core/sample.js';
+import { getSolver } from '../../core/solvers/registry.js';
+import type { TimestepOptions } from '../../core/timesteps.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { measureCallCost, type MeasuredCallCost } from '../../model/feature-reuse-onnx-model.js';
+import { bundledModelPath, cardPathFor, loadModelCard } from '../../model/load-node.js';
+import { cardSamplingSetup } from '../../model/model-card.js';
+import { OnnxDiffusionModel } from '../../model/onnx-backend.js';
+import { readModelBytes } from '../../model/load-node.js';
+import { CliError, intArg, numberArg } from '../cli-error.js';
+import { loadFeatureReuseNets } from './feature-reuse-options.js';
+
+/** Parsed options of `rediffuse autofr`. */
+export interface AutofrCommandOptions {
+  model?: string;
+  card?: string;
+  solver: string;
+  steps?: number;
+  nfe?: number;
+  guidance: number;
+  budget: string;
+  budgetKind: 'time' | 'cost';
+  samples: number;
+  seed: number;
+  heldoutSeed: number;
+  points: string;
+  biases: string;
+  maxEvals: number;
+  timeLimit: number;
+  repeats: number;
+  threads?: number;
+  out: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** One row of the held-out comparison. */
+export interface AutofrComparisonRow {
+  policy: string;
+  keyframes: number;
+  reuse: number;
+  skip: number;
+  cost: number;
+  trainMse: number;
+  heldoutMse: number;
+}
+
+/** What `autofr` returns (and prints with --json). */
+export interface AutofrReport {
+  output: string;
+  policy: ReusePolicy;
+  budget: number;
+  budgetKind: 'time' | 'cost';
+  measured: Record<string, MeasuredCallCost & { macsRatio: number }>;
+  comparison: AutofrComparisonRow[];
+  evaluations: number;
+  stopped: string;
+  searchMs: number;
+}
+
+function parseBiases(text: string): (number | null)[] {
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    if (s === 'none' || s === 'null') return null;
+    const v = Number(s);
+    if (!Number.isFinite(v) || v < -1 || v > 2) throw new CliError(`--biases: "${s}" is not a bias in [-1, 2] or "none"`);
+    return v;
+  });
+}
+
+/** Register `autofr` on a commander program. */
+export function registerAutofr(program: Command): Command {
+  return program
+    .command('autofr')
+    .description('Auto-FR: search a feature-reuse policy (keyframes, mixing bias, reuse points) under a measured cost budget and write it as JSON for sample --fr-policy / bench')
+    .addOption(new Option('-m, --model <path>', 'ONNX diffusion model (default: the bundled models/fashion-unet.onnx)'))
+    .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
+    .addOption(new Option('-s, --solver <name>', 'solver').default('ddim'))
+    .addOption(new Option('--steps <n>', 'grid intervals').argParser(intArg(1)))
+    .addOption(new Option('-n, --nfe <n>', 'model-call budget instead of --steps').argParser(intArg(1)).conflicts('steps'))
+    .addOption(new Option('-g, --guidance <scale>', 'classifier-free guidance scale (1 = off)').argParser(numberArg(0)).default(2))
+    .addOption(new Option('--budget <fraction>', "largest cost as a fraction of full computation, e.g. 0.5, or interval:M for the cost of the uniform interval-M policy").default('interval:3'))
+    .addOption(new Option('--budget-kind <kind>', 'time: measured ms per call kind on this machine; cost: MACs from the graph').choices(['time', 'cost']).default('time'))
+    .addOption(new Option('--samples <n>', 'samples per seed (the batch the objective is measured on)').argParser(intArg(1, 4096)).default(8))
+    .addOption(new Option('--seed <n>', 'seed of the training noise').argParser(intArg(0)).default(1))
+    .addOption(new Option('--heldout-seed <n>', 'seed of the held-out evaluation noise').argParser(intArg(0)).default(1001))
+    .addOption(new Option('--points <list>', 'reuse-points options to search over').default('frdiff,residual,deepcache'))
+    .addOption(new Option('--biases <list>', 'mixing biases to search over ("none" = no mixing)').default('0.3,0.4,0.5,0.6,0.7,none'))
+    .addOption(new Option('--max-evals <n>', 'stop after this many policy evaluations').argParser(intArg(1)).default(150))
+    .addOption(new Option('--time-limit <seconds>', 'stop the search after this long').argParser(numberArg(1)).default(600))
+    .addOption(new Option('--repeats <n>', 'timed calls per kind when measuring costs').argParser(intArg(1)).default(7))
+    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(intArg(1, 1024)))
+    .addOption(new Option('-o, --out <path>', 'policy JSON to write').default('policy.json'))
+    .addOption(new Option('--json', 'print the report as JSON'))
+    .addOption(new Option('-q, --quiet', 'no progress lines on stderr'))
+    .action(async (opts: AutofrCommandOptions) => {
+      await runAutofrCommand(opts);
+    });
+}
+
+/** Run `rediffuse autofr` (exported for in-process tests). */
+export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<AutofrReport> {
+  const log = (s: string) => {
+    if (!opts.quiet) process.stderr.write(`${s}\n`);
+  };
+  const modelPath = opts.model ?? bundledModelPath();
+  const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
+  const setup = cardSamplingSetup(card);
+  const solver = getSolver(opts.solver).name;
+  const timesteps: Omit<TimestepOptions, 'steps'> = { ...setup.scheduler.timestepOptions };
+  if (solver !== setup.scheduler.solver) delete timesteps.family;
+  const pointsList = opts.points.split(',').map((s) => s.trim()).filter(Boolean);
+  const biases = parseBiases(opts.biases);
+  const { nets, skipped, ort } = await loadFeatureReuseNets({
+    modelPath,
+    card,
+    points: pointsList,
+    skipInapplicable: true,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+  });
+  for (const s of skipped) log(`autofr: reuse points ${s.points} do not apply: ${s.reason}`);
+  const first = [...nets.values()][0]!;
+  const conditional = first.backend.signature.classLabels !== undefined && (card.numClasses ?? 0) > 0;
+  const guided = conditional && opts.guidance !== 1;
+  if (guided && first.nullLabel === undefined) throw new CliError('the model card has no null_label, so guidance has no unconditional branch: pass --guidance 1');
+  const labelsFor = (n: number) => Array.from({ length: n }, (_, i) => i % (card.numClasses ?? 1));
+  const baseRun = (seed: number): Omit<SampleOptions, 'model'> => ({
+    schedule: setup.schedule,
+    solver,
+    solverOptions: solver === setup.scheduler.solver ? { ...(setup.scheduler.solverOptions ?? {}) } : {},
+    ...(opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? 50 }),
+    timesteps,
+    ...(guided ? { guidance: { scale: opts.guidance, nullLabel: first.nullLabel! } } : {}),
+    ...(conditional ? { cond: { classLabels: labelsFor(opts.samples) } } : {}),
+    batch: opts.samples,
+    seed,
+    ...(setup.scheduler.clipSample ? { clipSample: setup.scheduler.clipSampleRange } : {}),
+    ...(setup.scheduler.thresholding ? { thresholding: setup.scheduler.thresholding } : {}),
+  });
+  const calls = await plannedCalls({ ...baseRun(opts.seed), model: first });
+
+  // Measure the cost of each kind of call on the run's network batch.
+  const netBatch = guided ? 2 * opts.samples : opts.samples;
+  const plain = await OnnxDiffusionModel.create({ ort, model: readModelBytes(modelPath), card, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+  const cond = conditional ? { classLabels: labelsFor(netBatch) } : undefined;
+  const measured: AutofrReport['measured'] = {};
+  const costs: PointsCost[] = [];
+  for (const [name, net] of nets) {
+    const m = await measureCallCost(net, { batch: netBatch, t: 500, ...(cond ? { cond } : {}), plain, repeats: opts.repeats });
+    measured[name] = { ...m, macsRatio: net.graphs.flops.ratio };
+    costs.push(opts.budgetKind === 'time' ? { points: name, keyframe: m.keyframeFraction, reuse: m.reuseFraction } : { points: name, keyframe: 1, reuse: net.graphs.flops.ratio });
+    log(`autofr: ${name}: full ${m.fullMs!.toFixed(2)} ms, keyframe ${m.keyframeMs.toFixed(2)} ms, reuse ${m.reuseMs.toFixed(2)} ms (batch ${netBatch}; reuse runs ${(100 * net.graphs.flops.ratio).toFixed(1)}% of the MACs)`);
+  }
+  await plain.release();
+  const costOf = (p: ReusePolicy) => policyCost(p, costs.find((c) => c.points === pointsKey(p.points)) ?? costs[0]!);
+
+  const uniform3 = uniformPolicy(calls, 3, { temperature: 30, bias: 0.5 }, nets.has('frdiff') ? 'frdiff' : [...nets.keys()][0]!);
+  let budget: number;
+  const im = /^interval:(\d+)$/.exec(opts.budget.trim());
+  if (im) budget = costOf(uniformPolicy(calls, Number(im[1]), { temperature: 30, bias: 0.5 }, uniform3.points as string));
+  else {
+    budget = Number(opts.budget);
+    if (!(budget > 0 && budget <= 1)) throw new CliError(`--budget must be a fraction in (0, 1] or interval:M, got "${opts.budget}"`);
+  }
+  log(`autofr: ${calls} calls, budget ${budget.toFixed(3)} of full computation (${opts.budgetKind}); uniform interval 3 costs ${costOf(uniform3).toFixed(3)}`);
+
+  // Objective on the training seed.
+  const trainRun = baseRun(opts.seed);
+  const reference = await fullComputeSamples(first, trainRun);
+  const trainObjective = createPolicyObjective({ nets, run: trainRun, reference });
+  const started = performance.now();
+  const result = await searchReusePolicy({
+    calls,
+    budget,
+    points: costs,
+    biases,
+    maxEvaluations: opts.maxEvals,
+    timeLimitMs: opts.timeLimit * 1000,
+    evaluate: async (p) => (await trainObjective(p)).mse,
+    onEvaluation: (e) => log(`autofr: #${e.evaluation} ${e.move.padEnd(16)} ${e.points.padEnd(10)} b=${String(e.bias).padEnd(4)} K=${e.keyframes.length} cost ${e.cost.toFixed(3)} mse ${e.objective.toExponential(3)}`),
+  });
+  const searchMs = performance.now() - started;
+
+  // Held-out evaluation.
+  const heldRun = baseRun(opts.heldoutSeed);
+  const heldReference = await fullComputeSamples(first, heldRun);
+  const heldObjective = createPolicyObjective({ nets, run: heldRun, reference: heldReference });
+  const rows: AutofrComparisonRow[] = [];
+  const addRow = async (label: string, p: ReusePolicy, trainMse?: number) => {
+    const c = countCalls(p);
+    rows.push({
+      policy: label,
+      keyframes: c.keyframe,
+      reuse: c.reuse,
+      skip: c.skip,
+      cost: costOf(p),
+      trainMse: trainMse ?? (await trainObjective(p)).mse,
+      heldoutMse: (await heldObjective(p)).mse,
+    });
+  };
+  await addRow('Auto-FR', result.policy, result.objective);
+  await addRow('uniform-3 (b=0.5, frdiff)', uniform3);
+  await addRow(`best uniform (M=${result.bestUniform.interval})`, result.bestUniform.policy, result.bestUniform.objective);
+  const skipOnly: ReusePolicy = { ...uniform3, mixing: { temperature: 30, bias: 2 } }; // λ ≡ 0: DDIM on the keyframes' grid
+  await addRow('same keyframes, all skipped', skipOnly);
+
+  const policy: ReusePolicy = {
+    ...result.policy,
+    meta: {
+      tool: 'rediffuse autofr',
+      model: modelPath,
+      solver,
+      ...(opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? 50 }),
+      guidance: guided ? opts.guidance : 1,
+      budget,
+      budgetKind: opts.budgetKind,
+      cost: result.cost,
+      objective: { train: rows[0]!.trainMse, heldout: rows[0]!.heldoutMse, metric: 'final-sample MSE vs full computation, same noise and labels' },
+      seeds: { train: opts.seed, heldout: opts.heldoutSeed, samples: opts.samples, labels: conditional ? labelsFor(opts.samples) : null },
+      measured,
+      comparison: rows,
+      evaluations: result.evaluations,
+      stopped: result.stopped,
+      searchMs,
+      searchLog: result.log,
+    },
+  };
+  const output = writeFileAtomic(opts.out, `${JSON.stringify(policy, null, 2)}\n`);
+  for (const net of nets.values()) await net.release();
+  const report: AutofrReport = { output, policy, budget, budgetKind: opts.budgetKind, measured, comparison: rows, evaluations: result.evaluations, stopped: result.stopped, searchMs };
+  if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${formatComparison(report)}\n`);
+  return report;
+}
+
+/** The held-out comparison table. */
+export function formatComparison(r: AutofrReport): string {
+  const p = r.policy;
+  const head = `wrote ${r.output}: ${p.keyframes.length} keyframes, mixing ${p.mixing ? `b=${p.mixing.bias}` : 'off'}, points ${Array.isArray(p.points) ? p.points.join(',') : p.points}; ` +
+    `budget ${r.budget.toFixed(3)} (${r.budgetKind}), ${r.evaluations} evaluations in ${(r.searchMs / 1000).toFixed(1)} s (${r.stopped})`;
+  const lines = [head, '', `${'policy'.padEnd(30)} ${'full'.padStart(4)} ${'reuse'.padStart(5)} ${'skip'.padStart(4)} ${'cost'.padStart(6)} ${'train MSE'.padStart(10)} ${'held-out MSE'.padStart(12)}`];
+  for (const row of r.comparison) {
+    lines.push(`${row.policy.padEnd(30)} ${String(row.keyframes).padStart(4)} ${String(row.reuse).padStart(5)} ${String(row.skip).padStart(4)} ${row.cost.toFixed(3).padStart(6)} ${row.trainMse.toExponential(2).padStart(10)} ${row.heldoutMse.toExponential(2).padStart(12)}`);
+  }
+  return lines.join('\n');
+}

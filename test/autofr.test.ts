@@ -1,0 +1,154 @@
+/**
+ * Auto-FR search, its cost model, the policy objective, planned call counts, and the closed-form
+ * identity "skip-only FRDiff on DDIM(η=0) = coarser DDIM".
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { policyCost, searchReusePolicy } from '../src/core/frdiff/autofr.js';
+import { plannedCalls } from '../src/core/frdiff/planned-calls.js';
+import { createPolicyObjective, fullComputeSamples } from '../src/core/frdiff/policy-objective.js';
+import { countCalls, uniformPolicy, type ReusePolicy } from '../src/core/frdiff/reuse-policy.js';
+import { withFeatureReuse, type FeatureReuseCapable } from '../src/core/frdiff/feature-reuse-model.js';
+import type { DiffusionModel } from '../src/core/model.js';
+import { gaussianMixtureModel, gaussianModel } from '../src/core/reference-models.js';
+import { sample } from '../src/core/sample.js';
+import { discreteSchedule, linspace } from '../src/core/schedule/discrete.js';
+
+const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
+
+/** A network whose "reuse" call sees the current x but the keyframe's (stale) time — a feature-reuse stand-in with a real error. */
+function staleTimeNet(inner: DiffusionModel): FeatureReuseCapable & { keyframes: number; reuses: number } {
+  let tKey: number | null = null;
+  const net = {
+    predictionType: inner.predictionType,
+    sampleShape: inner.sampleShape,
+    keyframes: 0,
+    reuses: 0,
+    predict: (...a: Parameters<DiffusionModel['predict']>) => inner.predict(...a),
+    async predictKeyframe(...a: Parameters<DiffusionModel['predict']>) {
+      tKey = a[1];
+      net.keyframes++;
+      return inner.predict(...a);
+    },
+    async predictReuse(x: Parameters<DiffusionModel['predict']>[0], _t: number, batch: number) {
+      if (tKey === null) throw new Error('no cache');
+      net.reuses++;
+      return inner.predict(x, tKey, batch);
+    },
+    clearCache() {
+      tKey = null;
+    },
+  };
+  return net;
+}
+
+const mixture = () =>
+  gaussianMixtureModel({
+    schedule,
+    components: [
+      { weight: 0.5, mean: [1, -0.5, 0.3, 0], std: 0.3 },
+      { weight: 0.5, mean: [-1, 0.5, -0.2, 0.4], std: 0.2 },
+    ],
+  });
+
+test('policyCost = (K·c_key + R·c_reuse)/N', () => {
+  const p = uniformPolicy(50, 3); // 17 / 19 / 14
+  assert.ok(Math.abs(policyCost(p, { keyframe: 1, reuse: 0.5 }) - (17 + 19 * 0.5) / 50) < 1e-15);
+  assert.ok(Math.abs(policyCost(uniformPolicy(50, 3, null), { keyframe: 1.1, reuse: 0.2 }) - (17 * 1.1 + 33 * 0.2) / 50) < 1e-15);
+});
+
+test('plannedCalls counts the calls of DDIM, PFDiff and a singlestep solver', async () => {
+  const model = gaussianModel({ schedule, sampleShape: [2] });
+  assert.equal(await plannedCalls({ model, schedule, solver: 'ddim', steps: 50 }), 50);
+  assert.equal(await plannedCalls({ model, schedule, solver: 'ddim', nfe: 10, pfdiff: { k: 2, h: 1 } }), 10);
+  assert.equal(await plannedCalls({ model, schedule, solver: 'dpm_solver_2', nfe: 9 }), 9);
+  assert.equal(await plannedCalls({ model, schedule, solver: 'heun', steps: 5 }), 9);
+});
+
+test('skip-only FRDiff on DDIM η=0 over 2N steps = DDIM over every other grid point (exact)', async () => {
+  const gauss = gaussianModel({ schedule, mean: 0.3, std: 0.6, sampleShape: [6] });
+  const net: FeatureReuseCapable = {
+    predictionType: 'epsilon',
+    sampleShape: [6],
+    predict: gauss.predict,
+    predictKeyframe: gauss.predict,
+    predictReuse: () => Promise.reject(new Error('a skip-only policy must not make reuse calls')),
+    clearCache() {},
+  };
+  const N = 10;
+  const fine = linspace(999, 0, 2 * N).map((t) => Math.round(t));
+  const coarse = fine.filter((_, i) => i % 2 === 0);
+  // bias 2 puts λ(r) = clip((30(r − 2) + 2)/4, 0, 1) = 0 for every r < 1: all non-keyframes are skipped.
+  const policy: ReusePolicy = { ...uniformPolicy(2 * N, 2, { temperature: 30, bias: 2 }), points: 'frdiff' };
+  assert.deepEqual(countCalls(policy), { keyframe: N, reuse: 0, skip: N });
+  const fr = withFeatureReuse(net, { policy, schedule });
+  fr.reset();
+  const common = { schedule, solver: 'ddim', batch: 3, seed: 5, precision: 'float64' as const };
+  const a = await sample({ ...common, model: fr, timesteps: { timesteps: fine } });
+  const b = await sample({ ...common, model: gauss, timesteps: { timesteps: coarse } });
+  assert.equal(a.calls, 2 * N);
+  assert.equal(fr.stats.keyframe, N);
+  assert.equal(fr.stats.skip, N);
+  let m = 0;
+  for (let i = 0; i < a.samples.length; i++) m = Math.max(m, Math.abs(a.samples[i]! - b.samples[i]!));
+  assert.ok(m < 1e-12, `max |Δ| = ${m}`);
+  // …and it is not the fine run: the identity is not trivially true.
+  const c = await sample({ ...common, model: gauss, timesteps: { timesteps: fine } });
+  let d = 0;
+  for (let i = 0; i < a.samples.length; i++) d = Math.max(d, Math.abs(a.samples[i]! - c.samples[i]!));
+  assert.ok(d > 1e-4, `fine and coarse DDIM should differ, max |Δ| = ${d}`);
+});
+
+test('policy objective: all keyframes → MSE exactly 0; feature reuse → MSE > 0', async () => {
+  const net = staleTimeNet(mixture());
+  const run = { schedule, solver: 'ddim', steps: 20, batch: 4, seed: 3, precision: 'float64' as const };
+  const reference = await fullComputeSamples(net, run);
+  const objective = createPolicyObjective({ nets: new Map([['frdiff', net]]), run, reference });
+  assert.equal((await objective(uniformPolicy(20, 1))).mse, 0);
+  const e = await objective(uniformPolicy(20, 3, null));
+  assert.ok(e.mse > 0);
+  assert.deepEqual([e.stats.keyframe, e.stats.reuse, e.stats.skip], [7, 13, 0]);
+  await assert.rejects(objective({ ...uniformPolicy(20, 2), points: 'residual' }), /no network for reuse points "residual"/);
+});
+
+test('Auto-FR finds a policy within budget, no worse than uniform-3 at the same cost, with memoised evaluations', async () => {
+  const calls = 24;
+  const netA = staleTimeNet(mixture());
+  const netB = staleTimeNet(mixture());
+  const run = { schedule, solver: 'ddim', steps: calls, batch: 4, seed: 11, precision: 'float64' as const };
+  const reference = await fullComputeSamples(netA, run);
+  const objective = createPolicyObjective({ nets: new Map([['frdiff', netA], ['residual', netB]]), run, reference });
+  const points = [{ points: 'frdiff', keyframe: 1, reuse: 0.5 }, { points: 'residual', keyframe: 1.05, reuse: 0.3 }];
+  const uniform3 = uniformPolicy(calls, 3, { temperature: 30, bias: 0.5 }, 'frdiff');
+  const budget = policyCost(uniform3, points[0]!);
+  const seen = new Set<string>();
+  let evaluations = 0;
+  const result = await searchReusePolicy({
+    calls,
+    budget,
+    points,
+    maxEvaluations: 60,
+    evaluate: async (p) => {
+      evaluations++;
+      seen.add(JSON.stringify([p.points, p.mixing, p.keyframes]));
+      return (await objective(p)).mse;
+    },
+  });
+  const uniformMse = (await objective(uniform3)).mse;
+  assert.ok(result.cost <= budget + 1e-12, `cost ${result.cost} > budget ${budget}`);
+  assert.ok(result.objective <= uniformMse, `Auto-FR ${result.objective} vs uniform-3 ${uniformMse}`);
+  assert.ok(result.objective < uniformMse, 'the local search should improve on the uniform start on this problem');
+  assert.equal(evaluations, seen.size, 'each distinct policy is evaluated once');
+  assert.equal(result.evaluations, evaluations);
+  assert.equal(result.policy.keyframes[0], 0);
+  // the reported objective is reproducible
+  assert.equal((await objective(result.policy)).mse, result.objective);
+  assert.ok(result.log.some((e) => e.accepted));
+});
+
+test('Auto-FR: an impossible budget and bad options give errors that name the fix', async () => {
+  const points = [{ points: 'frdiff', keyframe: 1, reuse: 0.9 }];
+  await assert.rejects(searchReusePolicy({ calls: 10, budget: 0.05, points, biases: [null], evaluate: async () => 0 }), /cheapest \(one keyframe\) costs 0\.910: raise the budget/);
+  await assert.rejects(searchReusePolicy({ calls: 10, budget: 1.5, points, evaluate: async () => 0 }), /budget is a cost fraction in \(0, 1\]/);
+  await assert.rejects(searchReusePolicy({ calls: 10, budget: 0.5, points: [], evaluate: async () => 0 }), /at least one reuse-points option/);
+});
