@@ -1,0 +1,379 @@
+/**
+ * The benchmark grid: what `rediffuse bench` measures, declared as JSON or YAML.
+ *
+ * ```yaml
+ * format: rediffuse-bench-grid/1
+ * name: quick
+ * model: fashion-unet          # a bundled model name, a path to an .onnx file, or "reference"
+ * seeds: { seed: 0, count: 64, batch: 32 }
+ * reference: { solver: ddim, nfe: 200 }     # high-accuracy run from the same noise and labels
+ * metrics: { fd: true, accuracy: true, kid: false, trajectory: true, best: trajectory_mse }
+ * guidance: [0, 2]             # 0 = unconditional, 1 = conditional, > 1 = classifier-free guidance
+ * runs:                        # sub-grids; each is the cross product of its lists
+ *   - solvers: [ddim, dpmpp_2m]
+ *     nfe: [4, 8]
+ *     pfdiff: [none, 2_1, best]   # best = the best of the six k_h by metrics.best
+ *     fr: [none]
+ *   - solvers: [ddim]
+ *     nfe: [12]
+ *     fr: [none, { interval: 3 }, { interval: 3, mixing: true }, { policy: policies/auto.json }]
+ * ```
+ * A sub-grid may override `guidance`. The cells of all sub-grids are pooled and deduplicated.
+ * @packageDocumentation
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_SCORE_MIXING, type ScoreMixing } from '../core/frdiff/score-mixing.js';
+
+/** Grid file format tag. */
+export const GRID_FORMAT = 'rediffuse-bench-grid/1';
+
+/** All six PFDiff k_h settings (1 ≤ h ≤ k ≤ 3). */
+export const ALL_KH: readonly string[] = ['1_1', '2_1', '2_2', '3_1', '3_2', '3_3'];
+
+/** Metrics by which `pfdiff: best` picks the winning k_h (lower is better). */
+export const BEST_METRICS = ['trajectory_mse', 'fd'] as const;
+/** One of {@link BEST_METRICS}. */
+export type BestMetric = (typeof BEST_METRICS)[number];
+
+/** A feature-reuse setting of a cell. */
+export type FrSpec =
+  | { kind: 'none' }
+  /** Keyframe every `interval` calls; `mixing` null = pure feature reuse. */
+  | { kind: 'interval'; interval: number; mixing: ScoreMixing | null; points: string | string[] }
+  /** A reuse-policy JSON file (e.g. written by `rediffuse autofr`), resolved to an absolute path. */
+  | { kind: 'policy'; file: string };
+
+/** The seed set every cell samples from. */
+export interface SeedSet {
+  /** Seed of the initial noise: sample i uses the stream seedForSample(seed, i). */
+  seed: number;
+  /** Number of samples. */
+  count: number;
+  /** Samples per sampling run (the model batch). */
+  batch: number;
+}
+
+/** The high-accuracy run that trajectory errors are measured against. */
+export interface ReferenceRunSpec {
+  solver: string;
+  nfe: number;
+}
+
+/** Which metrics to compute. */
+export interface MetricSpec {
+  /** FD-classifier against the shipped test-set statistics. */
+  fd: boolean;
+  /** Class accuracy of conditional runs (guidance ≠ 0). */
+  accuracy: boolean;
+  /** KID against real test images (needs the Fashion-MNIST files). */
+  kid: boolean;
+  /** Trajectory MSE/PSNR against the reference run. */
+  trajectory: boolean;
+  /** The metric `pfdiff: best` minimises. */
+  best: BestMetric;
+}
+
+/** One fully specified measurement. */
+export interface CellSpec {
+  solver: string;
+  nfe: number;
+  /** PFDiff k_h (e.g. `2_1`), or null for none. */
+  pfdiff: string | null;
+  fr: FrSpec;
+  /** 0 = unconditional, 1 = conditional, > 1 = classifier-free guidance. */
+  guidance: number;
+}
+
+/** A sub-grid as declared (lists crossed). */
+export interface RunSpec {
+  solvers: string[];
+  nfe: number[];
+  /** `none`, a k_h, or `best`. */
+  pfdiff: string[];
+  fr: FrSpec[];
+  guidance: number[];
+}
+
+/** A validated grid. */
+export interface BenchGrid {
+  format: typeof GRID_FORMAT;
+  name: string;
+  title?: string;
+  description?: string;
+  /** `reference`, a bundled model name, or a path (resolved against the grid file's folder). */
+  model: string;
+  /** Threads for onnxruntime (default: its choice). */
+  threads?: number;
+  seeds: SeedSet;
+  reference: ReferenceRunSpec;
+  metrics: MetricSpec;
+  runs: RunSpec[];
+}
+
+/** An error in a grid file: the message names the field and the fix. */
+export class GridError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GridError';
+  }
+}
+
+const KH_RE = /^([1-3])_([1-3])$/;
+
+function fail(where: string, msg: string): never {
+  throw new GridError(`${where}: ${msg}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function posInt(v: unknown, where: string, fix: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(where, `must be an integer ≥ 1, got ${JSON.stringify(v)}; ${fix}`);
+  return v;
+}
+
+function list<T>(v: unknown, where: string, item: (x: unknown, w: string) => T, fallback?: T[]): T[] {
+  if (v === undefined && fallback) return fallback;
+  const arr = Array.isArray(v) ? v : [v];
+  if (arr.length === 0) fail(where, 'must not be empty; give at least one value');
+  return arr.map((x, i) => item(x, `${where}[${i}]`));
+}
+
+function unknownKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) fail(where, `unknown key "${k}"; allowed keys are ${allowed.join(', ')}`);
+  }
+}
+
+/** Parse a PFDiff entry: `none`, `best`, or k_h (1 ≤ h ≤ k ≤ 3). */
+export function parsePfdiffEntry(v: unknown, where = 'pfdiff'): string {
+  const s = typeof v === 'string' ? v.trim().toLowerCase() : v === null ? 'none' : '';
+  if (s === 'none' || s === 'best') return s;
+  const m = KH_RE.exec(s);
+  if (!m || Number(m[2]) > Number(m[1])) {
+    fail(where, `expected "none", "best" or k_h with 1 ≤ h ≤ k ≤ 3 (${ALL_KH.join(', ')}), got ${JSON.stringify(v)}`);
+  }
+  return s;
+}
+
+/** Parse a feature-reuse entry (`none`, `{interval, mixing?, points?}`, `{policy}`). */
+export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()): FrSpec {
+  if (v === 'none' || v === null) return { kind: 'none' };
+  if (typeof v === 'string') fail(where, `expected "none", {interval: M} or {policy: file}, got ${JSON.stringify(v)}`);
+  if (!isObject(v)) fail(where, `expected "none", {interval: M, mixing?, points?} or {policy: file}, got ${JSON.stringify(v)}`);
+  if ('policy' in v) {
+    unknownKeys(v, ['policy'], where);
+    if (typeof v.policy !== 'string' || v.policy === '') fail(`${where}.policy`, 'must be the path of a reuse-policy JSON file');
+    return { kind: 'policy', file: resolve(baseDir, v.policy) };
+  }
+  unknownKeys(v, ['interval', 'mixing', 'points'], where);
+  const interval = posInt(v.interval, `${where}.interval`, 'the keyframe interval M (1 = every call is a keyframe)');
+  let mixing: ScoreMixing | null = null;
+  if (v.mixing === true) mixing = { ...DEFAULT_SCORE_MIXING };
+  else if (v.mixing === false || v.mixing === undefined || v.mixing === null) mixing = null;
+  else if (isObject(v.mixing)) {
+    unknownKeys(v.mixing, ['temperature', 'bias'], `${where}.mixing`);
+    const t = v.mixing.temperature ?? DEFAULT_SCORE_MIXING.temperature;
+    const b = v.mixing.bias ?? DEFAULT_SCORE_MIXING.bias;
+    if (typeof t !== 'number' || !(t > 0)) fail(`${where}.mixing.temperature`, `must be a positive number, got ${JSON.stringify(t)}`);
+    if (typeof b !== 'number' || !(b >= -1 && b <= 2)) fail(`${where}.mixing.bias`, `must be a number in [-1, 2], got ${JSON.stringify(b)}`);
+    mixing = { temperature: t, bias: b };
+  } else fail(`${where}.mixing`, `must be true, false or {temperature, bias}, got ${JSON.stringify(v.mixing)}`);
+  let points: string | string[] = 'frdiff';
+  if (v.points !== undefined) {
+    if (typeof v.points === 'string' && v.points !== '') points = v.points;
+    else if (Array.isArray(v.points) && v.points.length > 0 && v.points.every((p) => typeof p === 'string')) points = v.points as string[];
+    else fail(`${where}.points`, 'must be a reuse-point policy name (frdiff, residual, deepcache) or a list of tensor names');
+  }
+  return { kind: 'interval', interval, mixing, points };
+}
+
+function guidanceValue(v: unknown, where: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    fail(where, `must be a number ≥ 0 (0 = unconditional, 1 = conditional, > 1 = classifier-free guidance), got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Validate a parsed grid object. `baseDir` resolves relative model and policy paths (the grid
+ * file's folder). Throws a {@link GridError} naming the field and the fix.
+ */
+export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
+  if (!isObject(raw)) fail('grid', 'expected an object (see bench/quick.json for an example)');
+  unknownKeys(raw, ['format', 'name', 'title', 'description', 'model', 'threads', 'seeds', 'reference', 'metrics', 'guidance', 'runs'], 'grid');
+  if (raw.format !== undefined && raw.format !== GRID_FORMAT) fail('grid.format', `must be "${GRID_FORMAT}", got ${JSON.stringify(raw.format)}`);
+  const name = raw.name ?? 'bench';
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name)) fail('grid.name', `must be a simple name (letters, digits, . _ -), got ${JSON.stringify(name)}`);
+  const model = raw.model ?? 'fashion-unet';
+  if (typeof model !== 'string' || model === '') fail('grid.model', 'must be "reference", a bundled model name (fashion-unet, fashion-dit) or an .onnx path');
+  const modelResolved = model.endsWith('.onnx') ? resolve(baseDir, model) : model;
+  let threads: number | undefined;
+  if (raw.threads !== undefined) threads = posInt(raw.threads, 'grid.threads', 'onnxruntime intra-op threads');
+
+  if (!isObject(raw.seeds)) fail('grid.seeds', 'must be {seed, count, batch}');
+  unknownKeys(raw.seeds, ['seed', 'count', 'batch'], 'grid.seeds');
+  const seed = raw.seeds.seed ?? 0;
+  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0) fail('grid.seeds.seed', `must be an integer ≥ 0, got ${JSON.stringify(seed)}`);
+  const count = posInt(raw.seeds.count, 'grid.seeds.count', 'the number of samples per cell');
+  const batch = posInt(raw.seeds.batch ?? Math.min(count, 64), 'grid.seeds.batch', 'samples per sampling run');
+  if (batch > count) fail('grid.seeds.batch', `(${batch}) exceeds count (${count}); use batch ≤ count`);
+
+  const refRaw = raw.reference ?? { solver: 'ddim', nfe: 200 };
+  if (!isObject(refRaw)) fail('grid.reference', 'must be {solver, nfe}, e.g. {solver: ddim, nfe: 1000}');
+  unknownKeys(refRaw, ['solver', 'nfe'], 'grid.reference');
+  if (typeof refRaw.solver !== 'string') fail('grid.reference.solver', 'must be a solver name, e.g. ddim or dpmpp_2m');
+  const reference = { solver: refRaw.solver, nfe: posInt(refRaw.nfe, 'grid.reference.nfe', 'use a high NFE, e.g. 200 or 1000') };
+
+  const mRaw = raw.metrics ?? {};
+  if (!isObject(mRaw)) fail('grid.metrics', 'must be an object {fd, accuracy, kid, trajectory, best}');
+  unknownKeys(mRaw, ['fd', 'accuracy', 'kid', 'trajectory', 'best'], 'grid.metrics');
+  const flag = (k: string, d: boolean): boolean => {
+    const v = mRaw[k] ?? d;
+    if (typeof v !== 'boolean') fail(`grid.metrics.${k}`, `must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const best = mRaw.best ?? 'trajectory_mse';
+  if (!(BEST_METRICS as readonly unknown[]).includes(best)) fail('grid.metrics.best', `must be one of ${BEST_METRICS.join(', ')}, got ${JSON.stringify(best)}`);
+  const metrics: MetricSpec = {
+    fd: flag('fd', true),
+    accuracy: flag('accuracy', true),
+    kid: flag('kid', false),
+    trajectory: flag('trajectory', true),
+    best: best as BestMetric,
+  };
+  if (metrics.best === 'trajectory_mse' && !metrics.trajectory) fail('grid.metrics.best', '"trajectory_mse" needs metrics.trajectory: true; enable it or pick best: fd');
+  if (metrics.best === 'fd' && !metrics.fd) fail('grid.metrics.best', '"fd" needs metrics.fd: true; enable it or pick best: trajectory_mse');
+
+  const topGuidance = list(raw.guidance, 'grid.guidance', guidanceValue, [0]);
+  if (!Array.isArray(raw.runs) || raw.runs.length === 0) fail('grid.runs', 'must be a non-empty list of sub-grids {solvers, nfe, pfdiff?, fr?, guidance?}');
+  const runs = raw.runs.map((r, i): RunSpec => {
+    const w = `grid.runs[${i}]`;
+    if (!isObject(r)) fail(w, 'must be an object {solvers, nfe, pfdiff?, fr?, guidance?}');
+    unknownKeys(r, ['solvers', 'nfe', 'pfdiff', 'fr', 'guidance'], w);
+    const solvers = list(r.solvers, `${w}.solvers`, (x, ww) => {
+      if (typeof x !== 'string' || x === '') fail(ww, 'must be a solver name');
+      return x;
+    });
+    const nfe = list(r.nfe, `${w}.nfe`, (x, ww) => posInt(x, ww, 'the model-call budget'));
+    const pfdiff = list(r.pfdiff, `${w}.pfdiff`, parsePfdiffEntry, ['none']);
+    const fr = list(r.fr, `${w}.fr`, (x, ww) => parseFrEntry(x, ww, baseDir), [{ kind: 'none' }]);
+    const guidance = list(r.guidance, `${w}.guidance`, guidanceValue, topGuidance);
+    return { solvers, nfe, pfdiff, fr, guidance };
+  });
+  return {
+    format: GRID_FORMAT,
+    name,
+    ...(typeof raw.title === 'string' ? { title: raw.title } : {}),
+    ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
+    model: modelResolved,
+    ...(threads !== undefined ? { threads } : {}),
+    seeds: { seed, count, batch },
+    reference,
+    metrics,
+    runs,
+  };
+}
+
+/** Parse grid text (JSON, or YAML when `path` ends in .yaml/.yml or the text is not JSON). */
+export function parseGridText(text: string, path = '(inline)', baseDir = process.cwd()): BenchGrid {
+  let raw: unknown;
+  const yamlFile = /\.ya?ml$/i.test(path);
+  try {
+    raw = yamlFile ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    if (yamlFile) throw new GridError(`${path}: not valid YAML (${(e as Error).message}); fix the syntax`);
+    try {
+      raw = parseYaml(text);
+    } catch {
+      throw new GridError(`${path}: not valid JSON (${(e as Error).message}); fix the syntax`);
+    }
+  }
+  try {
+    return validateGrid(raw, baseDir);
+  } catch (e) {
+    if (e instanceof GridError) throw new GridError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Read and validate a grid file (.json, .yaml or .yml); relative paths inside resolve against its folder. */
+export function loadGridFile(path: string): BenchGrid {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new GridError(`grid file ${path} cannot be read; pass an existing file (e.g. bench/quick.json)`);
+  }
+  return parseGridText(text, path, dirname(resolve(path)));
+}
+
+/** The concrete k_h list of a PFDiff entry (`best` → all six, `none` → [null]). */
+export function expandPfdiff(entry: string): (string | null)[] {
+  if (entry === 'none') return [null];
+  if (entry === 'best') return [...ALL_KH];
+  return [entry];
+}
+
+/** All concrete cells of a grid (deduplicated, in declaration order). */
+export function expandCells(grid: BenchGrid): CellSpec[] {
+  const out: CellSpec[] = [];
+  const seen = new Set<string>();
+  for (const r of grid.runs) {
+    for (const guidance of r.guidance)
+      for (const solver of r.solvers)
+        for (const nfe of r.nfe)
+          for (const entry of r.pfdiff)
+            for (const pfdiff of expandPfdiff(entry))
+              for (const fr of r.fr) {
+                const cell: CellSpec = { solver, nfe, pfdiff, fr, guidance };
+                const id = JSON.stringify(cell);
+                if (seen.has(id)) continue;
+                seen.add(id);
+                out.push(cell);
+              }
+  }
+  return out;
+}
+
+/** The `best` rows a grid asks for: (solver, nfe, fr, guidance) groups whose k_h winner is reported. */
+export function bestGroups(grid: BenchGrid): Omit<CellSpec, 'pfdiff'>[] {
+  const out: Omit<CellSpec, 'pfdiff'>[] = [];
+  const seen = new Set<string>();
+  for (const r of grid.runs) {
+    if (!r.pfdiff.includes('best')) continue;
+    for (const guidance of r.guidance)
+      for (const solver of r.solvers)
+        for (const nfe of r.nfe)
+          for (const fr of r.fr) {
+            const g = { solver, nfe, fr, guidance };
+            const id = JSON.stringify(g);
+            if (!seen.has(id)) {
+              seen.add(id);
+              out.push(g);
+            }
+          }
+  }
+  return out;
+}
+
+/** A short human label of a cell, e.g. `ddim+PFDiff-2_1 @8 FR/3+mix g2`. */
+export function cellLabel(c: CellSpec): string {
+  return `${methodLabel(c)} @${c.nfe}${c.guidance === 0 ? '' : ` g${c.guidance}`}`;
+}
+
+/** The method part of a label (solver, PFDiff, FR), e.g. `ddim + PFDiff-2_1 + FR/3 mix`. */
+export function methodLabel(c: Pick<CellSpec, 'solver' | 'pfdiff' | 'fr'>): string {
+  return [c.solver, c.pfdiff ? `PFDiff-${c.pfdiff}` : '', frLabel(c.fr)].filter((s) => s !== '').join(' + ');
+}
+
+/** A short label of a feature-reuse setting ('' for none). */
+export function frLabel(fr: FrSpec): string {
+  if (fr.kind === 'none') return '';
+  if (fr.kind === 'policy') return `FR policy ${fr.file.split(/[\\/]/).pop()}`;
+  const pts = typeof fr.points === 'string' ? (fr.points === 'frdiff' ? '' : ` ${fr.points}`) : ` [${fr.points.length} tensors]`;
+  return `FR/${fr.interval}${fr.mixing ? ' mix' : ''}${pts}`;
+}

@@ -1,0 +1,211 @@
+/**
+ * Bench plots: Vega-Lite specs compiled to Vega, rendered headless to SVG, rasterised to PNG with
+ * resvg. Three figures: quality vs NFE per solver ± PFDiff, quality vs wall time for feature-reuse
+ * policies (with their full-compute baselines), and every cell on quality vs wall time with the
+ * Pareto front (the cells no other cell beats on both axes).
+ * @packageDocumentation
+ */
+import { Resvg } from '@resvg/resvg-js';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { BenchResults, CellResult } from './runner.js';
+
+/** One rendered figure. */
+export interface RenderedPlot {
+  /** File stem, e.g. `quality-vs-nfe`. */
+  name: string;
+  title: string;
+  svg: string;
+  png: Uint8Array;
+}
+
+/** A plotted point. */
+interface Point {
+  method: string;
+  nfe: number;
+  guidance: string;
+  wallS: number;
+  value: number;
+  [k: string]: unknown;
+}
+
+/** Render a Vega-Lite spec to SVG and a 2× PNG. */
+export async function renderVegaLite(spec: TopLevelSpec): Promise<{ svg: string; png: Uint8Array }> {
+  const vg = compile(spec).spec;
+  const view = new vega.View(vega.parse(vg), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  const png = new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, font: { loadSystemFonts: true }, background: 'white' }).render().asPng();
+  return { svg, png: new Uint8Array(png) };
+}
+
+function gLabel(g: number): string {
+  return g === 0 ? 'unconditional' : g === 1 ? 'conditional' : `guidance ${g}`;
+}
+
+/** The quality axis: trajectory MSE when measured, else FD-classifier. */
+function quality(results: BenchResults): { field: 'mse' | 'fd'; title: string; get: (c: CellResult) => number | null } {
+  if (results.grid.metrics.trajectory) {
+    return { field: 'mse', title: 'trajectory MSE vs reference (log)', get: (c) => c.metrics?.trajectory?.mse ?? null };
+  }
+  return { field: 'fd', title: 'FD-classifier (log)', get: (c) => c.metrics?.fd ?? null };
+}
+
+/** The cells of a results object after folding PFDiff k_h candidates into their `best` rows. */
+function nfeSeries(results: BenchResults, get: (c: CellResult) => number | null): Point[] {
+  const pts: Point[] = [];
+  const bestKeys = new Set(results.best.map((b) => b.key));
+  const bestGroups = new Set(results.best.map((b) => JSON.stringify({ ...b.settings, fr: b.settings.fr })));
+  for (const c of results.cells) {
+    const s = c.settings;
+    if (c.status !== 'ok' || s.fr.kind !== 'none') continue;
+    const v = get(c);
+    if (v === null || !(v > 0)) continue;
+    const group = JSON.stringify({ solver: s.solver, nfe: s.nfe, fr: s.fr, guidance: s.guidance });
+    let method = c.method;
+    if (s.pfdiff && bestGroups.has(group)) {
+      if (!bestKeys.has(c.key)) continue;
+      method = `${s.solver} + PFDiff (best k_h)`;
+    }
+    pts.push({ method, nfe: s.nfe, guidance: gLabel(s.guidance), wallS: c.timing!.wallMs / 1000, value: v, kh: s.pfdiff ?? '' });
+  }
+  return pts;
+}
+
+/** Indices of the Pareto-optimal points (minimising both x and y). */
+export function paretoFront(points: readonly { x: number; y: number }[]): number[] {
+  const order = points.map((_, i) => i).sort((a, b) => points[a]!.x - points[b]!.x || points[a]!.y - points[b]!.y);
+  const front: number[] = [];
+  let bestY = Infinity;
+  for (const i of order) {
+    if (points[i]!.y < bestY) {
+      front.push(i);
+      bestY = points[i]!.y;
+    }
+  }
+  return front;
+}
+
+const WIDTH = 360;
+const HEIGHT = 260;
+
+/** Build and render the bench's figures (those for which the results hold data). */
+export async function renderBenchPlots(results: BenchResults): Promise<RenderedPlot[]> {
+  const q = quality(results);
+  const out: RenderedPlot[] = [];
+  const schema = 'https://vega.github.io/schema/vega-lite/v5.json';
+
+  const nfePts = nfeSeries(results, q.get);
+  const nfeValues = [...new Set(nfePts.map((p) => p.nfe))];
+  if (nfePts.length > 0 && nfeValues.length > 1) {
+    const title = `Quality vs NFE per solver ± PFDiff (${results.model.name})`;
+    const spec: TopLevelSpec = {
+      $schema: schema,
+      title,
+      data: { values: nfePts },
+      facet: { column: { field: 'guidance', type: 'nominal', title: null } },
+      spec: {
+        width: WIDTH,
+        height: HEIGHT,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'nfe', type: 'quantitative', title: 'NFE (model calls)', scale: { zero: false }, axis: { values: nfeValues } },
+          y: { field: 'value', type: 'quantitative', title: q.title, scale: { type: 'log' } },
+          color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400 } },
+        },
+      },
+    } as TopLevelSpec;
+    out.push({ name: 'quality-vs-nfe', title, ...(await renderVegaLite(spec)) });
+  }
+
+  // FR policies vs wall time, with the full-compute baselines they are compared with.
+  const frCells = results.cells.filter((c) => c.status === 'ok' && c.settings.fr.kind !== 'none');
+  if (frCells.length > 0) {
+    const groups = new Set(frCells.map((c) => JSON.stringify({ solver: c.settings.solver, nfe: c.settings.nfe, pfdiff: c.settings.pfdiff, guidance: c.settings.guidance })));
+    const pts: Point[] = [];
+    for (const c of results.cells) {
+      const s = c.settings;
+      if (c.status !== 'ok' || !groups.has(JSON.stringify({ solver: s.solver, nfe: s.nfe, pfdiff: s.pfdiff, guidance: s.guidance }))) continue;
+      const v = q.get(c);
+      if (v === null || !(v > 0)) continue;
+      pts.push({ method: c.method, nfe: s.nfe, guidance: gLabel(s.guidance), wallS: c.timing!.wallMs / 1000, value: v, label: c.method });
+    }
+    const title = `Feature reuse: quality vs wall time (${results.model.name})`;
+    const spec: TopLevelSpec = {
+      $schema: schema,
+      title,
+      data: { values: pts },
+      facet: { column: { field: 'guidance', type: 'nominal', title: null } },
+      spec: {
+        width: WIDTH,
+        height: HEIGHT,
+        layer: [
+          {
+            mark: { type: 'point', filled: true, size: 70 },
+            encoding: {
+              x: { field: 'wallS', type: 'quantitative', title: 'sampling wall time (s)', scale: { zero: false } },
+              y: { field: 'value', type: 'quantitative', title: q.title, scale: { type: 'log' } },
+              color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 400 } },
+              shape: { field: 'nfe', type: 'nominal', title: 'NFE' },
+            },
+          },
+        ],
+      },
+    } as TopLevelSpec;
+    out.push({ name: 'fr-quality-vs-wall-time', title, ...(await renderVegaLite(spec)) });
+  }
+
+  // Pareto front of everything.
+  const all = results.cells
+    .filter((c) => c.status === 'ok' && q.get(c) !== null && q.get(c)! > 0)
+    .map((c) => ({ c, x: c.timing!.wallMs / 1000, y: q.get(c)! }));
+  if (all.length > 1) {
+    const pts: Record<string, unknown>[] = [];
+    for (const g of [...new Set(all.map((p) => p.c.settings.guidance))]) {
+      const sub = all.filter((p) => p.c.settings.guidance === g);
+      const front = new Set(paretoFront(sub));
+      sub.forEach((p, i) =>
+        pts.push({
+          wallS: p.x,
+          value: p.y,
+          guidance: gLabel(g),
+          family: p.c.settings.fr.kind !== 'none' ? (p.c.settings.pfdiff ? 'PFDiff + FR' : 'FR') : p.c.settings.pfdiff ? 'PFDiff' : 'solver',
+          label: p.c.label,
+          pareto: front.has(i),
+        }),
+      );
+    }
+    const title = `Every cell: quality vs wall time, Pareto front (${results.model.name})`;
+    const spec: TopLevelSpec = {
+      $schema: schema,
+      title,
+      data: { values: pts },
+      facet: { column: { field: 'guidance', type: 'nominal', title: null } },
+      spec: {
+        width: WIDTH,
+        height: HEIGHT,
+        layer: [
+          {
+            mark: { type: 'point', opacity: 0.6 },
+            encoding: {
+              x: { field: 'wallS', type: 'quantitative', title: 'sampling wall time (s, log)', scale: { type: 'log' } },
+              y: { field: 'value', type: 'quantitative', title: q.title, scale: { type: 'log' } },
+              color: { field: 'family', type: 'nominal', title: 'kind' },
+            },
+          },
+          {
+            transform: [{ filter: 'datum.pareto' }],
+            mark: { type: 'line', color: 'black', point: { color: 'black' }, interpolate: 'step-after' },
+            encoding: {
+              x: { field: 'wallS', type: 'quantitative', sort: 'ascending' },
+              y: { field: 'value', type: 'quantitative' },
+            },
+          },
+        ],
+      },
+      resolve: { scale: { x: 'independent', y: 'independent' } },
+    } as TopLevelSpec;
+    out.push({ name: 'pareto-front', title, ...(await renderVegaLite(spec)) });
+  }
+  return out;
+}

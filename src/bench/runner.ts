@@ -1,0 +1,573 @@
+/**
+ * The bench runner: expands a grid into cells, computes (or loads) the reference runs, runs every
+ * unfinished cell on the fixed seed set, measures it, and stores it — resumable at cell granularity.
+ *
+ * Per cell: FD-classifier of the samples against the shipped test-set statistics, class accuracy
+ * (conditional runs), KID (optional), trajectory MSE/PSNR against the high-accuracy reference run
+ * from the same noise and labels, for feature-reuse cells the error against the same sampler with
+ * full computation, the model calls by kind, wall time, and the overhead
+ *   overhead = wall time / (full calls × t_full + reuse calls × t_reuse)
+ * with t_full, t_reuse the measured time of one network call at the cell's batch (how close the
+ * sampler runs to the cost of the network alone; 1 = no cost besides the network).
+ * @packageDocumentation
+ */
+import { cpus, platform, arch, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { withFeatureReuse, type FeatureReuseCapable, type FeatureReuseModel } from '../core/frdiff/feature-reuse-model.js';
+import { uniformPolicy, validateReusePolicy, countCalls, type ReusePolicy } from '../core/frdiff/reuse-policy.js';
+import type { Conditioning, DiffusionModel } from '../core/model.js';
+import { gaussianBatch } from '../core/rng.js';
+import { sample, type SampleOptions } from '../core/sample.js';
+import { getSolver } from '../core/solvers/registry.js';
+import type { NumArray } from '../core/tensor.js';
+import { classAccuracy } from '../metrics/accuracy.js';
+import { featureStatistics } from '../metrics/feature-statistics.js';
+import { frechetDistance } from '../metrics/frechet.js';
+import { kid } from '../metrics/kid.js';
+import { trajectoryError } from '../metrics/trajectory.js';
+import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
+import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
+import type { BenchSetup } from './setup.js';
+import { BenchStore } from './store.js';
+
+/** Figures of one cell (null where a metric does not apply or was not asked for). */
+export interface CellMetrics {
+  /** FD-classifier vs the test-set statistics. */
+  fd: number | null;
+  /** Class accuracy (conditional runs). */
+  accuracy: number | null;
+  /** KID (mean ± std over subsets). */
+  kid: { mean: number; std: number } | null;
+  /** Trajectory error vs the reference run from the same noise and labels. */
+  trajectory: { mse: number; psnr: number } | null;
+  /** Feature-reuse cells: error vs the same sampler with full computation. */
+  vsFull: { mse: number; psnr: number } | null;
+}
+
+/** Model calls of one cell (totals over all sampling runs, and per run). */
+export interface CellCalls {
+  /** Calls per sampling run (NFE as the solver counts them). */
+  perRun: number;
+  /** Total calls over all runs. */
+  total: number;
+  /** Full network passes (keyframes; every call without FR). */
+  full: number;
+  /** Cheap feature-reuse passes. */
+  reuse: number;
+  /** Calls answered from the keyframe without any network pass. */
+  skip: number;
+}
+
+/** Timings of one cell. */
+export interface CellTiming {
+  /** Total sampling wall time, ms (all runs). */
+  wallMs: number;
+  /** Time inside model calls, ms. */
+  callMs: number;
+  /** callMs / calls. */
+  msPerCall: number;
+  /** wallMs / calls. */
+  wallPerCallMs: number;
+  /** Measured time of one full network call at this cell's batch, ms. */
+  oneCallMs: number;
+  /** Measured time of one reuse call at this batch, ms (FR cells). */
+  oneReuseCallMs: number | null;
+  /** wallMs / (full × oneCallMs + reuse × oneReuseCallMs). */
+  overhead: number;
+}
+
+/** One measured cell as stored in cells/<key>.json and results.json. */
+export interface CellResult {
+  format: 'rediffuse-bench-cell/1';
+  key: string;
+  label: string;
+  method: string;
+  settings: CellSpec;
+  status: 'ok' | 'error';
+  error?: string;
+  samples: number;
+  batch: number;
+  runs: number;
+  steps?: number;
+  timesteps?: number[];
+  /** Policy actually used by an FR cell. */
+  frPolicy?: { keyframes: number[]; mixing: unknown; points: unknown; calls: number };
+  metrics?: CellMetrics;
+  calls?: CellCalls;
+  timing?: CellTiming;
+  computedAt: string;
+  /** Time spent on the cell including metrics, ms. */
+  durationMs: number;
+}
+
+/** A `pfdiff: best` row: the winning k_h of a group. */
+export interface BestRow {
+  settings: Omit<CellSpec, 'pfdiff'>;
+  metric: string;
+  /** Winning k_h, or null when no candidate finished. */
+  winner: string | null;
+  /** The winner's cell key. */
+  key: string | null;
+  /** Each candidate's metric value. */
+  candidates: Record<string, number | null>;
+}
+
+/** Progress events of a run. */
+export type BenchEvent =
+  | { type: 'plan'; cells: number; cached: number; pending: number; references: number; estimatedCalls: number; estimatedMs: number | null }
+  | { type: 'reference'; guidance: number; cached: boolean }
+  | { type: 'cell-start'; index: number; total: number; label: string; chunks: number }
+  | { type: 'chunk'; index: number; chunk: number; chunks: number }
+  | { type: 'cell-done'; index: number; total: number; label: string; cached: boolean; result: CellResult };
+
+/** Options of {@link runBench}. */
+export interface RunBenchOptions {
+  grid: BenchGrid;
+  setup: BenchSetup;
+  /** Output folder (cells/, refs/, samples/ live here). */
+  outDir: string;
+  onEvent?: (e: BenchEvent) => void;
+  signal?: AbortSignal;
+  /** Only plan (estimate) and return without running. */
+  dryRun?: boolean;
+  /** Timing repeats for the one-call measurement. Default 3. */
+  timingRepeats?: number;
+}
+
+/** Everything `results.json` holds. */
+export interface BenchResults {
+  format: 'rediffuse-bench-results/1';
+  grid: BenchGrid;
+  model: { name: string; kind: string; path: string | null; sha256: string; meter: string | null };
+  machine: { cpu: string; cores: number; platform: string; arch: string; memoryGiB: number };
+  versions: Record<string, string>;
+  generatedAt: string;
+  reference: { solver: string; nfe: number; runs: { guidance: number; key: string; wallMs: number | null }[] };
+  /** Measured one-call times by batch label (e.g. `full@32`, `full@64`). */
+  callTiming: Record<string, number>;
+  cells: CellResult[];
+  best: BestRow[];
+  /** Cells that were loaded from the store instead of computed. */
+  cachedCells: number;
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Conditioning of samples [offset, offset + n) for a guidance setting. */
+function labelsFor(setup: BenchSetup, guidance: number, offset: number, n: number): { cond?: Conditioning; labels?: number[] } {
+  if (!setup.conditional) {
+    if (guidance !== 0) throw new Error(`guidance ${guidance} needs a class-conditional model, but ${setup.name} is not one: use guidance: [0]`);
+    return {};
+  }
+  if (guidance === 0) {
+    if (setup.nullLabel === undefined) throw new Error(`${setup.name} has no null label, so it cannot sample unconditionally: drop guidance 0`);
+    return { cond: { classLabels: Array.from({ length: n }, () => setup.nullLabel!) } };
+  }
+  const labels = Array.from({ length: n }, (_, i) => (offset + i) % setup.numClasses);
+  return { cond: { classLabels: labels }, labels };
+}
+
+function guidanceOptions(setup: BenchSetup, g: number): SampleOptions['guidance'] | undefined {
+  if (g <= 1) return undefined;
+  return { scale: g, ...(setup.nullLabel !== undefined ? { nullLabel: setup.nullLabel } : {}) };
+}
+
+/** Run one sampling job over the whole seed set in chunks of `batch`. */
+async function sampleAll(
+  setup: BenchSetup,
+  grid: BenchGrid,
+  model: DiffusionModel,
+  cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>,
+  onChunk: (i: number, n: number) => void,
+  signal: AbortSignal | undefined,
+  beforeChunk?: () => void,
+): Promise<{ samples: Float32Array; calls: number; perRun: number; wallMs: number; callMs: number; steps: number; timesteps: number[] }> {
+  const { seed, count, batch } = grid.seeds;
+  const d = setup.model.sampleShape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(count * d);
+  const chunks = Math.ceil(count / batch);
+  let calls = 0;
+  let perRun = 0;
+  let wallMs = 0;
+  let callMs = 0;
+  let steps = 0;
+  let timesteps: number[] = [];
+  const spec = getSolver(cell.solver);
+  const guidance = guidanceOptions(setup, cell.guidance);
+  for (let c = 0; c < chunks; c++) {
+    const offset = c * batch;
+    const n = Math.min(batch, count - offset);
+    const noise = gaussianBatch(seed, n, d, 'float32', offset);
+    const { cond } = labelsFor(setup, cell.guidance, offset, n);
+    beforeChunk?.();
+    const r = await sample({
+      model,
+      schedule: setup.schedule,
+      solver: spec.name,
+      nfe: cell.nfe,
+      timesteps: { ...setup.timestepOptions },
+      ...(cell.pfdiff ? { pfdiff: { k: Number(cell.pfdiff[0]), h: Number(cell.pfdiff[2]) } } : {}),
+      ...(guidance ? { guidance } : {}),
+      ...(cond ? { cond } : {}),
+      ...(setup.clipSample !== undefined ? { clipSample: setup.clipSample } : {}),
+      batch: n,
+      seed: seed + offset,
+      initialNoise: noise,
+      ...(signal ? { signal } : {}),
+    });
+    out.set(r.samples, offset * d);
+    calls += r.calls;
+    perRun = Math.max(perRun, r.calls);
+    wallMs += r.wallMs;
+    callMs += r.callMs;
+    steps = r.steps;
+    timesteps = r.timesteps;
+    onChunk(c, chunks);
+  }
+  return { samples: out, calls, perRun, wallMs, callMs, steps, timesteps };
+}
+
+/** The machine description stored with the results. */
+export function machineInfo(): BenchResults['machine'] {
+  const c = cpus();
+  return { cpu: c[0]?.model ?? 'unknown', cores: c.length, platform: platform(), arch: arch(), memoryGiB: Math.round(totalmem() / 2 ** 30) };
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The reuse policy of an FR cell for a run of `calls` calls. */
+export function policyFor(fr: FrSpec, calls: number): ReusePolicy {
+  if (fr.kind === 'interval') return uniformPolicy(calls, fr.interval, fr.mixing, fr.points);
+  if (fr.kind === 'policy') {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(fr.file, 'utf8'));
+    } catch (e) {
+      throw new Error(`reuse policy ${fr.file} cannot be read (${(e as Error).message}); write it with rediffuse autofr or fix the path`);
+    }
+    return validateReusePolicy(json, calls);
+  }
+  throw new Error('policyFor: the cell has no feature reuse');
+}
+
+function baselineOf(cell: CellSpec): CellSpec {
+  return { ...cell, fr: { kind: 'none' } };
+}
+
+/** Run (or resume) a grid; see the module notes. */
+export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
+  const { grid, setup, signal } = opts;
+  const emit = opts.onEvent ?? (() => {});
+  const store = new BenchStore(opts.outDir);
+  const ctx: KeyContext = { modelHash: setup.modelHash, seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
+  const cells = expandCells(grid);
+  // Full-compute cells first, so feature-reuse cells find their baseline's samples.
+  const ordered = [...cells.filter((c) => c.fr.kind === 'none'), ...cells.filter((c) => c.fr.kind !== 'none')];
+  const keys = new Map(ordered.map((c) => [c, cellKey(c, ctx)]));
+  const baselineKeysNeeded = new Set(ordered.filter((c) => c.fr.kind !== 'none').map((c) => cellKey(baselineOf(c), ctx)));
+  const guidances = [...new Set(ordered.map((c) => c.guidance))];
+  for (const g of guidances) labelsFor(setup, g, 0, 1); // fail early on impossible guidance settings
+
+  // Cost of one network call at the batch the cells use (guided calls run 2B).
+  const callTiming: Record<string, number> = {};
+  const d = setup.model.sampleShape.reduce((a, b) => a * b, 1);
+  const timeCall = async (guided: boolean): Promise<number> => {
+    const label = `full@${grid.seeds.batch * (guided ? 2 : 1)}`;
+    if (callTiming[label] !== undefined) return callTiming[label]!;
+    const n = grid.seeds.batch * (guided ? 2 : 1);
+    const x = gaussianBatch(grid.seeds.seed + 7919, n, d);
+    const { cond } = setup.conditional ? labelsFor(setup, 1, 0, n) : {};
+    const t = setup.schedule.modelTime(setup.schedule.tMax * 0.5);
+    await setup.model.predict(x, t, n, cond); // warm-up
+    const times: number[] = [];
+    for (let i = 0; i < (opts.timingRepeats ?? 3); i++) {
+      const t0 = now();
+      await setup.model.predict(x, t, n, cond);
+      times.push(now() - t0);
+    }
+    return (callTiming[label] = median(times));
+  };
+  const frNets = new Map<string, FeatureReuseCapable>();
+  const frNet = async (points: string | string[]): Promise<FeatureReuseCapable> => {
+    const id = JSON.stringify(points);
+    if (!frNets.has(id)) {
+      if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here (no ONNX feature-reuse adapter): drop the fr entries from the grid`);
+      frNets.set(id, await setup.featureReuse(points));
+    }
+    return frNets.get(id)!;
+  };
+  const timeReuseCall = async (points: string | string[], guided: boolean): Promise<number> => {
+    const label = `reuse[${JSON.stringify(points)}]@${grid.seeds.batch * (guided ? 2 : 1)}`;
+    if (callTiming[label] !== undefined) return callTiming[label]!;
+    const net = await frNet(points);
+    const n = grid.seeds.batch * (guided ? 2 : 1);
+    const x = gaussianBatch(grid.seeds.seed + 7919, n, d);
+    const { cond } = setup.conditional ? labelsFor(setup, 1, 0, n) : {};
+    const t = setup.schedule.modelTime(setup.schedule.tMax * 0.5);
+    await net.predictKeyframe(x, t, n, cond);
+    await net.predictReuse(x, t, n, cond);
+    const times: number[] = [];
+    for (let i = 0; i < (opts.timingRepeats ?? 3); i++) {
+      const t0 = now();
+      await net.predictReuse(x, t, n, cond);
+      times.push(now() - t0);
+    }
+    net.clearCache();
+    return (callTiming[label] = median(times));
+  };
+
+  // Plan.
+  const cached = ordered.filter((c) => store.readCell<CellResult>(keys.get(c)!) !== undefined);
+  const pending = ordered.filter((c) => !cached.includes(c));
+  const refKeys = new Map(guidances.map((g) => [g, referenceKey(g, ctx)]));
+  const refsToRun = grid.metrics.trajectory ? guidances.filter((g) => store.readArray('refs', refKeys.get(g)!) === undefined) : [];
+  const runs = Math.ceil(grid.seeds.count / grid.seeds.batch);
+  const weight = (g: number) => (g > 1 ? 2 : 1);
+  const estimatedCalls =
+    runs * (pending.reduce((a, c) => a + c.nfe * weight(c.guidance), 0) + refsToRun.reduce((a, g) => a + grid.reference.nfe * weight(g), 0));
+  let estimatedMs: number | null = null;
+  if (pending.length + refsToRun.length > 0 && !opts.dryRun) {
+    estimatedMs = estimatedCalls * (await timeCall(false));
+  }
+  emit({ type: 'plan', cells: ordered.length, cached: cached.length, pending: pending.length, references: refsToRun.length, estimatedCalls, estimatedMs });
+
+  const results: BenchResults = {
+    format: 'rediffuse-bench-results/1',
+    grid,
+    model: { name: setup.name, kind: setup.kind, path: setup.modelPath, sha256: setup.modelHash, meter: setup.meter?.name ?? null },
+    machine: machineInfo(),
+    versions: { node: process.version, rediffuse: packageVersion(), ...setup.versions },
+    generatedAt: new Date().toISOString(),
+    reference: { solver: getSolver(grid.reference.solver).name, nfe: grid.reference.nfe, runs: [] },
+    callTiming,
+    cells: [],
+    best: [],
+    cachedCells: cached.length,
+  };
+  if (opts.dryRun) return results;
+
+  // Reference runs, once per guidance setting (and reused from disk afterwards).
+  const refs = new Map<number, Float32Array>();
+  if (grid.metrics.trajectory) {
+    for (const g of guidances) {
+      const key = refKeys.get(g)!;
+      const stored = store.readArray('refs', key);
+      if (stored) {
+        refs.set(g, stored.data);
+        results.reference.runs.push({ guidance: g, key, wallMs: (stored.meta['wallMs'] as number) ?? null });
+        emit({ type: 'reference', guidance: g, cached: true });
+        continue;
+      }
+      emit({ type: 'reference', guidance: g, cached: false });
+      const r = await sampleAll(setup, grid, setup.model, { solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance: g }, () => {}, signal);
+      store.writeArray('refs', key, r.samples, {
+        shape: [grid.seeds.count, ...setup.model.sampleShape],
+        solver: grid.reference.solver,
+        nfe: grid.reference.nfe,
+        guidance: g,
+        seeds: grid.seeds,
+        model: setup.modelHash,
+        wallMs: r.wallMs,
+      });
+      refs.set(g, r.samples);
+      results.reference.runs.push({ guidance: g, key, wallMs: r.wallMs });
+    }
+  }
+
+  let realFeatures: ArrayLike<number> | undefined;
+  const total = ordered.length;
+  for (let index = 0; index < total; index++) {
+    const cell = ordered[index]!;
+    const key = keys.get(cell)!;
+    const label = cellLabel(cell);
+    const prior = store.readCell<CellResult>(key);
+    if (prior) {
+      results.cells.push(prior);
+      emit({ type: 'cell-done', index, total, label, cached: true, result: prior });
+      continue;
+    }
+    if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+    const t0 = now();
+    const chunks = Math.ceil(grid.seeds.count / grid.seeds.batch);
+    emit({ type: 'cell-start', index, total, label, chunks });
+    const base: Omit<CellResult, 'status' | 'computedAt' | 'durationMs'> = {
+      format: 'rediffuse-bench-cell/1',
+      key,
+      label,
+      method: methodLabel(cell),
+      settings: cell,
+      samples: grid.seeds.count,
+      batch: grid.seeds.batch,
+      runs: chunks,
+    };
+    let result: CellResult;
+    try {
+      const guided = cell.guidance > 1;
+      let model: DiffusionModel = setup.model;
+      let frModel: FeatureReuseModel | undefined;
+      let policy: ReusePolicy | undefined;
+      if (cell.fr.kind !== 'none') {
+        policy = policyFor(cell.fr, cell.nfe);
+        frModel = withFeatureReuse(await frNet(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule });
+        model = frModel;
+      }
+      const oneCallMs = await timeCall(guided);
+      const oneReuseCallMs = policy && countCalls(policy).reuse > 0 ? await timeReuseCall(policy.points ?? 'frdiff', guided) : policy ? 0 : null;
+      let full = 0;
+      let reuse = 0;
+      let skip = 0;
+      const r = await sampleAll(
+        setup,
+        grid,
+        model,
+        cell,
+        (c, n) => {
+          if (frModel) {
+            full += frModel.stats.keyframe;
+            reuse += frModel.stats.reuse;
+            skip += frModel.stats.skip;
+          }
+          emit({ type: 'chunk', index, chunk: c, chunks: n });
+        },
+        signal,
+        () => frModel?.reset(),
+      );
+      if (!frModel) full = r.calls;
+      if (cell.fr.kind === 'none' && baselineKeysNeeded.has(key)) {
+        store.writeArray('samples', key, r.samples, { shape: [grid.seeds.count, ...setup.model.sampleShape], cell });
+      }
+      // Metrics.
+      const metrics: CellMetrics = { fd: null, accuracy: null, kid: null, trajectory: null, vsFull: null };
+      const m = grid.metrics;
+      const meter = setup.meter;
+      if (meter && (m.fd || m.accuracy || m.kid)) {
+        const measured = await meter.measure(r.samples, grid.seeds.count);
+        if (m.fd && meter.hasReferenceStats !== false) metrics.fd = frechetDistance(featureStatistics(measured.features, meter.featureDim), meter.referenceStats);
+        if (m.accuracy && cell.guidance > 0 && setup.conditional && measured.logits && meter.numClasses) {
+          const labels = labelsFor(setup, cell.guidance, 0, grid.seeds.count).labels!;
+          metrics.accuracy = classAccuracy(measured.logits, labels, meter.numClasses).accuracy;
+        }
+        if (m.kid && meter.realFeatures) {
+          realFeatures ??= await meter.realFeatures(10000);
+          const k = kid(measured.features, realFeatures, meter.featureDim, { subsetSize: Math.min(1000, grid.seeds.count), subsets: 20, seed: 0 });
+          metrics.kid = { mean: k.mean, std: k.std };
+        }
+      }
+      if (m.trajectory) {
+        const te = trajectoryError(r.samples, refs.get(cell.guidance)!, grid.seeds.count);
+        metrics.trajectory = { mse: te.mse, psnr: te.psnr };
+      }
+      if (cell.fr.kind !== 'none') {
+        const bKey = cellKey(baselineOf(cell), ctx);
+        let baseSamples = store.readArray('samples', bKey)?.data;
+        if (!baseSamples) {
+          baseSamples = (await sampleAll(setup, grid, setup.model, cell, () => {}, signal)).samples;
+          store.writeArray('samples', bKey, baseSamples, { shape: [grid.seeds.count, ...setup.model.sampleShape], cell: baselineOf(cell) });
+        }
+        const te = trajectoryError(r.samples, baseSamples, grid.seeds.count);
+        metrics.vsFull = { mse: te.mse, psnr: te.psnr };
+      }
+      const networkMs = full * oneCallMs + reuse * (oneReuseCallMs ?? 0);
+      result = {
+        ...base,
+        status: 'ok',
+        steps: r.steps,
+        timesteps: r.timesteps,
+        ...(policy ? { frPolicy: { keyframes: policy.keyframes, mixing: policy.mixing, points: policy.points ?? 'frdiff', calls: policy.calls } } : {}),
+        metrics,
+        calls: { perRun: r.perRun, total: r.calls, full, reuse, skip },
+        timing: {
+          wallMs: r.wallMs,
+          callMs: r.callMs,
+          msPerCall: r.calls > 0 ? r.callMs / r.calls : 0,
+          wallPerCallMs: r.calls > 0 ? r.wallMs / r.calls : 0,
+          oneCallMs,
+          oneReuseCallMs,
+          overhead: networkMs > 0 ? r.wallMs / networkMs : 0,
+        },
+        computedAt: new Date().toISOString(),
+        durationMs: now() - t0,
+      };
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      result = { ...base, status: 'error', error: (err as Error).message, computedAt: new Date().toISOString(), durationMs: now() - t0 };
+    }
+    store.writeCell(key, result);
+    results.cells.push(result);
+    emit({ type: 'cell-done', index, total, label, cached: false, result });
+  }
+
+  // `best` rows: the winning k_h by the chosen metric.
+  for (const g of bestGroups(grid)) {
+    const candidates: Record<string, number | null> = {};
+    let winner: string | null = null;
+    let winnerKey: string | null = null;
+    let bestValue = Infinity;
+    for (const cell of results.cells) {
+      const s = cell.settings;
+      if (!s.pfdiff || s.solver !== g.solver || s.nfe !== g.nfe || s.guidance !== g.guidance || JSON.stringify(s.fr) !== JSON.stringify(g.fr)) continue;
+      const v = cell.status === 'ok' ? (grid.metrics.best === 'fd' ? cell.metrics!.fd : (cell.metrics!.trajectory?.mse ?? null)) : null;
+      candidates[s.pfdiff] = v;
+      if (v !== null && Number.isFinite(v) && v < bestValue) {
+        bestValue = v;
+        winner = s.pfdiff;
+        winnerKey = cell.key;
+      }
+    }
+    results.best.push({ settings: g, metric: grid.metrics.best, winner, key: winnerKey, candidates });
+  }
+  for (const net of frNets.values()) net.clearCache();
+  return results;
+}
+
+/** Result of {@link pairedWallTime}. */
+export interface PairedTiming {
+  /** Labels of the two cells. */
+  labels: [string, string];
+  /** Wall time of each round, ms, per cell. */
+  wallMs: [number[], number[]];
+  /** Median wall time per cell, ms. */
+  medianMs: [number, number];
+}
+
+/**
+ * Time one sampling run (the first batch of the seed set) of two cells alternately, `rounds` times
+ * each after one untimed warm-up round, so that machine load drifting during a bench hits both
+ * alike. Used to compare the wall time of feature reuse with full computation robustly.
+ */
+export async function pairedWallTime(setup: BenchSetup, grid: BenchGrid, cells: [CellSpec, CellSpec], rounds = 3, signal?: AbortSignal): Promise<PairedTiming> {
+  const one: BenchGrid = { ...grid, seeds: { ...grid.seeds, count: grid.seeds.batch } };
+  const models: { model: DiffusionModel; reset?: () => void }[] = [];
+  for (const cell of cells) {
+    if (cell.fr.kind === 'none') {
+      models.push({ model: setup.model });
+      continue;
+    }
+    if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here: cannot time ${cellLabel(cell)}`);
+    const policy = policyFor(cell.fr, cell.nfe);
+    const fr = withFeatureReuse(await setup.featureReuse(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule });
+    models.push({ model: fr, reset: () => fr.reset() });
+  }
+  const wallMs: [number[], number[]] = [[], []];
+  for (let r = 0; r <= rounds; r++) {
+    for (let i = 0; i < 2; i++) {
+      const m = models[i]!;
+      const res = await sampleAll(setup, one, m.model, cells[i]!, () => {}, signal, m.reset);
+      if (r > 0) wallMs[i]!.push(res.wallMs);
+    }
+  }
+  return { labels: [cellLabel(cells[0]), cellLabel(cells[1])], wallMs, medianMs: [median(wallMs[0]), median(wallMs[1])] };
+}

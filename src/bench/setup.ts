@@ -1,0 +1,296 @@
+/**
+ * What a benchmark runs on: the model, its schedule and grid defaults, the quality meter (feature
+ * classifier + reference statistics) and, when the model supports it, feature reuse.
+ *
+ * Two setups exist: the bundled ONNX models (the real measurements), and the closed-form Gaussian
+ * reference model with identity features (exact reference statistics), which makes the whole
+ * pipeline testable without any model file.
+ * @packageDocumentation
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
+import type { DiffusionModel } from '../core/model.js';
+import { gaussianModel } from '../core/reference-models.js';
+import { discreteSchedule } from '../core/schedule/discrete.js';
+import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
+import type { NumArray } from '../core/tensor.js';
+import type { TimestepOptions } from '../core/timesteps.js';
+import type { GaussianStatistics } from '../metrics/frechet.js';
+import { sha256Hex, fileSha256, canonicalJson } from './cell-key.js';
+
+/** The project's quality meter: features (and logits) of samples plus the real data's statistics. */
+export interface QualityMeter {
+  /** What the features are, e.g. `fashion-classifier features (128-d)`. */
+  name: string;
+  featureDim: number;
+  /** Number of classes of the logits, when the meter classifies. */
+  numClasses: number | undefined;
+  /** Statistics of real data in the same feature space (FD-classifier's reference). */
+  referenceStats: GaussianStatistics;
+  /** False when the statistics could not be loaded (FD-classifier is then null). Default true. */
+  hasReferenceStats?: boolean;
+  /** Features `[N, D]` and, when it classifies, logits `[N, C]` of N samples. */
+  measure(samples: NumArray, count: number): Promise<{ features: ArrayLike<number>; logits?: ArrayLike<number> }>;
+  /** Features of `count` real images (for KID), when real data is available. */
+  realFeatures?(count: number): Promise<ArrayLike<number>>;
+  release?(): Promise<void>;
+}
+
+/** Everything the runner needs about the model under test. */
+export interface BenchSetup {
+  /** `reference` (closed-form) or `onnx`. */
+  kind: 'reference' | 'onnx';
+  /** Model name (card name or `reference-gaussian`). */
+  name: string;
+  /** Absolute path of the model file (null for the reference model). */
+  modelPath: string | null;
+  /** SHA-256 of the model file (or of the reference model's parameters): part of every cell key. */
+  modelHash: string;
+  model: DiffusionModel;
+  schedule: NoiseSchedule;
+  /** Grid defaults from the scheduler config (spacing, offset, …); the family follows the solver. */
+  timestepOptions: Omit<TimestepOptions, 'steps' | 'family'>;
+  /** clip_sample range of the scheduler config, if any. */
+  clipSample?: number;
+  /** Whether the model takes class labels. */
+  conditional: boolean;
+  numClasses: number;
+  /** The label meaning "unconditional". */
+  nullLabel: number | undefined;
+  /** Quality meter; absent when its files are missing (FD/accuracy are then reported as null). */
+  meter: QualityMeter | undefined;
+  /** A feature-reuse-capable network for a reuse-point policy; absent when the model cannot reuse. */
+  featureReuse?: (points: string | string[]) => Promise<FeatureReuseCapable>;
+  /** Versions of the runtime pieces (onnxruntime etc.). */
+  versions: Record<string, string>;
+  release(): Promise<void>;
+}
+
+/** Options of {@link referenceSetup}. */
+export interface ReferenceSetupOptions {
+  /** Side of the square sample (the sample is [1, side, side]). Default 4 (16 numbers). */
+  side?: number;
+  /** Data mean μ. Default 0.3. */
+  mean?: number;
+  /** Data standard deviation s. Default 0.5. */
+  std?: number;
+}
+
+/**
+ * The closed-form Gaussian model (data N(μ, s²I)) on DDPM's linear schedule, measured with identity
+ * features, whose exact reference statistics are (μ·1, s²·I). Feature reuse is simulated: a keyframe
+ * stores the time coefficients of ε*(x, t) = σ_t(x − α_t μ)/(α_t² s² + σ_t²) and a reuse call applies
+ * the stored (stale) coefficients to the current x — a genuine approximation whose error grows with
+ * the distance from the keyframe, like real feature reuse.
+ */
+export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
+  const side = opts.side ?? 4;
+  const mu = opts.mean ?? 0.3;
+  const std = opts.std ?? 0.5;
+  const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
+  const sampleShape = [1, side, side];
+  const d = side * side;
+  const model = gaussianModel({ schedule, mean: mu, std, sampleShape });
+  const cov = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) cov[i * d + i] = std * std;
+  const meter: QualityMeter = {
+    name: `identity features (${d}-d) of the closed-form Gaussian`,
+    featureDim: d,
+    numClasses: undefined,
+    referenceStats: { dim: d, mean: new Float64Array(d).fill(mu), covariance: cov },
+    async measure(samples) {
+      return { features: samples };
+    },
+  };
+  const featureReuse = async (): Promise<FeatureReuseCapable> => {
+    let coef: { a: number; sg: number; v: number; batch: number } | null = null;
+    const eps = (x: NumArray, c: { a: number; sg: number; v: number }): NumArray => {
+      const out = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
+      for (let i = 0; i < x.length; i++) out[i] = (c.sg * (x[i]! - c.a * mu)) / c.v;
+      return out;
+    };
+    const coefAt = (m: number) => {
+      const t = schedule.timeOfModelTime(m);
+      const a = schedule.alpha(t);
+      const sg = schedule.sigma(t);
+      return { a, sg, v: a * a * std * std + sg * sg };
+    };
+    return {
+      predictionType: 'epsilon',
+      sampleShape,
+      predict: async (x, m) => eps(x, coefAt(m)),
+      async predictKeyframe(x, m, batch) {
+        coef = { ...coefAt(m), batch };
+        return eps(x, coef);
+      },
+      async predictReuse(x, _m, batch) {
+        if (!coef || coef.batch !== batch) throw new Error('reference feature reuse: no keyframe cache for this batch; run a keyframe first');
+        return eps(x, coef);
+      },
+      clearCache() {
+        coef = null;
+      },
+    };
+  };
+  return {
+    kind: 'reference',
+    name: 'reference-gaussian',
+    modelPath: null,
+    modelHash: sha256Hex(canonicalJson({ model: 'gaussian', schedule: 'ddpm-linear-1000', mu, std, sampleShape })),
+    model,
+    schedule,
+    timestepOptions: {},
+    conditional: false,
+    numClasses: 0,
+    nullLabel: undefined,
+    meter,
+    featureReuse,
+    versions: {},
+    async release() {},
+  };
+}
+
+/** Options of {@link onnxSetup}. */
+export interface OnnxSetupOptions {
+  /** Path of the diffusion model (.onnx with its .json card next to it). */
+  modelPath: string;
+  /** Folder holding fashion-classifier.onnx and fashion-test-stats.json. Default: the model's folder. */
+  meterDir?: string;
+  /** onnxruntime intra-op threads. */
+  threads?: number;
+  /** Largest batch per network run. Default 128. */
+  maxBatch?: number;
+  /** Where warnings go (missing meter files, no feature reuse). */
+  warn?: (msg: string) => void;
+}
+
+/**
+ * Load an ONNX diffusion model with onnxruntime-node, its card's schedule and grid defaults, the
+ * shipped classifier and test-set statistics as the quality meter, and (when the graph layer offers
+ * it) feature reuse on the model's graph.
+ */
+export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
+  const warn = opts.warn ?? (() => {});
+  const { loadOnnxModel, readModelBytes } = await import('../model/load-node.js');
+  const { cardSamplingSetup } = await import('../model/model-card.js');
+  const ort = await import('onnxruntime-node');
+  const loaded = await loadOnnxModel({
+    path: opts.modelPath,
+    maxBatch: opts.maxBatch ?? 128,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+  });
+  if (!loaded.card) throw new Error(`no model card next to ${loaded.modelPath}: the bench needs the model's JSON card (scheduler config, classes)`);
+  const card = loaded.card;
+  const setup = cardSamplingSetup(card);
+  const sched = setup.scheduler;
+  const { family: _family, ...timestepOptions } = sched.timestepOptions;
+  const numClasses = card.numClasses ?? card.classNames?.length ?? 0;
+  const conditional = loaded.model.signature.classLabels !== undefined && numClasses > 0;
+
+  const meterDir = opts.meterDir ?? join(loaded.modelPath, '..');
+  const classifierPath = join(meterDir, 'fashion-classifier.onnx');
+  const statsPath = join(meterDir, 'fashion-test-stats.json');
+  let meter: QualityMeter | undefined;
+  if (existsSync(classifierPath) && existsSync(statsPath)) {
+    const { loadClassifier, loadReferenceStatistics } = await import('../metrics/index.js');
+    const classifier = await loadClassifier(ort, classifierPath, { batchSize: 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+    let stats: Awaited<ReturnType<typeof loadReferenceStatistics>> | undefined;
+    try {
+      stats = await loadReferenceStatistics(statsPath, { expectedDim: classifier.featureDim });
+    } catch (e) {
+      warn(`the test-set statistics cannot be read (${(e as Error).message}): FD-classifier is reported as null`);
+    }
+    let realCache: Float32Array | undefined;
+    meter = {
+      name: `fashion-classifier features (${classifier.featureDim}-d)`,
+      featureDim: classifier.featureDim,
+      numClasses: classifier.numClasses,
+      referenceStats: stats ?? { dim: 0, mean: new Float64Array(0), covariance: new Float64Array(0) },
+      hasReferenceStats: stats !== undefined,
+      async measure(samples) {
+        const out = await classifier.classify(samples);
+        return { features: out.features, logits: out.logits };
+      },
+      async realFeatures(count) {
+        if (!realCache) {
+          const { loadFashionMnist, pixelsToUnitRange } = await import('../metrics/fashion-mnist.js');
+          let test;
+          try {
+            test = await loadFashionMnist('t10k');
+          } catch (e) {
+            throw new Error(`KID needs the Fashion-MNIST test images (${(e as Error).message}); install dataset-fashion-mnist or set metrics.kid: false`);
+          }
+          realCache = (await classifier.classify(pixelsToUnitRange(test.pixels))).features;
+        }
+        const rows = Math.min(count, realCache.length / classifier.featureDim);
+        return realCache.subarray(0, rows * classifier.featureDim);
+      },
+      release: () => classifier.release(),
+    };
+  } else {
+    warn(`no quality meter (${classifierPath} or ${statsPath} is missing): FD-classifier and accuracy are reported as null`);
+  }
+
+  const featureReuse = await onnxFeatureReuseFactory(ort, readModelBytes(loaded.modelPath), card, opts.threads, opts.maxBatch ?? 128, warn);
+  let ortVersion = 'unknown';
+  try {
+    const { createRequire } = await import('node:module');
+    const require = createRequire(import.meta.url);
+    ortVersion = (require('onnxruntime-node/package.json') as { version: string }).version;
+  } catch {
+    /* keep unknown */
+  }
+  return {
+    kind: 'onnx',
+    name: card.name,
+    modelPath: loaded.modelPath,
+    modelHash: fileSha256(loaded.modelPath),
+    model: loaded.model,
+    schedule: setup.schedule,
+    timestepOptions,
+    ...(sched.clipSample ? { clipSample: sched.clipSampleRange } : {}),
+    conditional,
+    numClasses,
+    nullLabel: loaded.model.nullLabel,
+    meter,
+    ...(featureReuse ? { featureReuse } : {}),
+    versions: { 'onnxruntime-node': ortVersion },
+    async release() {
+      await loaded.model.release();
+      await meter?.release?.();
+    },
+  };
+}
+
+/**
+ * Feature reuse for an ONNX model through the keyframe/reuse graph adapter
+ * (src/model/feature-reuse-onnx-model.ts), loaded lazily so the bench runs without FR cells when
+ * the graph layer cannot handle a model.
+ */
+async function onnxFeatureReuseFactory(
+  ort: unknown,
+  bytes: Uint8Array,
+  card: import('../model/model-card.js').ModelCard,
+  threads: number | undefined,
+  maxBatch: number,
+  warn: (msg: string) => void,
+): Promise<((points: string | string[]) => Promise<FeatureReuseCapable>) | undefined> {
+  let mod: typeof import('../model/feature-reuse-onnx-model.js');
+  try {
+    mod = await import('../model/feature-reuse-onnx-model.js');
+  } catch (e) {
+    warn(`feature reuse is unavailable (${(e as Error).message}): feature-reuse cells will fail`);
+    return undefined;
+  }
+  return async (points) =>
+    mod.FeatureReuseOnnxModel.create({
+      ort: ort as import('../model/ort-types.js').OrtModuleLike,
+      model: bytes,
+      points,
+      card,
+      label: card.name,
+      maxBatch,
+      ...(threads !== undefined ? { threads } : {}),
+    });
+}

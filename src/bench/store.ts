@@ -1,0 +1,78 @@
+/**
+ * The bench's on-disk store, which makes runs resumable. Layout under the output folder:
+ *
+ *   cells/<key>.json        one finished cell (settings, figures, calls, timings)
+ *   refs/<key>.json|.bin    a reference run: metadata + the samples as little-endian Float32
+ *   samples/<key>.bin       samples of a full-compute cell that feature-reuse cells compare against
+ *
+ * Every file is written atomically (temporary file + rename), so an interrupted run leaves either
+ * a complete file or none, and a restarted run skips every cell whose file exists.
+ * @packageDocumentation
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic-write.js';
+
+/** Metadata stored next to a Float32 sample file. */
+export interface StoredArrayMeta {
+  format: 'rediffuse-bench-array/1';
+  /** Number of float32 values in the .bin file. */
+  length: number;
+  /** [count, ...sampleShape]. */
+  shape: number[];
+  /** Free-form description (what produced it). */
+  [key: string]: unknown;
+}
+
+/** Resumable store rooted at an output folder. */
+export class BenchStore {
+  constructor(readonly dir: string) {}
+
+  /** Path of a cell's result file. */
+  cellPath(key: string): string {
+    return join(this.dir, 'cells', `${key}.json`);
+  }
+
+  /** A stored cell result, or undefined when the cell has not finished (a corrupt file counts as missing). */
+  readCell<T>(key: string): T | undefined {
+    const p = this.cellPath(key);
+    if (!existsSync(p)) return undefined;
+    try {
+      return JSON.parse(readFileSync(p, 'utf8')) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Store a finished cell atomically. */
+  writeCell(key: string, result: unknown): void {
+    writeFileAtomic(this.cellPath(key), `${JSON.stringify(result, null, 2)}\n`);
+  }
+
+  /** Read a stored Float32 array (`refs/` or `samples/`), or undefined if absent or inconsistent. */
+  readArray(kind: 'refs' | 'samples', key: string): { data: Float32Array; meta: StoredArrayMeta } | undefined {
+    const metaPath = join(this.dir, kind, `${key}.json`);
+    const binPath = join(this.dir, kind, `${key}.bin`);
+    if (!existsSync(metaPath) || !existsSync(binPath)) return undefined;
+    try {
+      const meta = JSON.parse(readFileSync(metaPath, 'utf8')) as StoredArrayMeta;
+      const bytes = readFileSync(binPath);
+      if (bytes.byteLength !== meta.length * 4) return undefined;
+      const data = new Float32Array(meta.length);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = 0; i < meta.length; i++) data[i] = view.getFloat32(i * 4, true);
+      return { data, meta };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Store a Float32 array atomically: the .bin first, then the .json that marks it complete. */
+  writeArray(kind: 'refs' | 'samples', key: string, data: ArrayLike<number>, meta: Omit<StoredArrayMeta, 'format' | 'length'>): void {
+    const bytes = new Uint8Array(data.length * 4);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);
+    writeFileAtomic(join(this.dir, kind, `${key}.bin`), bytes);
+    writeFileAtomic(join(this.dir, kind, `${key}.json`), `${JSON.stringify({ format: 'rediffuse-bench-array/1', length: data.length, ...meta }, null, 2)}\n`);
+  }
+}

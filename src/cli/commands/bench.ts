@@ -1,0 +1,309 @@
+/**
+ * `rediffuse bench`: measure a grid of samplers (solvers × NFE × PFDiff k_h × feature reuse ×
+ * guidance) on one model against a fixed seed set, resumably, and write results.json, a Markdown
+ * report, plots, and optionally a generated BENCHMARKS.md section. `--quick` runs the CI grid and
+ * exits non-zero when one of its asserted claims does not hold.
+ * @packageDocumentation
+ */
+import { resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkClaims, type ClaimCheck } from '../../bench/claims.js';
+import { GridError, loadGridFile, parseFrEntry, parsePfdiffEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
+import { renderBenchPlots } from '../../bench/plots.js';
+import { assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/quick.js';
+import { writeReport } from '../../bench/report.js';
+import { pairedWallTime, runBench, type BenchEvent, type BenchResults } from '../../bench/runner.js';
+import { onnxSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
+import { bundledModelPath } from '../../model/load-node.js';
+import { CliError, EXIT_INTERRUPTED, intArg } from '../cli-error.js';
+import { interruptSignal } from '../interrupt.js';
+
+/** Parsed options of `rediffuse bench`. */
+export interface BenchCommandOptions {
+  grid?: string;
+  quick?: boolean;
+  out?: string;
+  model?: string;
+  solvers?: string[];
+  nfe?: number[];
+  pfdiff?: string[];
+  fr?: string[];
+  guidance?: number[];
+  reference?: string;
+  count?: number;
+  batch?: number;
+  seed?: number;
+  threads?: number;
+  benchmarksMd?: string;
+  assets?: string;
+  plots?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+}
+
+/** What {@link runBenchCommand} returns. */
+export interface BenchCommandResult {
+  results: BenchResults;
+  outDir: string;
+  /** Quick mode: whether every asserted claim held. */
+  quickOk?: boolean;
+  failures?: string[];
+}
+
+const splitList = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+
+function intList(v: string, prev: number[] | undefined): number[] {
+  return [
+    ...(prev ?? []),
+    ...v.split(',').map((s) => {
+      const n = Number(s.trim());
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected integers ≥ 1 separated by commas, got "${v}".`);
+      return n;
+    }),
+  ];
+}
+
+function numList(v: string, prev: number[] | undefined): number[] {
+  return [
+    ...(prev ?? []),
+    ...v.split(',').map((s) => {
+      const n = Number(s.trim());
+      if (s.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected numbers ≥ 0 separated by commas, got "${v}".`);
+      return n;
+    }),
+  ];
+}
+
+/** `--fr` entries: `none`, `M` (interval), `Mmix` (interval with score mixing), `policy:FILE`. */
+export function parseFrFlag(v: string): unknown {
+  const s = v.trim();
+  if (s === 'none') return 'none';
+  if (s.startsWith('policy:')) return { policy: s.slice(7) };
+  const m = /^(\d+)(\+?mix)?$/.exec(s);
+  if (!m) throw new CliError(`--fr "${v}": use none, an interval M (e.g. 3), M with mixing (3mix) or policy:FILE`);
+  return { interval: Number(m[1]), ...(m[2] ? { mixing: true } : {}) };
+}
+
+/** Add `bench` to a commander program. */
+export function registerBench(program: Command): Command {
+  return program
+    .command('bench')
+    .description(
+      'Measure quality (FD-classifier, class accuracy, trajectory error vs a high-accuracy reference) and cost (model calls, wall time, overhead) ' +
+        'of a grid of samplers on one model; resumable; writes results.json, results.md and plots.',
+    )
+    .addOption(new Option('--grid <file>', 'grid file (.json, .yaml); see bench/*.json'))
+    .addOption(new Option('--quick', 'run the CI grid (bench/quick.json) and assert its claims (exit 1 if one fails)'))
+    .addOption(new Option('-o, --out <dir>', 'output folder; finished cells there are reused (default bench/out/<grid name>)'))
+    .addOption(new Option('-m, --model <path>', "model: an .onnx file, a bundled name (fashion-unet, fashion-dit) or 'reference' (overrides the grid's)"))
+    .addOption(new Option('--solvers <list>', 'grid from flags: solvers, comma-separated').argParser(splitList))
+    .addOption(new Option('--nfe <list>', 'grid from flags: NFE values, comma-separated').argParser(intList))
+    .addOption(new Option('--pfdiff <list>', "grid from flags: none, k_h or best, comma-separated (default none)").argParser(splitList))
+    .addOption(new Option('--fr <list>', 'grid from flags: none, M, Mmix or policy:FILE, comma-separated (default none)').argParser(splitList))
+    .addOption(new Option('-g, --guidance <list>', 'guidance scales: 0 = unconditional, 1 = conditional, > 1 = CFG (default: the grid\'s, else 0)').argParser(numList))
+    .addOption(new Option('--reference <solver:nfe>', 'reference run for trajectory error (default ddim:200)'))
+    .addOption(new Option('--count <n>', 'samples per cell (overrides the grid)').argParser(intArg(2, 1_000_000)))
+    .addOption(new Option('--batch <n>', 'samples per sampling run (overrides the grid)').argParser(intArg(1, 4096)))
+    .addOption(new Option('--seed <n>', 'seed of the seed set (overrides the grid)').argParser(intArg(0, 2 ** 32 - 1)))
+    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(intArg(1, 1024)))
+    .addOption(new Option('--benchmarks-md <file>', 'also write this grid\'s generated section into a BENCHMARKS.md'))
+    .addOption(new Option('--assets <dir>', 'folder for the plot PNGs linked from --benchmarks-md (default: <out>/plots)'))
+    .addOption(new Option('--no-plots', 'skip the plots'))
+    .addOption(new Option('--dry-run', 'print the plan (cells, cached cells, estimated model calls) and stop'))
+    .addOption(new Option('--json', 'print results.json on stdout'))
+    .addOption(new Option('-q, --quiet', 'print nothing but errors'))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  rediffuse bench --quick',
+        '  rediffuse bench --grid bench/full.json --out bench/out/full --benchmarks-md BENCHMARKS.md --assets docs/bench',
+        '  rediffuse bench --solvers ddim,dpmpp_2m --nfe 4,8 --pfdiff none,best --guidance 2 --count 64',
+        '',
+        'An interrupted run (Ctrl-C) keeps every finished cell; run the same command again to continue.',
+      ].join('\n'),
+    )
+    .action(async (opts: BenchCommandOptions) => {
+      const r = await runBenchCommand(opts);
+      if (r.quickOk === false) throw new CliError(`bench --quick: ${r.failures!.length} claim(s) failed:\n  ${r.failures!.join('\n  ')}`);
+    });
+}
+
+/** The grid a command line asks for (file, quick, or flags), with overrides applied. */
+export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
+  let raw: Record<string, unknown>;
+  let baseDir = process.cwd();
+  const fromFlags = opts.solvers !== undefined || opts.nfe !== undefined;
+  if ([opts.quick, opts.grid !== undefined, fromFlags].filter(Boolean).length > 1) {
+    throw new CliError('give one of --quick, --grid FILE, or --solvers/--nfe flags');
+  }
+  try {
+    if (opts.quick) raw = JSON.parse(JSON.stringify(QUICK_GRID)) as Record<string, unknown>;
+    else if (opts.grid !== undefined) {
+      const g = loadGridFile(opts.grid);
+      if (!hasOverrides(opts)) return g;
+      raw = JSON.parse(JSON.stringify(g)) as Record<string, unknown>;
+      baseDir = resolve(opts.grid, '..');
+      // FR entries are already parsed; turn them back into their declared form.
+      raw.runs = (g.runs as BenchGrid['runs']).map((r) => ({ ...r, fr: r.fr.map(frBack) }));
+    } else if (fromFlags) {
+      if (!opts.solvers || !opts.nfe) throw new CliError('a grid from flags needs both --solvers and --nfe (or pass --grid FILE / --quick)');
+      raw = {
+        name: 'cli',
+        model: opts.model ?? 'fashion-unet',
+        seeds: { seed: opts.seed ?? 0, count: opts.count ?? 64, batch: opts.batch ?? Math.min(opts.count ?? 64, 64) },
+        runs: [
+          {
+            solvers: opts.solvers,
+            nfe: opts.nfe,
+            pfdiff: (opts.pfdiff ?? ['none']).map((p) => parsePfdiffEntry(p, '--pfdiff')),
+            fr: (opts.fr ?? ['none']).map(parseFrFlag),
+          },
+        ],
+      };
+    } else throw new CliError('nothing to measure: pass --quick, --grid FILE, or --solvers and --nfe');
+    if (opts.model !== undefined) raw.model = opts.model;
+    if (opts.guidance !== undefined) {
+      raw.guidance = opts.guidance;
+      raw.runs = (raw.runs as Record<string, unknown>[]).map(({ guidance: _g, ...r }) => r);
+    }
+    if (opts.reference !== undefined) {
+      const m = /^([A-Za-z0-9_+-]+):(\d+)$/.exec(opts.reference);
+      if (!m) throw new CliError(`--reference "${opts.reference}": use SOLVER:NFE, e.g. ddim:1000 or dpmpp_2m:200`);
+      raw.reference = { solver: m[1], nfe: Number(m[2]) };
+    }
+    const seeds = { ...(raw.seeds as Record<string, number>) };
+    if (opts.count !== undefined) {
+      seeds.count = opts.count;
+      if (opts.batch === undefined) seeds.batch = Math.min(seeds.batch ?? 64, opts.count);
+    }
+    if (opts.batch !== undefined) seeds.batch = opts.batch;
+    if (opts.seed !== undefined) seeds.seed = opts.seed;
+    raw.seeds = seeds;
+    if (opts.threads !== undefined) raw.threads = opts.threads;
+    return validateGrid(raw, baseDir);
+  } catch (e) {
+    if (e instanceof GridError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
+function hasOverrides(o: BenchCommandOptions): boolean {
+  return [o.model, o.guidance, o.reference, o.count, o.batch, o.seed, o.threads].some((v) => v !== undefined);
+}
+
+function frBack(fr: BenchGrid['runs'][number]['fr'][number]): unknown {
+  if (fr.kind === 'none') return 'none';
+  if (fr.kind === 'policy') return { policy: fr.file };
+  return { interval: fr.interval, mixing: fr.mixing ?? false, points: fr.points };
+}
+
+/** Load the model setup a grid names. */
+export async function setupForGrid(grid: BenchGrid, warn: (m: string) => void): Promise<BenchSetup> {
+  if (grid.model === 'reference') return referenceSetup();
+  const path = grid.model.endsWith('.onnx') ? grid.model : bundledModelPath(grid.model);
+  try {
+    return await onnxSetup({ modelPath: path, ...(grid.threads !== undefined ? { threads: grid.threads } : {}), warn });
+  } catch (e) {
+    throw new CliError(`cannot load model "${grid.model}" (${(e as Error).message}); check models/STATUS.txt, or pass --model reference`);
+  }
+}
+
+function fmtMs(ms: number): string {
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+/** Run `rediffuse bench` with parsed options (exported for in-process use and tests). */
+export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?: BenchSetup): Promise<BenchCommandResult> {
+  const grid = gridFromOptions(opts);
+  const outDir = resolve(opts.out ?? `bench/out/${grid.name}`);
+  const say = (s: string) => {
+    if (!opts.quiet) process.stderr.write(`${s}\n`);
+  };
+  const signal = interruptSignal();
+  const setup = setupOverride ?? (await setupForGrid(grid, (m) => say(`warning: ${m}`)));
+  const tty = !opts.quiet && opts.progress !== false && process.stderr.isTTY;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        { stream: process.stderr, format: 'bench [{bar}] {value}/{total} runs | {label} | {duration_formatted} elapsed, eta {eta_formatted}', hideCursor: true, clearOnComplete: true, etaBuffer: 20 },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  let done = 0;
+  const onEvent = (e: BenchEvent) => {
+    if (e.type === 'plan') {
+      say(
+        `bench ${grid.name}: model ${setup.name}, ${e.cells} cells (${e.cached} already in ${outDir}, ${e.pending} to run), ` +
+          `${e.references} reference run(s); about ${e.estimatedCalls} network calls at batch ${grid.seeds.batch}` +
+          (e.estimatedMs !== null ? `, estimated ${fmtMs(e.estimatedMs)} of network time` : ''),
+      );
+      bar?.start(Math.max(1, e.pending * Math.ceil(grid.seeds.count / grid.seeds.batch)), 0, { label: 'starting' });
+    } else if (e.type === 'reference') {
+      if (!e.cached) (bar ? bar.update(done, { label: `reference run, guidance ${e.guidance}` }) : say(`reference run (guidance ${e.guidance}): ${grid.reference.solver} ${grid.reference.nfe} calls`));
+    } else if (e.type === 'cell-start') {
+      bar?.update(done, { label: e.label });
+      if (!bar) say(`[${e.index + 1}/${e.total}] ${e.label}`);
+    } else if (e.type === 'chunk') {
+      done++;
+      bar?.update(done);
+    } else if (e.type === 'cell-done' && !e.cached && e.result.status === 'error') {
+      if (!bar) say(`  error: ${e.result.error}`);
+    }
+  };
+  let results: BenchResults;
+  try {
+    results = await runBench({ grid, setup, outDir, onEvent, signal, ...(opts.dryRun ? { dryRun: true } : {}) });
+  } catch (err) {
+    if (signal.aborted) throw new CliError(`interrupted: finished cells are kept in ${outDir}; run the same command again to continue`, EXIT_INTERRUPTED);
+    throw new CliError((err as Error).message);
+  } finally {
+    bar?.stop();
+  }
+  if (opts.dryRun) {
+    await setup.release();
+    return { results, outDir };
+  }
+  const claims = checkClaims(results);
+  let quickExtra: ClaimCheck[] = [];
+  if (opts.quick) {
+    // Wall time of feature reuse vs full computation, from alternated runs (robust to load drift).
+    const frCell = results.cells.find((c) => c.status === 'ok' && c.settings.fr.kind !== 'none');
+    if (frCell) {
+      say('timing feature reuse against full computation (alternated runs) …');
+      try {
+        const full = { ...frCell.settings, fr: { kind: 'none' as const } };
+        quickExtra = [pairedWallTimeClaim(await pairedWallTime(setup, grid, [full, frCell.settings], 3, signal))];
+      } catch (err) {
+        if (signal.aborted) throw new CliError('interrupted: finished cells are kept; run the same command again to continue', EXIT_INTERRUPTED);
+        throw err;
+      }
+    }
+    claims.push(...quickExtra);
+  }
+  const plots = opts.plots === false ? [] : await renderBenchPlots(results);
+  const written = writeReport(results, {
+    outDir,
+    plots,
+    claims,
+    ...(opts.benchmarksMd ? { benchmarksMd: opts.benchmarksMd } : {}),
+    ...(opts.assets ? { assetsDir: opts.assets } : {}),
+  });
+  await setup.release();
+  const failedCells = results.cells.filter((c) => c.status === 'error').length;
+  say(`wrote ${written.resultsJson}, ${written.markdown}${written.plots.length ? `, ${written.plots.length} plot files` : ''}${written.benchmarksMd ? `, ${written.benchmarksMd}` : ''}`);
+  if (failedCells > 0) say(`${failedCells} cell(s) failed; see results.md`);
+  if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+  if (opts.quick) {
+    const verdict = assertQuickClaims(results, quickExtra);
+    for (const c of verdict.checks) say(`${c.holds ? 'ok  ' : 'FAIL'} ${c.statement} (${c.detail})`);
+    return { results, outDir, quickOk: verdict.ok, failures: verdict.failures };
+  }
+  return { results, outDir };
+}

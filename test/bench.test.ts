@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { canonicalJson, cellKey, referenceKey } from '../src/bench/cell-key.js';
+import { checkClaims } from '../src/bench/claims.js';
+import { expandCells, loadGridFile, parseGridText, validateGrid, GridError, type CellSpec } from '../src/bench/grid.js';
+import { paretoFront, renderBenchPlots } from '../src/bench/plots.js';
+import { assertQuickClaims, QUICK_GRID } from '../src/bench/quick.js';
+import { markdownReport, upsertSection, writeReport } from '../src/bench/report.js';
+import { runBench, type BenchEvent } from '../src/bench/runner.js';
+import { referenceSetup } from '../src/bench/setup.js';
+import { runBenchCommand } from '../src/cli/commands/bench.js';
+import { releaseInterrupt } from '../src/cli/interrupt.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-bench-test-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const TINY = {
+  name: 'tiny',
+  model: 'reference',
+  seeds: { seed: 3, count: 12, batch: 6 },
+  reference: { solver: 'ddim', nfe: 200 },
+  runs: [
+    { solvers: ['ddim'], nfe: [4, 8], pfdiff: ['none', 'best'] },
+    { solvers: ['dpmpp_2m'], nfe: [4, 8] },
+    { solvers: ['ddim'], nfe: [8], fr: [{ interval: 3 }, { interval: 2, mixing: true }] },
+  ],
+};
+
+describe('grid files', () => {
+  const bad = (raw: unknown, pattern: RegExp) => assert.throws(() => validateGrid(raw), (e: Error) => e instanceof GridError && pattern.test(e.message));
+
+  test('validation errors name the field and the fix', () => {
+    bad(null, /grid: expected an object/);
+    bad({ ...TINY, colour: 1 }, /unknown key "colour"/);
+    bad({ ...TINY, seeds: { count: 0 } }, /grid\.seeds\.count: must be an integer ≥ 1/);
+    bad({ ...TINY, seeds: { count: 4, batch: 8 } }, /batch ≤ count/);
+    bad({ ...TINY, runs: [] }, /grid\.runs: must be a non-empty list/);
+    bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], pfdiff: ['2_3'] }] }, /runs\[0\]\.pfdiff\[0\]: expected "none", "best" or k_h/);
+    bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], fr: [{ interval: 0 }] }] }, /fr\[0\]\.interval: must be an integer ≥ 1/);
+    bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], fr: [{ interval: 2, mixing: { bias: 7 } }] }] }, /mixing\.bias: must be a number in \[-1, 2\]/);
+    bad({ ...TINY, guidance: [-1] }, /grid\.guidance\[0\]: must be a number ≥ 0/);
+    bad({ ...TINY, metrics: { trajectory: false } }, /"trajectory_mse" needs metrics\.trajectory/);
+    bad({ ...TINY, format: 'other/1' }, /grid\.format: must be "rediffuse-bench-grid\/1"/);
+  });
+
+  test('JSON and YAML give the same grid; syntax errors name the file', () => {
+    const yaml = [
+      'name: tiny',
+      'model: reference',
+      'seeds: { seed: 3, count: 12, batch: 6 }',
+      'reference: { solver: ddim, nfe: 200 }',
+      'runs:',
+      '  - { solvers: [ddim], nfe: [4, 8], pfdiff: [none, best] }',
+      '  - { solvers: [dpmpp_2m], nfe: [4, 8] }',
+      '  - solvers: [ddim]',
+      '    nfe: [8]',
+      '    fr: [{ interval: 3 }, { interval: 2, mixing: true }]',
+    ].join('\n');
+    assert.deepEqual(parseGridText(yaml, 'g.yaml'), validateGrid(TINY));
+    assert.throws(() => parseGridText('{"name": ', 'g.json'), /g\.json: not valid JSON/);
+  });
+
+  test('expansion: best → all six k_h, mixing defaults, deduplication', () => {
+    const cells = expandCells(validateGrid(TINY));
+    // ddim: 2 NFE × (none + 6 k_h) = 14, dpmpp_2m: 2, FR: 2.
+    assert.equal(cells.length, 18);
+    const mix = cells.find((c) => c.fr.kind === 'interval' && c.fr.interval === 2)!;
+    assert.deepEqual(mix.fr, { kind: 'interval', interval: 2, mixing: { temperature: 30, bias: 0.5 }, points: 'frdiff' });
+    const twice = validateGrid({ ...TINY, runs: [...TINY.runs, TINY.runs[1]] });
+    assert.equal(expandCells(twice).length, 18);
+  });
+
+  test('the shipped grids validate, and bench/quick.json is the --quick grid', () => {
+    for (const f of readdirSync('bench').filter((n) => /\.(json|ya?ml)$/.test(n))) {
+      const g = loadGridFile(join('bench', f));
+      assert.ok(expandCells(g).length > 0, f);
+    }
+    assert.deepEqual(JSON.parse(readFileSync('bench/quick.json', 'utf8')), JSON.parse(JSON.stringify(QUICK_GRID)));
+  });
+});
+
+describe('cell keys', () => {
+  const grid = validateGrid(TINY);
+  const ctx = { modelHash: 'abc', seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
+  const cell: CellSpec = { solver: 'ddim', nfe: 8, pfdiff: '2_1', fr: { kind: 'none' }, guidance: 0 };
+
+  test('canonical JSON sorts keys at every level', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 0 }], c: null } }), '{"a":{"c":null,"d":[2,{"y":0,"z":1}]},"b":1}');
+  });
+
+  test('keys are stable (a pinned value) and independent of key order', () => {
+    const k = cellKey(cell, ctx);
+    assert.match(k, /^[0-9a-f]{24}$/);
+    assert.equal(k, cellKey({ guidance: 0, fr: { kind: 'none' }, pfdiff: '2_1', nfe: 8, solver: 'ddim' }, ctx));
+    // Pinned: a change of this value invalidates every stored cell (bump CELL_KEY_VERSION on purpose).
+    assert.equal(k, 'adadcaafe03fdffbff4805f1');
+  });
+
+  test('every input that changes a result changes the key', () => {
+    const k = cellKey(cell, ctx);
+    assert.notEqual(cellKey({ ...cell, nfe: 9 }, ctx), k);
+    assert.notEqual(cellKey({ ...cell, pfdiff: '3_1' }, ctx), k);
+    assert.notEqual(cellKey({ ...cell, guidance: 2 }, ctx), k);
+    assert.notEqual(cellKey(cell, { ...ctx, modelHash: 'abd' }), k);
+    assert.notEqual(cellKey(cell, { ...ctx, seeds: { ...ctx.seeds, seed: 4 } }), k);
+    assert.notEqual(cellKey(cell, { ...ctx, reference: { solver: 'ddim', nfe: 1000 } }), k);
+    assert.notEqual(referenceKey(0, ctx), referenceKey(2, ctx));
+  });
+});
+
+describe('runner on the closed-form Gaussian model', () => {
+  const grid = validateGrid(TINY);
+  const out = join(tmp, 'tiny');
+
+  test('runs every cell, then resumes without redoing finished cells or the reference', async () => {
+    const events: BenchEvent[] = [];
+    const first = await runBench({ grid, setup: referenceSetup(), outDir: out, onEvent: (e) => events.push(e) });
+    assert.equal(first.cells.length, 18);
+    assert.ok(first.cells.every((c) => c.status === 'ok'), JSON.stringify(first.cells.filter((c) => c.status !== 'ok')));
+    assert.equal(first.cachedCells, 0);
+    assert.equal(events.filter((e) => e.type === 'cell-start').length, 18);
+    assert.deepEqual(events.find((e) => e.type === 'reference'), { type: 'reference', guidance: 0, cached: false });
+    const cellFiles = readdirSync(join(out, 'cells'));
+    assert.equal(cellFiles.length, 18);
+    const mtimes = cellFiles.map((f) => statSync(join(out, 'cells', f)).mtimeMs);
+
+    // "Kill" one cell (as if the run stopped before it finished) and restart.
+    rmSync(join(out, 'cells', `${first.cells[3]!.key}.json`));
+    const again: BenchEvent[] = [];
+    const second = await runBench({ grid, setup: referenceSetup(), outDir: out, onEvent: (e) => again.push(e) });
+    assert.equal(second.cachedCells, 17);
+    assert.deepEqual(again.filter((e) => e.type === 'cell-start').map((e) => (e as { label: string }).label), [first.cells[3]!.label]);
+    assert.deepEqual(again.find((e) => e.type === 'reference'), { type: 'reference', guidance: 0, cached: true });
+    cellFiles.forEach((f, i) => {
+      if (f !== `${first.cells[3]!.key}.json`) assert.equal(statSync(join(out, 'cells', f)).mtimeMs, mtimes[i]);
+    });
+    // Deterministic: the recomputed cell has the same figures.
+    assert.deepEqual(second.cells[3]!.metrics, first.cells[3]!.metrics);
+    assert.equal(readdirSync(join(out, 'cells')).filter((f) => f.endsWith('.tmp')).length, 0);
+  });
+
+  test('figures: exact-model trajectory errors, call accounting, best k_h, claims', async () => {
+    const r = await runBench({ grid, setup: referenceSetup(), outDir: out });
+    const get = (p: Partial<CellSpec>) => r.cells.find((c) => Object.entries(p).every(([k, v]) => JSON.stringify(c.settings[k as keyof CellSpec]) === JSON.stringify(v)))!;
+    const ddim8 = get({ solver: 'ddim', nfe: 8, pfdiff: null, fr: { kind: 'none' } });
+    assert.deepEqual(ddim8.calls, { perRun: 8, total: 16, full: 16, reuse: 0, skip: 0 });
+    assert.ok(ddim8.metrics!.trajectory!.mse > 1e-3 && ddim8.metrics!.trajectory!.mse < 0.1);
+    assert.ok(Number.isFinite(ddim8.metrics!.fd!) && ddim8.metrics!.fd! > 0);
+    assert.equal(ddim8.metrics!.accuracy, null);
+    const fr3 = r.cells.find((c) => c.settings.fr.kind === 'interval' && c.settings.fr.interval === 3)!;
+    // Keyframes 0, 3, 6 of 8 calls, two runs.
+    assert.deepEqual(fr3.calls, { perRun: 8, total: 16, full: 6, reuse: 10, skip: 0 });
+    assert.ok(fr3.metrics!.vsFull!.mse > 0);
+    const mix = r.cells.find((c) => c.settings.fr.kind === 'interval' && c.settings.fr.interval === 2)!;
+    assert.equal(mix.calls!.full + mix.calls!.reuse + mix.calls!.skip, 16);
+    assert.ok(mix.calls!.skip > 0);
+    // best = argmin over the six k_h.
+    for (const b of r.best) {
+      const vals = Object.values(b.candidates).filter((v): v is number => v !== null);
+      assert.equal(b.candidates[b.winner!], Math.min(...vals));
+    }
+    const claims = checkClaims(r);
+    assert.equal(claims.filter((c) => c.id === 'pfdiff-beats-base' && c.holds).length, 2);
+    assert.equal(claims.filter((c) => c.id === 'dpmpp2m-beats-ddim' && c.holds).length, 2);
+    const verdict = assertQuickClaims(r, [], { 'pfdiff-beats-base': 2, 'dpmpp2m-beats-ddim': 2, 'fr-fewer-full-calls': 2 });
+    assert.ok(verdict.ok, verdict.failures.join('\n'));
+    assert.ok(!assertQuickClaims(r, [], { 'pfdiff-beats-base': 3 }).ok);
+  });
+
+  test('report writers: Markdown table, results.json, SVG and PNG plots, BENCHMARKS.md section', async () => {
+    const r = await runBench({ grid, setup: referenceSetup(), outDir: out });
+    const md = markdownReport(r, { claims: checkClaims(r) });
+    assert.match(md, /\| method \| NFE \| FD-classifier \|/);
+    assert.match(md, /\| ddim \+ PFDiff-2_1 \| 8 \|/);
+    assert.match(md, /\| ddim \+ FR\/3 \| 8 \|.*\| 3\/5\/0 \|/);
+    assert.match(md, /PFDiff: best k_h/);
+    const plots = await renderBenchPlots(r);
+    assert.deepEqual(plots.map((p) => p.name), ['quality-vs-nfe', 'fr-quality-vs-wall-time', 'pareto-front']);
+    for (const p of plots) {
+      assert.match(p.svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+      assert.deepEqual([...p.png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      assert.ok(p.png.length > 5000);
+    }
+    const bm = join(tmp, 'BENCHMARKS.md');
+    const written = writeReport(r, { outDir: out, plots, claims: checkClaims(r), benchmarksMd: bm, assetsDir: join(tmp, 'docs') });
+    const json = JSON.parse(readFileSync(written.resultsJson, 'utf8'));
+    assert.equal(json.format, 'rediffuse-bench-results/1');
+    assert.equal(json.cells.length, 18);
+    assert.ok(json.machine.cores >= 1 && typeof json.machine.cpu === 'string');
+    assert.equal(json.versions.node, process.version);
+    const doc = readFileSync(bm, 'utf8');
+    assert.match(doc, /<!-- bench:tiny:start -->/);
+    assert.match(doc, /!\[.*\]\(docs\/tiny-pareto-front\.png\)/);
+    assert.ok(existsSync(join(tmp, 'docs', 'tiny-pareto-front.png')));
+  });
+
+  test('upsertSection replaces its own section and keeps the others', () => {
+    let doc = upsertSection('', 'a', 'A1');
+    doc = upsertSection(doc, 'b', 'B1');
+    doc = upsertSection(doc, 'a', 'A2');
+    assert.match(doc, /^# Benchmarks/);
+    assert.ok(doc.includes('<!-- bench:a:start -->\nA2\n<!-- bench:a:end -->'));
+    assert.ok(doc.includes('B1') && !doc.includes('A1'));
+    assert.ok(doc.indexOf('A2') < doc.indexOf('B1'));
+  });
+
+  test('Pareto front minimises both axes', () => {
+    const pts = [{ x: 1, y: 5 }, { x: 2, y: 3 }, { x: 3, y: 4 }, { x: 4, y: 1 }, { x: 0.5, y: 9 }];
+    assert.deepEqual(paretoFront(pts).sort(), [0, 1, 3, 4]);
+  });
+
+  test('guidance on a model without classes is refused with the fix', async () => {
+    const g = validateGrid({ ...TINY, guidance: [2] });
+    await assert.rejects(runBench({ grid: g, setup: referenceSetup(), outDir: join(tmp, 'g2') }), /needs a class-conditional model.*use guidance: \[0\]/);
+  });
+});
+
+// The CI check on the bundled model: the --quick grid (32 samples: at batch 16 a keyframe call costs more than a plain call and FR gains no wall time) with a 50-call reference (the claims' margins hold
+// there too); skipped when the bundled models are absent.
+const haveModels = existsSync('models/fashion-unet.onnx') && existsSync('models/fashion-unet.json');
+test('bench --quick asserts its claims on the bundled U-Net', { skip: !haveModels && 'models/fashion-unet.onnx is not here' }, async () => {
+  try {
+    const r = await runBenchCommand({ quick: true, reference: 'dpmpp_2m:50', out: join(tmp, 'quick'), quiet: true, plots: false });
+    assert.ok(r.quickOk, (r.failures ?? []).join('\n'));
+    assert.equal(r.results.cells.length, 17);
+  } finally {
+    releaseInterrupt();
+  }
+});
