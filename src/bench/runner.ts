@@ -132,6 +132,11 @@ export interface RunBenchOptions {
   dryRun?: boolean;
   /** Timing repeats for the one-call measurement. Default 3. */
   timingRepeats?: number;
+  /**
+   * Report from the finished cells on disk only: nothing is sampled, and cells (or reference runs)
+   * that are not on disk are listed as "not run" instead of being computed.
+   */
+  cachedOnly?: boolean;
 }
 
 /** Everything `results.json` holds. */
@@ -365,6 +370,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     for (const g of guidances) {
       const key = refKeys.get(g)!;
       const stored = store.readArray('refs', key);
+      if (!stored && opts.cachedOnly) continue;
       if (stored) {
         refs.set(g, stored.data);
         results.reference.runs.push({ guidance: g, key, wallMs: (stored.meta['wallMs'] as number) ?? null });
@@ -413,6 +419,10 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       batch: grid.seeds.batch,
       runs: chunks,
     };
+    if (opts.cachedOnly) {
+      results.cells.push({ ...base, status: 'error', error: 'not run (report made from finished cells only)', computedAt: new Date().toISOString(), durationMs: 0 });
+      continue;
+    }
     let result: CellResult;
     try {
       const guided = cell.guidance > 1;

@@ -39,6 +39,7 @@ export interface BenchCommandOptions {
   assets?: string;
   plots?: boolean;
   dryRun?: boolean;
+  cachedOnly?: boolean;
   json?: boolean;
   quiet?: boolean;
   progress?: boolean;
@@ -113,6 +114,7 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('--assets <dir>', 'folder for the plot PNGs linked from --benchmarks-md (default: <out>/plots)'))
     .addOption(new Option('--no-plots', 'skip the plots'))
     .addOption(new Option('--dry-run', 'print the plan (cells, cached cells, estimated model calls) and stop'))
+    .addOption(new Option('--cached-only', 'write the reports from the finished cells on disk only; list the others as not run'))
     .addOption(new Option('--json', 'print results.json on stdout'))
     .addOption(new Option('-q, --quiet', 'print nothing but errors'))
     .addOption(new Option('--no-progress', 'no progress bar'))
@@ -259,7 +261,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   };
   let results: BenchResults;
   try {
-    results = await runBench({ grid, setup, outDir, onEvent, signal, ...(opts.dryRun ? { dryRun: true } : {}) });
+    results = await runBench({ grid, setup, outDir, onEvent, signal, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.cachedOnly ? { cachedOnly: true } : {}) });
   } catch (err) {
     if (signal.aborted) throw new CliError(`interrupted: finished cells are kept in ${outDir}; run the same command again to continue`, EXIT_INTERRUPTED);
     throw new CliError((err as Error).message);
