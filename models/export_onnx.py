@@ -84,7 +84,8 @@ def io_spec(path):
     def desc(v):
         tt = v.type.tensor_type
         shape = [d.dim_param or d.dim_value for d in tt.shape.dim]
-        return {"dtype": onnx.TensorProto.DataType.Name(tt.elem_type).lower(), "shape": shape}
+        name = onnx.TensorProto.DataType.Name(tt.elem_type).lower()
+        return {"dtype": {"float": "float32", "double": "float64"}.get(name, name), "shape": shape}
 
     return ({v.name: desc(v) for v in m.graph.input if v.name not in init},
             {v.name: desc(v) for v in m.graph.output})
