@@ -85,6 +85,8 @@ export interface CellResult {
   settings: CellSpec;
   status: 'ok' | 'error';
   error?: string;
+  /** The machine that computed this cell (its timings belong to it). */
+  machine?: BenchResults['machine'];
   samples: number;
   batch: number;
   runs: number;
@@ -508,6 +510,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
           oneReuseCallMs,
           overhead: networkMs > 0 ? r.wallMs / networkMs : 0,
         },
+        machine: machineInfo(),
         computedAt: new Date().toISOString(),
         durationMs: now() - t0,
       };
