@@ -218,7 +218,7 @@ describe('runner on the closed-form Gaussian model', () => {
   });
 });
 
-// The CI check on the bundled model: the --quick grid (32 samples: at batch 16 a keyframe call costs more than a plain call and FR gains no wall time) with a 50-call reference (the claims' margins hold
+// The CI check on the bundled model: the --quick grid (32 samples in one batch; the FR cell uses deepcache points with a keyframe every 4th call, whose reuse calls run ~1/8 of the MACs, so its wall-time margin is wide) with a 50-call reference (the claims' margins hold
 // there too); skipped when the bundled models are absent.
 const haveModels = existsSync('models/fashion-unet.onnx') && existsSync('models/fashion-unet.json');
 test('bench --quick asserts its claims on the bundled U-Net', { skip: !haveModels && 'models/fashion-unet.onnx is not here' }, async () => {
