@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { CLEAN_TIME, type NoiseSchedule } from '../src/core/schedule/noise-schedule.js';
-import { discreteGrid, logSnrGrid, measureOrder, moments, runOnGaussian } from './helpers/convergence.js';
+import { discreteGrid, logSnrGrid, measureOrder, moments, runOnGaussian, smoothLogSnrGrid } from './helpers/convergence.js';
 import { dpmSolver1Spec, dpmSolver2Spec, dpmSolver3Spec } from '../src/core/solvers/dpm-solver.js';
 import { dpmpp2sSpec, dpmpp3sSpec } from '../src/core/solvers/dpmpp-singlestep.js';
 import { dpmpp2mSpec, dpmpp3mSpec } from '../src/core/solvers/dpmpp-multistep.js';
@@ -27,19 +27,6 @@ import type { SolverSpec } from '../src/core/solvers/types.js';
 
 const vp = continuousVpSchedule();
 
-/** The perturbed log-SNR grid of the file comment, M intervals from t = 1 to tMin. */
-function smoothLogSnrGrid(schedule: NoiseSchedule, steps: number): number[] {
-  const l0 = schedule.lambda(schedule.tMax);
-  const l1 = schedule.lambda(schedule.tMin);
-  const out: number[] = [];
-  for (let i = 0; i <= steps; i++) {
-    const u = i / steps;
-    out.push(schedule.timeOfLambda(l0 + (l1 - l0) * (u + 0.1 * Math.sin(2 * Math.PI * u))));
-  }
-  out[0] = schedule.tMax;
-  out[steps] = schedule.tMin;
-  return out;
-}
 
 
 /**

@@ -13,24 +13,12 @@ import assert from 'node:assert/strict';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { CLEAN_TIME, type NoiseSchedule } from '../src/core/schedule/noise-schedule.js';
-import { discreteGrid, logSnrGrid, measureOrder, runOnGaussian } from './helpers/convergence.js';
+import { discreteGrid, logSnrGrid, measureOrder, runOnGaussian, smoothLogSnrGrid } from './helpers/convergence.js';
 import { unipcSpec, type UniPcOptions } from '../src/core/solvers/unipc.js';
 import { dpmpp2mSpec, dpmpp3mSpec } from '../src/core/solvers/dpmpp-multistep.js';
 
 const vp = continuousVpSchedule();
 
-function smoothLogSnrGrid(schedule: NoiseSchedule, steps: number): number[] {
-  const l0 = schedule.lambda(schedule.tMax);
-  const l1 = schedule.lambda(schedule.tMin);
-  const out: number[] = [];
-  for (let i = 0; i <= steps; i++) {
-    const u = i / steps;
-    out.push(schedule.timeOfLambda(l0 + (l1 - l0) * (u + 0.1 * Math.sin(2 * Math.PI * u))));
-  }
-  out[0] = schedule.tMax;
-  out[steps] = schedule.tMin;
-  return out;
-}
 
 
 /**

@@ -149,3 +149,21 @@ export function moments(x: NumArray): { mean: number; variance: number } {
   for (let i = 0; i < x.length; i++) v += (x[i]! - m) ** 2;
   return { mean: m, variance: v / x.length };
 }
+
+/**
+ * A log-SNR grid with a smooth perturbation, λ = λ₀ + Δλ·(u + 0.1·sin 2πu), M intervals from tMax to
+ * tMin: non-uniform steps, so multistep methods show their nominal order (on an exactly uniform
+ * log-SNR grid they converge faster than it).
+ */
+export function smoothLogSnrGrid(schedule: NoiseSchedule, steps: number): number[] {
+  const l0 = schedule.lambda(schedule.tMax);
+  const l1 = schedule.lambda(schedule.tMin);
+  const out: number[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const u = i / steps;
+    out.push(schedule.timeOfLambda(l0 + (l1 - l0) * (u + 0.1 * Math.sin(2 * Math.PI * u))));
+  }
+  out[0] = schedule.tMax;
+  out[steps] = schedule.tMin;
+  return out;
+}
