@@ -20,7 +20,7 @@ import type { Conditioning, ModelCallOptions, PredictionType } from '../core/mod
 import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
 import type { NumArray } from '../core/tensor.js';
 import type { ModelCard } from './model-card.js';
-import { OnnxDiffusionModel } from './onnx-backend.js';
+import { OnnxDiffusionModel, type OnnxModelOptions } from './onnx-backend.js';
 import { analyzeOnnxModel, buildFeatureReuseGraphs, type AnalyzedOnnxModel, type FeatureReuseGraphs } from './onnx-graph/feature-reuse-graphs.js';
 import { POLICY_NAMES, type FeatureReusePolicy, type ReusePoint } from './onnx-graph/reuse-points.js';
 import type { OrtModuleLike, OrtSessionLike, OrtSessionOptionsLike, OrtTensorLike } from './ort-types.js';
@@ -31,30 +31,15 @@ import type { OrtModuleLike, OrtSessionLike, OrtSessionOptionsLike, OrtTensorLik
  */
 export type ReusePointsSpec = string | readonly string[] | FeatureReusePolicy;
 
-/** Options of {@link FeatureReuseOnnxModel.create}. */
-export interface FeatureReuseOnnxOptions {
-  /** The onnxruntime module (`onnxruntime-node` or `onnxruntime-web`). */
-  ort: OrtModuleLike;
+/**
+ * Options of {@link FeatureReuseOnnxModel.create}: those of the plain backend (card, threads, batch
+ * chunking, overrides), with the model given as bytes or an analysed graph, and the reuse points.
+ */
+export interface FeatureReuseOnnxOptions extends Omit<OnnxModelOptions, 'model'> {
   /** The ONNX model's bytes, or a model already analysed by `analyzeOnnxModel` (to build several policies from one parse). */
   model: Uint8Array | AnalyzedOnnxModel;
-  /** Reuse points (see {@link ReusePointsSpec}). Default `frdiff`. */
+  /** Reuse points (see {@link ReusePointsSpec}). Default `frdiff`. A cache is kept per `maxBatch` chunk. */
   points?: ReusePointsSpec;
-  /** The model card (sample shape, prediction type, null label, input dtypes). */
-  card?: ModelCard;
-  /** Name used in messages. */
-  label?: string;
-  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
-  threads?: number;
-  /** Largest batch of one `session.run` (default 64); a cache is kept per chunk. */
-  maxBatch?: number;
-  /** onnxruntime execution providers. */
-  executionProviders?: readonly unknown[];
-  /** Shape of one sample (overrides the card). */
-  sampleShape?: readonly number[];
-  /** Prediction type (overrides the card). */
-  predictionType?: PredictionType;
-  /** Null label (overrides the card). */
-  nullLabel?: number;
 }
 
 /** Call counts and timings of one kind of call. */
