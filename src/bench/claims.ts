@@ -10,6 +10,7 @@
  *    than full computation of the same sampler.
  * @packageDocumentation
  */
+import { sameMachine } from './report.js';
 import type { BenchResults, CellResult } from './runner.js';
 import type { CellSpec } from './grid.js';
 
@@ -86,6 +87,7 @@ export function checkClaims(results: BenchResults): ClaimCheck[] {
       holds: c.calls!.full < full.calls!.full,
       detail: `${c.calls!.full} full + ${c.calls!.reuse} reuse + ${c.calls!.skip} skipped vs ${full.calls!.full} full`,
     });
+    if (!sameMachine(full, c)) continue; // wall times from two machines do not compare
     out.push({
       id: 'fr-less-wall-time',
       statement: `${what}: less wall time`,

@@ -71,7 +71,13 @@ export function cellsTable(results: BenchResults, cells: CellResult[]): string {
         ? [
             num(m.vsFull?.psnr, 2),
             `${perRun(c.calls!.full, c)}/${perRun(c.calls!.reuse, c)}/${perRun(c.calls!.skip, c)}`,
-            base ? `${(base.timing!.wallMs / c.timing!.wallMs).toFixed(2)}×` : c.settings.fr.kind === 'none' ? '1.00×' : '—',
+            base && sameMachine(base, c)
+              ? `${(base.timing!.wallMs / c.timing!.wallMs).toFixed(2)}×`
+              : c.settings.fr.kind === 'none'
+                ? '1.00×'
+                : base
+                  ? '— (other machine)'
+                  : '—',
           ]
         : [String(c.calls!.perRun)]),
       num(c.timing!.wallMs / 1000, 2),
@@ -228,4 +234,9 @@ function cellMachines(results: BenchResults): string {
     seen.set(m, (seen.get(m) ?? 0) + 1);
   }
   return [...seen].map(([m, n]) => (seen.size > 1 ? `${m}: ${n} cells` : m)).join('; ') || 'none';
+}
+
+/** Whether two cells were timed on the same machine (cells from before machines were recorded count as one). */
+export function sameMachine(a: CellResult, b: CellResult): boolean {
+  return JSON.stringify(a.machine ?? null) === JSON.stringify(b.machine ?? null);
 }
