@@ -11,6 +11,7 @@ import { assertQuickClaims, QUICK_GRID } from '../src/bench/quick.js';
 import { markdownReport, upsertSection, writeReport } from '../src/bench/report.js';
 import { runBench, type BenchEvent } from '../src/bench/runner.js';
 import { referenceSetup } from '../src/bench/setup.js';
+import { BenchStore } from '../src/bench/store.js';
 import { runBenchCommand } from '../src/cli/commands/bench.js';
 import { releaseInterrupt } from '../src/cli/interrupt.js';
 
@@ -140,6 +141,24 @@ describe('runner on the closed-form Gaussian model', () => {
     // Deterministic: the recomputed cell has the same figures.
     assert.deepEqual(second.cells[3]!.metrics, first.cells[3]!.metrics);
     assert.equal(readdirSync(join(out, 'cells')).filter((f) => f.endsWith('.tmp')).length, 0);
+  });
+
+  test('a committed results.json seeds a fresh store: only ok cells of the same model are imported', async () => {
+    const first = await runBench({ grid, setup: referenceSetup(), outDir: out });
+    const results = JSON.parse(JSON.stringify(first)) as typeof first;
+    // One cell as a cached-only report lists an unfinished one.
+    results.cells[5] = { ...results.cells[5]!, status: 'error', error: 'not run' };
+    const fresh = join(tmp, 'imported');
+    const store = new BenchStore(fresh);
+    assert.deepEqual(store.importCells(results, referenceSetup().modelHash), { imported: 17, present: 0, skipped: 1 });
+    assert.deepEqual(store.importCells(results, referenceSetup().modelHash), { imported: 0, present: 17, skipped: 1 });
+    const events: BenchEvent[] = [];
+    const resumed = await runBench({ grid, setup: referenceSetup(), outDir: fresh, onEvent: (e) => events.push(e) });
+    assert.equal(resumed.cachedCells, 17);
+    assert.deepEqual(events.filter((e) => e.type === 'cell-start').map((e) => (e as { label: string }).label), [first.cells[5]!.label]);
+    assert.deepEqual(resumed.cells[5]!.metrics, first.cells[5]!.metrics);
+    assert.throws(() => store.importCells(results, 'f'.repeat(64)), /another model file.*same model/);
+    assert.throws(() => store.importCells({ cells: [] }, referenceSetup().modelHash), /not a rediffuse results\.json/);
   });
 
   test('figures: exact-model trajectory errors, call accounting, best k_h, claims', async () => {

@@ -5,6 +5,9 @@
  *   refs/<key>.json|.bin    a reference run: metadata + the samples as little-endian Float32
  *   samples/<key>.bin       samples of a full-compute cell that feature-reuse cells compare against
  *
+ * A committed results.json can seed an empty store ({@link BenchStore.importCells}), so a grid too
+ * large for one session resumes in the next one from the cells that are in the repository.
+ *
  * Every file is written atomically (temporary file + rename), so an interrupted run leaves either
  * a complete file or none, and a restarted run skips every cell whose file exists.
  * @packageDocumentation
@@ -47,6 +50,37 @@ export class BenchStore {
   /** Store a finished cell atomically. */
   writeCell(key: string, result: unknown): void {
     writeFileAtomic(this.cellPath(key), `${JSON.stringify(result, null, 2)}\n`);
+  }
+
+  /**
+   * Seed the store with the finished cells of an earlier results.json. Only cells with status 'ok'
+   * that were measured on the same model file are taken; a cell already in the store is kept.
+   * Cells are matched to a grid by key, so imported cells that no longer match are simply unused.
+   */
+  importCells(results: unknown, modelHash: string): { imported: number; present: number; skipped: number } {
+    const r = results as { format?: unknown; model?: { sha256?: unknown }; cells?: unknown };
+    if (r?.format !== 'rediffuse-bench-results/1' || !Array.isArray(r.cells)) {
+      throw new Error('not a rediffuse results.json (format rediffuse-bench-results/1 with a cells array); pass the results.json a bench run wrote');
+    }
+    if (r.model?.sha256 !== modelHash) {
+      throw new Error(`the results were measured on another model file (sha256 ${String(r.model?.sha256).slice(0, 12)}…, this grid's model is ${modelHash.slice(0, 12)}…); import results of the same model`);
+    }
+    let imported = 0;
+    let present = 0;
+    let skipped = 0;
+    for (const c of r.cells as { key?: unknown; status?: unknown; format?: unknown }[]) {
+      if (c?.format !== 'rediffuse-bench-cell/1' || c.status !== 'ok' || typeof c.key !== 'string' || !/^[0-9a-f]{24}$/.test(c.key)) {
+        skipped++;
+        continue;
+      }
+      if (existsSync(this.cellPath(c.key))) {
+        present++;
+        continue;
+      }
+      this.writeCell(c.key, c);
+      imported++;
+    }
+    return { imported, present, skipped };
   }
 
   /** Read a stored Float32 array (`refs/` or `samples/`), or undefined if absent or inconsistent. */

@@ -5,6 +5,7 @@
  * exits non-zero when one of its asserted claims does not hold.
  * @packageDocumentation
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -15,6 +16,7 @@ import { assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/
 import { writeReport } from '../../bench/report.js';
 import { pairedWallTime, runBench, type BenchEvent, type BenchResults } from '../../bench/runner.js';
 import { onnxSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
+import { BenchStore } from '../../bench/store.js';
 import { bundledModelPath } from '../../model/load-node.js';
 import { CliError, EXIT_INTERRUPTED, intArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
@@ -40,6 +42,7 @@ export interface BenchCommandOptions {
   plots?: boolean;
   dryRun?: boolean;
   cachedOnly?: boolean;
+  import?: string[];
   json?: boolean;
   quiet?: boolean;
   progress?: boolean;
@@ -115,6 +118,7 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('--no-plots', 'skip the plots'))
     .addOption(new Option('--dry-run', 'print the plan (cells, cached cells, estimated model calls) and stop'))
     .addOption(new Option('--cached-only', 'write the reports from the finished cells on disk only; list the others as not run'))
+    .addOption(new Option('--import <files>', "seed the output folder with the finished cells of earlier results.json files (comma-separated) (e.g. bench/results/<grid>.json), then run only what is missing").argParser(splitList))
     .addOption(new Option('--json', 'print results.json on stdout'))
     .addOption(new Option('-q, --quiet', 'print nothing but errors'))
     .addOption(new Option('--no-progress', 'no progress bar'))
@@ -126,6 +130,7 @@ export function registerBench(program: Command): Command {
         '  rediffuse bench --quick',
         '  rediffuse bench --grid bench/full.json --out bench/out/full --benchmarks-md BENCHMARKS.md --assets docs/bench',
         '  rediffuse bench --solvers ddim,dpmpp_2m --nfe 4,8 --pfdiff none,best --guidance 2 --count 64',
+        '  rediffuse bench --grid bench/full.json --import bench/results/full.json   # resume from committed cells',
         '',
         'An interrupted run (Ctrl-C) keeps every finished cell; run the same command again to continue.',
       ].join('\n'),
@@ -238,6 +243,20 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
         cliProgress.Presets.shades_classic,
       )
     : undefined;
+  for (const file of opts.import ?? []) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new CliError(`--import ${file}: cannot read it as JSON (${(e as Error).message}); pass a results.json written by rediffuse bench`);
+    }
+    try {
+      const n = new BenchStore(outDir).importCells(json, setup.modelHash);
+      say(`imported ${n.imported} finished cell(s) from ${file} (${n.present} already present, ${n.skipped} not finished or not ok)`);
+    } catch (e) {
+      throw new CliError(`--import ${file}: ${(e as Error).message}`);
+    }
+  }
   let done = 0;
   const onEvent = (e: BenchEvent) => {
     if (e.type === 'plan') {
