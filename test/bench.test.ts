@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { canonicalJson, cellKey, referenceKey } from '../src/bench/cell-key.js';
 import { checkClaims } from '../src/bench/claims.js';
-import { expandCells, loadGridFile, parseGridText, validateGrid, GridError, type CellSpec } from '../src/bench/grid.js';
+import { cellLabel, expandCells, loadGridFile, parseFrEntry, parseGridText, validateGrid, GridError, type CellSpec } from '../src/bench/grid.js';
 import { paretoFront, renderBenchPlots } from '../src/bench/plots.js';
 import { assertQuickClaims, QUICK_GRID } from '../src/bench/quick.js';
 import { markdownReport, upsertSection, writeReport } from '../src/bench/report.js';
@@ -81,6 +81,16 @@ describe('grid files', () => {
     }
     assert.deepEqual(JSON.parse(readFileSync('bench/quick.json', 'utf8')), JSON.parse(JSON.stringify(QUICK_GRID)));
   });
+});
+
+test('FR entries: space "sample" is kept and labelled, "epsilon" is the default and keeps old keys, others are refused', () => {
+  const ctx = { modelHash: 'm', seeds: { seed: 0, count: 4, batch: 4 }, reference: { solver: 'ddim', nfe: 10 }, metrics: { fd: false, accuracy: false, kid: false, trajectory: true, best: 'trajectory_mse' as const } };
+  const cell = (fr: unknown): CellSpec => ({ solver: 'dpmpp_2m', nfe: 10, pfdiff: null, guidance: 0, fr: parseFrEntry(fr) });
+  assert.deepEqual(parseFrEntry({ interval: 2, space: 'sample' }), { kind: 'interval', interval: 2, mixing: null, points: 'frdiff', space: 'sample' });
+  assert.equal(cellKey(cell({ interval: 2, space: 'epsilon' }), ctx), cellKey(cell({ interval: 2 }), ctx));
+  assert.notEqual(cellKey(cell({ interval: 2, space: 'sample' }), ctx), cellKey(cell({ interval: 2 }), ctx));
+  assert.equal(cellLabel(cell({ interval: 2, mixing: true, space: 'sample' })), 'dpmpp_2m + FR/2 mix x̂0-held @10');
+  assert.throws(() => parseFrEntry({ interval: 2, space: 'v' }, 'runs[0].fr[1]'), /runs\[0\]\.fr\[1\]\.space.*"epsilon".*"sample"/);
 });
 
 describe('cell keys', () => {

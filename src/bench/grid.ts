@@ -40,8 +40,12 @@ export type BestMetric = (typeof BEST_METRICS)[number];
 /** A feature-reuse setting of a cell. */
 export type FrSpec =
   | { kind: 'none' }
-  /** Keyframe every `interval` calls; `mixing` null = pure feature reuse. */
-  | { kind: 'interval'; interval: number; mixing: ScoreMixing | null; points: string | string[] }
+  /**
+   * Keyframe every `interval` calls; `mixing` null = pure feature reuse. `space` is the quantity a
+   * reuse or skipped call holds and mixes (and so what a multistep solver's history receives):
+   * ε (the paper's, the default when absent) or the data prediction x̂0.
+   */
+  | { kind: 'interval'; interval: number; mixing: ScoreMixing | null; points: string | string[]; space?: 'epsilon' | 'sample' }
   /** A reuse-policy JSON file (e.g. written by `rediffuse autofr`), resolved to an absolute path. */
   | { kind: 'policy'; file: string };
 
@@ -169,7 +173,7 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
     if (typeof v.policy !== 'string' || v.policy === '') fail(`${where}.policy`, 'must be the path of a reuse-policy JSON file');
     return { kind: 'policy', file: resolve(baseDir, v.policy) };
   }
-  unknownKeys(v, ['interval', 'mixing', 'points'], where);
+  unknownKeys(v, ['interval', 'mixing', 'points', 'space'], where);
   const interval = posInt(v.interval, `${where}.interval`, 'the keyframe interval M (1 = every call is a keyframe)');
   let mixing: ScoreMixing | null = null;
   if (v.mixing === true) mixing = { ...DEFAULT_SCORE_MIXING };
@@ -188,7 +192,11 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
     else if (Array.isArray(v.points) && v.points.length > 0 && v.points.every((p) => typeof p === 'string')) points = v.points as string[];
     else fail(`${where}.points`, 'must be a reuse-point policy name (frdiff, residual, deepcache) or a list of tensor names');
   }
-  return { kind: 'interval', interval, mixing, points };
+  // ε is the default and is left out of the spec, so cells declared before `space` existed keep their keys.
+  if (v.space !== undefined && v.space !== 'epsilon' && v.space !== 'sample') {
+    fail(`${where}.space`, `must be "epsilon" (hold and mix ε̂, the paper's) or "sample" (hold and mix x̂0), got ${JSON.stringify(v.space)}`);
+  }
+  return { kind: 'interval', interval, mixing, points, ...(v.space === 'sample' ? { space: 'sample' as const } : {}) };
 }
 
 function guidanceValue(v: unknown, where: string): number {
@@ -375,5 +383,5 @@ export function frLabel(fr: FrSpec): string {
   if (fr.kind === 'none') return '';
   if (fr.kind === 'policy') return `FR policy ${fr.file.split(/[\\/]/).pop()}`;
   const pts = typeof fr.points === 'string' ? (fr.points === 'frdiff' ? '' : ` ${fr.points}`) : ` [${fr.points.length} tensors]`;
-  return `FR/${fr.interval}${fr.mixing ? ' mix' : ''}${pts}`;
+  return `FR/${fr.interval}${fr.mixing ? ' mix' : ''}${pts}${fr.space === 'sample' ? ' x̂0-held' : ''}`;
 }

@@ -433,7 +433,8 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       let policy: ReusePolicy | undefined;
       if (cell.fr.kind !== 'none') {
         policy = policyFor(cell.fr, cell.nfe);
-        frModel = withFeatureReuse(await frNet(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule });
+        const space = cell.fr.kind === 'interval' ? cell.fr.space : undefined;
+        frModel = withFeatureReuse(await frNet(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule, ...(space ? { mixSpace: space } : {}) });
         model = frModel;
       }
       const oneCallMs = await timeCall(guided);
@@ -571,7 +572,8 @@ export async function pairedWallTime(setup: BenchSetup, grid: BenchGrid, cells: 
     }
     if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here: cannot time ${cellLabel(cell)}`);
     const policy = policyFor(cell.fr, cell.nfe);
-    const fr = withFeatureReuse(await setup.featureReuse(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule });
+    const space = cell.fr.kind === 'interval' ? cell.fr.space : undefined;
+    const fr = withFeatureReuse(await setup.featureReuse(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule, ...(space ? { mixSpace: space } : {}) });
     models.push({ model: fr, reset: () => fr.reset() });
   }
   const wallMs: [number[], number[]] = [[], []];

@@ -207,7 +207,7 @@ function hasOverrides(o: BenchCommandOptions): boolean {
 function frBack(fr: BenchGrid['runs'][number]['fr'][number]): unknown {
   if (fr.kind === 'none') return 'none';
   if (fr.kind === 'policy') return { policy: fr.file };
-  return { interval: fr.interval, mixing: fr.mixing ?? false, points: fr.points };
+  return { interval: fr.interval, mixing: fr.mixing ?? false, points: fr.points, ...(fr.space ? { space: fr.space } : {}) };
 }
 
 /** Load the model setup a grid names. */
