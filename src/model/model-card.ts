@@ -8,7 +8,9 @@
  * @packageDocumentation
  */
 import type { PredictionType } from '../core/model.js';
-import { fromSchedulerConfig, type SchedulerConfig } from '../core/schedule/config.js';
+import { fromSchedulerConfig, type SchedulerConfig, type ThresholdingConfig } from '../core/schedule/config.js';
+import { getSolver } from '../core/solvers/registry.js';
+import type { TimestepOptions } from '../core/timesteps.js';
 import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
 
 /** What the card says of one ONNX input. */
@@ -218,5 +220,39 @@ export function cardSamplingSetup(card: ModelCard): CardSamplingSetup {
     nullLabel: card.nullLabel,
     classNames: card.classNames,
     defaultSolver: card.defaultSolver ?? scheduler.solver,
+  };
+}
+
+/** Sampler settings derived from a card for a chosen solver ({@link solverSettingsFor}). */
+export interface CardSolverSettings {
+  /** The registry name of the solver. */
+  readonly solver: string;
+  /** The scheduler config's solver options when it names this same solver, else none (the solver's defaults). */
+  readonly solverOptions: Record<string, unknown>;
+  /** Grid options (spacing, offset, terminal); the formula family only when the solver is the config's own. */
+  readonly timesteps: Omit<TimestepOptions, 'steps'>;
+  /** `clip_sample_range` when the config clips x̂0, else undefined. */
+  readonly clipSample: number | undefined;
+  readonly thresholding: ThresholdingConfig | undefined;
+}
+
+/**
+ * What `sample()` needs from a card besides the model, for `solver` (default: the card's): the
+ * config's grid and solver options carry over when the solver is the one the config names; another
+ * solver keeps the grid spacing but uses its own formula family and its own default options (what
+ * swapping a diffusers pipeline's scheduler with `from_config` gives).
+ */
+export function solverSettingsFor(setup: CardSamplingSetup, solver?: string): CardSolverSettings {
+  const name = getSolver(solver ?? setup.defaultSolver).name;
+  const s = setup.scheduler;
+  const same = name === s.solver;
+  const timesteps: Omit<TimestepOptions, 'steps'> = { ...s.timestepOptions };
+  if (!same) delete timesteps.family;
+  return {
+    solver: name,
+    solverOptions: same ? { ...s.solverOptions } : {},
+    timesteps,
+    clipSample: s.clipSample ? s.clipSampleRange : undefined,
+    thresholding: s.thresholding,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { OrtModuleLike } from '../../model/ort-types.js';
 import { analyzeOnnxModel, buildFeatureReuseGraphs } from '../../model/onnx-graph/feature-reuse-graphs.js';
 import { findSkipConcats, POLICY_NAMES, type FeatureReusePolicy } from '../../model/onnx-graph/reuse-points.js';
 
@@ -40,7 +41,8 @@ export async function inspectModel(path: string, policies: string[], opts: { bra
   } catch (err) {
     throw new Error(`cannot read model '${path}' (${(err as Error).message}); pass the path of an .onnx file`);
   }
-  const analyzed = await analyzeOnnxModel(bytes, { dimValues: opts.dimValues });
+  const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
+  const analyzed = await analyzeOnnxModel(bytes, { ort, dimValues: opts.dimValues });
   const list = policies.includes('all') ? [...POLICY_NAMES] : policies;
   const reports: InspectPolicyReport[] = [];
   for (const name of list) {

@@ -2,3 +2,4 @@
 export * from './score-mixing.js';
 export * from './reuse-policy.js';
 export * from './feature-reuse-model.js';
+export * from './planned-calls.js';

@@ -45,7 +45,10 @@ export interface FeatureReuseGraphs {
 
 /** Options of {@link buildFeatureReuseGraphs} and {@link analyzeOnnxModel}. */
 export interface FeatureReuseBuildOptions extends ShapeProbeOptions {
-  /** onnxruntime module used to measure shapes; default: `onnxruntime-node`, imported on demand. */
+  /**
+   * onnxruntime module used to measure shapes (`onnxruntime-node` or `onnxruntime-web`); needed
+   * whenever bytes are analysed, not when an {@link AnalyzedOnnxModel} is passed.
+   */
   ort?: OrtModuleLike;
 }
 
@@ -63,7 +66,8 @@ export interface AnalyzedOnnxModel {
 /** Parse `modelBytes` and measure its tensor shapes (one onnxruntime session, three small runs). */
 export async function analyzeOnnxModel(modelBytes: Uint8Array, options: FeatureReuseBuildOptions = {}): Promise<AnalyzedOnnxModel> {
   const model = decodeModel(modelBytes);
-  const ort = options.ort ?? ((await import('onnxruntime-node')) as unknown as OrtModuleLike);
+  const ort = options.ort;
+  if (!ort) throw new TypeError("analyzing an ONNX model measures its tensor shapes with onnxruntime: pass { ort } (import * as ort from 'onnxruntime-node', or 'onnxruntime-web' in a browser)");
   const shapes = await probeTensorShapes(model, ort, options);
   const index = new GraphIndex(model.graph!);
   const weights = new Map<string, number[]>();
