@@ -9,7 +9,7 @@ import { cellLabel, expandCells, loadGridFile, parseFrEntry, parseGridText, vali
 import { paretoFront, renderBenchPlots } from '../src/bench/plots.js';
 import { assertQuickClaims, QUICK_GRID } from '../src/bench/quick.js';
 import { markdownReport, upsertSection, writeReport } from '../src/bench/report.js';
-import { runBench, type BenchEvent } from '../src/bench/runner.js';
+import { runBench, type BenchEvent, type BenchResults, type CellResult } from '../src/bench/runner.js';
 import { referenceSetup } from '../src/bench/setup.js';
 import { BenchStore } from '../src/bench/store.js';
 import { runBenchCommand } from '../src/cli/commands/bench.js';
@@ -91,6 +91,37 @@ test('FR entries: space "sample" is kept and labelled, "epsilon" is the default 
   assert.notEqual(cellKey(cell({ interval: 2, space: 'sample' }), ctx), cellKey(cell({ interval: 2 }), ctx));
   assert.equal(cellLabel(cell({ interval: 2, mixing: true, space: 'sample' })), 'dpmpp_2m + FR/2 mix x̂0-held @10');
   assert.throws(() => parseFrEntry({ interval: 2, space: 'v' }, 'runs[0].fr[1]'), /runs\[0\]\.fr\[1\]\.space.*"epsilon".*"sample"/);
+});
+
+test('FR claims: the 2× bar against the sampler with as many calls, and Auto-FR against interval 3', () => {
+  const machine = { cpu: 'x', cores: 2, platform: 'linux', arch: 'x64', memoryGiB: 24 };
+  const cell = (fr: unknown, nfe: number, full: number, wallMs: number, fd: number, vsFull: number | null): CellResult => {
+    const settings: CellSpec = { solver: 'ddim', nfe, pfdiff: null, guidance: 2, fr: parseFrEntry(fr, 'fr', '/p') };
+    return {
+      format: 'rediffuse-bench-cell/1', key: Math.random().toString(16).slice(2), label: cellLabel(settings), method: cellLabel(settings).split(' @')[0]!, settings, status: 'ok', machine,
+      samples: 4, batch: 2, runs: 2, metrics: { fd, accuracy: null, kid: null, trajectory: null, vsFull: vsFull === null ? null : { mse: vsFull, psnr: -10 * Math.log10(vsFull) } },
+      calls: { perRun: nfe, total: 2 * nfe, full: 2 * full, reuse: 0, skip: 0 }, timing: { wallMs, callMs: 0, msPerCall: 0, wallPerCallMs: 0, oneCallMs: 1, oneReuseCallMs: null, overhead: 1 },
+      computedAt: '', durationMs: 0,
+    };
+  };
+  const cells = [
+    cell('none', 50, 50, 1000, 0.50, null),
+    cell('none', 13, 13, 260, 0.60, null),
+    cell('none', 17, 17, 340, 0.55, null),
+    cell({ interval: 4, mixing: true }, 50, 13, 450, 0.58, 1e-3), // 2.22×, FD 0.58 ≤ 0.60: holds
+    cell({ interval: 3, mixing: true }, 50, 17, 520, 0.56, 2e-3), // 1.92×: fails on speed
+    cell({ interval: 4, points: 'residual' }, 50, 13, 400, 0.70, 3e-3), // 2.5× but FD worse: fails
+    cell({ policy: 'autofr.json' }, 50, 30, 560, 0.52, 5e-4),
+  ];
+  const results = { cells, best: [] } as unknown as BenchResults;
+  const bar = checkClaims(results).filter((c) => c.id === 'fr-2x-bar');
+  assert.deepEqual(bar.map((c) => c.holds), [true, false, false]);
+  assert.match(bar[0]!.statement, /FR\/4 mix \(13 full calls per run, guidance 2\).*no worse than ddim with 13 calls/);
+  assert.match(bar[0]!.detail, /speed-up 2\.22×; FD-classifier 0\.580 vs 0\.600/);
+  const auto = checkClaims(results).filter((c) => c.id === 'autofr-beats-interval-3');
+  assert.equal(auto.length, 1);
+  assert.ok(auto[0]!.holds);
+  assert.match(auto[0]!.detail, /MSE 5\.000e-4 vs 2\.000e-3.*wall time 0\.56 s vs 0\.52 s/);
 });
 
 describe('cell keys', () => {

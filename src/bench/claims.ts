@@ -7,7 +7,10 @@
  *  - PFDiff (best k_h) has a lower trajectory error than its base solver at equal NFE;
  *  - DPM-Solver++ 2M has a lower trajectory error than DDIM at equal NFE;
  *  - feature reuse with keyframe interval M makes fewer full network calls and takes less wall time
- *    than full computation of the same sampler.
+ *    than full computation of the same sampler;
+ *  - our FRDiff bar: ≥ 2× wall-time speed-up over full computation at an FD-classifier no worse
+ *    than the same sampler run with as many calls as the FR cell makes full calls;
+ *  - Auto-FR at interval 3's cost has a lower error vs full computation than the interval-3 policies.
  * @packageDocumentation
  */
 import { sameMachine } from './report.js';
@@ -94,6 +97,35 @@ export function checkClaims(results: BenchResults): ClaimCheck[] {
       holds: c.timing!.wallMs < full.timing!.wallMs,
       detail: `${(c.timing!.wallMs / 1000).toFixed(2)} s vs ${(full.timing!.wallMs / 1000).toFixed(2)} s (speed-up ${(full.timing!.wallMs / c.timing!.wallMs).toFixed(2)}×)`,
     });
+  }
+  // Our FRDiff bar, and Auto-FR vs interval 3.
+  for (const c of results.cells) {
+    const s = c.settings;
+    if (c.status !== 'ok' || s.fr.kind === 'none' || s.pfdiff !== null) continue;
+    const full = find(results, { solver: s.solver, nfe: s.nfe, guidance: s.guidance, pfdiff: null, fr: none });
+    const fullPerRun = c.calls!.full / c.runs;
+    const fewer = find(results, { solver: s.solver, nfe: fullPerRun, guidance: s.guidance, pfdiff: null, fr: none });
+    if (full && fewer && fewer !== full && sameMachine(full, c) && c.metrics?.fd != null && fewer.metrics?.fd != null) {
+      const speedUp = full.timing!.wallMs / c.timing!.wallMs;
+      out.push({
+        id: 'fr-2x-bar',
+        statement: `${c.method} (${fullPerRun} full calls per run, ${gTxt(s.guidance)}): ≥ 2× wall-time speed-up over full computation at an FD-classifier no worse than ${s.solver} with ${fullPerRun} calls`,
+        holds: speedUp >= 2 && c.metrics.fd <= fewer.metrics.fd,
+        detail: `speed-up ${speedUp.toFixed(2)}×; FD-classifier ${c.metrics.fd.toFixed(3)} vs ${fewer.metrics.fd.toFixed(3)}`,
+      });
+    }
+    if (s.fr.kind !== 'policy' || !c.metrics?.vsFull) continue;
+    for (const i3 of results.cells) {
+      const t = i3.settings;
+      if (i3.status !== 'ok' || t.fr.kind !== 'interval' || t.fr.interval !== 3 || t.pfdiff !== null || t.solver !== s.solver || t.nfe !== s.nfe || t.guidance !== s.guidance || !i3.metrics?.vsFull) continue;
+      const wall = sameMachine(i3, c) ? `; wall time ${(c.timing!.wallMs / 1000).toFixed(2)} s vs ${(i3.timing!.wallMs / 1000).toFixed(2)} s` : '';
+      out.push({
+        id: 'autofr-beats-interval-3',
+        statement: `${c.method} has a lower error vs full computation than ${i3.method} at NFE ${s.nfe} (${gTxt(s.guidance)})`,
+        holds: c.metrics.vsFull.mse < i3.metrics.vsFull.mse,
+        detail: `MSE ${fmt(c.metrics.vsFull.mse)} vs ${fmt(i3.metrics.vsFull.mse)} (PSNR ${c.metrics.vsFull.psnr.toFixed(2)} vs ${i3.metrics.vsFull.psnr.toFixed(2)} dB)${wall}`,
+      });
+    }
   }
   return out;
 }
