@@ -44,6 +44,7 @@ export interface AutofrCommandOptions {
   maxEvals: number;
   timeLimit: number;
   repeats: number;
+  costBatch?: number;
   threads?: number;
   out: string;
   json?: boolean;
@@ -104,6 +105,7 @@ export function registerAutofr(program: Command): Command {
     .addOption(new Option('--max-evals <n>', 'stop after this many policy evaluations').argParser(intArg(1)).default(150))
     .addOption(new Option('--time-limit <seconds>', 'stop the search after this long').argParser(numberArg(1)).default(600))
     .addOption(new Option('--repeats <n>', 'timed calls per kind when measuring costs').argParser(intArg(1)).default(7))
+    .addOption(new Option('--cost-batch <n>', 'samples per sampling run at which call costs are measured: the batch the policy will run at (default: --samples); the cost of a reuse call relative to a full one depends on it').argParser(intArg(1, 4096)))
     .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(intArg(1, 1024)))
     .addOption(new Option('-o, --out <path>', 'policy JSON to write').default('policy.json'))
     .addOption(new Option('--json', 'print the report as JSON'))
@@ -131,6 +133,8 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
     card,
     points: pointsList,
     skipInapplicable: true,
+    // A guided call of the measured batch runs as one network batch, as `bench` runs it.
+    maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
   for (const s of skipped) log(`autofr: reuse points ${s.points} do not apply: ${s.reason}`);
@@ -154,9 +158,10 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   });
   const calls = await plannedCalls({ ...baseRun(opts.seed), model: first });
 
-  // Measure the cost of each kind of call on the run's network batch.
-  const netBatch = guided ? 2 * opts.samples : opts.samples;
-  const plain = await OnnxDiffusionModel.create({ ort, model: readModelBytes(modelPath), card, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+  // Measure the cost of each kind of call on the network batch the policy will run at.
+  const costSamples = opts.costBatch ?? opts.samples;
+  const netBatch = guided ? 2 * costSamples : costSamples;
+  const plain = await OnnxDiffusionModel.create({ ort, model: readModelBytes(modelPath), card, maxBatch: Math.max(64, netBatch), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
   const cond = conditional ? { classLabels: labelsFor(netBatch) } : undefined;
   const measured: AutofrReport['measured'] = {};
   const costs: PointsCost[] = [];
