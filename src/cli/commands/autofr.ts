@@ -15,12 +15,10 @@ import { plannedCalls } from '../../core/frdiff/planned-calls.js';
 import { createPolicyObjective, fullComputeSamples, pointsKey } from '../../core/frdiff/policy-objective.js';
 import { countCalls, uniformPolicy, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
 import type { SampleOptions } from '../../core/sample.js';
-import { getSolver } from '../../core/solvers/registry.js';
-import type { TimestepOptions } from '../../core/timesteps.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import { measureCallCost, type MeasuredCallCost } from '../../model/feature-reuse-onnx-model.js';
 import { bundledModelPath, cardPathFor, loadModelCard } from '../../model/load-node.js';
-import { cardSamplingSetup } from '../../model/model-card.js';
+import { cardSamplingSetup, solverSettingsFor } from '../../model/model-card.js';
 import { OnnxDiffusionModel } from '../../model/onnx-backend.js';
 import { readModelBytes } from '../../model/load-node.js';
 import { CliError, intArg, numberArg } from '../cli-error.js';
@@ -123,9 +121,8 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const modelPath = opts.model ?? bundledModelPath();
   const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
   const setup = cardSamplingSetup(card);
-  const solver = getSolver(opts.solver).name;
-  const timesteps: Omit<TimestepOptions, 'steps'> = { ...setup.scheduler.timestepOptions };
-  if (solver !== setup.scheduler.solver) delete timesteps.family;
+  const solverSettings = solverSettingsFor(setup, opts.solver);
+  const { solver, timesteps } = solverSettings;
   const pointsList = opts.points.split(',').map((s) => s.trim()).filter(Boolean);
   const biases = parseBiases(opts.biases);
   const { nets, skipped, ort } = await loadFeatureReuseNets({
@@ -146,15 +143,15 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const baseRun = (seed: number): Omit<SampleOptions, 'model'> => ({
     schedule: setup.schedule,
     solver,
-    solverOptions: solver === setup.scheduler.solver ? { ...(setup.scheduler.solverOptions ?? {}) } : {},
+    solverOptions: { ...solverSettings.solverOptions },
     ...(opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? 50 }),
     timesteps,
     ...(guided ? { guidance: { scale: opts.guidance, nullLabel: first.nullLabel! } } : {}),
     ...(conditional ? { cond: { classLabels: labelsFor(opts.samples) } } : {}),
     batch: opts.samples,
     seed,
-    ...(setup.scheduler.clipSample ? { clipSample: setup.scheduler.clipSampleRange } : {}),
-    ...(setup.scheduler.thresholding ? { thresholding: setup.scheduler.thresholding } : {}),
+    ...(solverSettings.clipSample !== undefined ? { clipSample: solverSettings.clipSample } : {}),
+    ...(solverSettings.thresholding ? { thresholding: solverSettings.thresholding } : {}),
   });
   const calls = await plannedCalls({ ...baseRun(opts.seed), model: first });
 
