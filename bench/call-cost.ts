@@ -11,7 +11,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { modelCallAt } from '../src/core/model.js';
 import { gaussianBatch } from '../src/core/rng.js';
+import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { bundledModelPath, loadOnnxModel, packageRoot } from '../src/model/load-node.js';
 
 const args = process.argv.slice(2);
@@ -22,6 +24,7 @@ const opt = (name: string, fallback: string) => {
 const threads = Number(opt('threads', '2'));
 const models = opt('models', 'fashion-unet,fashion-dit').split(',');
 const batches = [1, 16, 64];
+const schedule = discreteSchedule();
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,12 +36,12 @@ async function onnxMsPerCall(name: string, batch: number): Promise<number> {
   const size = model.sampleShape.reduce((a, b) => a * b, 1);
   const x = gaussianBatch(1, batch, size);
   const labels = Array.from({ length: batch }, (_, i) => i % 10);
-  await model.predict(x, 500, batch, { classLabels: labels });
+  await model.predict(x, modelCallAt(schedule, 500, batch), { classLabels: labels });
   const times: number[] = [];
   const reps = Math.max(5, Math.ceil(64 / batch));
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
-    await model.predict(x, 500 + r, batch, { classLabels: labels });
+    await model.predict(x, modelCallAt(schedule, 500 + r, batch, r), { classLabels: labels });
     times.push(performance.now() - t0);
   }
   return median(times);

@@ -9,7 +9,7 @@ import { plannedCalls } from '../src/core/frdiff/planned-calls.js';
 import { createPolicyObjective, fullComputeSamples } from '../src/core/frdiff/policy-objective.js';
 import { countCalls, uniformPolicy, type ReusePolicy } from '../src/core/frdiff/reuse-policy.js';
 import { withFeatureReuse, type FeatureReuseCapable } from '../src/core/frdiff/feature-reuse-model.js';
-import type { DiffusionModel } from '../src/core/model.js';
+import type { DiffusionModel, ModelCall } from '../src/core/model.js';
 import { gaussianMixtureModel, gaussianModel } from '../src/core/reference-models.js';
 import { sample } from '../src/core/sample.js';
 import { discreteSchedule, linspace } from '../src/core/schedule/discrete.js';
@@ -18,7 +18,7 @@ const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, bet
 
 /** A network whose "reuse" call sees the current x but the keyframe's (stale) time — a feature-reuse stand-in with a real error. */
 function staleTimeNet(inner: DiffusionModel): FeatureReuseCapable & { keyframes: number; reuses: number } {
-  let tKey: number | null = null;
+  let tKey: ModelCall | null = null;
   const net = {
     predictionType: inner.predictionType,
     sampleShape: inner.sampleShape,
@@ -30,10 +30,10 @@ function staleTimeNet(inner: DiffusionModel): FeatureReuseCapable & { keyframes:
       net.keyframes++;
       return inner.predict(...a);
     },
-    async predictReuse(x: Parameters<DiffusionModel['predict']>[0], _t: number, batch: number) {
+    async predictReuse(x: Parameters<DiffusionModel['predict']>[0], call: ModelCall) {
       if (tKey === null) throw new Error('no cache');
       net.reuses++;
-      return inner.predict(x, tKey, batch);
+      return inner.predict(x, { ...tKey, batch: call.batch });
     },
     clearCache() {
       tKey = null;
@@ -44,7 +44,6 @@ function staleTimeNet(inner: DiffusionModel): FeatureReuseCapable & { keyframes:
 
 const mixture = () =>
   gaussianMixtureModel({
-    schedule,
     components: [
       { weight: 0.5, mean: [1, -0.5, 0.3, 0], std: 0.3 },
       { weight: 0.5, mean: [-1, 0.5, -0.2, 0.4], std: 0.2 },
@@ -81,7 +80,7 @@ test('skip-only FRDiff on DDIM η=0 over 2N steps = DDIM over every other grid p
   // bias 2 puts λ(r) = clip((30(r − 2) + 2)/4, 0, 1) = 0 for every r < 1: all non-keyframes are skipped.
   const policy: ReusePolicy = { ...uniformPolicy(2 * N, 2, { temperature: 30, bias: 2 }), points: 'frdiff' };
   assert.deepEqual(countCalls(policy), { keyframe: N, reuse: 0, skip: N });
-  const fr = withFeatureReuse(net, { policy, schedule });
+  const fr = withFeatureReuse(net, { policy });
   fr.reset();
   const common = { schedule, solver: 'ddim', batch: 3, seed: 5, precision: 'float64' as const };
   const a = await sample({ ...common, model: fr, timesteps: { timesteps: fine } });

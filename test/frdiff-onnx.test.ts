@@ -13,6 +13,7 @@ import * as ortNode from 'onnxruntime-node';
 import { withFeatureReuse } from '../src/core/frdiff/feature-reuse-model.js';
 import { plannedCalls } from '../src/core/frdiff/planned-calls.js';
 import { countCalls, uniformPolicy, type ReusePolicy } from '../src/core/frdiff/reuse-policy.js';
+import { modelCallAt } from '../src/core/model.js';
 import { sample, type SampleOptions } from '../src/core/sample.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { FeatureReuseOnnxModel, parseReusePoints } from '../src/model/feature-reuse-onnx-model.js';
@@ -24,6 +25,8 @@ import { plainConvOnnx, tinyUnetOnnx } from './helpers/tiny-fr-onnx.js';
 
 const ort = ortNode as unknown as OrtModuleLike;
 const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
+/** The descriptor of a call at time `t` on `batch` samples. */
+const at = (t: number, batch: number) => modelCallAt(schedule, t, batch);
 
 const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   assert.equal(a.length, b.length);
@@ -72,14 +75,14 @@ for (const subject of SUBJECTS) {
     it('keyframe calls equal the plain model, and reuse calls fed with fresh caches equal it too (every policy, chunked batches)', async () => {
       for (const [name, net] of nets) {
         assert.ok(net.points.length > 0, name);
-        const full = await plain.predict(x, 500, batch, cond);
-        assert.equal(maxAbs(await net.predictKeyframe(x, 500, batch, cond), full), 0, `${name} keyframe`);
+        const full = await plain.predict(x, at(500, batch), cond);
+        assert.equal(maxAbs(await net.predictKeyframe(x, at(500, batch), cond), full), 0, `${name} keyframe`);
         // batch 3 with maxBatch 2 runs as two chunks: one cache per chunk
         assert.equal(net.stats.cacheBytes, net.graphs.cacheBytesPerSample * batch, `${name}: cache of chunks 2 + 1`);
-        assert.equal(maxAbs(await net.predictReuse(x, 500, batch, cond), full), 0, `${name} reuse at the same input`);
+        assert.equal(maxAbs(await net.predictReuse(x, at(500, batch), cond), full), 0, `${name} reuse at the same input`);
         // at another time the reuse call reuses stale features: close to, but not, the full output
-        const later = await plain.predict(x, 450, batch, cond);
-        const reused = await net.predictReuse(x, 450, batch, cond);
+        const later = await plain.predict(x, at(450, batch), cond);
+        const reused = await net.predictReuse(x, at(450, batch), cond);
         assert.ok(maxAbs(reused, later) > 0, `${name}: the reuse call must use the cache`);
       }
     });
@@ -87,17 +90,17 @@ for (const subject of SUBJECTS) {
     it('a reuse call without a cache, or on another batch, throws an error naming the fix', async () => {
       const net = nets.get('frdiff')!;
       net.clearCache();
-      await assert.rejects(net.predictReuse(x, 500, batch, cond), /make a keyframe call first/);
-      await net.predictKeyframe(x, 500, batch, cond);
+      await assert.rejects(net.predictReuse(x, at(500, batch), cond), /make a keyframe call first/);
+      await net.predictKeyframe(x, at(500, batch), cond);
       const d = subject.sampleShape.reduce((a, b) => a * b, 1);
-      await assert.rejects(net.predictReuse(x.subarray(0, 2 * d), 500, 2, { classLabels: [1, 2] }), /holds batch 3 but this reuse call has batch 2/);
+      await assert.rejects(net.predictReuse(x.subarray(0, 2 * d), at(500, 2), { classLabels: [1, 2] }), /holds batch 3 but this reuse call has batch 2/);
     });
 
     it('with interval 1 (all keyframes) a guided DDIM run equals the plain run exactly', async () => {
       const net = nets.get('frdiff')!;
       const run: Omit<SampleOptions, 'model'> = { schedule, solver: 'ddim', steps: 8, batch, seed: 4, cond, guidance: { scale: 2, nullLabel: 10 } };
       const ref = await sample({ ...run, model: plain });
-      const fr = withFeatureReuse(net, { policy: uniformPolicy(8, 1), schedule });
+      const fr = withFeatureReuse(net, { policy: uniformPolicy(8, 1) });
       fr.reset();
       const got = await sample({ ...run, model: fr });
       assert.equal(maxAbs(got.samples, ref.samples), 0);
@@ -116,7 +119,7 @@ describe('FRDiff call accounting on the tiny U-Net', () => {
 
   it('DDIM 50 steps, interval 3 with mixing: full / reuse / skipped match countCalls, and the adapter saw the same', async () => {
     const policy = uniformPolicy(50, 3);
-    const fr = withFeatureReuse(net, { policy, schedule });
+    const fr = withFeatureReuse(net, { policy });
     fr.reset();
     net.resetStats();
     const r = await sample({ model: fr, schedule, solver: 'ddim', steps: 50, batch: 2, seed: 1, cond, guidance });
@@ -135,7 +138,7 @@ describe('FRDiff call accounting on the tiny U-Net', () => {
     const calls = await plannedCalls(run);
     assert.equal(calls, 12);
     const policy = uniformPolicy(calls, 2, { temperature: 30, bias: 0.4 });
-    const fr = withFeatureReuse(net, { policy, schedule });
+    const fr = withFeatureReuse(net, { policy });
     fr.reset();
     const r = await sample({ ...run, model: fr });
     const c = countCalls(policy);
@@ -143,7 +146,7 @@ describe('FRDiff call accounting on the tiny U-Net', () => {
     assert.deepEqual([fr.stats.keyframe, fr.stats.reuse, fr.stats.skip], [c.keyframe, c.reuse, c.skip]);
     assert.ok(c.reuse > 0 && c.skip > 0);
     // with all keyframes, PFDiff + FR equals PFDiff alone exactly
-    const all = withFeatureReuse(net, { policy: uniformPolicy(calls, 1), schedule });
+    const all = withFeatureReuse(net, { policy: uniformPolicy(calls, 1) });
     all.reset();
     const a = await sample({ ...run, model: all });
     const b = await sample(run);

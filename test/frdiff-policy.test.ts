@@ -9,6 +9,7 @@ import {
   validateReusePolicy,
 } from '../src/core/frdiff/reuse-policy.js';
 import { withFeatureReuse, type FeatureReuseCapable } from '../src/core/frdiff/feature-reuse-model.js';
+import { modelCallAt } from '../src/core/model.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { gaussianModel } from '../src/core/reference-models.js';
 
@@ -69,14 +70,14 @@ function offsetReuseNet(delta: number) {
   const net: FeatureReuseCapable = {
     predictionType: 'epsilon',
     sampleShape: [2],
-    predict: (x, t, b) => base.predict(x, t, b),
-    async predictKeyframe(x, t, b) {
+    predict: (x, call) => base.predict(x, call),
+    async predictKeyframe(x, call) {
       cached = true;
-      return base.predict(x, t, b);
+      return base.predict(x, call);
     },
-    async predictReuse(x, t, b) {
+    async predictReuse(x, call) {
       if (!cached) throw new Error('no cache');
-      const e = await base.predict(x, t, b);
+      const e = await base.predict(x, call);
       return e.map((v) => v + delta) as Float64Array;
     },
     clearCache() {
@@ -91,44 +92,46 @@ test('withFeatureReuse: keyframe / mixed reuse / skip arithmetic and accounting'
   // 4 calls, keyframes {0}, mixing chosen so call 1 skips, call 2 mixes with w = 0.5, call 3 w = 1.
   const policy = { ...uniformPolicy(4, 4, { temperature: 8, bias: 0.5 }) };
   // λ(1/4) = clip((8(−0.25)+2)/4) = 0; λ(2/4) = 0.5; λ(3/4) = 1.
-  const m = withFeatureReuse(net, { policy, schedule });
+  const m = withFeatureReuse(net, { policy });
+  const at = (t: number, index = 0) => modelCallAt(schedule, t, 1, index);
   const x0 = Float64Array.of(0.3, -0.7);
-  const eKey = await base.predict(x0, 900, 1);
-  assert.deepEqual(Array.from(await m.predict(x0, 900, 1)), Array.from(eKey));
+  const eKey = await base.predict(x0, at(900));
+  assert.deepEqual(Array.from(await m.predict(x0, at(900, 0))), Array.from(eKey));
   const x1 = Float64Array.of(0.1, 0.2);
-  assert.deepEqual(Array.from(await m.predict(x1, 700, 1)), Array.from(eKey), 'skip returns ε_key');
+  assert.deepEqual(Array.from(await m.predict(x1, at(700, 1))), Array.from(eKey), 'skip returns ε_key');
   const x2 = Float64Array.of(-0.4, 0.9);
-  const e2 = await base.predict(x2, 500, 1);
-  const got2 = await m.predict(x2, 500, 1);
+  const e2 = await base.predict(x2, at(500));
+  const got2 = await m.predict(x2, at(500, 2));
   for (let i = 0; i < 2; i++) assert.ok(Math.abs(got2[i]! - (0.5 * (e2[i]! + 0.25) + 0.5 * eKey[i]!)) < 1e-12);
   const x3 = Float64Array.of(0.05, 0.05);
-  const e3 = await base.predict(x3, 300, 1);
-  const got3 = await m.predict(x3, 300, 1);
+  const e3 = await base.predict(x3, at(300));
+  const got3 = await m.predict(x3, at(300, 3));
   for (let i = 0; i < 2; i++) assert.ok(Math.abs(got3[i]! - (e3[i]! + 0.25)) < 1e-12);
   assert.equal(m.stats.keyframe, 1);
   assert.equal(m.stats.reuse, 2);
   assert.equal(m.stats.skip, 1);
-  await assert.rejects(() => m.predict(x3, 200, 1), /more than the 4 model calls/);
+  await assert.rejects(() => m.predict(x3, at(200, 4)), /more than the 4 model calls/);
   m.reset();
   assert.equal(m.stats.keyframe, 0);
-  await m.predict(x0, 900, 1);
+  await m.predict(x0, at(900, 0));
   assert.equal(m.stats.keyframe, 1);
 });
 
 test('withFeatureReuse mixes in x̂0 space when asked (differs from ε mixing off the keyframe point)', async () => {
   const { schedule, net } = offsetReuseNet(0);
   const policy = uniformPolicy(2, 2, { temperature: 30, bias: 5 }); // call 1 always skips
-  const mEps = withFeatureReuse(net, { policy, schedule });
-  const mX0 = withFeatureReuse(net, { policy, schedule, mixSpace: 'sample' });
+  const mEps = withFeatureReuse(net, { policy });
+  const mX0 = withFeatureReuse(net, { policy, mixSpace: 'sample' });
+  const at = (t: number, index = 0) => modelCallAt(schedule, t, 1, index);
   const xa = Float64Array.of(0.3, -0.7);
   const xb = Float64Array.of(1.3, 0.4);
-  await mEps.predict(xa, 800, 1);
-  await mX0.predict(xa, 800, 1);
-  const sEps = await mEps.predict(xb, 600, 1);
-  const sX0 = await mX0.predict(xb, 600, 1);
+  await mEps.predict(xa, at(800, 0));
+  await mX0.predict(xa, at(800, 0));
+  const sEps = await mEps.predict(xb, at(600, 1));
+  const sX0 = await mX0.predict(xb, at(600, 1));
   // Holding x̂0 fixed and re-deriving ε at (xb, 600): ε = (x − α·x̂0)/σ.
   const a8 = schedule.alpha(800), s8 = schedule.sigma(800), a6 = schedule.alpha(600), s6 = schedule.sigma(600);
-  const eKey = await gaussianModel({ schedule, mean: 0.5, std: 0.5, sampleShape: [2] }).predict(xa, 800, 1);
+  const eKey = await gaussianModel({ schedule, mean: 0.5, std: 0.5, sampleShape: [2] }).predict(xa, at(800));
   for (let i = 0; i < 2; i++) {
     assert.ok(Math.abs(sEps[i]! - eKey[i]!) < 1e-12);
     const x0key = (xa[i]! - s8 * eKey[i]!) / a8;

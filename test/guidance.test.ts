@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classifierFreeGuidance, rescaleGuided } from '../src/core/guidance.js';
-import type { Conditioning, DiffusionModel, PredictionType } from '../src/core/model.js';
+import { modelCallAt, type Conditioning, type DiffusionModel, type ModelCall, type PredictionType } from '../src/core/model.js';
 import { toX0 } from '../src/core/prediction.js';
 import { sample } from '../src/core/sample.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
@@ -14,6 +14,8 @@ import type { NumArray } from '../src/core/tensor.js';
 
 const schedule = discreteSchedule({});
 const NULL = 10;
+/** The descriptor of a call at time `t` (model time = schedule time on a discrete schedule) on `batch` samples. */
+const at = (t: number, batch: number): ModelCall => modelCallAt(schedule, t, batch);
 
 /**
  * A closed-form conditional model: out_i = 0.5·x_i + 0.001·t + label + 0.1·i (per sample, the
@@ -25,7 +27,8 @@ function labelModel(type: PredictionType = 'epsilon') {
   const model: DiffusionModel = {
     predictionType: type,
     sampleShape: [d],
-    async predict(x: NumArray, t: number, batch: number, cond?: Conditioning) {
+    async predict(x: NumArray, call: ModelCall, cond?: Conditioning) {
+      const { batch, modelTime: t } = call;
       calls.push({ batch, labels: cond?.classLabels, t });
       const out = new Float64Array(x.length);
       for (let b = 0; b < batch; b++) {
@@ -44,7 +47,7 @@ describe('classifier-free guidance wrapper', () => {
     const { model, calls } = labelModel();
     const g = classifierFreeGuidance(model, { scale: 3, nullLabel: NULL });
     const x = Float64Array.of(1, 2, 3, -1, 0, 1);
-    const out = await g.predict(x, 500, 2, { classLabels: [2, 5] });
+    const out = await g.predict(x, at(500, 2), { classLabels: [2, 5] });
     assert.equal(calls.length, 1);
     assert.equal(calls[0]!.batch, 4);
     assert.deepEqual(calls[0]!.labels, [NULL, NULL, 2, 5]);
@@ -60,7 +63,7 @@ describe('classifier-free guidance wrapper', () => {
   it('explicit uncond conditioning takes precedence and may be given once for the batch', async () => {
     const { model, calls } = labelModel();
     const g = classifierFreeGuidance(model, { scale: 2, uncond: { classLabels: [1] }, nullLabel: NULL });
-    const out = await g.predict(Float64Array.of(0, 0, 0, 0, 0, 0), 0, 2, { classLabels: [4, 4] });
+    const out = await g.predict(Float64Array.of(0, 0, 0, 0, 0, 0), at(0, 2), { classLabels: [4, 4] });
     assert.deepEqual(calls[0]!.labels, [1, 1, 4, 4]);
     // y_u = 1 + 0.1 i, y_c = 4 + 0.1 i → 1 + 2·3 = 7 + 0.1 i
     assert.ok(Math.abs(out[0]! - 7) < 1e-12 && Math.abs(out[5]! - 7.2) < 1e-12);
@@ -68,8 +71,8 @@ describe('classifier-free guidance wrapper', () => {
   it('scale 0 gives the unconditional output, scale 1 the conditional one', async () => {
     const { model } = labelModel();
     const x = Float64Array.of(0.2, 0.4, 0.6);
-    const u = await classifierFreeGuidance(model, { scale: 0, nullLabel: NULL }).predict(x, 10, 1, { classLabels: [3] });
-    const c = await classifierFreeGuidance(model, { scale: 1, nullLabel: NULL }).predict(x, 10, 1, { classLabels: [3] });
+    const u = await classifierFreeGuidance(model, { scale: 0, nullLabel: NULL }).predict(x, at(10, 1), { classLabels: [3] });
+    const c = await classifierFreeGuidance(model, { scale: 1, nullLabel: NULL }).predict(x, at(10, 1), { classLabels: [3] });
     assert.ok(Math.abs(c[0]! - u[0]! - 3) < 1e-12);
     assert.ok(Math.abs(u[0]! - (0.1 + 0.01)) < 1e-12);
   });
@@ -79,9 +82,9 @@ describe('classifier-free guidance wrapper', () => {
     const x = Float64Array.of(0.3, -0.2, 0.9);
     const t = 400;
     const [a, s] = [schedule.alpha(t), schedule.sigma(t)];
-    const guided = toX0('v_prediction', await g.predict(x, t, 1, { classLabels: [2] }), x, a, s);
-    const xu = toX0('v_prediction', await model.predict(x, t, 1, { classLabels: [NULL] }), x, a, s);
-    const xc = toX0('v_prediction', await model.predict(x, t, 1, { classLabels: [2] }), x, a, s);
+    const guided = toX0('v_prediction', await g.predict(x, at(t, 1), { classLabels: [2] }), x, a, s);
+    const xu = toX0('v_prediction', await model.predict(x, at(t, 1), { classLabels: [NULL] }), x, a, s);
+    const xc = toX0('v_prediction', await model.predict(x, at(t, 1), { classLabels: [2] }), x, a, s);
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(guided[i]! - (xu[i]! + 4 * (xc[i]! - xu[i]!))) < 1e-12);
   });
 });
@@ -105,12 +108,12 @@ describe('guidance rescale (Lin et al. 2023 §3.4)', () => {
   it('is applied to the guided output (default) or to x̂0', async () => {
     const { model } = labelModel();
     const x = Float64Array.of(0.5, -1, 2);
-    const plain = await classifierFreeGuidance(model, { scale: 5, nullLabel: NULL }).predict(x, 300, 1, { classLabels: [2] });
-    const cond = await model.predict(x, 300, 1, { classLabels: [2] });
-    const out = await classifierFreeGuidance(model, { scale: 5, rescale: 0.5, nullLabel: NULL }).predict(x, 300, 1, { classLabels: [2] });
+    const plain = await classifierFreeGuidance(model, { scale: 5, nullLabel: NULL }).predict(x, at(300, 1), { classLabels: [2] });
+    const cond = await model.predict(x, at(300, 1), { classLabels: [2] });
+    const out = await classifierFreeGuidance(model, { scale: 5, rescale: 0.5, nullLabel: NULL }).predict(x, at(300, 1), { classLabels: [2] });
     const want = rescaleGuided(plain, cond, 1, 0.5);
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(out[i]! - want[i]!) < 1e-12);
-    const inX0 = await classifierFreeGuidance(model, { scale: 5, rescale: 1, rescaleSpace: 'x0', schedule, nullLabel: NULL }).predict(x, 300, 1, { classLabels: [2] });
+    const inX0 = await classifierFreeGuidance(model, { scale: 5, rescale: 1, rescaleSpace: 'x0', nullLabel: NULL }).predict(x, at(300, 1), { classLabels: [2] });
     const [a, s] = [schedule.alpha(300), schedule.sigma(300)];
     assert.ok(Math.abs(std(toX0('epsilon', inX0, x, a, s)) - std(toX0('epsilon', cond, x, a, s))) < 1e-9);
   });
@@ -119,17 +122,18 @@ describe('guidance rescale (Lin et al. 2023 §3.4)', () => {
 describe('guidance errors name the fix', () => {
   it('missing null label, missing conditioning, bad options', async () => {
     const { model } = labelModel();
-    await assert.rejects(classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), 1, 1, { classLabels: [1] }), /null label.*nullLabel/);
-    await assert.rejects(classifierFreeGuidance(model, { scale: 2, nullLabel: NULL }).predict(Float64Array.of(0, 0, 0), 1, 1), /needs conditioning.*pass cond/);
+    await assert.rejects(classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), at(1, 1), { classLabels: [1] }), /null label.*nullLabel/);
+    await assert.rejects(classifierFreeGuidance(model, { scale: 2, nullLabel: NULL }).predict(Float64Array.of(0, 0, 0), at(1, 1)), /needs conditioning.*pass cond/);
     await assert.rejects(
-      classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), 1, 1, { encoderHiddenStates: new Float32Array(4), encoderHiddenShape: [2, 2] }),
+      classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), at(1, 1), { encoderHiddenStates: new Float32Array(4), encoderHiddenShape: [2, 2] }),
       /explicit uncond/,
     );
     assert.throws(() => classifierFreeGuidance(model, { scale: Number.NaN }), /finite number/);
     assert.throws(() => classifierFreeGuidance(model, { scale: 2, rescale: 1.5 }), /\[0, 1\]/);
-    assert.throws(() => classifierFreeGuidance(model, { scale: 2, rescale: 0.5, rescaleSpace: 'x0' }), /needs the schedule/);
+    // x̂0-space rescale needs no schedule: α and σ come with the call descriptor.
+    assert.doesNotThrow(() => classifierFreeGuidance(model, { scale: 2, rescale: 0.5, rescaleSpace: 'x0' }));
     await assert.rejects(
-      classifierFreeGuidance(model, { scale: 2, uncond: { classLabels: [1, 2, 3] } }).predict(Float64Array.of(0, 0, 0, 0, 0, 0), 1, 2, { classLabels: [1, 1] }),
+      classifierFreeGuidance(model, { scale: 2, uncond: { classLabels: [1, 2, 3] } }).predict(Float64Array.of(0, 0, 0, 0, 0, 0), at(1, 2), { classLabels: [1, 1] }),
       /give 1 or 2/,
     );
   });
@@ -138,13 +142,13 @@ describe('guidance errors name the fix', () => {
     const model: DiffusionModel = {
       predictionType: 'epsilon',
       sampleShape: [1],
-      async predict(x, _t, batch, cond) {
+      async predict(x, { batch }, cond) {
         seen = cond?.encoderHiddenStates;
         return new Float64Array(batch).map((_, b) => cond!.encoderHiddenStates![b * 2]! + 0 * x[0]!);
       },
     };
     const g = classifierFreeGuidance(model, { scale: 3, uncond: { encoderHiddenStates: Float32Array.of(1, 1), encoderHiddenShape: [1, 2] } });
-    const out = await g.predict(Float64Array.of(0, 0), 5, 2, { encoderHiddenStates: Float32Array.of(2, 2, 4, 4), encoderHiddenShape: [1, 2] });
+    const out = await g.predict(Float64Array.of(0, 0), at(5, 2), { encoderHiddenStates: Float32Array.of(2, 2, 4, 4), encoderHiddenShape: [1, 2] });
     assert.deepEqual([...seen!], [1, 1, 1, 1, 2, 2, 4, 4]);
     assert.deepEqual([...out], [1 + 3 * 1, 1 + 3 * 3]);
   });
@@ -174,9 +178,10 @@ describe('guidance through sample()', () => {
     const handGuided: DiffusionModel = {
       predictionType: 'epsilon',
       sampleShape: [3],
-      async predict(x, t, batch, cond) {
-        const u = await model.predict(x, t, batch, { classLabels: new Array(batch).fill(NULL) });
-        const c = await model.predict(x, t, batch, cond);
+      async predict(x, call, cond) {
+        const { batch } = call;
+        const u = await model.predict(x, call, { classLabels: new Array(batch).fill(NULL) });
+        const c = await model.predict(x, call, cond);
         return u.map((v, i) => v + 2.5 * (c[i]! - v));
       },
     };

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
+import { modelCallAt } from '../src/core/model.js';
+import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { float16Bits, float16Value, fromFloat16Bits } from '../src/model/float16.js';
 import { bundledModelPath, cardPathFor, loadOnnxModel, readModelBytes } from '../src/model/load-node.js';
 import { parseModelCard, resolveClassLabel } from '../src/model/model-card.js';
@@ -31,6 +33,11 @@ function noise(n: number, seed: number): Float32Array {
   }
   return out;
 }
+
+/** A VP schedule whose network time is 1000·t, so calls reach every model time the tests use (0…1000). */
+const vp = continuousVpSchedule({ timeInputScale: 1000 });
+/** The descriptor of a call at network time `modelTime` on `batch` samples (the backend reads `modelTime` and `batch`). */
+const at = (modelTime: number, batch: number) => modelCallAt(vp, modelTime / 1000, batch);
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
@@ -91,8 +98,8 @@ describe('OnnxDiffusionModel on real exports', () => {
     assert.equal(model.nullLabel, card.nullLabel);
     const x = noise(2 * 784, 4);
     const cond = { classLabels: [0, card.nullLabel!] };
-    const a = await model.predict(x, 500.4, 2, cond);
-    const b = await model.predict(x, 500, 2, cond);
+    const a = await model.predict(x, at(500.4, 2), cond);
+    const b = await model.predict(x, at(500, 2), cond);
     assert.ok(maxAbsDiff(a, b) > 0, 'a float timestep is not rounded');
     assert.ok(maxAbsDiff(a, b) < 0.05, 'a 0.4 step of time changes ε̂ only a little');
     await model.release();
@@ -102,14 +109,14 @@ describe('OnnxDiffusionModel on real exports', () => {
     const i64 = await open('tiny-unet-i64t.onnx');
     const n = i64.sampleShape.reduce((a, b) => a * b, 1);
     const x = noise(2 * n, 7);
-    const at = (m: OnnxDiffusionModel, t: number) => m.predict(x, t, 2, condFor(m, 2));
-    assert.equal(maxAbsDiff(await at(i64, 500.4), await at(i64, 500)), 0);
-    assert.equal(maxAbsDiff(await at(i64, 499.6), await at(i64, 500)), 0);
-    assert.ok(maxAbsDiff(await at(i64, 501), await at(i64, 500)) > 1e-6, 'the int64 model must see the time');
+    const atTime = (m: OnnxDiffusionModel, t: number) => m.predict(x, at(t, 2), condFor(m, 2));
+    assert.equal(maxAbsDiff(await atTime(i64, 500.4), await atTime(i64, 500)), 0);
+    assert.equal(maxAbsDiff(await atTime(i64, 499.6), await atTime(i64, 500)), 0);
+    assert.ok(maxAbsDiff(await atTime(i64, 501), await atTime(i64, 500)) > 1e-6, 'the int64 model must see the time');
 
     const f16 = await open('tiny-unet-f16t.onnx');
-    assert.equal(maxAbsDiff(await at(f16, 500.4), await at(f16, 500.5)), 0); // both encode as 500.5
-    assert.ok(maxAbsDiff(await at(f16, 500.4), await at(f16, 500)) > 1e-7, 'the float16 model must see the time');
+    assert.equal(maxAbsDiff(await atTime(f16, 500.4), await atTime(f16, 500.5)), 0); // both encode as 500.5
+    assert.ok(maxAbsDiff(await atTime(f16, 500.4), await atTime(f16, 500)) > 1e-7, 'the float16 model must see the time');
   });
 
   it('splits a big batch into chunks with the same result as one run', async () => {
@@ -118,8 +125,8 @@ describe('OnnxDiffusionModel on real exports', () => {
     const n = m1.sampleShape.reduce((a, b) => a * b, 1);
     const x = noise(7 * n, 11);
     const cond = m1.signature.classLabels ? { classLabels: [0, 1, 2, 3, 4, 5, 6] } : undefined;
-    const whole = await m1.predict(x, 321, 7, cond);
-    const split = await m2.predict(x, 321, 7, cond);
+    const whole = await m1.predict(x, at(321, 7), cond);
+    const split = await m2.predict(x, at(321, 7), cond);
     assert.ok(maxAbsDiff(whole, split) < 1e-5);
     assert.equal(m1.stats.runs, 1);
     assert.equal(m2.stats.runs, 3); // 3 + 3 + 1
@@ -136,9 +143,9 @@ describe('OnnxDiffusionModel on real exports', () => {
     const xx = new Float32Array(6 * n);
     xx.set(x);
     xx.set(x, 3 * n);
-    const both = await m.predict(xx, 700, 6, { classLabels: [2, 5, 7, 10, 10, 10] });
-    const cond = await m.predict(x, 700, 3, { classLabels: [2, 5, 7] });
-    const uncond = await m.predict(x, 700, 3); // no labels → the null label
+    const both = await m.predict(xx, at(700, 6), { classLabels: [2, 5, 7, 10, 10, 10] });
+    const cond = await m.predict(x, at(700, 3), { classLabels: [2, 5, 7] });
+    const uncond = await m.predict(x, at(700, 3)); // no labels → the null label
     assert.ok(maxAbsDiff(both.subarray(0, 3 * n), cond) < 1e-5);
     assert.ok(maxAbsDiff(both.subarray(3 * n), uncond) < 1e-5);
     assert.ok(maxAbsDiff(cond, uncond) > 1e-4, 'labels must change the output');
@@ -149,7 +156,7 @@ describe('OnnxDiffusionModel on real exports', () => {
   it('keeps float64 input precision in its result type', async () => {
     const m = await open('tiny-unet-i64t.onnx');
     const n = m.sampleShape.reduce((a, b) => a * b, 1);
-    const out = await m.predict(Float64Array.from(noise(n, 3)), 10, 1, condFor(m, 1));
+    const out = await m.predict(Float64Array.from(noise(n, 3)), at(10, 1), condFor(m, 1));
     assert.ok(out instanceof Float64Array);
   });
 
@@ -159,15 +166,15 @@ describe('OnnxDiffusionModel on real exports', () => {
     const x = noise(2 * n, 1);
     const e1 = noise(2 * 7 * 32, 2);
     const e2 = noise(2 * 7 * 32, 3);
-    const y1 = await sd.predict(x, 900, 2, { encoderHiddenStates: e1 });
-    const y1b = await sd.predict(x, 900, 2, { encoderHiddenStates: e1, encoderHiddenShape: [7, 32] });
-    const y2 = await sd.predict(x, 900, 2, { encoderHiddenStates: e2 });
+    const y1 = await sd.predict(x, at(900, 2), { encoderHiddenStates: e1 });
+    const y1b = await sd.predict(x, at(900, 2), { encoderHiddenStates: e1, encoderHiddenShape: [7, 32] });
+    const y2 = await sd.predict(x, at(900, 2), { encoderHiddenStates: e2 });
     assert.equal(y1.length, 2 * n);
     assert.equal(maxAbsDiff(y1, y1b), 0);
     assert.ok(maxAbsDiff(y1, y2) > 1e-5, 'the text states must change the output');
-    await assert.rejects(sd.predict(x, 900, 2), /needs encoder_hidden_states/);
-    await assert.rejects(sd.predict(x, 900, 2, { encoderHiddenStates: noise(7 * 32, 1) }), /expected batch 2/);
-    await assert.rejects(sd.predict(x, 900, 2, { classLabels: [1, 2] }), /not class-conditional/);
+    await assert.rejects(sd.predict(x, at(900, 2)), /needs encoder_hidden_states/);
+    await assert.rejects(sd.predict(x, at(900, 2), { encoderHiddenStates: noise(7 * 32, 1) }), /expected batch 2/);
+    await assert.rejects(sd.predict(x, at(900, 2), { classLabels: [1, 2] }), /not class-conditional/);
   });
 
   it('rejects a corrupt file with a message that says to re-export', async () => {
@@ -189,7 +196,7 @@ describe('OnnxDiffusionModel on real exports', () => {
       (err: Error) => /\[B,4,8,8\]|\[.*4,8,8\]/.test(err.message) && /\[1,28,28\]/.test(err.message),
     );
     const sd = await open('tiny-sd-unet.onnx');
-    await assert.rejects(sd.predict(new Float32Array(10), 5, 1, { encoderHiddenStates: noise(224, 1) }), /expected batch 1 × \[4,8,8\] = 256/);
+    await assert.rejects(sd.predict(new Float32Array(10), at(5, 1), { encoderHiddenStates: noise(224, 1) }), /expected batch 1 × \[4,8,8\] = 256/);
   });
 
   it('loads a model with the card next to it', async () => {
@@ -244,7 +251,7 @@ describe('OnnxDiffusionModel signature handling (scripted onnxruntime)', () => {
     const m = await OnnxDiffusionModel.create({ ort: fake, model: new Uint8Array(1), nullLabel: 3 });
     assert.deepEqual(m.sampleShape, [1, 2, 2]);
     const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
-    const y = await m.predict(x, 12.7, 2);
+    const y = await m.predict(x, at(12.7, 2));
     assert.deepEqual(Array.from(y), Array.from(x));
     const f = fake.feeds[0]!;
     assert.equal(f['t']!.type, 'int32');
@@ -273,7 +280,7 @@ describe('OnnxDiffusionModel signature handling (scripted onnxruntime)', () => {
       inputs: { timestep: { dtype: 'float16', shape: ['B'] }, class_labels: 'int64' },
     });
     const m = await OnnxDiffusionModel.create({ ort: fake, model: new Uint8Array(1), card });
-    await m.predict(new Float32Array(4), 999.9, 1, { classLabels: [1] });
+    await m.predict(new Float32Array(4), at(999.9, 1), { classLabels: [1] });
     const f = fake.feeds[0]!;
     assert.equal(f['timestep']!.type, 'float16');
     assert.equal((f['timestep']!.data as Uint16Array)[0], float16Bits(999.9));
@@ -285,7 +292,7 @@ describe('OnnxDiffusionModel signature handling (scripted onnxruntime)', () => {
     const fake = fakeOrt({ inputs: [meta('sample', 'float32', [2, 1, 1, 1]), meta('timestep', 'float32', [1])] });
     const m = await OnnxDiffusionModel.create({ ort: fake, model: new Uint8Array(1) });
     assert.equal(m.maxBatch, 2);
-    const y = await m.predict(Float32Array.from([1, 2, 3]), 5, 3);
+    const y = await m.predict(Float32Array.from([1, 2, 3]), at(5, 3));
     assert.deepEqual(Array.from(y), [1, 2, 3]);
     assert.deepEqual(fake.feeds.map((f) => f['sample']!.dims[0]), [2, 2]);
     assert.deepEqual(fake.feeds[0]!['timestep']!.dims, [1]);
@@ -297,12 +304,12 @@ describe('OnnxDiffusionModel signature handling (scripted onnxruntime)', () => {
       run: () => Float32Array.from([0, NaN]),
     });
     const m = await OnnxDiffusionModel.create({ ort: fake, model: new Uint8Array(1) });
-    await assert.rejects(m.predict(new Float32Array(2), 3, 1, { classLabels: [0] }), /returned NaN at timestep 3/);
-    await assert.rejects(m.predict(new Float32Array(2), 3, 1), /no null label is known/);
-    await assert.rejects(m.predict(new Float32Array(2), 3, 1, { classLabels: [0, 1] }), /2 class labels for a batch of 1/);
+    await assert.rejects(m.predict(new Float32Array(2), at(3, 1), { classLabels: [0] }), /returned NaN at timestep 3/);
+    await assert.rejects(m.predict(new Float32Array(2), at(3, 1)), /no null label is known/);
+    await assert.rejects(m.predict(new Float32Array(2), at(3, 1), { classLabels: [0, 1] }), /2 class labels for a batch of 1/);
     const ac = new AbortController();
     ac.abort();
-    await assert.rejects(m.predict(new Float32Array(2), 3, 1, { classLabels: [0] }, { signal: ac.signal }), { name: 'AbortError' });
+    await assert.rejects(m.predict(new Float32Array(2), at(3, 1), { classLabels: [0] }, { signal: ac.signal }), { name: 'AbortError' });
   });
 });
 

@@ -17,6 +17,7 @@ import { blockOrders, createPfdiffHigherOrderSolver, pfdiffHigherOrderBaseSteps 
 import { createMultistepExtrapolationSolver, createPfdiffMultistepSolver } from '../src/core/pfdiff/pfdiff-multistep.js';
 import { pickBestKH, rmsError } from '../src/core/pfdiff/pick-kh.js';
 import { stepPlanForCalls } from '../src/core/solvers/singlestep-plan.js';
+import type { ModelCall } from '../src/core/model.js';
 import type { NumArray } from '../src/core/tensor.js';
 
 // The toy of pfdiff.md: data N(0.5, 0.5²), linear β 1e-4…0.02 over 1000 steps, x_T = 1.
@@ -69,7 +70,7 @@ describe('PFDiff test vectors (pfdiff.md, official first-order code in float64)'
   }
   it('worked example: N = 4, 2_1 → M = 10, calls at 999, 777, 444, 111', async () => {
     const times: number[] = [];
-    const counting = { ...model, predict: (x: NumArray, t: number, b: number) => (times.push(t), model.predict(x, t, b)) };
+    const counting = { ...model, predict: (x: NumArray, call: ModelCall) => (times.push(call.modelTime), model.predict(x, call)) };
     const r = await sample({ model: counting, schedule, nfe: 4, pfdiff: { k: 2, h: 1 }, timesteps: { spacing: 'linspace_floor' }, initialNoise: Float64Array.of(1), precision: 'float64' });
     assert.deepEqual(r.timesteps, [999, 888, 777, 666, 555, 444, 333, 222, 111, 0, -1]);
     assert.deepEqual(times, [999, 777, 444, 111]);

@@ -110,7 +110,7 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
         m.fr.set(s.fr.points, frNet);
       }
       const policy = uniformPolicy(await plannedCalls(options), s.fr.interval, s.fr.mixing ? undefined : null, s.fr.points);
-      frModel = withFeatureReuse(frNet, { policy, schedule: setup.schedule });
+      frModel = withFeatureReuse(frNet, { policy });
       frModel.reset();
       frNet.resetStats();
       options.model = frModel as DiffusionModel;

@@ -15,7 +15,7 @@ import { cpus, platform, arch, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { withFeatureReuse, type FeatureReuseCapable, type FeatureReuseModel } from '../core/frdiff/feature-reuse-model.js';
 import { uniformPolicy, validateReusePolicy, countCalls, type ReusePolicy } from '../core/frdiff/reuse-policy.js';
-import type { Conditioning, DiffusionModel } from '../core/model.js';
+import { modelCallAt, type Conditioning, type DiffusionModel } from '../core/model.js';
 import { gaussianBatch } from '../core/rng.js';
 import { sample, type SampleOptions } from '../core/sample.js';
 import { getSolver } from '../core/solvers/registry.js';
@@ -297,12 +297,12 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     const n = grid.seeds.batch * (guided ? 2 : 1);
     const x = gaussianBatch(grid.seeds.seed + 7919, n, d);
     const { cond } = setup.conditional ? labelsFor(setup, 1, 0, n) : {};
-    const t = setup.schedule.modelTime(setup.schedule.tMax * 0.5);
-    await setup.model.predict(x, t, n, cond); // warm-up
+    const call = modelCallAt(setup.schedule, setup.schedule.tMax * 0.5, n);
+    await setup.model.predict(x, call, cond); // warm-up
     const times: number[] = [];
     for (let i = 0; i < (opts.timingRepeats ?? 3); i++) {
       const t0 = now();
-      await setup.model.predict(x, t, n, cond);
+      await setup.model.predict(x, call, cond);
       times.push(now() - t0);
     }
     return (callTiming[label] = median(times));
@@ -323,13 +323,13 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     const n = grid.seeds.batch * (guided ? 2 : 1);
     const x = gaussianBatch(grid.seeds.seed + 7919, n, d);
     const { cond } = setup.conditional ? labelsFor(setup, 1, 0, n) : {};
-    const t = setup.schedule.modelTime(setup.schedule.tMax * 0.5);
-    await net.predictKeyframe(x, t, n, cond);
-    await net.predictReuse(x, t, n, cond);
+    const call = modelCallAt(setup.schedule, setup.schedule.tMax * 0.5, n);
+    await net.predictKeyframe(x, call, cond);
+    await net.predictReuse(x, call, cond);
     const times: number[] = [];
     for (let i = 0; i < (opts.timingRepeats ?? 3); i++) {
       const t0 = now();
-      await net.predictReuse(x, t, n, cond);
+      await net.predictReuse(x, call, cond);
       times.push(now() - t0);
     }
     net.clearCache();
@@ -434,7 +434,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       if (cell.fr.kind !== 'none') {
         policy = policyFor(cell.fr, cell.nfe);
         const space = cell.fr.kind === 'interval' ? cell.fr.space : undefined;
-        frModel = withFeatureReuse(await frNet(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule, ...(space ? { mixSpace: space } : {}) });
+        frModel = withFeatureReuse(await frNet(policy.points ?? 'frdiff'), { policy, ...(space ? { mixSpace: space } : {}) });
         model = frModel;
       }
       const oneCallMs = await timeCall(guided);
@@ -573,7 +573,7 @@ export async function pairedWallTime(setup: BenchSetup, grid: BenchGrid, cells: 
     if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here: cannot time ${cellLabel(cell)}`);
     const policy = policyFor(cell.fr, cell.nfe);
     const space = cell.fr.kind === 'interval' ? cell.fr.space : undefined;
-    const fr = withFeatureReuse(await setup.featureReuse(policy.points ?? 'frdiff'), { policy, schedule: setup.schedule, ...(space ? { mixSpace: space } : {}) });
+    const fr = withFeatureReuse(await setup.featureReuse(policy.points ?? 'frdiff'), { policy, ...(space ? { mixSpace: space } : {}) });
     models.push({ model: fr, reset: () => fr.reset() });
   }
   const wallMs: [number[], number[]] = [[], []];

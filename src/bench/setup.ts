@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
-import type { DiffusionModel } from '../core/model.js';
+import type { DiffusionModel, ModelCall } from '../core/model.js';
 import { gaussianModel } from '../core/reference-models.js';
 import { discreteSchedule } from '../core/schedule/discrete.js';
 import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
@@ -110,22 +110,17 @@ export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
       for (let i = 0; i < x.length; i++) out[i] = (c.sg * (x[i]! - c.a * mu)) / c.v;
       return out;
     };
-    const coefAt = (m: number) => {
-      const t = schedule.timeOfModelTime(m);
-      const a = schedule.alpha(t);
-      const sg = schedule.sigma(t);
-      return { a, sg, v: a * a * std * std + sg * sg };
-    };
+    const coefAt = ({ alpha: a, sigma: sg }: ModelCall) => ({ a, sg, v: a * a * std * std + sg * sg });
     return {
       predictionType: 'epsilon',
       sampleShape,
-      predict: async (x, m) => eps(x, coefAt(m)),
-      async predictKeyframe(x, m, batch) {
-        coef = { ...coefAt(m), batch };
+      predict: async (x, call) => eps(x, coefAt(call)),
+      async predictKeyframe(x, call) {
+        coef = { ...coefAt(call), batch: call.batch };
         return eps(x, coef);
       },
-      async predictReuse(x, _m, batch) {
-        if (!coef || coef.batch !== batch) throw new Error('reference feature reuse: no keyframe cache for this batch; run a keyframe first');
+      async predictReuse(x, call) {
+        if (!coef || coef.batch !== call.batch) throw new Error('reference feature reuse: no keyframe cache for this batch; run a keyframe first');
         return eps(x, coef);
       },
       clearCache() {

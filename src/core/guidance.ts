@@ -12,14 +12,27 @@
  * Rescale (§3.4, eq. 15–16): per sample, y_r = y_g·std(y_c)/std(y_g), then
  *   y = φ·y_r + (1 − φ)·y_g,
  * applied to the model output (diffusers' `guidance_rescale`) or, with `rescaleSpace: 'x0'`, to the
- * guided x̂0 as the paper writes it (then converted back to the model's type).
+ * guided x̂0 as the paper writes it (then converted back to the model's type at the call's α, σ).
+ *
+ * Non-finite values: the wrapped model's 2B output is scanned first (a NaN there is the model's
+ * fault), then the guided combination (finite inputs times a large w overflow: the scale's fault).
  * @packageDocumentation
  */
-import type { Conditioning, DiffusionModel, ModelCallOptions } from './model.js';
+import type { Conditioning, DiffusionModel, ModelCall, ModelCallOptions } from './model.js';
 import { sampleSize } from './model.js';
 import { convertPrediction } from './prediction.js';
-import type { NoiseSchedule } from './schedule/noise-schedule.js';
-import type { NumArray } from './tensor.js';
+import { firstNonFinite, type NumArray } from './tensor.js';
+
+/**
+ * The largest guidance scale |w| accepted. Published settings stay below ~20 (Ho & Salimans 2022
+ * sweep w ≤ 4 in their w+1 form; Stable Diffusion uses 7.5). A bound is needed because the guided
+ * output y_u + w·(y_c − y_u) grows linearly in w: for an ε-model |y_c − y_u| is O(1), and the solver
+ * turns ε̂ into x̂0 = (x − σ·ε̂)/α, a further factor σ/α (≈ 160 at the noisiest step of a 1000-step
+ * linear schedule). At |w| = 1e6 the first x̂0 is already ~1e8 — no image is left — and every later
+ * call, fed that state, can multiply the error by w again, so a handful of steps leave the float32
+ * range (3.4e38). Scales above the bound are refused before the run instead of failing mid-run.
+ */
+export const MAX_GUIDANCE_SCALE = 1e6;
 
 /** Options of {@link classifierFreeGuidance}. */
 export interface GuidanceOptions {
@@ -29,11 +42,9 @@ export interface GuidanceOptions {
   rescale?: number;
   /**
    * Where the rescale acts: `output` (the model's own prediction type, as diffusers does; default)
-   * or `x0` (the guided x̂0, as in the paper; needs `schedule`).
+   * or `x0` (the guided x̂0, as in the paper, at the call's α and σ).
    */
   rescaleSpace?: 'output' | 'x0';
-  /** The schedule of the model's time (only for `rescaleSpace: 'x0'`). */
-  schedule?: NoiseSchedule;
   /**
    * Explicit unconditional conditioning for one sample or for the whole batch (e.g. the empty
    * prompt's encoder states). Takes precedence over `nullLabel`.
@@ -48,13 +59,16 @@ export function checkGuidanceOptions(opts: GuidanceOptions): void {
   if (typeof opts.scale !== 'number' || !Number.isFinite(opts.scale)) {
     throw new RangeError(`guidance scale must be a finite number (e.g. 2 or 7.5), got ${String(opts.scale)}`);
   }
+  if (Math.abs(opts.scale) > MAX_GUIDANCE_SCALE) {
+    throw new RangeError(
+      `guidance scale ${opts.scale} is too large: |scale| must be at most ${MAX_GUIDANCE_SCALE} (typical values are 1–10); ` +
+        'the guided output y_u + w·(y_c − y_u) grows with the scale and would overflow float32 within a few steps — pass a smaller scale',
+    );
+  }
   const r = opts.rescale ?? 0;
   if (!(r >= 0 && r <= 1)) throw new RangeError(`guidance rescale must lie in [0, 1] (Lin et al. use 0.7), got ${r}`);
   if (opts.rescaleSpace !== undefined && opts.rescaleSpace !== 'output' && opts.rescaleSpace !== 'x0') {
     throw new RangeError(`guidance rescaleSpace must be 'output' or 'x0', got "${String(opts.rescaleSpace)}"`);
-  }
-  if (opts.rescaleSpace === 'x0' && r > 0 && !opts.schedule) {
-    throw new Error("guidance rescaleSpace 'x0' needs the schedule: pass { schedule } in the guidance options");
   }
   if (opts.nullLabel !== undefined && !Number.isInteger(opts.nullLabel)) {
     throw new RangeError(`guidance nullLabel must be an integer class label, got ${opts.nullLabel}`);
@@ -159,8 +173,9 @@ export function rescaleGuided(guided: NumArray, cond: NumArray, batch: number, p
 }
 
 /**
- * Wrap `model` so each `predict(x, t, batch, cond)` is one classifier-free-guided call: one batch
- * of 2B `[uncond; cond]`, combined as y_u + w·(y_c − y_u), then rescaled (see the module comment).
+ * Wrap `model` so each `predict(x, call, cond)` is one classifier-free-guided call: one batch of
+ * 2B `[uncond; cond]` (the same call descriptor with `batch` doubled), combined as
+ * y_u + w·(y_c − y_u), then rescaled (see the module comment).
  */
 export function classifierFreeGuidance(model: DiffusionModel, opts: GuidanceOptions): DiffusionModel {
   checkGuidanceOptions(opts);
@@ -170,30 +185,48 @@ export function classifierFreeGuidance(model: DiffusionModel, opts: GuidanceOpti
   return {
     predictionType: model.predictionType,
     sampleShape: model.sampleShape,
-    async predict(x: NumArray, t: number, batch: number, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
+    async predict(x: NumArray, call: ModelCall, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
+      const { batch } = call;
       const uncond = unconditionalFor(cond, batch, opts);
       const both = concatConditioning(uncond, cond ?? {}, batch);
       const xx = x instanceof Float64Array ? new Float64Array(2 * x.length) : new Float32Array(2 * x.length);
       xx.set(x, 0);
       xx.set(x, x.length);
-      const out = await model.predict(xx, t, 2 * batch, both, options);
+      const out = await model.predict(xx, { ...call, batch: 2 * batch }, both, options);
       if (out.length !== 2 * x.length) {
         throw new RangeError(`the guided batch returned ${out.length} values, expected 2 × ${x.length}: the model must accept batch ${2 * batch}`);
+      }
+      const badOut = firstNonFinite(out);
+      if (badOut >= 0) {
+        const v = out[badOut]!;
+        const half = badOut < x.length ? 'unconditional' : 'conditional';
+        throw new Error(
+          `model returned ${Number.isNaN(v) ? 'NaN' : v} at t=${call.t} (model time ${call.modelTime}, element ${badOut % x.length} of the ${half} half of the guided batch): check the model file/inputs`,
+        );
       }
       const yu = out.subarray(0, x.length) as NumArray;
       const yc = out.subarray(x.length) as NumArray;
       const guided = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) guided[i] = yu[i]! + w * (yc[i]! - yu[i]!);
-      if (phi === 0) return guided;
-      if (space === 'output') return rescaleGuided(guided, yc, batch, phi);
-      const sch = opts.schedule!;
-      const st = sch.timeOfModelTime(t);
-      const a = sch.alpha(st);
-      const s = sch.sigma(st);
-      const type = model.predictionType;
-      const g0 = convertPrediction(type, 'sample', guided, x, a, s);
-      const c0 = convertPrediction(type, 'sample', yc, x, a, s);
-      return convertPrediction('sample', type, rescaleGuided(g0, c0, batch, phi), x, a, s);
+      let result: NumArray = guided;
+      if (phi > 0 && space === 'output') result = rescaleGuided(guided, yc, batch, phi);
+      else if (phi > 0) {
+        const { alpha: a, sigma: s } = call;
+        const type = model.predictionType;
+        const g0 = convertPrediction(type, 'sample', guided, x, a, s);
+        const c0 = convertPrediction(type, 'sample', yc, x, a, s);
+        result = convertPrediction('sample', type, rescaleGuided(g0, c0, batch, phi), x, a, s);
+      }
+      const bad = firstNonFinite(result);
+      if (bad >= 0) {
+        const precision = x instanceof Float64Array ? 'float64' : 'float32';
+        throw new Error(
+          `classifier-free guidance overflowed at t=${call.t} (element ${bad}): the model's outputs are finite ` +
+            `(y_u = ${yu[bad]}, y_c = ${yc[bad]}) but the guided combination y_u + w·(y_c − y_u) with guidance scale w = ${w}` +
+            `${phi > 0 ? ` and rescale ${phi}` : ''} is ${result[bad]} in ${precision}: lower the guidance scale (typical values are 1–10)`,
+        );
+      }
+      return result;
     },
   };
 }

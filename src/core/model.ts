@@ -1,7 +1,9 @@
 /**
- * The model interface the sampling core calls: an async function of (x, t, conditioning).
+ * The model interface the sampling core calls: an async function of (x, call, conditioning), where
+ * the call descriptor says when and which call it is.
  * @packageDocumentation
  */
+import type { NoiseSchedule } from './schedule/noise-schedule.js';
 import type { NumArray } from './tensor.js';
 
 /** What the network predicts (diffusers' `prediction_type`). */
@@ -24,21 +26,41 @@ export interface ModelCallOptions {
 }
 
 /**
- * A diffusion network. `predict` receives a batch `x` laid out `[batch, ...sampleShape]` and the
- * model time `t` (the schedule's {@link NoiseSchedule.modelTime} of the step, the same for every
- * sample) and returns its prediction of the given {@link PredictionType}, same layout as `x`.
+ * What one model call is: the point (t, α_t, σ_t) of the VP path x = α_t·x0 + σ_t·ε the state lies
+ * on, the value the network receives as its time input, which call of the run it is, and how many
+ * samples `x` holds. The solver context builds one per `evaluate`; wrappers pass it on (guidance
+ * with `batch` doubled), so no wrapper inverts the time input or counts calls itself.
+ */
+export interface ModelCall {
+  /** Schedule time of the call (the solver's `t`: 0…999 discrete, (0, 1] continuous). */
+  t: number;
+  /** The network's time input, `schedule.modelTime(t)`. */
+  modelTime: number;
+  /** α_t of the schedule at `t`. */
+  alpha: number;
+  /** σ_t of the schedule at `t` (> 0 at every time a model is called). */
+  sigma: number;
+  /** 0-based index of this call in the sampling run (call i of an N-call run; a guided 2B call is one call). */
+  index: number;
+  /** Number of samples in `x` (under classifier-free guidance the wrapped network sees 2B). */
+  batch: number;
+}
+
+/** The {@link ModelCall} of call `index` of a run at schedule time `t` on a batch of `batch` samples. */
+export function modelCallAt(schedule: NoiseSchedule, t: number, batch: number, index = 0): ModelCall {
+  return { t, modelTime: schedule.modelTime(t), alpha: schedule.alpha(t), sigma: schedule.sigma(t), index, batch };
+}
+
+/**
+ * A diffusion network. `predict` receives a batch `x` laid out `[call.batch, ...sampleShape]` and
+ * the {@link ModelCall} descriptor (the same time for every sample) and returns its prediction of
+ * the given {@link PredictionType}, same layout as `x`.
  */
 export interface DiffusionModel {
   readonly predictionType: PredictionType;
   /** Shape of one sample, e.g. `[1, 28, 28]`. */
   readonly sampleShape: readonly number[];
-  predict(
-    x: NumArray,
-    t: number,
-    batch: number,
-    cond?: Conditioning,
-    options?: ModelCallOptions,
-  ): Promise<NumArray>;
+  predict(x: NumArray, call: ModelCall, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray>;
 }
 
 /** Number of elements in one sample. */

@@ -17,7 +17,7 @@ import type { NumArray } from './tensor.js';
 
 /** Options of {@link gaussianModel}. */
 export interface GaussianModelOptions {
-  /** The schedule the model's time refers to. */
+  /** The schedule of the exact ODE solution ({@link GaussianModel.exactOdeSolution}); a call's α and σ come with the call. */
   schedule: NoiseSchedule;
   /** Data mean μ: a number (every coordinate) or one value per coordinate. Default 0. */
   mean?: number | readonly number[];
@@ -68,12 +68,10 @@ export function gaussianModel(opts: GaussianModelOptions): GaussianModel {
     get calls() {
       return calls;
     },
-    async predict(x, modelTime, batch) {
-      checkBatch(x, batch, d);
+    async predict(x, call) {
+      checkBatch(x, call.batch, d);
       calls++;
-      const t = sched.timeOfModelTime(modelTime);
-      const a = sched.alpha(t);
-      const sg = sched.sigma(t);
+      const { alpha: a, sigma: sg } = call;
       const v = a * a * s2 + sg * sg;
       const eps = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) eps[i] = (sg * (x[i]! - a * mu[i % d]!)) / v;
@@ -103,12 +101,14 @@ export interface MixtureComponent {
 
 /** Options of {@link gaussianMixtureModel}. */
 export interface GaussianMixtureOptions {
-  schedule: NoiseSchedule;
   components: readonly MixtureComponent[];
   predictionType?: PredictionType;
 }
 
-/** Exact model for a mixture of isotropic Gaussians in d dimensions (sample shape `[d]`). */
+/**
+ * Exact model for a mixture of isotropic Gaussians in d dimensions (sample shape `[d]`), on any VP
+ * schedule: the score needs only the call's α and σ.
+ */
 export function gaussianMixtureModel(opts: GaussianMixtureOptions): DiffusionModel & { readonly calls: number } {
   const comps = opts.components;
   if (comps.length === 0) throw new RangeError('a Gaussian mixture needs at least one component');
@@ -119,7 +119,6 @@ export function gaussianMixtureModel(opts: GaussianMixtureOptions): DiffusionMod
     if (!(c.weight > 0) || !(c.std > 0)) throw new RangeError('mixture weights and stds must be positive');
     wsum += c.weight;
   }
-  const sched = opts.schedule;
   const type = opts.predictionType ?? 'epsilon';
   let calls = 0;
   return {
@@ -128,12 +127,10 @@ export function gaussianMixtureModel(opts: GaussianMixtureOptions): DiffusionMod
     get calls() {
       return calls;
     },
-    async predict(x, modelTime, batch) {
+    async predict(x, call) {
+      const { batch, alpha: a, sigma: sg } = call;
       checkBatch(x, batch, d);
       calls++;
-      const t = sched.timeOfModelTime(modelTime);
-      const a = sched.alpha(t);
-      const sg = sched.sigma(t);
       const eps = x instanceof Float64Array ? new Float64Array(x.length) : new Float32Array(x.length);
       const logr = new Float64Array(comps.length);
       for (let b = 0; b < batch; b++) {

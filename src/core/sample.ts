@@ -262,7 +262,7 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
   }
 
   const runModel = options.guidance && !(options.guidance.scale === 1 && !(options.guidance.rescale ?? 0))
-    ? classifierFreeGuidance(model, { ...options.guidance, schedule: options.guidance.schedule ?? schedule })
+    ? classifierFreeGuidance(model, options.guidance)
     : model;
   const ctx = createSolverContext({
     model: runModel,

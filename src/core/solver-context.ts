@@ -8,13 +8,14 @@
  * pair stays consistent with x = α·x̂0 + σ·ε̂.
  * @packageDocumentation
  */
-import type { Conditioning, DiffusionModel } from './model.js';
+import { now } from './clock.js';
+import type { Conditioning, DiffusionModel, ModelCall } from './model.js';
 import { sampleSize } from './model.js';
 import { toEpsilon, toX0, type Prediction } from './prediction.js';
 import { Rng, seedForSample } from './rng.js';
 import type { NoiseSchedule } from './schedule/noise-schedule.js';
 import type { SolverContext, StepInfo } from './solvers/types.js';
-import { axpby, clamp, type NumArray } from './tensor.js';
+import { axpby, clamp, firstNonFinite, type NumArray } from './tensor.js';
 
 /** Imagen's dynamic thresholding (diffusers' `thresholding`, `dynamic_thresholding_ratio`, `sample_max_value`). */
 export interface DynamicThresholding {
@@ -69,10 +70,6 @@ export function abortError(signal: AbortSignal): Error {
   return err;
 }
 
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
-}
-
 /** Value at quantile q of a sorted array, linear interpolation (numpy/torch `quantile` default). */
 function quantileSorted(sorted: Float64Array, q: number): number {
   const pos = q * (sorted.length - 1);
@@ -118,6 +115,7 @@ export function createSolverContext(opts: SolverContextOptions): CountingSolverC
   const n = batch * d;
   const rngs = Array.from({ length: batch }, (_, b) => new Rng(seedForSample((seed ^ SOLVER_NOISE_SALT) >>> 0, b)));
   const callTimes: number[] = [];
+  let nextIndex = 0;
   const checkAbort = (): void => {
     if (signal?.aborted) throw abortError(signal);
   };
@@ -141,9 +139,16 @@ export function createSolverContext(opts: SolverContextOptions): CountingSolverC
       if (x.length !== n) {
         throw new RangeError(`state has ${x.length} values, expected batch ${batch} × ${d} (sampleShape [${model.sampleShape}])`);
       }
-      const modelTime = schedule.modelTime(t);
+      const call: ModelCall = {
+        t,
+        modelTime: schedule.modelTime(t),
+        alpha: schedule.alpha(t),
+        sigma: schedule.sigma(t),
+        index: nextIndex++,
+        batch,
+      };
       const start = now();
-      let out = await model.predict(x, modelTime, batch, cond, { signal });
+      let out = await model.predict(x, call, cond, { signal });
       callTimes.push(now() - start);
       checkAbort();
       if (out.length !== n) {
@@ -151,19 +156,17 @@ export function createSolverContext(opts: SolverContextOptions): CountingSolverC
           `model returned ${out.length} values at t=${t}, expected batch ${batch} × ${d}: check that the model's output shape matches its sampleShape [${model.sampleShape}]`,
         );
       }
-      for (let i = 0; i < out.length; i++) {
-        const v = out[i]!;
-        if (!Number.isFinite(v)) {
-          throw new Error(
-            `model returned ${Number.isNaN(v) ? 'NaN' : v} at t=${t} (model time ${modelTime}, element ${i}): check the model file/inputs`,
-          );
-        }
+      const bad = firstNonFinite(out);
+      if (bad >= 0) {
+        const v = out[bad]!;
+        throw new Error(
+          `model returned ${Number.isNaN(v) ? 'NaN' : v} at t=${t} (model time ${call.modelTime}, element ${bad}): check the model file/inputs`,
+        );
       }
       if ((out instanceof Float64Array) !== (x instanceof Float64Array)) {
         out = x instanceof Float64Array ? Float64Array.from(out) : Float32Array.from(out);
       }
-      const alpha = schedule.alpha(t);
-      const sigma = schedule.sigma(t);
+      const { alpha, sigma } = call;
       const x0raw = toX0(model.predictionType, out, x, alpha, sigma);
       const x0 = processX0(x0raw);
       // ε̂ = (x − α·x̂0)/σ when x̂0 was changed (σ > 0 at every time a model is called).

@@ -97,9 +97,12 @@ export function meanSquaredError(x: NumArray, y: NumArray): number {
   return s / x.length;
 }
 
-/** Index of the first non-finite value, or -1. */
-export function firstNonFinite(x: NumArray): number {
-  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return i;
+/**
+ * Index of the first NaN or ±Infinity among `x[start…end)`, or -1 when every value there is finite:
+ * the one scan of model outputs (the backend, guidance and the solver context all use it).
+ */
+export function firstNonFinite(x: ArrayLike<number>, start = 0, end = x.length): number {
+  for (let i = start; i < end; i++) if (!Number.isFinite(x[i]!)) return i;
   return -1;
 }
 

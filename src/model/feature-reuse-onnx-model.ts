@@ -4,26 +4,32 @@
  *
  * From one ONNX file the graph layer derives a KEYFRAME graph (the full model, also returning the
  * tensors at the reuse points) and a REUSE graph (those tensors become inputs; what only fed them is
- * pruned). This adapter loads both and lets {@link OnnxDiffusionModel} do everything else — input
- * recognition, dtype introspection, feed construction, batching into chunks, output checks — by
- * handing it a *routing session*: one `session.run` goes to the keyframe graph (and keeps the cache
- * of that chunk) or to the reuse graph (fed with the cache of that chunk), depending on which of
- * {@link FeatureReuseOnnxModel.predictKeyframe} / {@link FeatureReuseOnnxModel.predictReuse} is
- * running. So the feeds of a reuse call are built exactly as those of a plain call, and a request
- * split into chunks keeps one cache per chunk.
+ * pruned); {@link FeatureReuseSession} loads both. This model composes the same parts as the plain
+ * backend — the recognised signature, the feed builder and the runner — around that runtime: a
+ * keyframe call runs each chunk on the keyframe session and keeps that chunk's cache, a reuse call
+ * runs each chunk on the reuse session with the cache of the same chunk. So the feeds of a reuse
+ * call are built exactly as those of a plain call, and a request split into chunks keeps one cache
+ * per chunk.
  *
  * The cache belongs to the batch of the keyframe call that made it (under classifier-free guidance:
  * the 2B batch `[uncond; cond]`); a reuse call with another batch size throws.
  * @packageDocumentation
  */
-import type { Conditioning, ModelCallOptions, PredictionType } from '../core/model.js';
+import { now } from '../core/clock.js';
+import type { Conditioning, ModelCall, ModelCallOptions, PredictionType } from '../core/model.js';
+import { modelCallAt } from '../core/model.js';
 import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
+import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
 import type { NumArray } from '../core/tensor.js';
-import type { ModelCard } from './model-card.js';
-import { OnnxDiffusionModel, type OnnxModelOptions } from './onnx-backend.js';
+import type { OnnxModelOptions, OnnxModelStats } from './onnx-backend.js';
+import { OnnxFeedBuilder, type OnnxFeedRequest } from './onnx-feeds.js';
+import { OnnxRunner, type OnnxChunkRun } from './onnx-runner.js';
+import { onnxSessionOptions } from './onnx-session.js';
+import { describeOnnxModel, type OnnxModelDescription, type OnnxSignature } from './onnx-signature.js';
 import { analyzeOnnxModel, buildFeatureReuseGraphs, type AnalyzedOnnxModel, type FeatureReuseGraphs } from './onnx-graph/feature-reuse-graphs.js';
+import { FeatureReuseSession, type FeatureCache } from './onnx-graph/feature-reuse-session.js';
 import { POLICY_NAMES, type FeatureReusePolicy, type ReusePoint } from './onnx-graph/reuse-points.js';
-import type { OrtModuleLike, OrtSessionLike, OrtSessionOptionsLike, OrtTensorLike } from './ort-types.js';
+import type { OrtTensorLike } from './ort-types.js';
 
 /**
  * Which tensors are cached: `frdiff`, `residual`, `deepcache` (shallowest skip branch),
@@ -54,8 +60,11 @@ export interface KindStats {
   totalMs: number;
 }
 
-/** What {@link FeatureReuseOnnxModel.stats} reports. */
-export interface FeatureReuseOnnxStats {
+/**
+ * What {@link FeatureReuseOnnxModel.stats} reports: the plain backend's counts over calls of both
+ * kinds (in call order), and per kind.
+ */
+export interface FeatureReuseOnnxStats extends OnnxModelStats {
   keyframe: KindStats;
   reuse: KindStats;
   /** Bytes of the feature cache held now. */
@@ -99,59 +108,7 @@ export function reusePointsName(spec: ReusePointsSpec | undefined): string | str
   return p.policy;
 }
 
-type Mode = 'idle' | 'keyframe' | 'reuse';
-
-/** Sends each `run` to the keyframe or reuse session and keeps one cache per chunk of the current request. */
-class RoutingSession implements OrtSessionLike {
-  readonly inputNames: readonly string[];
-  readonly outputNames: readonly string[];
-  readonly inputMetadata: OrtSessionLike['inputMetadata'];
-  mode: Mode = 'idle';
-  /** Chunk index within the current request. */
-  chunk = 0;
-  caches: Record<string, OrtTensorLike>[] = [];
-
-  constructor(
-    private readonly keyframe: OrtSessionLike,
-    private readonly reuse: OrtSessionLike,
-    private readonly graphs: FeatureReuseGraphs,
-    private readonly label: string,
-  ) {
-    this.inputNames = keyframe.inputNames;
-    this.outputNames = graphs.outputNames;
-    this.inputMetadata = keyframe.inputMetadata;
-  }
-
-  async run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>> {
-    const k = this.chunk++;
-    const outputs: Record<string, OrtTensorLike> = {};
-    if (this.mode === 'keyframe') {
-      const result = await this.keyframe.run(feeds);
-      const cache: Record<string, OrtTensorLike> = {};
-      for (const p of this.graphs.points) cache[p.name] = result[p.name]!;
-      for (const name of this.graphs.outputNames) outputs[name] = result[name]!;
-      disposeCache(this.caches[k]);
-      this.caches[k] = cache;
-      return outputs;
-    }
-    if (this.mode === 'reuse') {
-      const cache = this.caches[k];
-      if (!cache) throw new Error(`${this.label}: no feature cache for chunk ${k}; run a keyframe call on this batch first`);
-      const result = await this.reuse.run({ ...feeds, ...cache });
-      for (const name of this.graphs.outputNames) outputs[name] = result[name]!;
-      return outputs;
-    }
-    throw new Error(`${this.label}: the routing session was run outside predictKeyframe/predictReuse`);
-  }
-
-  async release(): Promise<void> {
-    for (const c of this.caches) disposeCache(c);
-    this.caches = [];
-    await Promise.all([this.keyframe.release?.(), this.reuse.release?.()]);
-  }
-}
-
-function disposeCache(cache: Record<string, OrtTensorLike> | undefined): void {
+function disposeCache(cache: FeatureCache | undefined): void {
   if (cache) for (const t of Object.values(cache)) t.dispose?.();
 }
 
@@ -173,22 +130,47 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
   readonly sampleShape: readonly number[];
   /** The graphs, reuse points, FLOP accounting and cache size per sample. */
   readonly graphs: FeatureReuseGraphs;
-  /** The backend that builds feeds and reads outputs (its `signature`, `nullLabel`, `maxBatch`). */
-  readonly backend: OnnxDiffusionModel;
+  /** The keyframe and reuse sessions. */
+  readonly session: FeatureReuseSession;
+  /** The recognised inputs and output (of the keyframe graph, the same as the original model's). */
+  readonly signature: OnnxSignature;
+  /** Label meaning "unconditional" (from the card or options), for classifier-free guidance. */
+  readonly nullLabel: number | undefined;
+  /** Largest batch of one `session.run` (one cache is kept per chunk of this size). */
+  readonly maxBatch: number;
+  /** Name used in messages. */
+  readonly label: string;
   /** The points spec as given (normalised name or tensor list). */
   readonly pointsName: string | string[];
-  private readonly routing: RoutingSession;
+  private readonly feeds: OnnxFeedBuilder;
+  private readonly runner: OnnxRunner;
+  /** One cache per chunk of the latest keyframe call. */
+  private caches: FeatureCache[] = [];
   private cacheBatch: number | null = null;
   private kinds = { keyframe: emptyKind(), reuse: emptyKind() };
+  private callMsList: number[] = [];
+  private runCount = 0;
   private peak = 0;
 
-  private constructor(backend: OnnxDiffusionModel, routing: RoutingSession, graphs: FeatureReuseGraphs, pointsName: string | string[]) {
-    this.backend = backend;
-    this.routing = routing;
-    this.graphs = graphs;
-    this.pointsName = pointsName;
-    this.predictionType = backend.predictionType;
-    this.sampleShape = backend.sampleShape;
+  private constructor(parts: {
+    session: FeatureReuseSession;
+    feeds: OnnxFeedBuilder;
+    runner: OnnxRunner;
+    desc: OnnxModelDescription;
+    label: string;
+    pointsName: string | string[];
+  }) {
+    this.session = parts.session;
+    this.graphs = parts.session.graphs;
+    this.feeds = parts.feeds;
+    this.runner = parts.runner;
+    this.signature = parts.desc.signature;
+    this.sampleShape = parts.desc.sampleShape;
+    this.predictionType = parts.desc.predictionType;
+    this.nullLabel = parts.desc.nullLabel;
+    this.maxBatch = parts.feeds.maxBatch;
+    this.label = parts.label;
+    this.pointsName = parts.pointsName;
   }
 
   /**
@@ -198,6 +180,9 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
   static async create(opts: FeatureReuseOnnxOptions): Promise<FeatureReuseOnnxModel> {
     const policy = parseReusePoints(opts.points);
     const label = opts.label ?? opts.card?.name ?? 'ONNX model';
+    const maxBatch = opts.maxBatch ?? 64;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError(`maxBatch must be an integer ≥ 1, got ${maxBatch}`);
+    const sessionOptions = onnxSessionOptions(opts);
     const analyzed = opts.model instanceof Uint8Array ? await analyzeOnnxModel(opts.model, { ort: opts.ort }) : opts.model;
     let graphs: FeatureReuseGraphs;
     try {
@@ -205,35 +190,11 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
     } catch (err) {
       throw new Error(`${label}: cannot set up feature reuse: ${(err as Error).message}`);
     }
-    let routing: RoutingSession | undefined;
-    // The backend creates "its" session through this module; we load both graphs with the session
-    // options it chose (threads, providers) and give it the routing session.
-    const routingOrt: OrtModuleLike = {
-      Tensor: opts.ort.Tensor,
-      InferenceSession: {
-        create: (async (_model: Uint8Array | string, options?: OrtSessionOptionsLike) => {
-          const [k, r] = await Promise.all([
-            opts.ort.InferenceSession.create(graphs.keyframe, options),
-            opts.ort.InferenceSession.create(graphs.reuse, options),
-          ]);
-          routing = new RoutingSession(k, r, graphs, label);
-          return routing;
-        }) as OrtModuleLike['InferenceSession']['create'],
-      },
-    };
-    const backend = await OnnxDiffusionModel.create({
-      ort: routingOrt,
-      model: graphs.keyframe,
-      label,
-      ...(opts.card ? { card: opts.card } : {}),
-      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-      ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
-      ...(opts.executionProviders ? { executionProviders: opts.executionProviders } : {}),
-      ...(opts.sampleShape ? { sampleShape: opts.sampleShape } : {}),
-      ...(opts.predictionType ? { predictionType: opts.predictionType } : {}),
-      ...(opts.nullLabel !== undefined ? { nullLabel: opts.nullLabel } : {}),
-    });
-    return new FeatureReuseOnnxModel(backend, routing!, graphs, reusePointsName(opts.points));
+    const session = await FeatureReuseSession.fromGraphs(opts.ort, graphs, sessionOptions);
+    const desc = describeOnnxModel(session.io, label, opts);
+    const feeds = new OnnxFeedBuilder({ ort: opts.ort, ...desc, maxBatch, label });
+    const runner = new OnnxRunner({ ...desc, label });
+    return new FeatureReuseOnnxModel({ session, feeds, runner, desc, label, pointsName: reusePointsName(opts.points) });
   }
 
   /** The cached tensors (names, shapes, kinds). */
@@ -241,77 +202,86 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
     return this.graphs.points;
   }
 
-  /** Label meaning "unconditional" (from the card), for classifier-free guidance. */
-  get nullLabel(): number | undefined {
-    return this.backend.nullLabel;
-  }
-
   /** A plain call: a full pass (it refreshes the cache like a keyframe). */
-  predict(x: NumArray, t: number, batch: number, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
-    return this.predictKeyframe(x, t, batch, cond, options);
+  predict(x: NumArray, call: ModelCall, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
+    return this.predictKeyframe(x, call, cond, options);
   }
 
-  /** Full pass on the keyframe graph; keeps the reuse-point tensors of this batch. */
-  async predictKeyframe(x: NumArray, t: number, batch: number, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
-    const out = await this.route('keyframe', x, t, batch, cond, options);
-    this.cacheBatch = batch;
-    this.peak = Math.max(this.peak, this.cacheBytes);
-    return out;
+  /** Full pass on the keyframe graph; keeps the reuse-point tensors of this batch, one cache per chunk. */
+  async predictKeyframe(x: NumArray, call: ModelCall, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
+    const request = this.feeds.request(x, call, cond);
+    this.clearCache(); // a keyframe replaces every chunk's cache
+    try {
+      const out = await this.timed('keyframe', request, async (chunk) => {
+        const { outputs, cache } = await this.session.runKeyframe(chunk.feeds);
+        this.caches[chunk.index] = cache;
+        return outputs;
+      }, options);
+      this.cacheBatch = request.batch;
+      this.peak = Math.max(this.peak, this.cacheBytes);
+      return out;
+    } catch (err) {
+      this.clearCache(); // a half-refreshed cache must not be reused
+      throw err;
+    }
   }
 
   /** Cheap pass on the reuse graph with the cache of the latest keyframe call (same batch). */
-  async predictReuse(x: NumArray, t: number, batch: number, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
+  async predictReuse(x: NumArray, call: ModelCall, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
     if (this.cacheBatch === null) {
-      throw new Error(`${this.backend.label}: a reuse call needs a feature cache; make a keyframe call first (call 0 of a policy is always a keyframe)`);
+      throw new Error(`${this.label}: a reuse call needs a feature cache; make a keyframe call first (call 0 of a policy is always a keyframe)`);
     }
-    if (this.cacheBatch !== batch) {
+    if (this.cacheBatch !== call.batch) {
       throw new Error(
-        `${this.backend.label}: the feature cache holds batch ${this.cacheBatch} but this reuse call has batch ${batch}; make a keyframe call on this batch first`,
+        `${this.label}: the feature cache holds batch ${this.cacheBatch} but this reuse call has batch ${call.batch}; make a keyframe call on this batch first`,
       );
     }
-    return this.route('reuse', x, t, batch, cond, options);
+    const request = this.feeds.request(x, call, cond);
+    return this.timed('reuse', request, (chunk) => {
+      const cache = this.caches[chunk.index];
+      if (!cache) throw new Error(`${this.label}: no feature cache for chunk ${chunk.index}; run a keyframe call on this batch first`);
+      return this.session.runReuse(chunk.feeds, cache);
+    }, options);
   }
 
-  private async route(mode: 'keyframe' | 'reuse', x: NumArray, t: number, batch: number, cond?: Conditioning, options?: ModelCallOptions): Promise<NumArray> {
-    const started = performance.now();
-    if (mode === 'keyframe') this.clearCache(); // a keyframe replaces every chunk's cache
-    this.routing.mode = mode;
-    this.routing.chunk = 0;
-    try {
-      const out = await this.backend.predict(x, t, batch, cond, options);
-      const k = this.kinds[mode];
-      const ms = performance.now() - started;
-      k.calls++;
-      k.images += batch;
-      k.ms.push(ms);
-      k.totalMs += ms;
-      return out;
-    } catch (err) {
-      if (mode === 'keyframe') this.clearCache(); // a half-refreshed cache must not be reused
-      throw err;
-    } finally {
-      this.routing.mode = 'idle';
-    }
+  private async timed(kind: 'keyframe' | 'reuse', request: OnnxFeedRequest, run: OnnxChunkRun, options?: ModelCallOptions): Promise<NumArray> {
+    const started = now();
+    const out = await this.runner.run(request, run, options?.signal);
+    const ms = now() - started;
+    const k = this.kinds[kind];
+    k.calls++;
+    k.images += request.batch;
+    k.ms.push(ms);
+    k.totalMs += ms;
+    this.callMsList.push(ms);
+    this.runCount += request.chunkCount;
+    return out;
   }
 
   /** Drop the cache (the next call must be a keyframe). */
   clearCache(): void {
-    for (const c of this.routing.caches) disposeCache(c);
-    this.routing.caches = [];
+    for (const c of this.caches) disposeCache(c);
+    this.caches = [];
     this.cacheBatch = null;
   }
 
   /** Bytes of the cache held now. */
   get cacheBytes(): number {
     let n = 0;
-    for (const c of this.routing.caches) if (c) for (const t of Object.values(c)) n += tensorBytes(t);
+    for (const c of this.caches) if (c) for (const t of Object.values(c)) n += tensorBytes(t);
     return n;
   }
 
   /** Calls, timings and cache memory since the last {@link resetStats}. */
   get stats(): FeatureReuseOnnxStats {
     const copy = (k: KindStats): KindStats => ({ ...k, ms: [...k.ms] });
+    const callMs = this.callMsList.slice();
     return {
+      calls: callMs.length,
+      runs: this.runCount,
+      images: this.kinds.keyframe.images + this.kinds.reuse.images,
+      callMs,
+      totalMs: callMs.reduce((a, b) => a + b, 0),
       keyframe: copy(this.kinds.keyframe),
       reuse: copy(this.kinds.reuse),
       cacheBytes: this.cacheBytes,
@@ -324,14 +294,15 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
   /** Zero the counters (the cache is kept). */
   resetStats(): void {
     this.kinds = { keyframe: emptyKind(), reuse: emptyKind() };
+    this.callMsList = [];
+    this.runCount = 0;
     this.peak = this.cacheBytes;
-    this.backend.resetStats();
   }
 
   /** Free both sessions and the cache. */
   async release(): Promise<void> {
     this.clearCache();
-    await this.routing.release();
+    await this.session.release();
   }
 }
 
@@ -358,31 +329,44 @@ function median(v: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Options of {@link measureCallCost}. */
+export interface MeasureCallCostOptions {
+  /** Samples in the network batch (2B for a guided call of B). */
+  batch: number;
+  /** The schedule of the run the costs are for, and the schedule time `t` the calls are made at. */
+  schedule: NoiseSchedule;
+  t: number;
+  cond?: Conditioning;
+  /** The unmodified model, for the full-call baseline. */
+  plain?: { predict: FeatureReuseOnnxModel['predict'] };
+  /** Timed rounds (default 5) after `warmup` untimed ones (default 2). */
+  repeats?: number;
+  warmup?: number;
+}
+
 /**
  * Time keyframe and reuse calls of `net` (and full calls of `plain`, the unmodified model) on one
- * batch of `batch` samples at model time `t`, interleaving the kinds after `warmup` untimed rounds
- * so that drift hits all alike. Leaves `net`'s cache cleared.
+ * batch of `batch` samples at schedule time `t`, interleaving the kinds after `warmup` untimed
+ * rounds so that drift hits all alike. Leaves `net`'s cache cleared.
  */
-export async function measureCallCost(
-  net: FeatureReuseOnnxModel,
-  opts: { batch: number; t: number; cond?: Conditioning; plain?: { predict: FeatureReuseOnnxModel['predict'] }; repeats?: number; warmup?: number },
-): Promise<MeasuredCallCost> {
+export async function measureCallCost(net: FeatureReuseOnnxModel, opts: MeasureCallCostOptions): Promise<MeasuredCallCost> {
   const repeats = opts.repeats ?? 5;
   const warmup = opts.warmup ?? 2;
   const d = net.sampleShape.reduce((a, b) => a * b, 1);
   const x = Float32Array.from({ length: opts.batch * d }, (_, i) => Math.sin(0.7 * i) * 0.8);
+  const call = modelCallAt(opts.schedule, opts.t, opts.batch);
   const full: number[] = [];
   const key: number[] = [];
   const reuse: number[] = [];
   const time = async (f: () => Promise<unknown>) => {
-    const t0 = performance.now();
+    const t0 = now();
     await f();
-    return performance.now() - t0;
+    return now() - t0;
   };
   for (let r = 0; r < warmup + repeats; r++) {
-    const tf = opts.plain ? await time(() => opts.plain!.predict(x, opts.t, opts.batch, opts.cond)) : NaN;
-    const tk = await time(() => net.predictKeyframe(x, opts.t, opts.batch, opts.cond));
-    const tr = await time(() => net.predictReuse(x, opts.t, opts.batch, opts.cond));
+    const tf = opts.plain ? await time(() => opts.plain!.predict(x, call, opts.cond)) : NaN;
+    const tk = await time(() => net.predictKeyframe(x, call, opts.cond));
+    const tr = await time(() => net.predictReuse(x, call, opts.cond));
     if (r < warmup) continue;
     full.push(tf);
     key.push(tk);

@@ -136,7 +136,7 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   });
   for (const s of skipped) log(`autofr: reuse points ${s.points} do not apply: ${s.reason}`);
   const first = [...nets.values()][0]!;
-  const conditional = first.backend.signature.classLabels !== undefined && (card.numClasses ?? 0) > 0;
+  const conditional = first.signature.classLabels !== undefined && (card.numClasses ?? 0) > 0;
   const guided = conditional && opts.guidance !== 1;
   if (guided && first.nullLabel === undefined) throw new CliError('the model card has no null_label, so guidance has no unconditional branch: pass --guidance 1');
   const labelsFor = (n: number) => Array.from({ length: n }, (_, i) => i % (card.numClasses ?? 1));
@@ -163,7 +163,7 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const measured: AutofrReport['measured'] = {};
   const costs: PointsCost[] = [];
   for (const [name, net] of nets) {
-    const m = await measureCallCost(net, { batch: netBatch, t: 500, ...(cond ? { cond } : {}), plain, repeats: opts.repeats });
+    const m = await measureCallCost(net, { batch: netBatch, schedule: setup.schedule, t: 500, ...(cond ? { cond } : {}), plain, repeats: opts.repeats });
     measured[name] = { ...m, macsRatio: net.graphs.flops.ratio };
     // A keyframe pass is the full graph plus cache outputs: it cannot cost less than a full call, so a
     // measured fraction below 1 is timing noise and is raised to 1.

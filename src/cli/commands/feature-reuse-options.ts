@@ -201,7 +201,7 @@ export async function setupFeatureReuse(
   const policy = policyFromFlags(f, calls);
   const { nets } = await loadFeatureReuseNets({ ...load, points: [policy.points as ReusePointsSpec] });
   const net = [...nets.values()][0]!;
-  const model = withFeatureReuse(net, { policy, schedule: run.schedule });
+  const model = withFeatureReuse(net, { policy });
   model.reset();
   net.resetStats();
   const planned = countCalls(policy);

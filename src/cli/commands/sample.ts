@@ -350,7 +350,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const output = writeFileAtomic(opts.out, png);
     const writeMs = performance.now() - t1;
 
-    const stats = fr ? fr.net.backend.stats : loaded.onnx?.stats;
+    const stats = fr ? fr.net.stats : loaded.onnx?.stats;
     const callMs = stats ? [...stats.callMs] : [];
     const modelMs = stats ? stats.totalMs : result.callMs;
     const report: SampleReport = {

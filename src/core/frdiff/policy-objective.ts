@@ -52,7 +52,7 @@ export function createPolicyObjective(opts: PolicyObjectiveOptions): (policy: Re
     const key = pointsKey(policy.points);
     const net = opts.nets.get(key);
     if (!net) throw new Error(`no network for reuse points "${key}": load one (have ${[...opts.nets.keys()].join(', ')})`);
-    const model = withFeatureReuse(net, { policy, schedule, ...(opts.mixSpace ? { mixSpace: opts.mixSpace } : {}) });
+    const model = withFeatureReuse(net, { policy, ...(opts.mixSpace ? { mixSpace: opts.mixSpace } : {}) });
     model.reset();
     const r = await sample({ ...opts.run, model });
     return { mse: meanSquaredError(r.samples, opts.reference), stats: { ...model.stats }, samples: r.samples };

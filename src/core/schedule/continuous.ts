@@ -51,6 +51,5 @@ export function continuousVpSchedule(opts: ContinuousVpOptions = {}): NoiseSched
       return tmp / (Math.sqrt(delta) + b0) / (b1 - b0);
     },
     modelTime: (t) => t * scale,
-    timeOfModelTime: (m) => m / scale,
   };
 }

@@ -192,6 +192,5 @@ export function scheduleFromBetas(betas: Float64Array): DiscreteSchedule {
     lambda,
     timeOfLambda,
     modelTime: (t) => t,
-    timeOfModelTime: (t) => t,
   };
 }

@@ -35,8 +35,6 @@ export interface NoiseSchedule {
   timeOfLambda(lambda: number): number;
   /** The value the network receives as its timestep input for schedule time `t`. */
   modelTime(t: number): number;
-  /** Inverse of {@link NoiseSchedule.modelTime}. */
-  timeOfModelTime(modelTime: number): number;
 }
 
 /** σ_t/α_t: the "VE sigma" k-diffusion and diffusers' Euler-family samplers work in. */

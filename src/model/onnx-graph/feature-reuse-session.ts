@@ -1,11 +1,13 @@
 /**
- * Runtime for feature reuse on ONNX: one onnxruntime session for the keyframe graph and one for the
- * reuse graph (from {@link buildFeatureReuseGraphs}). A keyframe call returns the model outputs and
- * the cache (the tensors at the reuse points, batch-major `[B, …]`); a reuse call takes the same
+ * The runtime of feature reuse on ONNX: one onnxruntime session for the keyframe graph and one for
+ * the reuse graph (from {@link buildFeatureReuseGraphs}). A keyframe call returns the model outputs
+ * and the cache (the tensors at the reuse points, batch-major `[B, …]`); a reuse call takes the same
  * feeds plus that cache. The cache belongs to the batch it was computed for: a reuse call must use
  * the same batch size and row order (use {@link selectCacheRows} to keep a subset of rows).
+ * `FeatureReuseOnnxModel` (src/model/feature-reuse-onnx-model.ts) runs its calls through this class.
  * @packageDocumentation
  */
+import type { OnnxSessionIo } from '../onnx-signature.js';
 import type { OrtModuleLike, OrtSessionLike, OrtSessionOptionsLike, OrtTensorData, OrtTensorLike } from '../ort-types.js';
 import { buildFeatureReuseGraphs, type FeatureReuseBuildOptions, type FeatureReuseGraphs } from './feature-reuse-graphs.js';
 import type { FeatureReusePolicy, ReusePoint } from './reuse-points.js';
@@ -54,6 +56,11 @@ export class FeatureReuseSession {
   /** The reuse points (cache layout). */
   get points(): readonly ReusePoint[] {
     return this.graphs.points;
+  }
+
+  /** The model's inputs (as the keyframe session reports them) and its own outputs (without the cache). */
+  get io(): OnnxSessionIo {
+    return { inputNames: this.keyframe.inputNames, inputMetadata: this.keyframe.inputMetadata, outputNames: this.graphs.outputNames };
   }
 
   /** Full pass: model outputs plus the features to cache. */
