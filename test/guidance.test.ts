@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifierFreeGuidance, rescaleGuided } from '../src/core/guidance.js';
+import { classifierFreeGuidance, MAX_GUIDANCE_SCALE, rescaleGuided } from '../src/core/guidance.js';
 import { modelCallAt, type Conditioning, type DiffusionModel, type ModelCall, type PredictionType } from '../src/core/model.js';
 import { toX0 } from '../src/core/prediction.js';
 import { sample } from '../src/core/sample.js';
@@ -151,6 +151,74 @@ describe('guidance errors name the fix', () => {
     const out = await g.predict(Float64Array.of(0, 0), at(5, 2), { encoderHiddenStates: Float32Array.of(2, 2, 4, 4), encoderHiddenShape: [1, 2] });
     assert.deepEqual([...seen!], [1, 1, 1, 1, 2, 2, 4, 4]);
     assert.deepEqual([...out], [1 + 3 * 1, 1 + 3 * 3]);
+  });
+});
+
+describe('guidance overflow blames the scale, not the model', () => {
+  /** ε_u = −v and ε_c = +v everywhere: finite outputs whose guided combination is v·(2w − 1). */
+  function splitModel(v: number, type: 'float32' | 'float64' = 'float32') {
+    let calls = 0;
+    const model: DiffusionModel = {
+      predictionType: 'epsilon',
+      sampleShape: [2],
+      async predict(x, { batch }, cond) {
+        calls++;
+        const out = type === 'float64' ? new Float64Array(x.length) : new Float32Array(x.length);
+        for (let b = 0; b < batch; b++) out.fill(cond?.classLabels?.[b] === NULL ? -v : v, 2 * b, 2 * b + 2);
+        return out;
+      },
+    };
+    return { model, calls: () => calls };
+  }
+
+  it('scales beyond ±1e6 are refused before the run, with the bound and the fix', async () => {
+    assert.equal(MAX_GUIDANCE_SCALE, 1e6);
+    const { model, calls } = splitModel(1);
+    const tooLarge = /guidance scale 1e\+308 is too large: \|scale\| must be at most 1000000 \(typical values are 1–10\).*pass a smaller scale/;
+    assert.throws(() => classifierFreeGuidance(model, { scale: 1e308, nullLabel: NULL }), tooLarge);
+    assert.throws(() => classifierFreeGuidance(model, { scale: -2e6, nullLabel: NULL }), /guidance scale -2000000 is too large/);
+    await assert.rejects(
+      sample({ model, schedule, nfe: 4, batch: 1, cond: { classLabels: [1] }, guidance: { scale: 1e308, nullLabel: NULL } }),
+      tooLarge,
+    );
+    assert.equal(calls(), 0, 'refused before the first model call');
+    // the bound itself is accepted: 1 + 1e6·(1 − (−1))·… stays finite for this model
+    const g = await classifierFreeGuidance(model, { scale: 1e6, nullLabel: NULL }).predict(new Float32Array(2), at(500, 1), { classLabels: [1] });
+    assert.deepEqual(Array.from(g), [2e6 - 1, 2e6 - 1]);
+  });
+
+  it('finite model outputs whose guided combination overflows name the guidance scale (float32 and float64)', async () => {
+    // float32: −1e35 + 1e4·(1e35 − (−1e35)) = 2e39 > 3.4e38
+    const f32 = splitModel(1e35);
+    const g = classifierFreeGuidance(f32.model, { scale: 1e4, nullLabel: NULL });
+    const overflow = (err: Error) =>
+      /^classifier-free guidance overflowed at t=500 \(element 0\)/.test(err.message) &&
+      /guidance scale w = 10000 is Infinity in float32: lower the guidance scale/.test(err.message) &&
+      !/check the model/.test(err.message);
+    await assert.rejects(g.predict(new Float32Array(2), at(500, 1), { classLabels: [3] }), overflow);
+    // through sample(): the run's error is the guidance's, not "model returned Infinity"
+    await assert.rejects(
+      sample({ model: f32.model, schedule, nfe: 3, batch: 1, cond: { classLabels: [3] }, guidance: { scale: 1e4, nullLabel: NULL } }),
+      (err: Error) => /^classifier-free guidance overflowed at t=999 .*guidance scale w = 10000/.test(err.message) && !/model returned/.test(err.message),
+    );
+    assert.equal(f32.calls(), 2, 'the run stops at its first (guided) call');
+    // float64: 1e305·(2·1e4 − 1) ≈ 2e309 > 1.8e308
+    const f64 = splitModel(1e305, 'float64');
+    await assert.rejects(
+      classifierFreeGuidance(f64.model, { scale: 1e4, nullLabel: NULL }).predict(new Float64Array(2), at(200, 1), { classLabels: [3] }),
+      /overflowed at t=200 .*y_u = -1e\+305, y_c = 1e\+305.*w = 10000 is Infinity in float64/,
+    );
+    // the same model at scale 2 is fine: −1e35 + 2·2e35 = 3e35
+    const ok = await classifierFreeGuidance(f32.model, { scale: 2, nullLabel: NULL }).predict(new Float32Array(2), at(500, 1), { classLabels: [3] });
+    assert.ok(Math.abs(ok[0]! - 3e35) / 3e35 < 1e-6);
+  });
+
+  it('a NaN from the model under guidance still blames the model', async () => {
+    const nan = splitModel(Number.NaN);
+    await assert.rejects(
+      classifierFreeGuidance(nan.model, { scale: 2, nullLabel: NULL }).predict(new Float32Array(2), at(500, 1), { classLabels: [3] }),
+      /^Error: model returned NaN at t=500 \(model time 500, element 0 of the unconditional half of the guided batch\): check the model file\/inputs/,
+    );
   });
 });
 

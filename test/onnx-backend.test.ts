@@ -15,8 +15,11 @@ import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { float16Bits, float16Value, fromFloat16Bits } from '../src/model/float16.js';
 import { bundledModelPath, cardPathFor, loadOnnxModel, readModelBytes } from '../src/model/load-node.js';
 import { parseModelCard, resolveClassLabel } from '../src/model/model-card.js';
+import { sample } from '../src/core/sample.js';
+import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { OnnxDiffusionModel } from '../src/model/onnx-backend.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike, OrtValueMetadataLike } from '../src/model/ort-types.js';
+import { concatOutputOnnx } from './helpers/tiny-fr-onnx.js';
 
 const FIXTURES = process.env['REDIFFUSE_FIXTURES'] ?? join(import.meta.dirname, 'fixtures');
 const fixture = (name: string) => join(FIXTURES, name);
@@ -199,6 +202,22 @@ describe('OnnxDiffusionModel on real exports', () => {
     await assert.rejects(sd.predict(new Float32Array(10), at(5, 1), { encoderHiddenStates: noise(224, 1) }), /expected batch 1 × \[4,8,8\] = 256/);
   });
 
+  it('refuses an output that is not shaped like the sample, naming the output, both shapes and the fix', async () => {
+    // out_sample = Concat(sample + t, sample + t, axis=1) is [B,2,4,4]: twice the values of the sample.
+    const m = await OnnxDiffusionModel.create({ ort, model: concatOutputOnnx(), sampleShape: [1, 4, 4], label: 'concat.onnx', threads: 1 });
+    const x = noise(2 * 16, 8);
+    const refusal = (err: Error) =>
+      /^concat\.onnx: output "out_sample" has shape \[2,2,4,4\]/.test(err.message) &&
+      /expected \[2,1,4,4\]/.test(err.message) &&
+      /Re-export the model so that out_sample has the shape of sample/.test(err.message);
+    await assert.rejects(m.predict(x, at(500, 2)), refusal);
+    // a whole run stops at its first call instead of sampling "successfully" with mixed elements
+    const schedule = discreteSchedule();
+    await assert.rejects(sample({ model: m, schedule, solver: 'ddim', steps: 4, batch: 2, seed: 1 }), refusal);
+    assert.equal(m.stats.calls, 0, 'no call completes');
+    await m.release();
+  });
+
   it('loads a model with the card next to it', async () => {
     const dir = mkdtempSync(join(tmp, 'card-'));
     const path = join(dir, 'm.onnx');
@@ -216,6 +235,8 @@ function fakeOrt(spec: {
   outputs?: readonly string[];
   noMetadata?: boolean;
   run?: (feeds: Record<string, OrtTensorLike>) => Float32Array;
+  /** Dims of the output tensor (default: those of the sample feed). */
+  outDims?: (sampleDims: readonly number[]) => number[];
 }): OrtModuleLike & { feeds: Record<string, OrtTensorLike>[] } {
   const feedsSeen: Record<string, OrtTensorLike>[] = [];
   class Tensor implements OrtTensorLike {
@@ -233,7 +254,7 @@ function fakeOrt(spec: {
       feedsSeen.push(feeds);
       const x = Object.values(feeds).find((f) => f.dims.length >= 3)!;
       const out = spec.run ? spec.run(feeds) : Float32Array.from(x.data as Float32Array);
-      return { [session.outputNames[0]!]: new Tensor('float32', out, x.dims) };
+      return { [session.outputNames[0]!]: new Tensor('float32', out, spec.outDims ? spec.outDims(x.dims) : x.dims) };
     },
   };
   return {
@@ -296,6 +317,15 @@ describe('OnnxDiffusionModel signature handling (scripted onnxruntime)', () => {
     assert.deepEqual(Array.from(y), [1, 2, 3]);
     assert.deepEqual(fake.feeds.map((f) => f['sample']!.dims[0]), [2, 2]);
     assert.deepEqual(fake.feeds[0]!['timestep']!.dims, [1]);
+  });
+
+  it('refuses an output of the right size but another shape (a flat [B,4] for samples [B,1,2,2])', async () => {
+    const fake = fakeOrt({ inputs: [meta('sample', 'float32', ['B', 1, 2, 2]), meta('timestep', 'float32', ['B'])], outDims: (d) => [d[0]!, 4] });
+    const m = await OnnxDiffusionModel.create({ ort: fake, model: new Uint8Array(1), label: 'flat' });
+    await assert.rejects(m.predict(new Float32Array(8), at(5, 2)), /^Error: flat: output "out_sample" has shape \[2,4\] .*expected \[2,1,2,2\]/);
+    const same = fakeOrt({ inputs: [meta('sample', 'float32', ['B', 1, 2, 2]), meta('timestep', 'float32', ['B'])] });
+    const ok = await OnnxDiffusionModel.create({ ort: same, model: new Uint8Array(1) });
+    assert.deepEqual(Array.from(await ok.predict(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), at(5, 2))), [1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it('reports NaN outputs, wrong labels and aborts clearly', async () => {

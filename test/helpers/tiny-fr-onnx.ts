@@ -12,6 +12,8 @@
  * `deepcache` the deep input h2 of the skip concatenation.
  *
  * `plainConvOnnx()` — two stacked convs, no residual block: no reuse point for any policy.
+ * `concatOutputOnnx()` — a malformed export whose out_sample is [batch,2,4,4] (the sample concatenated
+ * with itself): twice the values of the sample it predicts.
  * Weights are seeded pseudo-random; the models are deterministic.
  * @packageDocumentation
  */
@@ -145,4 +147,28 @@ export function plainConvOnnx(seed = 3): Uint8Array {
   // keep the graph topologically sorted
   const sorted = [nodes[0]!, nodes[1]!, nodes[5]!, nodes[2]!, nodes[3]!, nodes[4]!];
   return model(sorted, [...init, int64Init('shape_b111', [-1, 1, 1, 1])], false);
+}
+
+/**
+ * out_sample = Concat(sample + t, sample + t, axis=1): [batch,2,4,4] for a [batch,1,4,4] sample
+ * (timestep [batch] float32 is used, so onnxruntime keeps it as an input).
+ */
+export function concatOutputOnnx(): Uint8Array {
+  const nodes = [
+    node('Reshape', ['timestep', 'shape_b111'], ['t4']),
+    node('Add', ['sample', 't4'], ['s']),
+    node('Concat', ['s', 's'], ['out_sample'], { axis: 1 }),
+  ];
+  const m: OnnxModel = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'concat-output',
+      node: nodes,
+      initializer: [int64Init('shape_b111', [-1, 1, 1, 1])],
+      input: [io('sample', 1, ['batch', 1, 4, 4]), io('timestep', 1, ['batch'])],
+      output: [io('out_sample', 1, ['batch', 2, 4, 4])],
+    },
+  };
+  return encodeModel(m);
 }

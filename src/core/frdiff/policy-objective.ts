@@ -6,7 +6,6 @@
  */
 import { sample, type SampleOptions } from '../sample.js';
 import { meanSquaredError, type NumArray } from '../tensor.js';
-import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import type { PredictionType } from '../model.js';
 import { withFeatureReuse, type FeatureReuseCapable, type ReuseStats } from './feature-reuse-model.js';
 import type { ReusePolicy } from './reuse-policy.js';
@@ -47,7 +46,6 @@ export async function fullComputeSamples(net: FeatureReuseCapable, run: Omit<Sam
 
 /** `evaluate(policy)` → final-sample MSE against the reference (see the module comment). */
 export function createPolicyObjective(opts: PolicyObjectiveOptions): (policy: ReusePolicy) => Promise<PolicyEvaluation> {
-  const schedule: NoiseSchedule = opts.run.schedule;
   return async (policy) => {
     const key = pointsKey(policy.points);
     const net = opts.nets.get(key);
