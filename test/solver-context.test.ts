@@ -8,7 +8,9 @@ import { createSolverContext, dynamicThreshold } from '../src/core/solver-contex
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { gaussianModel } from '../src/core/reference-models.js';
 import { gaussianBatch } from '../src/core/rng.js';
-import type { DiffusionModel, PredictionType } from '../src/core/model.js';
+import type { DiffusionModel, ModelCall, PredictionType } from '../src/core/model.js';
+import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
+import { classifierFreeGuidance } from '../src/core/guidance.js';
 
 const sched = discreteSchedule();
 
@@ -34,6 +36,27 @@ test('evaluate converts every prediction type to the same ε̂ and x̂0, and cou
       assert.ok(Math.abs(r.x0[i]! - results[0]!.x0[i]!) < 1e-12);
     }
   }
+});
+
+test('evaluate hands the model one call descriptor per call: schedule and model time, α, σ, index, batch', async () => {
+  const vp = continuousVpSchedule({}); // network time 999·t, so model time and schedule time differ
+  const seen: ModelCall[] = [];
+  const model: DiffusionModel = { predictionType: 'epsilon', sampleShape: [2], predict: async (x, call) => (seen.push(call), new Float64Array(x.length)) };
+  const ctx = createSolverContext({ model, schedule: vp, batch: 3, precision: 'float64' });
+  await ctx.evaluate(new Float64Array(6), 0.8);
+  await ctx.evaluate(new Float64Array(6), 0.25);
+  assert.deepEqual(seen, [
+    { t: 0.8, modelTime: 999 * 0.8, alpha: vp.alpha(0.8), sigma: vp.sigma(0.8), index: 0, batch: 3 },
+    { t: 0.25, modelTime: 999 * 0.25, alpha: vp.alpha(0.25), sigma: vp.sigma(0.25), index: 1, batch: 3 },
+  ]);
+  assert.ok(Math.abs(seen[0]!.alpha - Math.exp(-0.25 * 0.64 * 19.9 - 0.5 * 0.8 * 0.1)) < 1e-15, 'α of the VP SDE at t = 0.8');
+  // guidance passes the same call on with the batch doubled ([uncond; cond])
+  seen.length = 0;
+  const guided = classifierFreeGuidance(model, { scale: 2, nullLabel: 9 });
+  const gctx = createSolverContext({ model: guided, schedule: vp, batch: 3, precision: 'float64', cond: { classLabels: [1, 2, 3] } });
+  await gctx.evaluate(new Float64Array(6), 0.5);
+  await gctx.evaluate(new Float64Array(6), 0.4);
+  assert.deepEqual(seen.map((c) => [c.t, c.index, c.batch]), [[0.5, 0, 6], [0.4, 1, 6]]);
 });
 
 test('a float32 model output is converted to the float64 state precision', async () => {
