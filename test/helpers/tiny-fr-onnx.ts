@@ -56,7 +56,14 @@ function io(name: string, elemType: number, dims: (number | string)[]) {
   };
 }
 
-function model(nodes: OnnxNode[], initializer: OnnxTensor[], withLabels: boolean): Uint8Array {
+/** Graph options: class labels or not, the timestep's element type (7 int64, 1 float32), the output's dims. */
+interface GraphIo {
+  withLabels: boolean;
+  timestepType?: number;
+  outDims?: (number | string)[];
+}
+
+function model(nodes: OnnxNode[], initializer: OnnxTensor[], { withLabels, timestepType = 7, outDims = ['batch', 1, 4, 4] }: GraphIo): Uint8Array {
   const m: OnnxModel = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
@@ -66,10 +73,10 @@ function model(nodes: OnnxNode[], initializer: OnnxTensor[], withLabels: boolean
       initializer,
       input: [
         io('sample', 1, ['batch', 1, 4, 4]),
-        io('timestep', 7, ['batch']),
+        io('timestep', timestepType, ['batch']),
         ...(withLabels ? [io('class_labels', 7, ['batch'])] : []),
       ],
-      output: [io('out_sample', 1, ['batch', 1, 4, 4])],
+      output: [io('out_sample', 1, outDims)],
     },
   };
   return encodeModel(m);
@@ -129,7 +136,7 @@ export function tinyUnetOnnx(seed = 7): Uint8Array {
     node('Concat', ['h2', 'h0'], ['cat'], { axis: 1 }),
     conv('cat', 'w_out', 'out_sample'),
   ];
-  return model(nodes, init, true);
+  return model(nodes, init, { withLabels: true });
 }
 
 /** Two stacked convs and no residual block (no reuse point under any policy). */
@@ -146,7 +153,7 @@ export function plainConvOnnx(seed = 3): Uint8Array {
   ];
   // keep the graph topologically sorted
   const sorted = [nodes[0]!, nodes[1]!, nodes[5]!, nodes[2]!, nodes[3]!, nodes[4]!];
-  return model(sorted, [...init, int64Init('shape_b111', [-1, 1, 1, 1])], false);
+  return model(sorted, [...init, int64Init('shape_b111', [-1, 1, 1, 1])], { withLabels: false });
 }
 
 /**
@@ -159,16 +166,5 @@ export function concatOutputOnnx(): Uint8Array {
     node('Add', ['sample', 't4'], ['s']),
     node('Concat', ['s', 's'], ['out_sample'], { axis: 1 }),
   ];
-  const m: OnnxModel = {
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'concat-output',
-      node: nodes,
-      initializer: [int64Init('shape_b111', [-1, 1, 1, 1])],
-      input: [io('sample', 1, ['batch', 1, 4, 4]), io('timestep', 1, ['batch'])],
-      output: [io('out_sample', 1, ['batch', 2, 4, 4])],
-    },
-  };
-  return encodeModel(m);
+  return model(nodes, [int64Init('shape_b111', [-1, 1, 1, 1])], { withLabels: false, timestepType: 1, outDims: ['batch', 2, 4, 4] });
 }
