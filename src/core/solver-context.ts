@@ -1,5 +1,6 @@
 /**
- * The {@link SolverContext} of one sampling run: it calls the model (counted, checked), turns the
+ * The {@link SolverContext} of one sampling run: it calls the model with a {@link ModelCall}
+ * descriptor (schedule and model time, α, σ, call index, batch), counted and checked, turns the
  * output into ε̂ and x̂0, optionally post-processes x̂0 (clip_sample or dynamic thresholding), draws
  * the solver's seeded noise and reports steps.
  *
