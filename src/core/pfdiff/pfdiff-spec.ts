@@ -89,14 +89,16 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
   /** The base solver's own checks, then a refusal of every non-default value the variant would not use. */
   const resolve = (options: Partial<O> | undefined): O => {
     const o = base.resolveOptions(options);
-    for (const [key, value] of Object.entries(o as Record<string, unknown>)) {
-      if (HONOURED[variant].includes(key) || same(value, defaults[key])) continue;
-      if (key === 'eta') {
-        throw new RangeError(`PFDiff wraps the deterministic ${name} (eta = 0), got eta = ${String(value)}: drop eta or set it to 0`);
-      }
+    const resolved = o as Record<string, unknown>;
+    const refused = Object.keys(options ?? {}).filter((key) => !HONOURED[variant].includes(key) && !same(resolved[key], defaults[key]));
+    if (refused.includes('eta')) {
+      throw new RangeError(`PFDiff wraps the deterministic ${name} (eta = 0), got eta = ${String(resolved['eta'])}: drop eta or set it to 0`);
+    }
+    if (refused.length > 0) {
+      const list = refused.map((key) => `"${key}" = ${JSON.stringify(resolved[key])}`).join(', ');
       throw new RangeError(
-        `PFDiff's ${variant} variant around ${name} cannot honour option "${key}" = ${JSON.stringify(value)} (${WHY[variant]}): ` +
-          `drop ${key}, or sample with ${name} without PFDiff`,
+        `PFDiff's ${variant} variant around ${name} cannot honour option ${list} (${WHY[variant]}): ` +
+          `drop ${refused.join(', ')}, or sample with ${name} without PFDiff`,
       );
     }
     return o;
