@@ -140,7 +140,7 @@ describe('PFDiff validates every base-solver option and refuses what it cannot h
     await assert.rejects(run('unipc', { order: 3, variant: 'bh1', bogus: 1 }), /unknown option "bogus" for solver "unipc": valid options are variant/);
     await assert.rejects(plannedCalls({ model, schedule, solver: 'unipc', nfe: 4, solverOptions: { bogus: 1 }, pfdiff: { k: 1, h: 1 } }), /unknown option "bogus"/);
     // Without PFDiff the same key throws the same error.
-    await assert.rejects(sample({ model, schedule, solver: 'unipc', nfe: 4, solverOptions: { bogus: 1 } }), /unknown option "bogus" for solver "unipc"/);
+    await assert.rejects(sample({ model, schedule, solver: 'unipc', nfe: 4, solverOptions: { bogus: 1 } as never }), /unknown option "bogus" for solver "unipc"/);
   });
   it('options the variant ignores are refused with the fix; defaults given explicitly are accepted', async () => {
     await assert.rejects(run('unipc', { order: 3, variant: 'bh1' }), /multistep-experimental variant around unipc cannot honour option "order" = 3, "variant" = "bh1" .*drop order, variant, or sample with unipc without PFDiff/);

@@ -61,8 +61,8 @@ export interface SolverDefinition<O extends object> {
   /** Whether the run injects fresh noise (default false; DDIM: `o => o.eta > 0`). */
   readonly stochastic?: boolean | ((options: O) => boolean);
   readonly gridFamily: GridFamily;
-  /** Rules and defaults of the options. */
-  readonly options: OptionSchema<O>;
+  /** Rules and defaults of the options (left out: the solver takes none). */
+  readonly options?: OptionSchema<O>;
   /** Checks across options after each value passed its rule (e.g. r1 < r2). */
   readonly checkOptions?: (options: O) => void;
   /** Default: one call per interval. */
@@ -171,7 +171,7 @@ export function largestBudget(maxSteps: number, stepsFor: (nfe: number) => numbe
 export function defineSolver<O extends object>(def: SolverDefinition<O>): SolverSpec<O> {
   const { name } = def;
   const resolve = (options: Partial<O> | undefined): O => {
-    const o = resolveOptions(name, options, def.options);
+    const o = resolveOptions(name, options, def.options ?? ({ defaults: {}, rules: {} } as unknown as OptionSchema<O>));
     def.checkOptions?.(o);
     return o;
   };
