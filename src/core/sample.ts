@@ -162,6 +162,13 @@ export function planSample(options: Pick<SampleOptions, 'schedule' | 'solver' | 
   });
 }
 
+/** x_T: the given initial noise in the run's precision, or seeded noise (see the module comment). */
+function initialState(options: SampleOptions, { batch, seed, precision }: RunSettings): NumArray {
+  const noise = options.initialNoise;
+  if (noise === undefined) return gaussianBatch(seed, batch, sampleSizeOf(options.model.sampleShape), precision);
+  return precision === 'float64' ? Float64Array.from(noise) : Float32Array.from(noise);
+}
+
 /** The model as the solver calls it: guided when guidance asks for it (scale 1 without rescale is the plain model). */
 function guided(options: SampleOptions): DiffusionModel {
   const g = options.guidance;
@@ -177,9 +184,7 @@ export async function sample<S extends string = string>(options: SampleOptions<S
   const start = now();
   const { batch, seed, precision } = validate(options);
   const plan = planSample(options);
-  const noise = options.initialNoise;
-  const x = noise === undefined ? gaussianBatch(seed, batch, sampleSizeOf(options.model.sampleShape), precision)
-    : precision === 'float64' ? Float64Array.from(noise) : Float32Array.from(noise);
+  const x = initialState(options, { batch, seed, precision });
   const ctx = createSolverContext({
     model: guided(options),
     schedule: options.schedule,

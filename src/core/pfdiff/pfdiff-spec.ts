@@ -13,6 +13,7 @@
  */
 import { buildPlannedGrid, gridOptions, largestBudget, requestBudget } from '../solvers/define-solver.js';
 import type { PfdiffVariant, PlanRequest, Solver, SolverPlan, SolverSpec } from '../solvers/types.js';
+import type { SinglestepOptions } from '../solvers/singlestep-plan.js';
 import { buildTimesteps, gridEndsClean } from '../timesteps.js';
 import { checkReuse, defaultReuse, FIRST_ORDER_BASES, type FirstOrderBase, type ReuseQuantity } from './first-order-step.js';
 import { checkPfdiffKH, createPfdiffSolver, pfdiffBaseSteps, pfdiffCallsForSteps } from './pfdiff.js';
@@ -142,14 +143,8 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
         const nfe = budget.nfe;
         const { order } = singlestepBaseInfo(name as SinglestepBase);
         const clean = gridEndsClean(schedule, grid);
-        const ro = o as { r1?: number; r2?: number };
-        run = createPfdiffHigherOrderSolver({
-          k,
-          h,
-          base: name as SinglestepBase,
-          nfe,
-          solverOptions: { ...(ro.r1 !== undefined ? { r1: ro.r1 } : {}), ...(ro.r2 !== undefined ? { r2: ro.r2 } : {}) },
-        });
+        // The resolved options go through whole: r1/r2 are used, every other key was checked above to be the default.
+        run = createPfdiffHigherOrderSolver({ k, h, base: name as SinglestepBase, nfe, solverOptions: o as SinglestepOptions });
         const want = pfdiffHigherOrderBaseSteps(nfe, k, order, clean);
         timesteps = explicit
           ? buildTimesteps(schedule, grid)

@@ -147,10 +147,12 @@ export function buildPlannedGrid(
   }
 }
 
-/** The largest budget `nfe` whose spent grid fits in `maxSteps` intervals (`spend` non-decreasing in `nfe`). */
+/**
+ * The largest budget `nfe` whose grid (`stepsFor(nfe)` intervals, non-decreasing in `nfe`) fits in
+ * `maxSteps`; 0 when none does. Only error messages ask this, so a bisection is enough: no solver
+ * here spends more than 3 calls per interval, so 4·maxSteps + 4 bounds the answer.
+ */
 export function largestBudget(maxSteps: number, stepsFor: (nfe: number) => number): number {
-  // A budget never needs fewer calls than intervals minus one per interval of slack, so
-  // [1, 4·maxSteps + 4] brackets it for every solver here (at most 3 calls per interval).
   let lo = 0;
   let hi = 4 * maxSteps + 4;
   while (lo < hi) {
