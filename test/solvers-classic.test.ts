@@ -246,8 +246,8 @@ test('solvers reject unknown and out-of-range options, bad grids and impossible 
   assert.throws(() => getSolver('euler').create({ eta: 1 } as object), /unknown option "eta" for solver "euler"/);
   assert.throws(() => getSolver('ddim').create({ eta: 1.5 }), /option "eta" of solver "ddim" must be a number in \[0, 1\]/);
   assert.throws(() => getSolver('lms').create({ order: 5 }), /must be an integer in \[1, 4\]/);
-  assert.throws(() => getSolver('plms').create({ firstStep: 'prk' }), /'heun' \| 'euler'/);
-  assert.throws(() => getSolver('ddpm').create({ varianceType: 'learned' }), /'fixed_small' \| 'fixed_large'/);
+  assert.throws(() => getSolver('plms').create({ firstStep: 'prk' }), /option "firstStep" of solver "plms" must be one of 'heun', 'euler'/);
+  assert.throws(() => getSolver('ddpm').create({ varianceType: 'learned' }), /option "varianceType" of solver "ddpm" must be one of 'fixed_small', 'fixed_large'/);
   assert.throws(() => getSolver('heun').callsForSteps(3, { lowerOrderFinal: 1 } as object), /true or false/);
   assert.throws(() => getSolver('heun').stepsForCalls(1, { lowerOrderFinal: false }), /needs 2 model calls for one step/);
   assert.throws(() => getSolver('ddim').stepsForCalls(0), /integer ≥ 1/);

@@ -216,12 +216,12 @@ test('DPM-Solver++(2M) SDE: eta = 0 is 2M; final distribution matches the data; 
 
 test('options are validated: unknown keys list the valid ones, bad values name the range', () => {
   assert.throws(() => dpmpp2mSpec.create({ solver_type: 'heun' } as any), /unknown option "solver_type".*solverType.*lowerOrderFinal.*eulerAtFinal/);
-  assert.throws(() => dpmpp2mSpec.create({ solverType: 'rk4' } as any), /solverType must be one of 'midpoint', 'heun'/);
-  assert.throws(() => dpmSolver2Spec.create({ r1: 1.5 }), /r1 must be a number in \(0, 1\]/);
+  assert.throws(() => dpmpp2mSpec.create({ solverType: 'rk4' } as any), /option "solverType" of solver "dpmpp_2m" must be one of 'midpoint', 'heun'/);
+  assert.throws(() => dpmSolver2Spec.create({ r1: 1.5 }), /option "r1" of solver "dpm_solver_2" must be a number in \(0, 1\]/);
   assert.throws(() => dpmSolver3Spec.create({ r1: 0.7, r2: 0.6 }), /need r1 < r2/);
   assert.throws(() => dpmSolver3Spec.create({ order: 2 } as any), /unknown option "order".*orders/);
-  assert.throws(() => dpmSolver2Spec.create({ orders: [3, 1] }), /integers from 1 to 2/);
-  assert.throws(() => dpmpp2mSdeSpec.create({ eta: -1 }), /eta must be a number/);
+  assert.throws(() => dpmSolver2Spec.create({ orders: [3, 1] }), /option "orders" of solver "dpm_solver_2" must be a list of integers in \[1, 2\]/);
+  assert.throws(() => dpmpp2mSdeSpec.create({ eta: -1 }), /option "eta" of solver "dpmpp_2m_sde" must be a number ≥ 0/);
   assert.throws(() => dpmpp3mSpec.stepsForCalls(0), /integer ≥ 1/);
 });
 

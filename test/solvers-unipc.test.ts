@@ -128,7 +128,7 @@ test('terminal at CLEAN_TIME: finite and accurate, data and noise prediction, bh
 
 test('options are validated with the fix in the message', () => {
   assert.throws(() => unipcSpec.create({ solver_type: 'bh1' } as never), /unknown option "solver_type".*variant.*order.*disableCorrector.*predictX0/);
-  assert.throws(() => unipcSpec.create({ variant: 'bh3' as never }), /variant must be one of 'bh1', 'bh2'/);
-  assert.throws(() => unipcSpec.create({ order: 4 }), /order must be an integer from 1 to 3/);
-  assert.throws(() => unipcSpec.create({ disableCorrector: [-1] }), /disableCorrector must be a list of step indices/);
+  assert.throws(() => unipcSpec.create({ variant: 'bh3' as never }), /option "variant" of solver "unipc" must be one of 'bh1', 'bh2'/);
+  assert.throws(() => unipcSpec.create({ order: 4 }), /option "order" of solver "unipc" must be an integer in \[1, 3\]/);
+  assert.throws(() => unipcSpec.create({ disableCorrector: [-1] }), /option "disableCorrector" of solver "unipc" must be a list of integers ≥ 0/);
 });

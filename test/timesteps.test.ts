@@ -4,12 +4,17 @@
  * (N = 1000 training steps).
  */
 import { test } from 'node:test';
+import { gaussianModel } from '../src/core/reference-models.js';
+import { planSample, sample } from '../src/core/sample.js';
 import assert from 'node:assert/strict';
 import { CLEAN_TIME, continuousVpSchedule, discreteSchedule, veSigma } from '../src/core/schedule/index.js';
 import {
   AYS_TABLES,
   TIMESTEP_SPACINGS,
+  MAX_GRID_STEPS,
+  TimestepCountError,
   buildTimesteps,
+  gridEndsClean,
   karrasSigmas,
   loglinearResample,
   roundHalfEven,
@@ -215,4 +220,61 @@ test('terminals and errors', () => {
   // One step: the noisiest point, then the terminal.
   assert.deepEqual(buildTimesteps(linear, { steps: 1, spacing: 'trailing' }), [999, CLEAN_TIME]);
   assert.deepEqual(buildTimesteps(linear, { steps: 1, spacing: 'logSNR' }), [999, 0]);
+});
+
+test('too many steps: the grid says the most its spacing allows, and the budget that fits (issue 10 item 11)', async () => {
+  const count = (f: () => unknown): TimestepCountError => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof TimestepCountError && e instanceof RangeError, String(e));
+      return e;
+    }
+    assert.fail('expected a TimestepCountError');
+  };
+  // leading, DPM family: ratio = N // (S+1) ≥ 1 needs S ≤ N − 1.
+  const dpm = count(() => buildTimesteps(linear, { steps: 1000, spacing: 'leading', family: 'dpm' }));
+  assert.equal(dpm.maxSteps, 999);
+  assert.match(dpm.message, /at most 999 steps for 1000 training timesteps; pass steps ≤ 999/);
+  assert.deepEqual(buildTimesteps(linear, { steps: 999, spacing: 'leading', family: 'dpm' }).slice(-3), [2, 1, CLEAN_TIME]);
+  // leading, DDIM family: ratio = N // S ≥ 1 needs S ≤ N; refused before building 100 000 points.
+  const ddim = count(() => buildTimesteps(linear, { steps: 100_000, spacing: 'leading', family: 'ddim' }));
+  assert.equal(ddim.maxSteps, 1000);
+  assert.match(ddim.message, /at most 1000 steps for 1000 training timesteps/);
+  assert.equal(buildTimesteps(linear, { steps: 1000, spacing: 'leading', family: 'ddim' }).length, 1001);
+  // The DDIM code's quadratic grid: int(linspace(0, √800, S)²) repeats 0 and 1 from S = 30 on.
+  assert.equal(count(() => buildTimesteps(linear, { steps: 40, spacing: 'quadratic' })).maxSteps, 29);
+  assert.equal(buildTimesteps(linear, { steps: 29, spacing: 'quadratic' }).length, 30);
+  // Fractional spacings are capped at MAX_GRID_STEPS (an effectively endless run is refused up front).
+  const karras = count(() => buildTimesteps(linear, { steps: 100_000, spacing: 'karras' }));
+  assert.equal(MAX_GRID_STEPS, 10_000);
+  assert.equal(karras.maxSteps, 10_000);
+  assert.match(karras.message, /karras grid for 100000 steps exceeds the cap of 10000 intervals/);
+  assert.equal(buildTimesteps(linear, { steps: 10_000, spacing: 'karras' }).length, 10_001);
+  // Through a plan, in model calls: the largest NFE this grid allows for this solver.
+  const model = gaussianModel({ schedule: linear, sampleShape: [2] });
+  await assert.rejects(
+    sample({ model, schedule: linear, solver: 'dpmpp_2m', nfe: 1000, timesteps: { spacing: 'leading' } }),
+    /dpmpp_2m with nfe = 1000 needs a grid of 1000 intervals.*at most 999 steps for 1000 training timesteps.*the largest budget on this grid is nfe = 999$/,
+  );
+  await assert.rejects(
+    sample({ model, schedule: linear, solver: 'dpmpp_2m', nfe: 100_000, timesteps: { spacing: 'karras' } }),
+    /cap of 10000 intervals.*the largest budget on this grid is nfe = 10000$/,
+  );
+  assert.equal(model.calls, 0, 'refused before any model call');
+  assert.match(count(() => planSample({ schedule: linear, solver: 'heun', nfe: 5000, timesteps: { spacing: 'leading' } })).message, /largest budget on this grid is nfe = 2000$/);
+  assert.equal(planSample({ schedule: linear, solver: 'heun', nfe: 2000, timesteps: { spacing: 'leading' } }).calls, 1999);
+  // PFDiff-2_1 spends M = 3N − 2 base intervals: at most 1000 → N ≤ 334.
+  assert.match(count(() => planSample({ schedule: linear, solver: 'ddim', nfe: 1000, pfdiff: { k: 2, h: 1 } })).message, /nfe = 334$/);
+  assert.equal(planSample({ schedule: linear, solver: 'ddim', nfe: 334, pfdiff: { k: 2, h: 1 } }).steps, 1000);
+});
+
+test('gridEndsClean resolves the terminal before the grid is built', () => {
+  assert.equal(gridEndsClean(linear, {}), true);
+  assert.equal(gridEndsClean(linear, { spacing: 'logSNR' }), false);
+  assert.equal(gridEndsClean(linear, { spacing: 'logSNR', terminal: 'zero' }), true);
+  assert.equal(gridEndsClean(linear, { spacing: 'karras', terminal: 'sigma_min' }), false);
+  assert.equal(gridEndsClean(linear, { timesteps: [900, 100] }), true);
+  assert.equal(gridEndsClean(linear, { timesteps: [900, 100], terminal: 'sigma_min' }), false);
+  assert.equal(gridEndsClean(continuousVpSchedule(), {}), false);
 });

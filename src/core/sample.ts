@@ -1,9 +1,8 @@
 /**
- * `sample(options)`: the one entry point of the sampling core.
- *
- * It draws the initial noise, wraps the model with classifier-free guidance when asked, builds the
- * timestep grid the solver (or PFDiff around it) needs for the NFE budget, runs the solver through a
- * counting {@link createSolverContext | solver context}, and reports what the run cost.
+ * `sample(options)`: the one entry point of the sampling core, in four moves:
+ * validate the options → plan the run (the solver spec, or PFDiff around it, lays out the grid and
+ * the exact call count, {@link planSample}) → wrap the model with classifier-free guidance when
+ * asked → run the planned solver through a counting {@link createSolverContext | solver context}.
  *
  * Initial state: x_T = z with z ~ N(0, I) from {@link gaussianBatch}(seed, batch, sampleSize,
  * precision). Every solver here works in the VP coordinates x_t = α_t·x0 + σ_t·ε, whose marginal at
@@ -14,47 +13,33 @@
  */
 import { classifierFreeGuidance, checkGuidanceOptions, type GuidanceOptions } from './guidance.js';
 import { sampleSize as sampleSizeOf, type Conditioning, type DiffusionModel } from './model.js';
-import { defaultReuse, FIRST_ORDER_BASES, type FirstOrderBase, type ReuseQuantity, checkReuse } from './pfdiff/first-order-step.js';
-import { checkPfdiffKH, createPfdiffSolver, pfdiffBaseSteps } from './pfdiff/pfdiff.js';
-import {
-  createPfdiffHigherOrderSolver,
-  pfdiffHigherOrderBaseSteps,
-  SINGLESTEP_BASES,
-  singlestepBaseInfo,
-  type SinglestepBase,
-} from './pfdiff/pfdiff-higher-order.js';
-import { createPfdiffMultistepSolver, MULTISTEP_BASES, type MultistepBase } from './pfdiff/pfdiff-multistep.js';
+import { pfdiff, type PfdiffSettings } from './pfdiff/pfdiff-spec.js';
+import { now } from './clock.js';
 import { gaussianBatch } from './rng.js';
 import { abortError, createSolverContext, type DynamicThresholding } from './solver-context.js';
 import type { NoiseSchedule } from './schedule/noise-schedule.js';
+import { checkCount } from './solvers/define-solver.js';
 import { getSolver } from './solvers/registry.js';
-import { stepPlanForCalls } from './solvers/singlestep-plan.js';
-import type { Solver, SolverSpec, StepInfo } from './solvers/types.js';
+import type { SolverOptionsOf } from './solvers/solver-options.js';
+import type { PfdiffPlanInfo, SolverPlan, StepInfo } from './solvers/types.js';
 import type { NumArray } from './tensor.js';
-import { buildTimesteps, type TimestepOptions } from './timesteps.js';
+import type { TimestepOptions } from './timesteps.js';
 
-/** PFDiff settings of a run. */
-export interface PfdiffSettings {
-  /** 1 ≤ k ≤ 3: one call moves k + 1 base intervals. */
-  k: number;
-  /** 1 ≤ h ≤ k: the springboard offset. */
-  h: number;
-  /**
-   * First-order bases only: the stored, reused quantity. Default: `x0` for `dpmpp_1`, else `epsilon`.
-   */
-  reuse?: ReuseQuantity;
-}
+export type { PfdiffSettings } from './pfdiff/pfdiff-spec.js';
 
 /** Options of {@link sample}. */
-export interface SampleOptions {
+export interface SampleOptions<S extends string = string> {
   /** The network (its prediction type and sample shape come with it). */
   model: DiffusionModel;
   /** The noise schedule the model was trained with. */
   schedule: NoiseSchedule;
   /** Registry solver name (e.g. `ddim`, `dpmpp_2m`) or alias. Default `ddim`. */
-  solver?: string;
-  /** The solver's own options (e.g. `{ eta: 0.5 }` for DDIM). */
-  solverOptions?: Record<string, unknown>;
+  solver?: S;
+  /**
+   * The solver's own options (e.g. `{ eta: 0.5 }` for DDIM), typed by `SolverOptionsMap` when
+   * `solver` is a registry name literal; checked by the solver's rules either way.
+   */
+  solverOptions?: SolverOptionsOf<S>;
   /** Model-call budget N. Give `nfe` or `steps` (not both). Default: 20 calls. */
   nfe?: number;
   /** Grid intervals (with PFDiff: base-grid intervals M, which must fit M = N(k+1) − k). */
@@ -101,32 +86,13 @@ export interface SampleResult {
   /** The registry name of the solver. */
   solver: string;
   /** The PFDiff variant used, if any. */
-  pfdiff?: { k: number; h: number; variant: 'first-order' | 'past-only' | 'multistep-experimental'; reuse?: ReuseQuantity };
+  pfdiff?: PfdiffPlanInfo;
   /** Wall time of the whole run, ms. */
   wallMs: number;
   /** Time spent inside model calls, ms. */
   callMs: number;
 }
 
-function now(): number {
-  return globalThis.performance?.now() ?? Date.now();
-}
-
-/** Which PFDiff variant applies to a registry solver name, or an error naming the valid ones. */
-function pfdiffVariant(name: string): 'first-order' | 'past-only' | 'multistep-experimental' {
-  if ((FIRST_ORDER_BASES as readonly string[]).includes(name)) return 'first-order';
-  if ((SINGLESTEP_BASES as readonly string[]).includes(name)) return 'past-only';
-  if ((MULTISTEP_BASES as readonly string[]).includes(name)) return 'multistep-experimental';
-  throw new RangeError(
-    `PFDiff has no variant for solver "${name}": use a first-order solver (${FIRST_ORDER_BASES.join(', ')}), ` +
-      `a singlestep one (${SINGLESTEP_BASES.join(', ')}) or, experimentally, ${MULTISTEP_BASES.join(', ')}`,
-  );
-}
-
-function checkPositiveInt(v: unknown, what: string, fix: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${what} must be an integer ≥ 1, got ${String(v)}: ${fix}`);
-  return v;
-}
 
 function checkCond(cond: Conditioning | undefined, batch: number): void {
   if (!cond) return;
@@ -146,127 +112,80 @@ function checkCond(cond: Conditioning | undefined, batch: number): void {
   }
 }
 
-/**
- * Run one sampling job (see {@link SampleOptions}); every bad option throws an error that names the
- * problem and the fix.
- */
-export async function sample(options: SampleOptions): Promise<SampleResult> {
-  const start = now();
+/** The checked run settings of {@link SampleOptions} (everything but the solver plan). */
+interface RunSettings {
+  batch: number;
+  seed: number;
+  precision: 'float32' | 'float64';
+}
+
+/** Check every option that is not the solver's (those are the plan's); throws naming the fix. */
+function validate(options: SampleOptions): RunSettings {
   const { model, schedule } = options;
   if (!model || typeof model.predict !== 'function') throw new TypeError('sample: options.model must be a DiffusionModel (with predict, predictionType, sampleShape)');
   if (!schedule || typeof schedule.alpha !== 'function') throw new TypeError('sample: options.schedule must be a NoiseSchedule (e.g. discreteSchedule({...}))');
   if (options.signal?.aborted) throw abortError(options.signal);
-  const spec: SolverSpec<any> = getSolver(options.solver ?? 'ddim'); // eslint-disable-line @typescript-eslint/no-explicit-any
-  const batch = checkPositiveInt(options.batch ?? 1, 'batch', 'pass the number of samples');
+  const batch = checkCount(options.batch ?? 1, 'batch', 'pass the number of samples');
   const seed = options.seed ?? 0;
   if (!Number.isInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}: pass an integer seed`);
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') throw new RangeError(`precision must be 'float32' or 'float64', got "${String(precision)}"`);
-  if (options.nfe !== undefined && options.steps !== undefined) {
-    throw new Error('sample: give either nfe (a call budget) or steps (grid intervals), not both');
-  }
-  if (options.nfe !== undefined) checkPositiveInt(options.nfe, 'nfe', 'the budget is at least one model call');
-  if (options.steps !== undefined) checkPositiveInt(options.steps, 'steps', 'a grid needs at least one interval');
   checkCond(options.cond, batch);
   if (options.guidance) checkGuidanceOptions(options.guidance);
-
-  const d = sampleSizeOf(model.sampleShape);
-  let x: NumArray;
   if (options.initialNoise !== undefined) {
+    const d = sampleSizeOf(model.sampleShape);
     if (options.initialNoise.length !== batch * d) {
       throw new RangeError(
         `initialNoise has ${options.initialNoise.length} values, expected batch ${batch} × ${d} (sampleShape [${model.sampleShape}]): match batch to the noise or pass noise of that length`,
       );
     }
-    x = precision === 'float64' ? Float64Array.from(options.initialNoise) : Float32Array.from(options.initialNoise);
-  } else {
-    x = gaussianBatch(seed, batch, d, precision);
   }
+  return { batch, seed, precision };
+}
 
-  // Grid + solver.
-  const gridOptions: TimestepOptions = {
-    spacing: 'linspace',
-    family: spec.gridFamily,
-    ...(options.timesteps ?? {}),
-  };
-  const grid = (steps: number): number[] => buildTimesteps(schedule, { ...gridOptions, steps });
-  const explicit = options.timesteps?.timesteps !== undefined;
-  let solver: Solver;
-  let timesteps: number[];
-  let pfdiffInfo: SampleResult['pfdiff'];
-  if (options.pfdiff) {
-    const { k, h } = options.pfdiff;
-    checkPfdiffKH(k, h);
-    const variant = pfdiffVariant(spec.name);
-    const nfe = options.nfe ?? (options.steps === undefined ? 20 : undefined);
-    if (variant === 'first-order') {
-      const base = spec.name as FirstOrderBase;
-      const eta = options.solverOptions?.['eta'];
-      if (eta !== undefined && eta !== 0) {
-        throw new RangeError(`PFDiff wraps the deterministic ${base} (eta = 0), got eta = ${String(eta)}: drop eta or set it to 0`);
-      }
-      const reuse = options.pfdiff.reuse ?? defaultReuse(base);
-      checkReuse(reuse);
-      solver = createPfdiffSolver({ k, h, reuse });
-      timesteps = explicit ? buildTimesteps(schedule, gridOptions) : grid(nfe !== undefined ? pfdiffBaseSteps(nfe, k) : options.steps!);
-      pfdiffInfo = { k, h, variant, reuse };
-    } else if (variant === 'past-only') {
-      if (options.pfdiff.reuse !== undefined) {
-        throw new RangeError(`pfdiff.reuse applies to first-order solvers; ${spec.name} reuses its own outputs (${singlestepBaseInfo(spec.name as SinglestepBase).form} prediction): drop reuse`);
-      }
-      if (nfe === undefined) throw new Error(`PFDiff with ${spec.name} needs an nfe budget (the remainder rule depends on it): pass nfe instead of steps`);
-      const order = singlestepBaseInfo(spec.name as SinglestepBase).order;
-      const ro = options.solverOptions ?? {};
-      solver = createPfdiffHigherOrderSolver({
-        k,
-        h,
-        base: spec.name as SinglestepBase,
-        nfe,
-        solverOptions: { ...(ro['r1'] !== undefined ? { r1: ro['r1'] as number } : {}), ...(ro['r2'] !== undefined ? { r2: ro['r2'] as number } : {}) },
-      });
-      if (explicit) timesteps = buildTimesteps(schedule, gridOptions);
-      else {
-        timesteps = grid(pfdiffHigherOrderBaseSteps(nfe, k, order, true));
-        if (schedule.sigma(timesteps[timesteps.length - 1]!) !== 0) timesteps = grid(pfdiffHigherOrderBaseSteps(nfe, k, order, false));
-      }
-      pfdiffInfo = { k, h, variant };
-    } else {
-      if (options.pfdiff.reuse !== undefined && options.pfdiff.reuse !== 'x0') {
-        throw new RangeError(`the multistep PFDiff variant reuses x̂0 (data prediction), got reuse "${options.pfdiff.reuse}": drop reuse`);
-      }
-      solver = createPfdiffMultistepSolver({ k, h, base: spec.name as MultistepBase });
-      timesteps = explicit ? buildTimesteps(schedule, gridOptions) : grid(nfe !== undefined ? pfdiffBaseSteps(nfe, k) : options.steps!);
-      pfdiffInfo = { k, h, variant };
-    }
-  } else if (
-    !explicit &&
-    options.steps === undefined &&
-    (SINGLESTEP_BASES as readonly string[]).includes(spec.name) &&
-    options.solverOptions?.orders === undefined
-  ) {
-    // A singlestep order-p solver spends the whole budget with DPM-Solver's adaptive step plan
-    // (e.g. 10 calls at order 3 → orders [3, 3, 3, 1]); a step into σ = 0 must be first order.
-    const order = singlestepBaseInfo(spec.name as SinglestepBase).order;
-    const budget = options.nfe ?? 20;
-    let orders = stepPlanForCalls(budget, order, true);
-    timesteps = grid(orders.length);
-    if (schedule.sigma(timesteps[timesteps.length - 1]!) !== 0) {
-      orders = stepPlanForCalls(budget, order, false);
-      timesteps = grid(orders.length);
-    }
-    solver = spec.create({ ...(options.solverOptions ?? {}), orders });
-  } else {
-    solver = spec.create(options.solverOptions ?? {});
-    if (explicit) timesteps = buildTimesteps(schedule, gridOptions);
-    else timesteps = grid(options.steps ?? spec.stepsForCalls(options.nfe ?? 20, options.solverOptions ?? {}));
-  }
+/**
+ * The plan of `sample(options)` without running it: the grid, the exact call count and the bound
+ * solver, from the solver spec (wrapped by {@link pfdiff} when `options.pfdiff` is set). Needs only
+ * `schedule`, `solver`, `solverOptions`, `nfe`/`steps`, `timesteps` and `pfdiff`.
+ */
+export function planSample(options: Pick<SampleOptions, 'schedule' | 'solver' | 'solverOptions' | 'nfe' | 'steps' | 'timesteps' | 'pfdiff'>): SolverPlan {
+  const base = getSolver(options.solver ?? 'ddim');
+  const spec = options.pfdiff ? pfdiff(base, options.pfdiff) : base;
+  return spec.plan({
+    schedule: options.schedule,
+    ...(options.nfe !== undefined ? { nfe: options.nfe } : {}),
+    ...(options.steps !== undefined ? { steps: options.steps } : {}),
+    ...(options.timesteps !== undefined ? { timesteps: options.timesteps } : {}),
+    ...(options.solverOptions !== undefined ? { options: options.solverOptions as Record<string, unknown> } : {}),
+  });
+}
 
-  const runModel = options.guidance && !(options.guidance.scale === 1 && !(options.guidance.rescale ?? 0))
-    ? classifierFreeGuidance(model, options.guidance)
-    : model;
+/** x_T: the given initial noise in the run's precision, or seeded noise (see the module comment). */
+function initialState(options: SampleOptions, { batch, seed, precision }: RunSettings): NumArray {
+  const noise = options.initialNoise;
+  if (noise === undefined) return gaussianBatch(seed, batch, sampleSizeOf(options.model.sampleShape), precision);
+  return precision === 'float64' ? Float64Array.from(noise) : Float32Array.from(noise);
+}
+
+/** The model as the solver calls it: guided when guidance asks for it (scale 1 without rescale is the plain model). */
+function guided(options: SampleOptions): DiffusionModel {
+  const g = options.guidance;
+  if (!g || (g.scale === 1 && !(g.rescale ?? 0))) return options.model;
+  return classifierFreeGuidance(options.model, g);
+}
+
+/**
+ * Run one sampling job (see {@link SampleOptions}): validate → plan → wrap → run. Every bad option
+ * throws an error that names the problem and the fix before the first model call.
+ */
+export async function sample<S extends string = string>(options: SampleOptions<S>): Promise<SampleResult> {
+  const start = now();
+  const { batch, seed, precision } = validate(options);
+  const plan = planSample(options);
+  const x = initialState(options, { batch, seed, precision });
   const ctx = createSolverContext({
-    model: runModel,
-    schedule,
+    model: guided(options),
+    schedule: options.schedule,
     batch,
     precision,
     seed,
@@ -276,16 +195,15 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
     ...(options.onStep ? { onStep: options.onStep } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const samples = await solver(x, timesteps, ctx);
-  const callMs = ctx.callTimes.reduce((a, b) => a + b, 0);
+  const samples = await plan.run(x, plan.timesteps, ctx);
   return {
     samples,
     calls: ctx.calls,
-    steps: timesteps.length - 1,
-    timesteps,
-    solver: spec.name,
-    ...(pfdiffInfo ? { pfdiff: pfdiffInfo } : {}),
+    steps: plan.steps,
+    timesteps: plan.timesteps,
+    solver: plan.solver,
+    ...(plan.pfdiff ? { pfdiff: plan.pfdiff } : {}),
     wallMs: now() - start,
-    callMs,
+    callMs: ctx.callTimes.reduce((a, b) => a + b, 0),
   };
 }

@@ -250,15 +250,61 @@ export function exponentialSigmas(sigmaMin: number, sigmaMax: number, count: num
   return linspace(Math.log(sigmaMax), Math.log(sigmaMin), count).map(Math.exp);
 }
 
+/** The first position where `grid` fails to decrease strictly, or −1. */
+function firstNonDecreasing(grid: readonly number[]): number {
+  for (let i = 1; i < grid.length; i++) if (!(grid[i]! < grid[i - 1]!)) return i;
+  return -1;
+}
+
 function checkDecreasing(grid: readonly number[], what: string): void {
-  for (let i = 1; i < grid.length; i++) {
-    if (!(grid[i]! < grid[i - 1]!)) {
-      fail(
-        `timesteps: ${what} is not strictly decreasing at position ${i} (${grid[i - 1]} then ${grid[i]}); ` +
-          `use fewer steps or another spacing/terminal`,
-      );
-    }
+  const i = firstNonDecreasing(grid);
+  if (i >= 0) {
+    fail(`timesteps: ${what} is not strictly decreasing at position ${i} (${grid[i - 1]} then ${grid[i]}); use another spacing/terminal`);
   }
+}
+
+/**
+ * The most intervals any grid may have (10 000): beyond it a run is effectively endless (a
+ * first-order solver would make over 10 000 model calls), so {@link buildTimesteps} refuses it up
+ * front instead of starting it.
+ */
+export const MAX_GRID_STEPS = 10_000;
+
+/** A grid that cannot have this many intervals; `maxSteps` is the most this spacing allows here (0: none). */
+export class TimestepCountError extends RangeError {
+  constructor(
+    message: string,
+    /** The most intervals the spacing allows for this schedule and options (0 when even one fails). */
+    readonly maxSteps: number,
+    /** The intervals asked for. */
+    readonly steps: number,
+  ) {
+    super(message);
+    this.name = 'TimestepCountError';
+  }
+}
+
+/** Spacings whose times are integers of the training grid 0…N−1 (so at most N distinct times). */
+const INTEGER_SPACINGS: ReadonlySet<string> = new Set(['leading', 'trailing', 'uniform', 'quadratic', 'linspace_floor']);
+
+function integerValued(spacing: TimestepSpacing, family: TimestepFamily): boolean {
+  return INTEGER_SPACINGS.has(spacing) || (spacing === 'linspace' && family !== 'euler');
+}
+
+/**
+ * Whether the grid these options build ends at the clean point (σ = 0): its terminal resolved as
+ * {@link buildTimesteps} resolves it (an explicit list ending with {@link CLEAN_TIME} counts as clean).
+ * A plan that depends on the terminal (a lower-order final step) asks this before building the grid.
+ */
+export function gridEndsClean(schedule: NoiseSchedule, options: Omit<TimestepOptions, 'steps'>): boolean {
+  const list = options.timesteps;
+  if (list !== undefined) {
+    if (Array.isArray(list) && list.length > 1 && list[list.length - 1] === CLEAN_TIME && schedule.kind === 'discrete') return true;
+    return resolveTerminal(schedule, options.terminal, 'zero') === 'zero';
+  }
+  const spacing = options.spacing ?? 'linspace';
+  const dpmSolverSpacing = spacing === 'time_uniform' || spacing === 'logSNR' || spacing === 'time_quadratic';
+  return resolveTerminal(schedule, options.terminal, dpmSolverSpacing ? 'sigma_min' : 'zero') === 'zero';
 }
 
 function checkInside(schedule: NoiseSchedule, t: number, what: string): void {
@@ -271,7 +317,10 @@ function checkInside(schedule: NoiseSchedule, t: number, what: string): void {
  * Build the grid `[t_0, …, t_{steps−1}, terminal]` (length `steps + 1`, strictly decreasing).
  *
  * Throws when `steps` is not an integer ≥ 1, the spacing or family is unknown (listing the valid
- * ones), the spacing needs a discrete schedule, or the grid would repeat a time (too many steps).
+ * ones), the spacing needs a discrete schedule, or the grid would repeat a time. Too many steps
+ * throw a {@link TimestepCountError} that says the most this spacing allows for the schedule (at
+ * most N for a spacing of integer times over N training timesteps; at most {@link MAX_GRID_STEPS}
+ * for any spacing), before anything is built.
  */
 export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions): number[] {
   const explicit = options.timesteps;
@@ -285,6 +334,66 @@ export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions
   if (!TIMESTEP_FAMILIES.includes(family)) {
     fail(`timesteps: unknown family "${String(family)}"; use one of ${TIMESTEP_FAMILIES.join(', ')}`);
   }
+  const what = `the ${String(spacing)} grid for ${steps} steps`;
+  const train = schedule.kind === 'discrete' ? (schedule.numTrainTimesteps ?? Math.round(schedule.tMax) + 1) : undefined;
+  const per = train !== undefined ? ` for ${train} training timesteps` : '';
+  if (train !== undefined && integerValued(spacing, family) && steps > train) {
+    const max = largestValidSteps(schedule, options, train);
+    if (max === 0) fail(`timesteps: ${what} cannot be strictly decreasing with this spacing and terminal: use another spacing/terminal`);
+    throw new TimestepCountError(
+      `timesteps: ${what} would not be strictly decreasing: a spacing of integer training times allows at most ${max} steps${per}: ` +
+        `pass steps ≤ ${max} (or a smaller NFE), or use a fractional spacing (karras, exponential, logSNR, time_uniform)`,
+      max,
+      steps,
+    );
+  }
+  if (steps > MAX_GRID_STEPS) {
+    throw new TimestepCountError(
+      `timesteps: ${what} exceeds the cap of ${MAX_GRID_STEPS} intervals (a run that long is effectively endless): pass steps ≤ ${MAX_GRID_STEPS} (or a smaller NFE)`,
+      MAX_GRID_STEPS,
+      steps,
+    );
+  }
+  const grid = rawTimesteps(schedule, { ...options, steps });
+  const bad = firstNonDecreasing(grid);
+  if (bad >= 0) {
+    const max = largestValidSteps(schedule, options, steps - 1);
+    const detail = `${what} is not strictly decreasing at position ${bad} (${grid[bad - 1]} then ${grid[bad]})`;
+    if (max === 0) fail(`timesteps: ${detail}; no step count works with this spacing and terminal: use another spacing/terminal`);
+    throw new TimestepCountError(
+      `timesteps: ${detail}: this spacing allows at most ${max} steps${per}; pass steps ≤ ${max} (or a smaller NFE), or use another spacing/terminal`,
+      max,
+      steps,
+    );
+  }
+  return grid;
+}
+
+/** The largest step count ≤ `upTo` whose grid is strictly decreasing (binary search; 0 when none is). */
+function largestValidSteps(schedule: NoiseSchedule, options: TimestepOptions, upTo: number): number {
+  const ok = (m: number): boolean => {
+    try {
+      return firstNonDecreasing(rawTimesteps(schedule, { ...options, steps: m })) < 0;
+    } catch {
+      return false;
+    }
+  };
+  if (upTo < 1 || !ok(1)) return 0;
+  let lo = 1;
+  let hi = upTo;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (ok(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** The grid of a named spacing, unchecked for monotonicity. */
+function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { steps: number }): number[] {
+  const steps = options.steps;
+  const spacing = options.spacing ?? 'linspace';
+  const family = options.family ?? 'dpm';
   const isDpmSolverSpacing = spacing === 'time_uniform' || spacing === 'logSNR' || spacing === 'time_quadratic';
   const terminal = resolveTerminal(schedule, options.terminal, isDpmSolverSpacing ? 'sigma_min' : 'zero');
   const terminalTime = terminal === 'zero' ? CLEAN_TIME : schedule.tMin;
@@ -367,7 +476,6 @@ export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions
       grid = aysGrid(schedule, steps, terminal, options);
       break;
   }
-  checkDecreasing(grid, `the ${spacing} grid for ${steps} steps`);
   return grid;
 }
 

@@ -8,4 +8,5 @@ export * from './first-order-step.js';
 export * from './pfdiff.js';
 export * from './pfdiff-higher-order.js';
 export * from './pfdiff-multistep.js';
+export * from './pfdiff-spec.js';
 export * from './pick-kh.js';

@@ -142,7 +142,7 @@ export function createPfdiffHigherOrderSolver(options: PfdiffHigherOrderOptions)
   checkPfdiffKH(k, h);
   const { order, form } = singlestepBaseInfo(options.base);
   const update = form === 'noise' ? dpmSolverUpdate : dpmppSinglestepUpdate;
-  const fractions = intermediateFractions(options.base, options.solverOptions ?? {});
+  const fractions = intermediateFractions(options.base, options.solverOptions ?? {}, order);
   const orders = blockOrders(nfe, order);
   return async (xInit: NumArray, timesteps: readonly number[], ctx: SolverContext): Promise<NumArray> => {
     const sch = ctx.schedule;

@@ -11,17 +11,14 @@
  */
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import { defineSolver } from './define-solver.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link ddimSpec}. */
 export interface DdimOptions {
   /** Stochasticity η ∈ [0, 1]: 0 deterministic (default), 1 DDPM-like. */
   eta: number;
 }
-
-const DEFAULTS: DdimOptions = { eta: 0 };
-const RULES: OptionRules<DdimOptions> = { eta: { kind: 'number', min: 0, max: 1 } };
 
 /** DDIM's noise scale c between s and t (eq. 16); 0 at the clean end point. */
 export function ddimNoiseScale(schedule: NoiseSchedule, s: number, t: number, eta: number): number {
@@ -54,37 +51,18 @@ export function ddimTransfer(
   return linearCombination([at, dirScale], [x0, eps]);
 }
 
-function create(options?: Partial<DdimOptions>): Solver {
-  const { eta } = resolveOptions('ddim', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    checkTimesteps('ddim', ctx.schedule, timesteps);
-    const steps = timesteps.length - 1;
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
-      const { eps, x0 } = await ctx.evaluate(x, s);
-      const c = ddimNoiseScale(ctx.schedule, s, t, eta);
-      x = ddimTransfer(ctx.schedule, x0, eps, t, c, c > 0 ? ctx.noise() : undefined);
-      await ctx.step({ step: i, steps, t, x, x0 });
-    }
-    return x;
-  };
-}
-
 /** DDIM: first order, one call per step; stochastic when η > 0. */
-export const ddimSpec: SolverSpec<DdimOptions> = {
+export const ddimSpec: SolverSpec<DdimOptions> = defineSolver<DdimOptions>({
   name: 'ddim',
   aliases: ['DDIMScheduler'],
   description: 'DDIM (Song et al. 2021), ε-form, first order; eta > 0 adds DDPM-like noise',
   order: 1,
-  stochastic: false,
+  stochastic: (o) => o.eta > 0,
   gridFamily: 'ddim',
-  callsForSteps(steps, options) {
-    resolveOptions('ddim', options, DEFAULTS, RULES);
-    return steps;
+  options: { defaults: { eta: 0 }, rules: { eta: { kind: 'number', min: 0, max: 1, doc: 'stochasticity η in [0, 1], default 0' } } },
+  step: ({ eta }) => async ({ s, t, x, ctx }) => {
+    const { eps, x0 } = await ctx.evaluate(x, s);
+    const c = ddimNoiseScale(ctx.schedule, s, t, eta);
+    return { x: ddimTransfer(ctx.schedule, x0, eps, t, c, c > 0 ? ctx.noise() : undefined), x0 };
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('ddim', nfe, (m) => this.callsForSteps(m, options));
-  },
-  create,
-};
+});

@@ -10,8 +10,8 @@
  * @packageDocumentation
  */
 import { linearCombination } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import { defineSolver } from './define-solver.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link ddpmSpec}. */
 export interface DdpmOptions {
@@ -19,52 +19,30 @@ export interface DdpmOptions {
   varianceType: 'fixed_small' | 'fixed_large';
 }
 
-const DEFAULTS: DdpmOptions = { varianceType: 'fixed_small' };
-const RULES: OptionRules<DdpmOptions> = { varianceType: { kind: 'enum', values: ['fixed_small', 'fixed_large'] } };
-
-function create(options?: Partial<DdpmOptions>): Solver {
-  const { varianceType } = resolveOptions('ddpm', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    const sch = ctx.schedule;
-    checkTimesteps('ddpm', sch, timesteps);
-    const steps = timesteps.length - 1;
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
-      const { x0 } = await ctx.evaluate(x, s);
-      const as = sch.alpha(s);
-      const ss = sch.sigma(s);
-      const at = sch.alpha(t);
-      const st = sch.sigma(t);
-      const jumpVar = Math.max(0, 1 - (as * as) / (at * at)); // σ²_{s|t}
-      const cx = ((as / at) * st * st) / (ss * ss);
-      const c0 = (at * jumpVar) / (ss * ss);
-      if (st === 0) {
-        x = linearCombination([cx, c0], [x, x0]);
-      } else {
-        const variance = varianceType === 'fixed_small' ? (jumpVar * st * st) / (ss * ss) : jumpVar;
-        x = linearCombination([cx, c0, Math.sqrt(variance)], [x, x0, ctx.noise()]);
-      }
-      await ctx.step({ step: i, steps, t, x, x0 });
-    }
-    return x;
-  };
-}
-
 /** DDPM ancestral sampler: one call per step, stochastic. */
-export const ddpmSpec: SolverSpec<DdpmOptions> = {
+export const ddpmSpec: SolverSpec<DdpmOptions> = defineSolver<DdpmOptions>({
   name: 'ddpm',
   aliases: ['DDPMScheduler'],
   description: 'DDPM ancestral sampling (Ho et al. 2020): posterior mean plus fixed_small/fixed_large noise',
   order: 1,
   stochastic: true,
   gridFamily: 'ddim',
-  callsForSteps(steps, options) {
-    resolveOptions('ddpm', options, DEFAULTS, RULES);
-    return steps;
+  options: {
+    defaults: { varianceType: 'fixed_small' },
+    rules: { varianceType: { kind: 'enum', values: ['fixed_small', 'fixed_large'], doc: "posterior variance 'fixed_small' (default) or 'fixed_large'" } },
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('ddpm', nfe, (m) => this.callsForSteps(m, options));
+  step: ({ varianceType }) => async ({ s, t, x, ctx }) => {
+    const sch = ctx.schedule;
+    const { x0 } = await ctx.evaluate(x, s);
+    const as = sch.alpha(s);
+    const ss = sch.sigma(s);
+    const at = sch.alpha(t);
+    const st = sch.sigma(t);
+    const jumpVar = Math.max(0, 1 - (as * as) / (at * at)); // σ²_{s|t}
+    const cx = ((as / at) * st * st) / (ss * ss);
+    const c0 = (at * jumpVar) / (ss * ss);
+    if (st === 0) return { x: linearCombination([cx, c0], [x, x0]), x0 };
+    const variance = varianceType === 'fixed_small' ? (jumpVar * st * st) / (ss * ss) : jumpVar;
+    return { x: linearCombination([cx, c0, Math.sqrt(variance)], [x, x0, ctx.noise()]), x0 };
   },
-  create,
-};
+});

@@ -9,14 +9,11 @@
  */
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { axpby, type NumArray } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import { defineSolver } from './define-solver.js';
+import type { SolverSpec } from './types.js';
 
 /** dpmpp_1 takes no options. */
 export type Dpmpp1Options = Record<string, never>;
-
-const DEFAULTS: Dpmpp1Options = {};
-const RULES: OptionRules<Dpmpp1Options> = {};
 
 /** The x̂0-form first-order transfer from (x_s, s) to t (the update PFDiff reuses for data prediction). */
 export function dpmpp1Transfer(schedule: NoiseSchedule, x: NumArray, x0: NumArray, s: number, t: number): NumArray {
@@ -24,36 +21,15 @@ export function dpmpp1Transfer(schedule: NoiseSchedule, x: NumArray, x0: NumArra
   return axpby(schedule.sigma(t) / schedule.sigma(s), x, -schedule.alpha(t) * Math.expm1(-h), x0);
 }
 
-function create(options?: Partial<Dpmpp1Options>): Solver {
-  resolveOptions('dpmpp_1', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    checkTimesteps('dpmpp_1', ctx.schedule, timesteps);
-    const steps = timesteps.length - 1;
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
-      const { x0 } = await ctx.evaluate(x, s);
-      x = dpmpp1Transfer(ctx.schedule, x, x0, s, t);
-      await ctx.step({ step: i, steps, t, x, x0 });
-    }
-    return x;
-  };
-}
-
 /** DPM-Solver++(1): first order, one call per step. */
-export const dpmpp1Spec: SolverSpec<Dpmpp1Options> = {
+export const dpmpp1Spec: SolverSpec<Dpmpp1Options> = defineSolver<Dpmpp1Options>({
   name: 'dpmpp_1',
   aliases: ['dpm_solver_pp_1', 'dpmsolver++1'],
   description: 'DPM-Solver++(1) (Lu et al. 2022): DDIM in data-prediction (x̂0) form, first order',
   order: 1,
-  stochastic: false,
   gridFamily: 'dpm',
-  callsForSteps(steps, options) {
-    resolveOptions('dpmpp_1', options, DEFAULTS, RULES);
-    return steps;
+  step: () => async ({ s, t, x, ctx }) => {
+    const { x0 } = await ctx.evaluate(x, s);
+    return { x: dpmpp1Transfer(ctx.schedule, x, x0, s, t), x0 };
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('dpmpp_1', nfe, (m) => this.callsForSteps(m, options));
-  },
-  create,
-};
+});

@@ -11,12 +11,11 @@
  * Orders follow `dpmpp-multistep.ts` (warm-up, `lowerOrderFinal`, `eulerAtFinal`).
  * @packageDocumentation
  */
+import { defineSolver } from './define-solver.js';
 import { lambdaStep } from './exponential-integrator.js';
 import { LOWER_ORDER_FINAL_BELOW, multistepOrder } from './dpmpp-multistep.js';
-import { booleanOption, checkOptionKeys, numberOption } from './option-checks.js';
-import { checkTimesteps, maxStepsWithin } from './validation.js';
 import { axpby, linearCombination, type NumArray } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link dpmpp2mSdeSpec}. */
 export interface Dpmpp2mSdeOptions {
@@ -28,32 +27,24 @@ export interface Dpmpp2mSdeOptions {
   eulerAtFinal: boolean;
 }
 
-const NAME = 'dpmpp_2m_sde';
-const KEYS = {
-  eta: 'stochasticity η ≥ 0, default 1 (0 = dpmpp_2m)',
-  lowerOrderFinal: `first-order final step when steps < ${LOWER_ORDER_FINAL_BELOW}, default true`,
-  eulerAtFinal: 'first-order final step, default false',
-} as const;
-
-function resolve(options: Partial<Dpmpp2mSdeOptions> | undefined): Dpmpp2mSdeOptions {
-  checkOptionKeys(NAME, options, KEYS);
-  const o = options ?? {};
-  return {
-    eta: numberOption(NAME, 'eta', o.eta, 1, 0, Number.MAX_VALUE),
-    lowerOrderFinal: booleanOption(NAME, 'lowerOrderFinal', o.lowerOrderFinal, true),
-    eulerAtFinal: booleanOption(NAME, 'eulerAtFinal', o.eulerAtFinal, false),
-  };
-}
-
-function create(options?: Partial<Dpmpp2mSdeOptions>): Solver {
-  const opts = resolve(options);
-  return async (x, timesteps, ctx) => {
-    checkTimesteps(NAME, ctx.schedule, timesteps);
-    const steps = timesteps.length - 1;
+/** `dpmpp_2m_sde`: DPM-Solver++(2M) SDE (midpoint), one call per step, stochastic (unless η = 0). */
+export const dpmpp2mSdeSpec: SolverSpec<Dpmpp2mSdeOptions> = defineSolver<Dpmpp2mSdeOptions>({
+  name: 'dpmpp_2m_sde',
+  description: 'DPM-Solver++(2M) SDE, midpoint (Lu et al. 2022b; k-diffusion dpmpp_2m_sde), 1 call per step, eta option',
+  order: 2,
+  stochastic: (o) => o.eta > 0,
+  gridFamily: 'dpm',
+  options: {
+    defaults: { eta: 1, lowerOrderFinal: true, eulerAtFinal: false },
+    rules: {
+      eta: { kind: 'number', min: 0, doc: 'stochasticity η ≥ 0, default 1 (0 = dpmpp_2m)' },
+      lowerOrderFinal: { kind: 'boolean', doc: `first-order final step when steps < ${LOWER_ORDER_FINAL_BELOW}, default true` },
+      eulerAtFinal: { kind: 'boolean', doc: 'first-order final step, default false' },
+    },
+  },
+  step: (opts, { steps }) => {
     let prev: { x0: NumArray; lambda: number } | undefined;
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
+    return async ({ i, s, t, x, ctx }) => {
       const g = lambdaStep(ctx.schedule, s, t);
       const { x0 } = await ctx.evaluate(x, s);
       const order = multistepOrder(2, i, steps, opts, g.clean);
@@ -68,28 +59,8 @@ function create(options?: Partial<Dpmpp2mSdeOptions>): Solver {
       }
       const noiseScale = g.clean ? 0 : g.sigmaT * Math.sqrt(-Math.expm1(-2 * etaH));
       if (noiseScale > 0) next = axpby(1, next, noiseScale, ctx.noise());
-      x = next;
       prev = { x0, lambda: g.lambdaS };
-      await ctx.step({ step: i, steps, t, x, x0 });
-    }
-    return x;
-  };
-}
-
-/** `dpmpp_2m_sde`: DPM-Solver++(2M) SDE (midpoint), one call per step, stochastic. */
-export const dpmpp2mSdeSpec: SolverSpec<Dpmpp2mSdeOptions> = {
-  name: NAME,
-  description: 'DPM-Solver++(2M) SDE, midpoint (Lu et al. 2022b; k-diffusion dpmpp_2m_sde), 1 call per step, eta option',
-  order: 2,
-  stochastic: true,
-  gridFamily: 'dpm',
-  callsForSteps(steps, options) {
-    resolve(options);
-    if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`${NAME}: steps must be an integer ≥ 1, got ${steps}`);
-    return steps;
+      return { x: next, x0 };
+    };
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin(NAME, nfe, (k) => this.callsForSteps(k, options));
-  },
-  create,
-};
+});

@@ -25,11 +25,11 @@
  * with `lowerOrderFinal` and fewer than 15 intervals the second-to-last is at most second order.
  * @packageDocumentation
  */
+import { defineSolver } from './define-solver.js';
 import { dataStepCoefficient, lambdaStep, phi } from './exponential-integrator.js';
-import { booleanOption, checkOptionKeys, choiceOption } from './option-checks.js';
-import { checkTimesteps, maxStepsWithin } from './validation.js';
+import type { OptionSchema } from './options.js';
 import { axpby, linearCombination, sub, type NumArray } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link dpmpp2mSpec} and {@link dpmpp3mSpec}. */
 export interface DpmppMultistepOptions {
@@ -41,24 +41,17 @@ export interface DpmppMultistepOptions {
   eulerAtFinal: boolean;
 }
 
-const KEYS = {
-  solverType: "'midpoint' (default) or 'heun'",
-  lowerOrderFinal: 'lower order in the final steps when steps < 15, default true',
-  eulerAtFinal: 'first-order final step, default false',
-} as const;
-
 /** The diffusers threshold below which `lowerOrderFinal` applies. */
 export const LOWER_ORDER_FINAL_BELOW = 15;
 
-function resolve(name: string, options: Partial<DpmppMultistepOptions> | undefined): DpmppMultistepOptions {
-  checkOptionKeys(name, options, KEYS);
-  const o = options ?? {};
-  return {
-    solverType: choiceOption(name, 'solverType', o.solverType, 'midpoint', ['midpoint', 'heun']),
-    lowerOrderFinal: booleanOption(name, 'lowerOrderFinal', o.lowerOrderFinal, true),
-    eulerAtFinal: booleanOption(name, 'eulerAtFinal', o.eulerAtFinal, false),
-  };
-}
+const OPTIONS: OptionSchema<DpmppMultistepOptions> = {
+  defaults: { solverType: 'midpoint', lowerOrderFinal: true, eulerAtFinal: false },
+  rules: {
+    solverType: { kind: 'enum', values: ['midpoint', 'heun'], doc: "'midpoint' (default) or 'heun'" },
+    lowerOrderFinal: { kind: 'boolean', doc: `lower order in the final steps when steps < ${LOWER_ORDER_FINAL_BELOW}, default true` },
+    eulerAtFinal: { kind: 'boolean', doc: 'first-order final step, default false' },
+  },
+};
 
 /**
  * The order used for interval `i` of `steps` by a multistep solver of order `maxOrder`: warm-up,
@@ -112,50 +105,31 @@ export function dpmppMultistepUpdate(
   );
 }
 
-function create(name: string, maxOrder: number, options: Partial<DpmppMultistepOptions> | undefined): Solver {
-  const opts = resolve(name, options);
-  return async (x, timesteps, ctx) => {
-    checkTimesteps(name, ctx.schedule, timesteps);
-    const steps = timesteps.length - 1;
-    const m: NumArray[] = [];
-    const lambdas: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
-      const g = lambdaStep(ctx.schedule, s, t);
-      const pred = await ctx.evaluate(x, s);
-      m.push(pred.x0);
-      lambdas.push(g.lambdaS);
-      if (m.length > maxOrder) {
-        m.shift();
-        lambdas.shift();
-      }
-      const order = multistepOrder(maxOrder, i, steps, opts, g.clean);
-      x = dpmppMultistepUpdate(order, x, g, m, lambdas, opts.solverType);
-      await ctx.step({ step: i, steps, t, x, x0: pred.x0 });
-    }
-    return x;
-  };
-}
-
-function spec(name: string, order: number, description: string, aliases?: readonly string[]): SolverSpec<DpmppMultistepOptions> {
-  return {
+function spec(name: string, maxOrder: number, description: string, aliases?: readonly string[]): SolverSpec<DpmppMultistepOptions> {
+  return defineSolver<DpmppMultistepOptions>({
     name,
     ...(aliases ? { aliases } : {}),
     description,
-    order,
-    stochastic: false,
+    order: maxOrder,
     gridFamily: 'dpm',
-    callsForSteps(steps, options) {
-      resolve(name, options);
-      if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`${name}: steps must be an integer ≥ 1, got ${steps}`);
-      return steps;
+    options: OPTIONS,
+    step: (opts, { steps }) => {
+      const m: NumArray[] = [];
+      const lambdas: number[] = [];
+      return async ({ i, s, t, x, ctx }) => {
+        const g = lambdaStep(ctx.schedule, s, t);
+        const pred = await ctx.evaluate(x, s);
+        m.push(pred.x0);
+        lambdas.push(g.lambdaS);
+        if (m.length > maxOrder) {
+          m.shift();
+          lambdas.shift();
+        }
+        const order = multistepOrder(maxOrder, i, steps, opts, g.clean);
+        return { x: dpmppMultistepUpdate(order, x, g, m, lambdas, opts.solverType), x0: pred.x0 };
+      };
     },
-    stepsForCalls(nfe, options) {
-      return maxStepsWithin(name, nfe, (k) => this.callsForSteps(k, options));
-    },
-    create: (options) => create(name, order, options),
-  };
+  });
 }
 
 /** `dpmpp_2m`: DPM-Solver++(2M), one call per step. */

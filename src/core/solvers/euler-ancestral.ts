@@ -10,17 +10,14 @@
  */
 import { veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import { defineSolver } from './define-solver.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link eulerAncestralSpec}. */
 export interface EulerAncestralOptions {
   /** Noise amount η ≥ 0 (default 1); 0 gives Euler. ρ_up is capped at ρ_t. */
   eta: number;
 }
-
-const DEFAULTS: EulerAncestralOptions = { eta: 1 };
-const RULES: OptionRules<EulerAncestralOptions> = { eta: { kind: 'number', min: 0 } };
 
 /** ρ_down and ρ_up of an ancestral step from ρ_s to ρ_t (see the file comment). */
 export function ancestralSplit(rhoFrom: number, rhoTo: number, eta: number): { down: number; up: number } {
@@ -29,44 +26,26 @@ export function ancestralSplit(rhoFrom: number, rhoTo: number, eta: number): { d
   return { down: Math.sqrt(rhoTo * rhoTo - up * up), up };
 }
 
-function create(options?: Partial<EulerAncestralOptions>): Solver {
-  const { eta } = resolveOptions('euler_a', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    const sch = ctx.schedule;
-    checkTimesteps('euler_a', sch, timesteps);
-    const steps = timesteps.length - 1;
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
-      const { eps, x0 } = await ctx.evaluate(x, s);
-      const rs = veSigma(sch, s);
-      const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
-      const at = sch.alpha(t);
-      const ratio = at / sch.alpha(s);
-      x =
-        up > 0
-          ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()])
-          : linearCombination([ratio, at * (down - rs)], [x, eps]);
-      await ctx.step({ step: i, steps, t, x, x0 });
-    }
-    return x;
-  };
-}
-
-/** Euler ancestral: one call per step, stochastic. */
-export const eulerAncestralSpec: SolverSpec<EulerAncestralOptions> = {
+/** Euler ancestral: one call per step, stochastic (unless η = 0). */
+export const eulerAncestralSpec: SolverSpec<EulerAncestralOptions> = defineSolver<EulerAncestralOptions>({
   name: 'euler_a',
   aliases: ['EulerAncestralDiscreteScheduler', 'euler_ancestral', 'k_euler_a'],
   description: 'Euler ancestral (k-diffusion): Euler down to σ_down plus fresh noise σ_up; eta scales the noise',
   order: 1,
-  stochastic: true,
+  stochastic: (o) => o.eta > 0,
   gridFamily: 'euler',
-  callsForSteps(steps, options) {
-    resolveOptions('euler_a', options, DEFAULTS, RULES);
-    return steps;
+  options: { defaults: { eta: 1 }, rules: { eta: { kind: 'number', min: 0, doc: 'noise amount η ≥ 0, default 1 (0 = euler)' } } },
+  step: ({ eta }) => async ({ s, t, x, ctx }) => {
+    const sch = ctx.schedule;
+    const { eps, x0 } = await ctx.evaluate(x, s);
+    const rs = veSigma(sch, s);
+    const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
+    const at = sch.alpha(t);
+    const ratio = at / sch.alpha(s);
+    const next =
+      up > 0
+        ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()])
+        : linearCombination([ratio, at * (down - rs)], [x, eps]);
+    return { x: next, x0 };
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('euler_a', nfe, (m) => this.callsForSteps(m, options));
-  },
-  create,
-};
+});

@@ -9,14 +9,11 @@
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { veSigma } from '../schedule/noise-schedule.js';
 import { axpby, type NumArray } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import { defineSolver } from './define-solver.js';
+import type { SolverSpec } from './types.js';
 
 /** euler takes no options. */
 export type EulerOptions = Record<string, never>;
-
-const DEFAULTS: EulerOptions = {};
-const RULES: OptionRules<EulerOptions> = {};
 
 /** x_s + (ρ_t − ρ_s)·d in x̃ = x/α coordinates, mapped back to x: the Euler step with slope d. */
 export function veEulerStep(schedule: NoiseSchedule, x: NumArray, d: NumArray, s: number, t: number): NumArray {
@@ -24,36 +21,15 @@ export function veEulerStep(schedule: NoiseSchedule, x: NumArray, d: NumArray, s
   return axpby(at / schedule.alpha(s), x, at * (veSigma(schedule, t) - veSigma(schedule, s)), d);
 }
 
-function create(options?: Partial<EulerOptions>): Solver {
-  resolveOptions('euler', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    checkTimesteps('euler', ctx.schedule, timesteps);
-    const steps = timesteps.length - 1;
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
-      const { eps, x0 } = await ctx.evaluate(x, s);
-      x = veEulerStep(ctx.schedule, x, eps, s, t);
-      await ctx.step({ step: i, steps, t, x, x0 });
-    }
-    return x;
-  };
-}
-
 /** Euler (Karras et al. 2022): first order, one call per step. */
-export const eulerSpec: SolverSpec<EulerOptions> = {
+export const eulerSpec: SolverSpec<EulerOptions> = defineSolver<EulerOptions>({
   name: 'euler',
   aliases: ['EulerDiscreteScheduler', 'k_euler'],
   description: 'Euler on the probability-flow ODE in σ/α (Karras et al. 2022), first order',
   order: 1,
-  stochastic: false,
   gridFamily: 'euler',
-  callsForSteps(steps, options) {
-    resolveOptions('euler', options, DEFAULTS, RULES);
-    return steps;
+  step: () => async ({ s, t, x, ctx }) => {
+    const { eps, x0 } = await ctx.evaluate(x, s);
+    return { x: veEulerStep(ctx.schedule, x, eps, s, t), x0 };
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('euler', nfe, (m) => this.callsForSteps(m, options));
-  },
-  create,
-};
+});

@@ -9,9 +9,9 @@
  * @packageDocumentation
  */
 import { linearCombination } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
+import { defineSolver } from './define-solver.js';
 import { veEulerStep } from './euler.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link heunSpec}. */
 export interface HeunOptions {
@@ -19,52 +19,32 @@ export interface HeunOptions {
   lowerOrderFinal: boolean;
 }
 
-const DEFAULTS: HeunOptions = { lowerOrderFinal: true };
-const RULES: OptionRules<HeunOptions> = { lowerOrderFinal: { kind: 'boolean' } };
-
-function create(options?: Partial<HeunOptions>): Solver {
-  const { lowerOrderFinal } = resolveOptions('heun', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    const sch = ctx.schedule;
-    checkTimesteps('heun', sch, timesteps);
-    const steps = timesteps.length - 1;
-    if (!lowerOrderFinal && sch.sigma(timesteps[steps]!) === 0) {
-      throw new Error(
-        'heun with lowerOrderFinal: false cannot correct the step into σ = 0 (the clean end point): set lowerOrderFinal: true or end the grid at a time with σ > 0',
-      );
-    }
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
-      const first = await ctx.evaluate(x, s);
-      const predicted = veEulerStep(sch, x, first.eps, s, t);
-      if (lowerOrderFinal && i === steps - 1) {
-        x = predicted;
-        await ctx.step({ step: i, steps, t, x, x0: first.x0 });
-      } else {
-        const second = await ctx.evaluate(predicted, t);
-        x = veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t);
-        await ctx.step({ step: i, steps, t, x, x0: second.x0 });
-      }
-    }
-    return x;
-  };
-}
-
 /** Heun (Karras et al. 2022): second order, two calls per step (one on the final Euler step). */
-export const heunSpec: SolverSpec<HeunOptions> = {
+export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
   name: 'heun',
   aliases: ['HeunDiscreteScheduler', 'k_heun'],
   description: "Heun's method in σ/α (Karras et al. 2022 Alg. 1), second order, 2 calls per step, last step Euler",
   order: 2,
-  stochastic: false,
   gridFamily: 'euler',
-  callsForSteps(steps, options) {
-    const { lowerOrderFinal } = resolveOptions('heun', options, DEFAULTS, RULES);
-    return 2 * steps - (lowerOrderFinal ? 1 : 0);
+  options: { defaults: { lowerOrderFinal: true }, rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' } } },
+  // Calls N = 2M − [lowerOrderFinal], so M = ⌊(N + [lowerOrderFinal])/2⌋.
+  cost: {
+    callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
+    stepsForCalls: (nfe, o) => Math.floor((nfe + (o.lowerOrderFinal ? 1 : 0)) / 2),
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('heun', nfe, (m) => this.callsForSteps(m, options));
+  checkGrid(timesteps, schedule, { lowerOrderFinal }) {
+    if (!lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
+      throw new RangeError(
+        'heun with lowerOrderFinal: false cannot correct the step into σ = 0 (the clean end point): set lowerOrderFinal: true or end the grid at a time with σ > 0',
+      );
+    }
   },
-  create,
-};
+  step: ({ lowerOrderFinal }) => async ({ i, steps, s, t, x, ctx }) => {
+    const sch = ctx.schedule;
+    const first = await ctx.evaluate(x, s);
+    const predicted = veEulerStep(sch, x, first.eps, s, t);
+    if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
+    const second = await ctx.evaluate(predicted, t);
+    return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
+  },
+});

@@ -1,10 +1,23 @@
 /**
- * The solver suite: the interface, the registry and every solver with its spec and reusable updates.
+ * The solver suite: the interface, `defineSolver`, the option rules, the registry and every solver
+ * with its spec and reusable updates.
  * @packageDocumentation
  */
-export type { GridFamily, Solver, SolverContext, SolverSpec, StepInfo } from './types.js';
+export type { GridFamily, PfdiffPlanInfo, PfdiffVariant, PlanRequest, Solver, SolverContext, SolverPlan, SolverSpec, StepInfo } from './types.js';
+export {
+  checkTimesteps,
+  defineSolver,
+  DEFAULT_NFE,
+  type RunInfo,
+  type SolverCost,
+  type SolverDefinition,
+  type StepArgs,
+  type StepFunction,
+  type StepResult,
+} from './define-solver.js';
+export { describeRule, resolveOptions, type OptionRule, type OptionRules, type OptionSchema } from './options.js';
+export type { SolverName, SolverOptionsMap, SolverOptionsOf } from './solver-options.js';
 export { getSolver, listSolvers, solverRegistry } from './registry.js';
-export { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRule, type OptionRules } from './validation.js';
 export { ddimNoiseScale, ddimSpec, ddimTransfer, type DdimOptions } from './ddim.js';
 export { dpmpp1Spec, dpmpp1Transfer, type Dpmpp1Options } from './dpmpp-1.js';
 export { ddpmSpec, type DdpmOptions } from './ddpm.js';
@@ -13,7 +26,6 @@ export { eulerSpec, veEulerStep, type EulerOptions } from './euler.js';
 export { ancestralSplit, eulerAncestralSpec, type EulerAncestralOptions } from './euler-ancestral.js';
 export { heunSpec, type HeunOptions } from './heun.js';
 export { lmsCoefficients, lmsSpec, type LmsOptions } from './lms.js';
-// ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): exports go here ──
 export { dataStepCoefficient, lambdaStep, noiseStepCoefficient, phi, type LambdaStep } from './exponential-integrator.js';
 export { stepPlanForCalls, singlestepOrders, type SinglestepOptions } from './singlestep-plan.js';
 export { dpmSolver1Spec, dpmSolver2Spec, dpmSolver3Spec, dpmSolverUpdate } from './dpm-solver.js';

@@ -11,8 +11,8 @@
  */
 import { veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import { defineSolver } from './define-solver.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link lmsSpec}. */
 export interface LmsOptions {
@@ -21,12 +21,6 @@ export interface LmsOptions {
   /** Use order 1 on the last step (default false, as diffusers). */
   lowerOrderFinal: boolean;
 }
-
-const DEFAULTS: LmsOptions = { order: 4, lowerOrderFinal: false };
-const RULES: OptionRules<LmsOptions> = {
-  order: { kind: 'number', min: 1, max: 4, integer: true },
-  lowerOrderFinal: { kind: 'boolean' },
-};
 
 /** 4-point Gauss–Legendre on [−1, 1]: nodes ±√(3/7 ∓ (2/7)√(6/5)), weights (18 ± √30)/36. */
 const GL_INNER = Math.sqrt(3 / 7 - (2 / 7) * Math.sqrt(6 / 5));
@@ -54,17 +48,25 @@ export function lmsCoefficients(nodes: readonly number[], from: number, to: numb
   });
 }
 
-function create(options?: Partial<LmsOptions>): Solver {
-  const opts = resolveOptions('lms', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    const sch = ctx.schedule;
-    checkTimesteps('lms', sch, timesteps);
-    const steps = timesteps.length - 1;
+/** LMS: order 4 by default, one call per step. */
+export const lmsSpec: SolverSpec<LmsOptions> = defineSolver<LmsOptions>({
+  name: 'lms',
+  aliases: ['LMSDiscreteScheduler', 'k_lms'],
+  description: 'Linear multistep in σ/α (k-diffusion/diffusers LMS), order 4 by default, 1 call per step',
+  order: (o) => o.order,
+  gridFamily: 'euler',
+  options: {
+    defaults: { order: 4, lowerOrderFinal: false },
+    rules: {
+      order: { kind: 'number', min: 1, max: 4, integer: true, doc: 'slopes combined, 1…4, default 4' },
+      lowerOrderFinal: { kind: 'boolean', doc: 'order 1 on the last step, default false' },
+    },
+  },
+  step: (opts, { steps }) => {
     const slopes: NumArray[] = []; // newest first
     const rhos: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
+    return async ({ i, s, t, x, ctx }) => {
+      const sch = ctx.schedule;
       const { eps, x0 } = await ctx.evaluate(x, s);
       const rs = veSigma(sch, s);
       slopes.unshift(eps);
@@ -76,27 +78,7 @@ function create(options?: Partial<LmsOptions>): Solver {
       const k = opts.lowerOrderFinal && i === steps - 1 ? 1 : slopes.length;
       const c = lmsCoefficients(rhos.slice(0, k), rs, veSigma(sch, t));
       const at = sch.alpha(t);
-      x = linearCombination([at / sch.alpha(s), ...c.map((cj) => at * cj)], [x, ...slopes.slice(0, k)]);
-      await ctx.step({ step: i, steps, t, x, x0 });
-    }
-    return x;
-  };
-}
-
-/** LMS: order 4 by default, one call per step. */
-export const lmsSpec: SolverSpec<LmsOptions> = {
-  name: 'lms',
-  aliases: ['LMSDiscreteScheduler', 'k_lms'],
-  description: 'Linear multistep in σ/α (k-diffusion/diffusers LMS), order 4 by default, 1 call per step',
-  order: 4,
-  stochastic: false,
-  gridFamily: 'euler',
-  callsForSteps(steps, options) {
-    resolveOptions('lms', options, DEFAULTS, RULES);
-    return steps;
+      return { x: linearCombination([at / sch.alpha(s), ...c.map((cj) => at * cj)], [x, ...slopes.slice(0, k)]), x0 };
+    };
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('lms', nfe, (m) => this.callsForSteps(m, options));
-  },
-  create,
-};
+});

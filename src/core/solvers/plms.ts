@@ -19,9 +19,10 @@
  * @packageDocumentation
  */
 import { linearCombination, type NumArray } from '../tensor.js';
-import type { Solver, SolverSpec } from './types.js';
+import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { ddimTransfer } from './ddim.js';
-import { checkTimesteps, maxStepsWithin, resolveOptions, type OptionRules } from './validation.js';
+import { defineSolver } from './define-solver.js';
+import type { SolverSpec } from './types.js';
 
 /** Options of {@link plmsSpec}. */
 export interface PlmsOptions {
@@ -33,13 +34,6 @@ export interface PlmsOptions {
   lowerOrderFinal: boolean;
 }
 
-const DEFAULTS: PlmsOptions = { order: 4, firstStep: 'heun', lowerOrderFinal: false };
-const RULES: OptionRules<PlmsOptions> = {
-  order: { kind: 'number', min: 1, max: 4, integer: true },
-  firstStep: { kind: 'enum', values: ['heun', 'euler'] },
-  lowerOrderFinal: { kind: 'boolean' },
-};
-
 /** Adams–Bashforth weights for equal steps, newest first (PNDM eq. 12). */
 const AB_WEIGHTS: readonly (readonly number[])[] = [
   [1],
@@ -48,26 +42,44 @@ const AB_WEIGHTS: readonly (readonly number[])[] = [
   [55 / 24, -59 / 24, 37 / 24, -9 / 24],
 ];
 
-function create(options?: Partial<PlmsOptions>): Solver {
-  const opts = resolveOptions('plms', options, DEFAULTS, RULES);
-  return async (x, timesteps, ctx) => {
-    const sch = ctx.schedule;
-    checkTimesteps('plms', sch, timesteps);
-    const steps = timesteps.length - 1;
+/** PNDM's transfer φ from (x_s, s) with ε̄ to t, and the x̂0 it implies: x̂0 = (x_s − σ_s·ε̄)/α_s. */
+function transfer(sch: NoiseSchedule, xs: NumArray, eps: NumArray, s: number, t: number): { x: NumArray; x0: NumArray } {
+  const x0 = linearCombination([1 / sch.alpha(s), -sch.sigma(s) / sch.alpha(s)], [xs, eps]);
+  return { x: ddimTransfer(sch, x0, eps, t), x0 };
+}
+
+/** PLMS/PNDM (diffusers `PNDMScheduler` with skip_prk_steps). */
+export const plmsSpec: SolverSpec<PlmsOptions> = defineSolver<PlmsOptions>({
+  name: 'plms',
+  aliases: ['PNDMScheduler', 'pndm'],
+  description: 'PLMS (PNDM, Liu et al. 2022): Adams–Bashforth on ε̂ with the DDIM transfer; diffusers start costs one extra call',
+  // Nominal order 4 (measured on grids uniform in σ/α); on log-SNR or time grids the equal-step
+  // weights limit it to 2 (measured 1.99, see test/solvers-classic.test.ts).
+  order: (o) => o.order,
+  gridFamily: 'ddim',
+  options: {
+    defaults: { order: 4, firstStep: 'heun', lowerOrderFinal: false },
+    rules: {
+      order: { kind: 'number', min: 1, max: 4, integer: true, doc: 'highest Adams–Bashforth order, 1…4, default 4' },
+      firstStep: { kind: 'enum', values: ['heun', 'euler'], doc: "'heun' (diffusers, one extra call, default) or 'euler'" },
+      lowerOrderFinal: { kind: 'boolean', doc: 'order 1 on the last step, default false' },
+    },
+  },
+  // firstStep 'heun': N = M + 1 for M ≥ 2 and N = 1 for M = 1, so M = N − 1 for N ≥ 3, else 1.
+  cost: {
+    callsForSteps: (steps, o) => (o.firstStep === 'heun' && steps > 1 ? steps + 1 : steps),
+    stepsForCalls: (nfe, o) => (o.firstStep === 'heun' && nfe >= 3 ? nfe - 1 : o.firstStep === 'heun' ? 1 : nfe),
+  },
+  step: (opts, { steps }) => {
     const history: NumArray[] = []; // ε̂, newest last
-    const transfer = (xs: NumArray, eps: NumArray, s: number, t: number): { x: NumArray; x0: NumArray } => {
-      const x0 = linearCombination([1 / sch.alpha(s), -sch.sigma(s) / sch.alpha(s)], [xs, eps]);
-      return { x: ddimTransfer(sch, x0, eps, t), x0 };
-    };
-    for (let i = 0; i < steps; i++) {
-      const s = timesteps[i]!;
-      const t = timesteps[i + 1]!;
+    return async ({ i, s, t, x, ctx }) => {
+      const sch = ctx.schedule;
       const { eps } = await ctx.evaluate(x, s);
       history.push(eps);
       if (history.length > opts.order) history.shift();
       let epsBar: NumArray;
       if (i === 0 && opts.firstStep === 'heun' && steps > 1) {
-        const predicted = transfer(x, eps, s, t).x;
+        const predicted = transfer(sch, x, eps, s, t).x;
         const { eps: epsNext } = await ctx.evaluate(predicted, t);
         epsBar = linearCombination([0.5, 0.5], [eps, epsNext]);
       } else {
@@ -75,30 +87,7 @@ function create(options?: Partial<PlmsOptions>): Solver {
         const w = AB_WEIGHTS[k - 1]!;
         epsBar = linearCombination(w, history.slice(-k).reverse());
       }
-      const next = transfer(x, epsBar, s, t);
-      x = next.x;
-      await ctx.step({ step: i, steps, t, x, x0: next.x0 });
-    }
-    return x;
-  };
-}
-
-/** PLMS/PNDM (diffusers `PNDMScheduler` with skip_prk_steps). */
-export const plmsSpec: SolverSpec<PlmsOptions> = {
-  name: 'plms',
-  aliases: ['PNDMScheduler', 'pndm'],
-  description: 'PLMS (PNDM, Liu et al. 2022): Adams–Bashforth on ε̂ with the DDIM transfer; diffusers start costs one extra call',
-  // Nominal order 4 (measured on grids uniform in σ/α); on log-SNR or time grids the equal-step
-  // weights limit it to 2 (measured 1.99, see test/solvers-classic.test.ts).
-  order: 4,
-  stochastic: false,
-  gridFamily: 'ddim',
-  callsForSteps(steps, options) {
-    const o = resolveOptions('plms', options, DEFAULTS, RULES);
-    return o.firstStep === 'heun' && steps > 1 ? steps + 1 : steps;
+      return transfer(sch, x, epsBar, s, t);
+    };
   },
-  stepsForCalls(nfe, options) {
-    return maxStepsWithin('plms', nfe, (m) => this.callsForSteps(m, options));
-  },
-  create,
-};
+});

@@ -12,7 +12,6 @@ import { eulerAncestralSpec } from './euler-ancestral.js';
 import { heunSpec } from './heun.js';
 import { lmsSpec } from './lms.js';
 import { plmsSpec } from './plms.js';
-// ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): imports go here ──
 import { dpmSolver1Spec, dpmSolver2Spec, dpmSolver3Spec } from './dpm-solver.js';
 import { dpmpp2sSpec, dpmpp3sSpec } from './dpmpp-singlestep.js';
 import { dpmpp2mSpec, dpmpp3mSpec } from './dpmpp-multistep.js';
@@ -29,7 +28,7 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   eulerAncestralSpec,
   heunSpec,
   lmsSpec,
-  // ── higher-order solvers (DPM-Solver, DPM-Solver++, UniPC): specs go here ──
+  // higher-order solvers (DPM-Solver, DPM-Solver++, UniPC)
   dpmSolver1Spec,
   dpmSolver2Spec,
   dpmSolver3Spec,

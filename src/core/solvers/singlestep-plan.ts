@@ -12,9 +12,9 @@
  * above 1 throws when the grid ends at σ = 0.
  * @packageDocumentation
  */
+import { defineSolver } from './define-solver.js';
 import { lambdaStep, type LambdaStep } from './exponential-integrator.js';
-import { booleanOption, checkOptionKeys, numberOption } from './option-checks.js';
-import { checkTimesteps } from './validation.js';
+import { checkOption, type OptionRules } from './options.js';
 import type { Prediction } from '../prediction.js';
 import type { NumArray } from '../tensor.js';
 import type { SolverContext, SolverSpec } from './types.js';
@@ -34,13 +34,18 @@ export interface SinglestepOptions {
   r2?: number;
 }
 
-/** Descriptions of {@link SinglestepOptions}, for the unknown-key error. */
-export const SINGLESTEP_OPTION_KEYS = {
-  orders: 'per-interval orders, e.g. stepPlanForCalls(nfe, order)',
-  lowerOrderFinal: 'last interval at order 1, default true',
-  r1: 'first intermediate point as a fraction of h, default 1/2 (order 2) or 1/3 (order 3)',
-  r2: 'second intermediate point of order-3 intervals, default 2/3',
-} as const;
+/** The rules of {@link SinglestepOptions} for a solver of order `order`. */
+export function singlestepRules(order: number): OptionRules<SinglestepOptions> {
+  return {
+    orders: { kind: 'integers', min: 1, max: order, doc: `per-interval orders 1…${order}, e.g. stepPlanForCalls(nfe, ${order})` },
+    lowerOrderFinal: { kind: 'boolean', doc: 'last interval at order 1, default true' },
+    r1: { kind: 'number', min: 0, max: 1, minExclusive: true, doc: 'first intermediate point as a fraction of h, default 1/2 (order 2) or 1/3 (order 3)' },
+    r2: { kind: 'number', min: 0, max: 1, minExclusive: true, doc: 'second intermediate point of order-3 intervals, default 2/3' },
+  };
+}
+
+/** The singlestep defaults: the fast plan for an NFE budget, lower order final, the paper's r1/r2. */
+const SINGLESTEP_DEFAULTS: SinglestepOptions = { lowerOrderFinal: true };
 
 /**
  * DPM-Solver's "fast" plan (Lu et al. 2022, §3.4 and App. D.1): the per-interval orders that use
@@ -77,9 +82,7 @@ export function singlestepOrders(solver: string, order: number, steps: number, o
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`${solver}: steps must be an integer ≥ 1, got ${steps}`);
   if (options.orders !== undefined) {
     const o = options.orders;
-    if (!Array.isArray(o) || o.some((v) => !Number.isInteger(v) || v < 1 || v > order)) {
-      throw new RangeError(`${solver}: option orders must be a list of integers from 1 to ${order}, got ${JSON.stringify(o)}`);
-    }
+    checkOption(solver, 'orders', singlestepRules(order).orders, o);
     if (o.length !== steps) {
       throw new RangeError(
         `${solver}: option orders has ${o.length} entries but the grid has ${steps} intervals; build the grid with orders.length intervals (stepsForCalls does this)`,
@@ -88,7 +91,7 @@ export function singlestepOrders(solver: string, order: number, steps: number, o
     return [...o];
   }
   const plan = Array<number>(steps).fill(order);
-  if (booleanOption(solver, 'lowerOrderFinal', options.lowerOrderFinal, true)) plan[steps - 1] = 1;
+  if (options.lowerOrderFinal ?? true) plan[steps - 1] = 1;
   return plan;
 }
 
@@ -97,7 +100,10 @@ export function singlestepCalls(solver: string, order: number, steps: number, op
   return singlestepOrders(solver, order, steps, options).reduce((a, b) => a + b, 0);
 }
 
-/** The most intervals whose singlestep call count stays within `nfe`. */
+/**
+ * The most intervals whose singlestep call count stays within `nfe`, in closed form: with a final
+ * order-1 interval N = (M − 1)·p + 1, so M = 1 + ⌊(N − 1)/p⌋; without it M = ⌊N/p⌋.
+ */
 export function singlestepStepsForCalls(solver: string, order: number, nfe: number, options: Partial<SinglestepOptions> = {}): number {
   if (!Number.isInteger(nfe) || nfe < 1) throw new RangeError(`${solver}: nfe must be an integer ≥ 1, got ${nfe}`);
   if (options.orders !== undefined) {
@@ -107,7 +113,7 @@ export function singlestepStepsForCalls(solver: string, order: number, nfe: numb
     }
     return options.orders.length;
   }
-  if (booleanOption(solver, 'lowerOrderFinal', options.lowerOrderFinal, true)) return 1 + Math.floor((nfe - 1) / order);
+  if (options.lowerOrderFinal ?? true) return 1 + Math.floor((nfe - 1) / order);
   const k = Math.floor(nfe / order);
   if (k < 1) throw new RangeError(`${solver}: ${nfe} calls cannot pay one order-${order} interval; raise nfe or set lowerOrderFinal: true`);
   return k;
@@ -122,8 +128,11 @@ export interface IntermediateFractions {
 
 /** Validate r1/r2 and fill the paper's defaults (Lu et al. 2022, Alg. 1 and 2); r1 < r2 is checked when `maxOrder` is 3. */
 export function intermediateFractions(solver: string, options: Partial<SinglestepOptions>, maxOrder = 3): IntermediateFractions {
-  const r1 = options.r1 === undefined ? undefined : numberOption(solver, 'r1', options.r1, 0.5, 0, 1, { lo: true });
-  const r2 = numberOption(solver, 'r2', options.r2, 2 / 3, 0, 1, { lo: true });
+  const rules = singlestepRules(maxOrder);
+  checkOption(solver, 'r1', rules.r1, options.r1);
+  checkOption(solver, 'r2', rules.r2, options.r2, 2 / 3);
+  const r1 = options.r1;
+  const r2 = options.r2 ?? 2 / 3;
   const r1Order3 = r1 ?? 1 / 3;
   if (maxOrder >= 3 && !(r1Order3 < r2)) throw new RangeError(`${solver}: order-3 intervals need r1 < r2, got r1 = ${r1Order3}, r2 = ${r2}`);
   return { r1Order2: r1 ?? 0.5, r1Order3, r2Order3: r2 };
@@ -148,38 +157,19 @@ export function intermediateTime(ctx: SolverContext, g: LambdaStep, r: number): 
   return ctx.schedule.timeOfLambda(g.lambdaS + r * g.h);
 }
 
-/** Run a singlestep solver over `timesteps` with the per-interval `orders`. */
-export async function runSinglestep(
-  solver: string,
-  x: NumArray,
-  timesteps: readonly number[],
-  ctx: SolverContext,
-  orders: readonly number[],
-  r: IntermediateFractions,
-  update: SinglestepUpdate,
-): Promise<NumArray> {
-  checkTimesteps(solver, ctx.schedule, timesteps);
-  const steps = timesteps.length - 1;
-  for (let i = 0; i < steps; i++) {
-    const s = timesteps[i]!;
-    const t = timesteps[i + 1]!;
-    const g = lambdaStep(ctx.schedule, s, t);
-    const order = orders[i]!;
-    if (g.clean && order > 1) {
-      throw new RangeError(
-        `${solver}: interval ${i} ends at the clean point (σ = 0), where only a first-order step is defined, but its order is ${order}; set lowerOrderFinal: true or end the orders plan with 1 (stepPlanForCalls does)`,
-      );
-    }
-    const start = await ctx.evaluate(x, s);
-    x = await update(order, x, g, start, s, ctx, r);
-    await ctx.step({ step: i, steps, t, x, x0: start.x0 });
+/** The clean-point rule: the interval into σ = 0 must be first order. */
+function checkCleanInterval(solver: string, i: number, order: number, clean: boolean): void {
+  if (clean && order > 1) {
+    throw new RangeError(
+      `${solver}: interval ${i} ends at the clean point (σ = 0), where only a first-order step is defined, but its order is ${order}; set lowerOrderFinal: true or end the orders plan with 1 (stepPlanForCalls does)`,
+    );
   }
-  return x;
 }
 
 /**
- * Build the {@link SolverSpec} of a singlestep solver of fixed order from its update.
- * Call counts are exact: `callsForSteps` is the sum of the plan.
+ * Build the {@link SolverSpec} of a singlestep solver of fixed order from its update. Call counts
+ * are exact (`callsForSteps` is the sum of the plan); an NFE budget is spent with
+ * {@link stepPlanForCalls} unless the options give `orders`.
  */
 export function singlestepSpec(def: {
   name: string;
@@ -189,29 +179,37 @@ export function singlestepSpec(def: {
   update: SinglestepUpdate;
 }): SolverSpec<SinglestepOptions> {
   const { name, order, update } = def;
-  const check = (options: Partial<SinglestepOptions> | undefined): Partial<SinglestepOptions> => {
-    checkOptionKeys(name, options, SINGLESTEP_OPTION_KEYS);
-    return options ?? {};
-  };
-  return {
+  return defineSolver<SinglestepOptions>({
     name,
     ...(def.aliases ? { aliases: def.aliases } : {}),
     description: def.description,
     order,
-    stochastic: false,
     gridFamily: 'dpm',
-    callsForSteps: (steps, options) => singlestepCalls(name, order, steps, check(options)),
-    stepsForCalls: (nfe, options) => singlestepStepsForCalls(name, order, nfe, check(options)),
-    create(options) {
-      const opts = check(options);
-      const r = intermediateFractions(name, opts, order);
-      if (opts.orders !== undefined) singlestepOrders(name, order, opts.orders.length, opts);
-      else booleanOption(name, 'lowerOrderFinal', opts.lowerOrderFinal, true);
-      return (x, timesteps, ctx) => {
-        checkTimesteps(name, ctx.schedule, timesteps);
-        const orders = singlestepOrders(name, order, timesteps.length - 1, opts);
-        return runSinglestep(name, x, timesteps, ctx, orders, r, update);
+    options: { defaults: SINGLESTEP_DEFAULTS, rules: singlestepRules(order) },
+    checkOptions: (o) => void intermediateFractions(name, o, order),
+    cost: {
+      callsForSteps: (steps, o) => singlestepCalls(name, order, steps, o),
+      stepsForCalls: (nfe, o) => singlestepStepsForCalls(name, order, nfe, o),
+    },
+    // A budget is spent whole with DPM-Solver's adaptive plan (e.g. 10 calls at order 3 → [3, 3, 3, 1]).
+    spend(nfe, o, endsClean) {
+      if (o.orders !== undefined) return { steps: singlestepStepsForCalls(name, order, nfe, o), options: o };
+      const orders = stepPlanForCalls(nfe, order, endsClean);
+      return { steps: orders.length, options: { ...o, orders } };
+    },
+    checkGrid(timesteps, schedule, o) {
+      const orders = singlestepOrders(name, order, timesteps.length - 1, o);
+      checkCleanInterval(name, orders.length - 1, orders[orders.length - 1]!, schedule.sigma(timesteps[timesteps.length - 1]!) === 0);
+    },
+    step(o, { steps }) {
+      const r = intermediateFractions(name, o, order);
+      const orders = singlestepOrders(name, order, steps, o);
+      return async ({ i, s, t, x, ctx }) => {
+        const g = lambdaStep(ctx.schedule, s, t);
+        checkCleanInterval(name, i, orders[i]!, g.clean);
+        const start = await ctx.evaluate(x, s);
+        return { x: await update(orders[i]!, x, g, start, s, ctx, r), x0: start.x0 };
       };
     },
-  };
+  });
 }

@@ -10,7 +10,8 @@
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import type { Prediction } from '../prediction.js';
 import type { NumArray } from '../tensor.js';
-import type { TimestepFamily } from '../timesteps.js';
+import type { ReuseQuantity } from '../pfdiff/first-order-step.js';
+import type { TimestepFamily, TimestepOptions } from '../timesteps.js';
 
 /** Progress of a sampling run, reported after each solver step. */
 export interface StepInfo {
@@ -46,7 +47,59 @@ export type Solver = (x: NumArray, timesteps: readonly number[], ctx: SolverCont
 /** Which family of diffusers timestep formulas a solver uses by default (see `timesteps.ts`). */
 export type GridFamily = TimestepFamily;
 
-/** Static description of a solver: its name, order, cost and how to build it. */
+/** What a plan is asked for: a call budget or a grid size, the schedule, grid options and solver options. */
+export interface PlanRequest<O extends object = Record<string, unknown>> {
+  /** The noise schedule the grid is built on. */
+  readonly schedule: NoiseSchedule;
+  /** Model-call budget N (give `nfe` or `steps`, not both; neither: 20 calls). */
+  readonly nfe?: number;
+  /** Grid intervals (with PFDiff: base-grid intervals). */
+  readonly steps?: number;
+  /** Grid options (spacing, family, terminal, …, or an explicit `timesteps` list); default spacing `linspace` in the solver's family. */
+  readonly timesteps?: Omit<TimestepOptions, 'steps'>;
+  /** The solver's options, checked by its own rules. */
+  readonly options?: Partial<O>;
+}
+
+/** The PFDiff variant a plan runs (see `pfdiff/`). */
+export type PfdiffVariant = 'first-order' | 'past-only' | 'multistep-experimental';
+
+/** What a plan runs with PFDiff. */
+export interface PfdiffPlanInfo {
+  readonly k: number;
+  readonly h: number;
+  readonly variant: PfdiffVariant;
+  /** The stored quantity (first-order variant only). */
+  readonly reuse?: ReuseQuantity;
+}
+
+/**
+ * A run laid out before it starts (as diffusers' `set_timesteps` owns the grid): the grid, the exact
+ * number of model calls, the resolved options (including a step plan such as singlestep `orders`)
+ * and the solver bound to them.
+ */
+export interface SolverPlan<O extends object = Record<string, unknown>> {
+  /** Registry name of the solver. */
+  readonly solver: string;
+  /** The grid, noisiest first, terminal last. */
+  readonly timesteps: number[];
+  /** Intervals of the grid (`timesteps.length − 1`). */
+  readonly steps: number;
+  /** Model calls the run will make (a guided call counts once). */
+  readonly calls: number;
+  /** The resolved options the run uses. */
+  readonly options: O;
+  /** Convergence order of the deterministic solver with these options. */
+  readonly order: number;
+  /** True if the run injects fresh noise (e.g. DDIM with η > 0). */
+  readonly stochastic: boolean;
+  /** PFDiff settings, when the plan runs PFDiff. */
+  readonly pfdiff?: PfdiffPlanInfo;
+  /** The solver bound to `options`; run it on `timesteps`. */
+  readonly run: Solver;
+}
+
+/** Static description of a solver: its name, order, cost, plan and how to build it. */
 export interface SolverSpec<O extends object = Record<string, unknown>> {
   /** Registry name, e.g. `ddim`, `dpmpp_2m`. */
   readonly name: string;
@@ -54,16 +107,20 @@ export interface SolverSpec<O extends object = Record<string, unknown>> {
   readonly aliases?: readonly string[];
   /** One line for `--help`. */
   readonly description: string;
-  /** Convergence order of the deterministic solver (measured in the test suite). */
+  /** Convergence order of the deterministic solver with its default options (measured in the test suite). */
   readonly order: number;
-  /** True if it injects fresh noise. */
-  readonly stochastic: boolean;
   /** Default grid family. */
   readonly gridFamily: GridFamily;
+  /** True if the solver with these options injects fresh noise (DDIM only when η > 0). */
+  stochastic(options?: Partial<O>): boolean;
+  /** The options merged over the defaults; unknown or out-of-range options throw an error naming the fix. */
+  resolveOptions(options?: Partial<O>): O;
   /** Model calls used for `steps` intervals. */
   callsForSteps(steps: number, options?: Partial<O>): number;
-  /** The most intervals whose call count stays within `nfe` (≥ 1). */
+  /** The most intervals whose call count stays within `nfe` (≥ 1), in closed form. */
   stepsForCalls(nfe: number, options?: Partial<O>): number;
+  /** Lay out a run: grid, calls, resolved options and the bound solver (all checks happen here, before any call). */
+  plan(request: PlanRequest<O>): SolverPlan<O>;
   /** Bind options. Unknown or out-of-range options throw an error naming the fix. */
   create(options?: Partial<O>): Solver;
 }
