@@ -11,8 +11,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { gaussianBatch } from '../src/core/rng.js';
-import { bundledModelPath, loadOnnxModel, packageRoot } from '../src/model/load-node.js';
+import { gaussianBatch } from '../src/core/index.js';
+import { bundledModelPath, loadOnnxModel, packageRoot } from '../src/node/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { float16Bits, float16Value, fromFloat16Bits } from '../src/model/float16.js';
-import { bundledModelPath, cardPathFor, loadOnnxModel, readModelBytes } from '../src/model/load-node.js';
+import { bundledModelPath, cardPathFor, loadOnnxModel, readModelBytes } from '../src/node/load-model.js';
 import { parseModelCard, resolveClassLabel } from '../src/model/model-card.js';
 import { OnnxDiffusionModel } from '../src/model/onnx-backend.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike, OrtValueMetadataLike } from '../src/model/ort-types.js';
