@@ -15,6 +15,7 @@ import { bundledModelPath, cardPathFor, loadOnnxModel, readModelBytes } from '..
 import { parseModelCard, resolveClassLabel } from '../src/model/model-card.js';
 import { OnnxDiffusionModel } from '../src/model/onnx-backend.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike, OrtValueMetadataLike } from '../src/model/ort-types.js';
+import { maxAbsDiff } from './helpers/arrays.js';
 
 const FIXTURES = process.env['REDIFFUSE_FIXTURES'] ?? join(import.meta.dirname, 'fixtures');
 const fixture = (name: string) => join(FIXTURES, name);
@@ -30,13 +31,6 @@ function noise(n: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 async function open(name: string, extra: Partial<Parameters<typeof OnnxDiffusionModel.create>[0]> = {}) {

@@ -1,5 +1,5 @@
 /**
- * PFDiff: the published test vectors (docs pfdiff.md), exact call counts, the first-order step φ,
+ * PFDiff: the published test vectors (docs/pfdiff.md), exact call counts, the first-order step φ,
  * the past-only variant for singlestep solvers with its remainder rule, the experimental multistep
  * variant (measured), the (k, h) picker, and "PFDiff beats DDIM at equal NFE ≤ 10".
  */
@@ -19,7 +19,7 @@ import { pickBestKH, rmsError } from '../src/core/pfdiff/pick-kh.js';
 import { stepPlanForCalls } from '../src/core/solvers/singlestep-plan.js';
 import type { NumArray } from '../src/core/tensor.js';
 
-// The toy of pfdiff.md: data N(0.5, 0.5²), linear β 1e-4…0.02 over 1000 steps, x_T = 1.
+// The toy of docs/pfdiff.md: data N(0.5, 0.5²), linear β 1e-4…0.02 over 1000 steps, x_T = 1.
 const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
 const model = gaussianModel({ schedule, mean: 0.5, std: 0.5 });
 const EXACT = 0.9984193387937014;
@@ -44,7 +44,7 @@ async function toy(nfe: number, solver: string, pfdiff?: PfdiffKH & { reuse?: 'e
   });
 }
 
-describe('PFDiff test vectors (pfdiff.md, official first-order code in float64)', () => {
+describe('PFDiff test vectors (docs/pfdiff.md, official first-order code in float64)', () => {
   it('the exact ODE end point of the toy', () => {
     assert.ok(Math.abs(model.exactOdeSolution(Float64Array.of(1), 999, -1)[0]! - EXACT) < 1e-12);
   });
