@@ -27,7 +27,6 @@ import {
   sample,
   type SampleOptions,
   getSolver,
-  type NumArray,
 } from '../core/index.js';
 import { classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';

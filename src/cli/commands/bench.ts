@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkClaims, type ClaimCheck } from '../../bench/claims.js';
-import { GridError, loadGridFile, parseFrEntry, parsePfdiffEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
+import { GridError, loadGridFile, parsePfdiffEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
 import { renderBenchPlots } from '../../bench/plots.js';
 import { assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/quick.js';
 import { writeReport } from '../../bench/report.js';
