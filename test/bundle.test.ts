@@ -61,7 +61,11 @@ describe('browser bundles (esbuild, platform browser, no Node built-ins)', () =>
   const cases: { entry: string; sources: string[]; packages: string[] }[] = [
     { entry: 'src/core/index.ts', sources: ['src/core'], packages: [] },
     { entry: 'src/model/index.ts', sources: ['src/core', 'src/model'], packages: ['long', 'protobufjs', '@protobufjs'] },
-    { entry: 'src/metrics/index.ts', sources: ['src/core', 'src/metrics'], packages: ['is-any-array', 'ml-array-max', 'ml-array-min', 'ml-array-rescale', 'ml-matrix'] },
+    {
+      entry: 'src/metrics/index.ts',
+      sources: ['src/core', 'src/metrics'],
+      packages: ['is-any-array', 'ml-array-max', 'ml-array-min', 'ml-array-rescale', 'ml-matrix'],
+    },
     { entry: 'src/index.ts', sources: ['src/core', 'src/io', 'src/metrics', 'src/model', 'src/index.ts'], packages: [] },
   ];
   for (const { entry, sources, packages } of cases) {

@@ -31,7 +31,10 @@ function sourceNames(file: string): Names {
       const item = raw.trim();
       if (!item) continue;
       const isType = m[1] !== undefined || item.startsWith('type ');
-      const name = item.replace(/^type\s+/, '').split(/\s+as\s+/).pop()!;
+      const name = item
+        .replace(/^type\s+/, '')
+        .split(/\s+as\s+/)
+        .pop()!;
       (isType ? out.types : out.values).add(name);
     }
   }
@@ -92,8 +95,10 @@ describe('public API (docs/api.md)', () => {
       assert.equal(core[name], undefined, `rediffuse/core leaks ${name}`);
     }
     const model = (await import('../src/model/index.js')) as Record<string, unknown>;
-    for (const name of ['GraphIndex', 'FeatureReuseSession', 'float16Bits', 'probeTensorShapes']) assert.equal(model[name], undefined, `rediffuse/model leaks ${name}`);
+    for (const name of ['GraphIndex', 'FeatureReuseSession', 'float16Bits', 'probeTensorShapes'])
+      assert.equal(model[name], undefined, `rediffuse/model leaks ${name}`);
     const metrics = (await import('../src/metrics/index.js')) as Record<string, unknown>;
-    for (const name of ['symmetricEigen', 'mmdUnbiased', 'loadFashionMnist', 'loadReferenceStatistics']) assert.equal(metrics[name], undefined, `rediffuse/metrics leaks ${name}`);
+    for (const name of ['symmetricEigen', 'mmdUnbiased', 'loadFashionMnist', 'loadReferenceStatistics'])
+      assert.equal(metrics[name], undefined, `rediffuse/metrics leaks ${name}`);
   });
 });

@@ -122,10 +122,4 @@ export {
   type ReuseStats,
 } from './frdiff/index.js';
 export { searchReusePolicy, policyCost, type AutoFrLogEntry, type AutoFrOptions, type AutoFrResult, type PointsCost } from './frdiff/autofr.js';
-export {
-  createPolicyObjective,
-  fullComputeSamples,
-  pointsKey,
-  type PolicyEvaluation,
-  type PolicyObjectiveOptions,
-} from './frdiff/policy-objective.js';
+export { createPolicyObjective, fullComputeSamples, pointsKey, type PolicyEvaluation, type PolicyObjectiveOptions } from './frdiff/policy-objective.js';

@@ -14,12 +14,7 @@ export { kid, type KidOptions, type KidResult } from './kid.js';
 export { precisionRecall, type PrecisionRecallOptions, type PrecisionRecallResult } from './precision-recall.js';
 export { classAccuracy, type AccuracyResult, type ClassAccuracy } from './accuracy.js';
 export { DATA_RANGE, psnrFromMse, trajectoryError, type TrajectoryError } from './trajectory.js';
-export {
-  parseReferenceStatistics,
-  REFERENCE_STATISTICS_FILE,
-  type ReferenceStatistics,
-  type ReferenceStatisticsOptions,
-} from './reference-stats.js';
+export { parseReferenceStatistics, REFERENCE_STATISTICS_FILE, type ReferenceStatistics, type ReferenceStatisticsOptions } from './reference-stats.js';
 export {
   loadClassifier,
   FeatureClassifier,

@@ -36,7 +36,9 @@ export function loadModelCard(path: string): ModelCard {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Error(
-      code === 'ENOENT' ? `model card ${path} does not exist; pass --card with the model's JSON card` : `cannot read model card ${path}: ${(err as Error).message}`,
+      code === 'ENOENT'
+        ? `model card ${path} does not exist; pass --card with the model's JSON card`
+        : `cannot read model card ${path}: ${(err as Error).message}`,
       { cause: err },
     );
   }
