@@ -11,10 +11,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { modelCallAt } from '../src/core/model.js';
-import { gaussianBatch } from '../src/core/rng.js';
-import { discreteSchedule } from '../src/core/schedule/discrete.js';
-import { bundledModelPath, loadOnnxModel, packageRoot } from '../src/model/load-node.js';
+import { discreteSchedule, gaussianBatch, modelCallAt } from '../src/core/index.js';
+import { bundledModelPath, loadOnnxModel, packageRoot } from '../src/node/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {

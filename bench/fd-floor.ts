@@ -7,12 +7,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { join } from 'node:path';
-import { loadClassifier } from '../src/metrics/classifier.js';
-import { loadFashionMnist, pixelsToUnitRange } from '../src/metrics/fashion-mnist.js';
-import { featureStatistics } from '../src/metrics/feature-statistics.js';
-import { frechetDistance } from '../src/metrics/frechet.js';
-import { loadReferenceStatistics } from '../src/metrics/reference-stats.js';
-import { packageRoot } from '../src/model/load-node.js';
+import { loadClassifier, pixelsToUnitRange, featureStatistics, frechetDistance } from '../src/metrics/index.js';
+import { loadFashionMnist, loadReferenceStatistics, packageRoot } from '../src/node/index.js';
 
 const i = process.argv.indexOf('--counts');
 const counts = (i >= 0 ? process.argv[i + 1]! : '128,1000,5000').split(',').map(Number);

@@ -1,11 +1,13 @@
 /**
- * rediffuse for Node.js: the sampling core, the model layer, metrics, PNG output and Node file
- * loading. Browsers import `rediffuse/core` and `rediffuse/model` (no Node API) instead.
+ * `rediffuse` for browsers (and any bundler without the `node` condition): the sampling core, the
+ * model layer, the metrics and the image-grid raster. No Node API. In Node, `rediffuse` resolves to
+ * `src/node/index.ts` instead, which adds file loading, PNG output and atomic writes.
+ *
+ * The public surface is the union of the lists in `core/index.ts`, `model/index.ts` and
+ * `metrics/index.ts` plus the image grid (docs/api.md).
  * @packageDocumentation
  */
 export * from './core/index.js';
 export * from './model/index.js';
-export * from './model/load-node.js';
 export * from './metrics/index.js';
-export * from './io/png.js';
-export * from './io/atomic-write.js';
+export { imageGridRgba, type ImageGridOptions, type RgbaImage } from './io/image-grid.js';

@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { main } from '../src/cli/main.js';
 import type { SampleReport } from '../src/cli/commands/sample.js';
 import { decodePng, gridLayout } from '../src/io/png.js';
-import { bundledModelPath, cardPathFor, loadModelCard } from '../src/model/load-node.js';
+import { bundledModelPath, cardPathFor, loadModelCard } from '../src/node/load-model.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');

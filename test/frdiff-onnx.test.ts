@@ -22,18 +22,14 @@ import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { policyFromFlags, readReusePolicyFile } from '../src/cli/commands/feature-reuse-options.js';
 import { runSampleCommand, type SampleCommandOptions } from '../src/cli/commands/sample.js';
 import { plainConvOnnx, tinyUnetOnnx } from './helpers/tiny-fr-onnx.js';
+import { maxAbsDiff } from './helpers/arrays.js';
 
 const ort = ortNode as unknown as OrtModuleLike;
 const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
 /** The descriptor of a call at time `t` on `batch` samples. */
 const at = (t: number, batch: number) => modelCallAt(schedule, t, batch);
 
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
+const maxAbs = maxAbsDiff;
 
 interface Subject {
   id: string;

@@ -24,8 +24,8 @@ test('hard-sigmoid mixing weight: λ(r) = clip((T(r−b)+2)/4, 0, 1)', () => {
   assert.ok(Math.abs(mixingWeight(0.3, { temperature: 10, bias: 0.2 }) - 0.75) < 1e-12);
 });
 
-test('worked call counts of frdiff.md (N = 50, b = 0.5)', () => {
-  // frdiff.md: interval 2 → 25/14/11, 3 → 17/19/14, 4 → 13/21/16 (full/reuse/skipped).
+test('worked call counts of docs/frdiff.md (N = 50, b = 0.5)', () => {
+  // docs/frdiff.md: interval 2 → 25/14/11, 3 → 17/19/14, 4 → 13/21/16 (full/reuse/skipped).
   const expected: Record<number, [number, number, number]> = { 2: [25, 14, 11], 3: [17, 19, 14], 4: [13, 21, 16] };
   for (const [interval, [full, reuse, skip]] of Object.entries(expected)) {
     const c = countCalls(uniformPolicy(50, Number(interval)));

@@ -19,22 +19,19 @@ import {
   frechetDistance,
   frechetDistanceTerms,
   kid,
-  mmdUnbiased,
   precisionRecall,
   classAccuracy,
-  argmaxRows,
   trajectoryError,
   psnrFromMse,
-  sqrtPsd,
-  matMul,
   parseReferenceStatistics,
-  loadReferenceStatistics,
   loadClassifier,
-  loadFashionMnist,
   pixelsToUnitRange,
-  FASHION_MNIST_DIR,
   type GaussianStatistics,
 } from '../src/metrics/index.js';
+import { mmdUnbiased } from '../src/metrics/kid.js';
+import { argmaxRows } from '../src/metrics/accuracy.js';
+import { matMul, sqrtPsd } from '../src/metrics/symmetric-matrix.js';
+import { FASHION_MNIST_DIR, loadFashionMnist, loadReferenceStatistics } from '../src/node/index.js';
 import type { OrtModuleLike, OrtTensorLike } from '../src/model/ort-types.js';
 
 // ---------- helpers ----------

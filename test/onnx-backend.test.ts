@@ -13,18 +13,24 @@ import * as ort from 'onnxruntime-node';
 import { modelCallAt } from '../src/core/model.js';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { float16Bits, float16Value, fromFloat16Bits } from '../src/model/float16.js';
-import { bundledModelPath, cardPathFor, loadOnnxModel, readModelBytes } from '../src/model/load-node.js';
+import { bundledModelPath, cardPathFor, loadOnnxModel, readModelBytes } from '../src/node/load-model.js';
 import { parseModelCard, resolveClassLabel } from '../src/model/model-card.js';
 import { sample } from '../src/core/sample.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { OnnxDiffusionModel } from '../src/model/onnx-backend.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike, OrtValueMetadataLike } from '../src/model/ort-types.js';
 import { concatOutputOnnx } from './helpers/tiny-fr-onnx.js';
+import { maxAbsDiff } from './helpers/arrays.js';
 
 const FIXTURES = process.env['REDIFFUSE_FIXTURES'] ?? join(import.meta.dirname, 'fixtures');
 const fixture = (name: string) => join(FIXTURES, name);
 const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-onnx-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A VP schedule whose network time is 1000·t, so calls reach every model time the tests use (0…1000). */
+const vp = continuousVpSchedule({ timeInputScale: 1000 });
+/** The descriptor of a call at network time `modelTime` on `batch` samples (the backend reads `modelTime` and `batch`). */
+const at = (modelTime: number, batch: number) => modelCallAt(vp, modelTime / 1000, batch);
 
 /** Deterministic pseudo-random values in [−1, 1). */
 function noise(n: number, seed: number): Float32Array {
@@ -35,18 +41,6 @@ function noise(n: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
-}
-
-/** A VP schedule whose network time is 1000·t, so calls reach every model time the tests use (0…1000). */
-const vp = continuousVpSchedule({ timeInputScale: 1000 });
-/** The descriptor of a call at network time `modelTime` on `batch` samples (the backend reads `modelTime` and `batch`). */
-const at = (modelTime: number, batch: number) => modelCallAt(vp, modelTime / 1000, batch);
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 async function open(name: string, extra: Partial<Parameters<typeof OnnxDiffusionModel.create>[0]> = {}) {

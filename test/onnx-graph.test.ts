@@ -13,6 +13,7 @@ import { analyzeOnnxModel, buildFeatureReuseGraphs, type AnalyzedOnnxModel } fro
 import { FeatureReuseSession } from '../src/model/onnx-graph/feature-reuse-session.js';
 import { findSkipConcats } from '../src/model/onnx-graph/reuse-points.js';
 import { formatInspectReport, inspectModel } from '../src/cli/commands/inspect.js';
+import { maxAbsDiff as maxAbsArrays } from './helpers/arrays.js';
 
 const ort = ortNode as unknown as OrtModuleLike;
 
@@ -42,14 +43,7 @@ function feedsFor(session: OrtSessionLike, batch: number, timestep: number): Rec
   return feeds;
 }
 
-const maxAbsDiff = (a: OrtTensorLike, b: OrtTensorLike) => {
-  const x = a.data as Float32Array;
-  const y = b.data as Float32Array;
-  assert.equal(x.length, y.length);
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-};
+const maxAbsDiff = (a: OrtTensorLike, b: OrtTensorLike) => maxAbsArrays(a.data as Float32Array, b.data as Float32Array);
 
 /** Ground truth from the export's node names (the detector itself never looks at names). */
 function expectedBlocks(model: OnnxModel, arch: Arch): { resnets: number; attention: number; residualBranches: number } {

@@ -25,6 +25,17 @@ describe('sample()', () => {
     assert.equal(r.timesteps[7], -1);
     assert.equal(r.solver, 'ddim');
     assert.ok(r.wallMs >= 0 && r.callMs >= 0);
+    // The timings measure: each of 7 calls of a model that holds the thread 2 ms adds ≥ 2 ms to both.
+    const slow: DiffusionModel = {
+      ...model,
+      predict: (x, t, b) => {
+        const until = performance.now() + 2;
+        while (performance.now() < until);
+        return model.predict(x, t, b);
+      },
+    };
+    const timed = await sample({ model: slow, schedule, solver: 'ddim', nfe: 7, batch: 2, seed: 11, precision: 'float64' });
+    assert.ok(timed.callMs >= 14 && timed.wallMs >= timed.callMs, `callMs ${timed.callMs}, wallMs ${timed.wallMs}`);
     // Same as passing that noise explicitly: x_T = z (no σ_T scaling for VP solvers).
     const z = gaussianBatch(11, 2, 6, 'float64');
     const again = await sample({ model, schedule, solver: 'ddim', nfe: 7, batch: 2, initialNoise: z, precision: 'float64' });

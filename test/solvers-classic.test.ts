@@ -21,17 +21,12 @@ import { gaussianModel } from '../src/core/reference-models.js';
 import { createSolverContext } from '../src/core/solver-context.js';
 import type { StepInfo } from '../src/core/solvers/types.js';
 import { discreteGrid, logSnrGrid, measureOrder, moments, runOnGaussian, type GaussianSetup } from './helpers/convergence.js';
+import { maxAbsDiff } from './helpers/arrays.js';
 
 const CLASSIC = ['ddim', 'dpmpp_1', 'ddpm', 'plms', 'euler', 'euler_a', 'heun', 'lms'];
 const vp = continuousVpSchedule();
 const disc = discreteSchedule();
 const vpSetup: GaussianSetup = { schedule: vp };
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 /** Grid uniform in ρ = σ/α, where Adams–Bashforth weights (equal steps) are exact for LMS/PLMS. */
 function rhoUniformGrid(steps: number, tStart: number, tEnd: number): number[] {

@@ -12,23 +12,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
-import { CLEAN_TIME, type NoiseSchedule } from '../src/core/schedule/noise-schedule.js';
-import { discreteGrid, logSnrGrid, measureOrder, runOnGaussian, smoothLogSnrGrid } from './helpers/convergence.js';
+import { cleanLogSnrGrid, discreteGrid, measureOrder, runOnGaussian, smoothLogSnrGrid } from './helpers/convergence.js';
 import { unipcSpec, type UniPcOptions } from '../src/core/solvers/unipc.js';
 import { dpmpp2mSpec, dpmpp3mSpec } from '../src/core/solvers/dpmpp-multistep.js';
 
 const vp = continuousVpSchedule();
 
 
-
-/**
- * A discrete-schedule grid ending at the clean point: log-SNR-uniform from t = 999 to t = 0
- * (steps − 1 intervals), then t = 0 → CLEAN_TIME. (A time-uniform grid puts h ≈ 3 into the step to
- * t = 0, where every solver, DDIM included, is far from its asymptotic regime.)
- */
-function cleanLogSnrGrid(schedule: NoiseSchedule, steps: number): number[] {
-  return [...logSnrGrid(schedule, steps - 1, 999, 0), CLEAN_TIME];
-}
 
 const STEPS = [24, 32, 48, 64, 96];
 const ALL = [...Array(200).keys()];

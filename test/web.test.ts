@@ -16,6 +16,7 @@ import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { buildWeb } from '../web/build.js';
 import { serveStatic } from '../web/serve.js';
 import { createWebSampler, type WebRunResult, type WebRunSettings } from '../web/web-sampler.js';
+import { maxAbsDiff } from './helpers/arrays.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && existsSync(p));
 const skip = CHROMIUM ? false : 'no chromium here: apt-get install chromium (or set CHROMIUM_PATH)';
@@ -27,13 +28,6 @@ const nodeSampler = createWebSampler(ortNode as unknown as OrtModuleLike, async 
 }));
 
 const GUIDED: WebRunSettings = { model: 'fashion-unet', solver: 'ddim', nfe: 8, pfdiff: '2_1', fr: null, guidance: 2, classes: [0, 7], perRow: 3, seed: 5 };
-
-function maxAbsDiff(a: readonly number[], b: readonly number[]): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
 
 describe('web page in chromium', { skip }, () => {
   let browser: Browser;

@@ -7,7 +7,6 @@
  * @packageDocumentation
  */
 import { plannedCalls, sample, uniformPolicy, withFeatureReuse, type DiffusionModel, type SampleOptions } from '../src/core/index.js';
-import { imageGridRgba } from '../src/io/image-grid.js';
 import {
   cardSamplingSetup,
   FeatureReuseOnnxModel,
@@ -17,6 +16,7 @@ import {
   type ModelCard,
   type OrtModuleLike,
 } from '../src/model/index.js';
+import { imageGridRgba } from '../src/index.js';
 
 /** What one run samples. */
 export interface WebRunSettings {

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, dirname, resolve } from 'node:path';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFileAtomic } from '../node/index.js';
 import type { ClaimCheck } from './claims.js';
 import { frLabel } from './grid.js';
 import type { RenderedPlot } from './plots.js';

@@ -13,18 +13,23 @@
  */
 import { cpus, platform, arch, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { withFeatureReuse, type FeatureReuseCapable, type FeatureReuseModel } from '../core/frdiff/feature-reuse-model.js';
-import { uniformPolicy, validateReusePolicy, countCalls, type ReusePolicy } from '../core/frdiff/reuse-policy.js';
-import { modelCallAt, type Conditioning, type DiffusionModel } from '../core/model.js';
-import { gaussianBatch } from '../core/rng.js';
-import { sample, type SampleOptions } from '../core/sample.js';
-import { getSolver } from '../core/solvers/registry.js';
-import type { NumArray } from '../core/tensor.js';
-import { classAccuracy } from '../metrics/accuracy.js';
-import { featureStatistics } from '../metrics/feature-statistics.js';
-import { frechetDistance } from '../metrics/frechet.js';
-import { kid } from '../metrics/kid.js';
-import { trajectoryError } from '../metrics/trajectory.js';
+import {
+  withFeatureReuse,
+  type FeatureReuseCapable,
+  type FeatureReuseModel,
+  uniformPolicy,
+  validateReusePolicy,
+  countCalls,
+  type ReusePolicy,
+  modelCallAt,
+  type Conditioning,
+  type DiffusionModel,
+  gaussianBatch,
+  sample,
+  type SampleOptions,
+  getSolver,
+} from '../core/index.js';
+import { classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
 import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
 import type { BenchSetup } from './setup.js';

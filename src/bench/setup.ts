@@ -9,14 +9,17 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
-import type { DiffusionModel, ModelCall } from '../core/model.js';
-import { gaussianModel } from '../core/reference-models.js';
-import { discreteSchedule } from '../core/schedule/discrete.js';
-import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
-import type { NumArray } from '../core/tensor.js';
-import type { TimestepOptions } from '../core/timesteps.js';
-import type { GaussianStatistics } from '../metrics/frechet.js';
+import {
+  type FeatureReuseCapable,
+  type DiffusionModel,
+  type ModelCall,
+  gaussianModel,
+  discreteSchedule,
+  type NoiseSchedule,
+  type NumArray,
+  type TimestepOptions,
+} from '../core/index.js';
+import type { GaussianStatistics } from '../metrics/index.js';
 import { sha256Hex, fileSha256, canonicalJson } from './cell-key.js';
 
 /** The project's quality meter: features (and logits) of samples plus the real data's statistics. */
@@ -167,8 +170,8 @@ export interface OnnxSetupOptions {
  */
 export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
   const warn = opts.warn ?? (() => {});
-  const { loadOnnxModel, readModelBytes } = await import('../model/load-node.js');
-  const { cardSamplingSetup } = await import('../model/model-card.js');
+  const { loadOnnxModel, readModelBytes } = await import('../node/index.js');
+  const { cardSamplingSetup } = await import('../model/index.js');
   const ort = await import('onnxruntime-node');
   const loaded = await loadOnnxModel({
     path: opts.modelPath,
@@ -188,7 +191,7 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
   const statsPath = join(meterDir, 'fashion-test-stats.json');
   let meter: QualityMeter | undefined;
   if (existsSync(classifierPath) && existsSync(statsPath)) {
-    const { loadClassifier, loadReferenceStatistics } = await import('../metrics/index.js');
+    const { loadClassifier, loadReferenceStatistics } = await import('../node/index.js');
     const classifier = await loadClassifier(ort, classifierPath, { batchSize: 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
     let stats: Awaited<ReturnType<typeof loadReferenceStatistics>> | undefined;
     try {
@@ -209,7 +212,7 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
       },
       async realFeatures(count) {
         if (!realCache) {
-          const { loadFashionMnist, pixelsToUnitRange } = await import('../metrics/fashion-mnist.js');
+          const { loadFashionMnist, pixelsToUnitRange } = await import('../node/index.js');
           let test;
           try {
             test = await loadFashionMnist('t10k');
@@ -266,21 +269,21 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
 async function onnxFeatureReuseFactory(
   ort: unknown,
   bytes: Uint8Array,
-  card: import('../model/model-card.js').ModelCard,
+  card: import('../model/index.js').ModelCard,
   threads: number | undefined,
   maxBatch: number,
   warn: (msg: string) => void,
 ): Promise<((points: string | string[]) => Promise<FeatureReuseCapable>) | undefined> {
-  let mod: typeof import('../model/feature-reuse-onnx-model.js');
+  let mod: typeof import('../model/index.js');
   try {
-    mod = await import('../model/feature-reuse-onnx-model.js');
+    mod = await import('../model/index.js');
   } catch (e) {
     warn(`feature reuse is unavailable (${(e as Error).message}): feature-reuse cells will fail`);
     return undefined;
   }
   return async (points) =>
     mod.FeatureReuseOnnxModel.create({
-      ort: ort as import('../model/ort-types.js').OrtModuleLike,
+      ort: ort as import('../model/index.js').OrtModuleLike,
       model: bytes,
       points,
       card,

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic-write.js';
+import { writeFileAtomic } from '../node/index.js';
 
 /** Metadata stored next to a Float32 sample file. */
 export interface StoredArrayMeta {

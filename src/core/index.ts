@@ -1,19 +1,148 @@
 /**
- * The sampling core of rediffuse: dependency-free TypeScript on Float32Array/Float64Array, no Node
- * API. Noise schedules and timestep grids, the solver suite, PFDiff, classifier-free guidance,
- * seeded noise, closed-form reference models, and the one entry point {@link sample}.
+ * `rediffuse/core`: the sampling core, dependency-free TypeScript on Float32Array/Float64Array with
+ * no Node API (browser-safe). Noise schedules and timestep grids, the solver suite, PFDiff,
+ * classifier-free guidance, FRDiff feature reuse and Auto-FR, seeded noise, closed-form reference
+ * models, and the one entry point {@link sample}.
+ *
+ * The list below is the public surface (docs/api.md); everything else in `src/core/` is internal —
+ * solver updates, step plans and option validators may change without notice.
  * @packageDocumentation
  */
-export * from './tensor.js';
-export * from './rng.js';
-export * from './model.js';
-export * from './prediction.js';
-export * from './schedule/index.js';
-export * from './timesteps.js';
-export * from './solver-context.js';
-export * from './solvers/index.js';
-export * from './reference-models.js';
-export * from './guidance.js';
-export * from './pfdiff/index.js';
-export * from './sample.js';
-export * from './frdiff/index.js';
+
+// tensors, noise and the model interface
+export type { NumArray } from './tensor.js';
+export { Rng, seedForSample, gaussianBatch } from './rng.js';
+export { sampleSize, modelCallAt, type Conditioning, type DiffusionModel, type ModelCall, type ModelCallOptions, type PredictionType } from './model.js';
+export { now } from './clock.js';
+export { convertPrediction, type Prediction } from './prediction.js';
+
+// schedules and timestep grids
+export {
+  CLEAN_TIME,
+  veSigma,
+  timeOfVeSigma,
+  discreteSchedule,
+  scheduleFromBetas,
+  makeBetas,
+  rescaleZeroTerminalSnr,
+  continuousVpSchedule,
+  fromSchedulerConfig,
+  SUPPORTED_SCHEDULER_CLASSES,
+  type NoiseSchedule,
+  type BetaScheduleName,
+  type DiscreteSchedule,
+  type DiscreteScheduleOptions,
+  type ContinuousVpOptions,
+  type SchedulerClassName,
+  type SchedulerConfig,
+  type ThresholdingConfig,
+} from './schedule/index.js';
+export {
+  buildTimesteps,
+  gridEndsClean,
+  MAX_GRID_STEPS,
+  TimestepCountError,
+  TIMESTEP_SPACINGS,
+  TIMESTEP_FAMILIES,
+  type TimestepSpacing,
+  type TimestepFamily,
+  type TimestepTerminal,
+  type TimestepOptions,
+  type AysModel,
+  type AysDomain,
+} from './timesteps.js';
+
+// solvers: by name through the registry; the spec and context types are what a new solver implements
+export { getSolver, listSolvers, defineSolver, DEFAULT_NFE } from './solvers/index.js';
+export type {
+  GridFamily,
+  Solver,
+  SolverContext,
+  SolverSpec,
+  SolverPlan,
+  PlanRequest,
+  PfdiffPlanInfo,
+  PfdiffVariant,
+  SolverDefinition,
+  SolverCost,
+  StepFunction,
+  StepArgs,
+  StepResult,
+  RunInfo,
+  OptionRule,
+  OptionRules,
+  OptionSchema,
+  SolverName,
+  SolverOptionsMap,
+  SolverOptionsOf,
+  StepInfo,
+  DdimOptions,
+  Dpmpp1Options,
+  DdpmOptions,
+  PlmsOptions,
+  EulerOptions,
+  EulerAncestralOptions,
+  HeunOptions,
+  LmsOptions,
+  SinglestepOptions,
+  DpmppMultistepOptions,
+  Dpmpp2mSdeOptions,
+  UniPcOptions,
+} from './solvers/index.js';
+export type { DynamicThresholding } from './solver-context.js';
+
+// sampling, guidance, reference models
+export { sample, planSample, type PfdiffSettings, type SampleOptions, type SampleResult } from './sample.js';
+export { classifierFreeGuidance, MAX_GUIDANCE_SCALE, type GuidanceOptions } from './guidance.js';
+export {
+  gaussianModel,
+  gaussianMixtureModel,
+  type GaussianModel,
+  type GaussianModelOptions,
+  type GaussianMixtureOptions,
+  type MixtureComponent,
+} from './reference-models.js';
+
+// PFDiff
+export {
+  PFDIFF_CONFIGS,
+  REUSE_QUANTITIES,
+  FIRST_ORDER_BASES,
+  SINGLESTEP_BASES,
+  MULTISTEP_BASES,
+  pickBestKH,
+  pfdiff,
+  pfdiffVariant,
+  type PfdiffKH,
+  type ReuseQuantity,
+  type FirstOrderBase,
+  type SinglestepBase,
+  type MultistepBase,
+  type KHScore,
+  type PickKHOptions,
+  type PickKHResult,
+} from './pfdiff/index.js';
+
+// FRDiff: keyframe policies, score mixing, the feature-reuse wrapper, Auto-FR
+export {
+  DEFAULT_SCORE_MIXING,
+  mixingWeight,
+  validateScoreMixing,
+  uniformKeyframes,
+  uniformPolicy,
+  callKind,
+  countCalls,
+  validateReusePolicy,
+  withFeatureReuse,
+  plannedCalls,
+  planCalls,
+  type ScoreMixing,
+  type CallKind,
+  type ReusePolicy,
+  type FeatureReuseCapable,
+  type FeatureReuseModel,
+  type FeatureReuseOptions,
+  type ReuseStats,
+} from './frdiff/index.js';
+export { searchReusePolicy, policyCost, type AutoFrLogEntry, type AutoFrOptions, type AutoFrResult, type PointsCost } from './frdiff/autofr.js';
+export { createPolicyObjective, fullComputeSamples, pointsKey, type PolicyEvaluation, type PolicyObjectiveOptions } from './frdiff/policy-objective.js';

@@ -1,15 +1,12 @@
 /**
  * Fashion-MNIST (Xiao et al. 2017) in its IDX files, as Debian's `dataset-fashion-mnist` installs them
  * under /usr/share/datasets/fashion-mnist: the real images that FD-classifier, KID and precision/recall
- * compare samples against.
+ * compare samples against. Browser-safe: parsing only; `loadFashionMnist` in `src/node/` reads the files.
  *
  * IDX layout: a big-endian header (two zero bytes, the element-type code 0x08 = uint8, the number of
  * dimensions r), r big-endian uint32 sizes, then the row-major data.
  * @packageDocumentation
  */
-
-/** Where Debian's `dataset-fashion-mnist` package puts the files. */
-export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 /** Fashion-MNIST class names, label order. */
 export const FASHION_MNIST_CLASSES = [
@@ -57,29 +54,4 @@ export interface FashionMnistSplit {
   pixels: Uint8Array;
   /** `count` labels 0..9. */
   labels: Uint8Array;
-}
-
-/**
- * Load a split (`t10k` test or `train`) from the gzipped IDX files in `dir` (Node only). Throws an
- * error that names the Debian package when the files are missing.
- */
-export async function loadFashionMnist(split: 't10k' | 'train', dir: string = FASHION_MNIST_DIR): Promise<FashionMnistSplit> {
-  const { readFile } = await import('node:fs/promises');
-  const { gunzipSync } = await import('node:zlib');
-  const read = async (name: string): Promise<IdxArray> => {
-    const path = `${dir}/${name}`;
-    let raw: Uint8Array;
-    try {
-      raw = await readFile(path);
-    } catch {
-      throw new Error(`loadFashionMnist: ${path} not found; install Debian's dataset-fashion-mnist package or pass the folder holding the IDX files`);
-    }
-    return parseIdx(path.endsWith('.gz') ? gunzipSync(raw) : raw);
-  };
-  const images = await read(`${split}-images-idx3-ubyte.gz`);
-  const labels = await read(`${split}-labels-idx1-ubyte.gz`);
-  if (images.shape.length !== 3 || images.shape[1] !== 28 || images.shape[2] !== 28 || labels.shape[0] !== images.shape[0]) {
-    throw new RangeError(`loadFashionMnist: unexpected shapes [${images.shape.join('×')}] and [${labels.shape.join('×')}]; expected [N×28×28] and [N]`);
-  }
-  return { count: images.shape[0]!, pixels: images.data, labels: labels.data };
 }

@@ -1,12 +1,64 @@
 /**
- * The model layer: an ONNX backend over an injected onnxruntime module (node or web), model cards,
- * and the graph surgery that makes any ONNX diffusion network feature-reuse capable.
- * Browser-safe: nothing here imports a Node API (see `load-node.ts` for loading files in Node).
+ * `rediffuse/model`: an ONNX backend over an injected onnxruntime module (`onnxruntime-node` or
+ * `onnxruntime-web`), model cards, and the graph surgery that makes a stock ONNX diffusion network
+ * feature-reuse capable. Browser-safe: nothing here imports a Node API (loading files from disk is
+ * `src/node/load-model.ts`, in the Node entry).
+ *
+ * The list below is the public surface (docs/api.md); the rest of `src/model/` is internal.
  * @packageDocumentation
  */
-export * from './ort-types.js';
-export * from './float16.js';
-export * from './model-card.js';
-export * from './onnx-backend.js';
-export * from './feature-reuse-onnx-model.js';
-export * from './onnx-graph/index.js';
+export type {
+  OrtElementType,
+  OrtModuleLike,
+  OrtSessionLike,
+  OrtSessionOptionsLike,
+  OrtTensorData,
+  OrtTensorLike,
+  OrtValueMetadataLike,
+} from './ort-types.js';
+export {
+  parseModelCard,
+  resolveClassLabel,
+  cardSamplingSetup,
+  solverSettingsFor,
+  type ModelCard,
+  type ModelCardInput,
+  type CardSamplingSetup,
+  type CardSolverSettings,
+} from './model-card.js';
+export { OnnxDiffusionModel, type OnnxModelOptions, type OnnxInputBinding, type OnnxSignature, type OnnxModelStats } from './onnx-backend.js';
+export {
+  FeatureReuseOnnxModel,
+  parseReusePoints,
+  reusePointsName,
+  measureCallCost,
+  type ReusePointsSpec,
+  type FeatureReuseOnnxOptions,
+  type FeatureReuseOnnxStats,
+  type KindStats,
+  type MeasuredCallCost,
+} from './feature-reuse-onnx-model.js';
+export {
+  decodeModel,
+  encodeModel,
+  analyzeOnnxModel,
+  buildFeatureReuseGraphs,
+  findResidualAdds,
+  findSkipConcats,
+  selectReusePoints,
+  normalizePolicy,
+  POLICY_NAMES,
+  nodeOpCount,
+  totalOpCount,
+  type OnnxModel,
+  type AnalyzedOnnxModel,
+  type FeatureReuseBuildOptions,
+  type FeatureReuseGraphs,
+  type ReuseFlops,
+  type FeatureReusePolicy,
+  type ReusePoint,
+  type ReusePointKind,
+  type ResidualAdd,
+  type SkipConcat,
+  type OpCount,
+} from './onnx-graph/index.js';

@@ -49,6 +49,15 @@ export interface GaussianRun {
   model: GaussianModel;
 }
 
+/**
+ * A discrete-schedule grid ending at the clean point: log-SNR-uniform from t = 999 to t = 0
+ * (steps − 1 intervals), then t = 0 → CLEAN_TIME. (A time-uniform grid puts h ≈ 3 into the step to
+ * t = 0, where every solver, DDIM included, is far from its asymptotic regime.)
+ */
+export function cleanLogSnrGrid(schedule: NoiseSchedule, steps: number): number[] {
+  return [...logSnrGrid(schedule, steps - 1, 999, 0), CLEAN_TIME];
+}
+
 /** Times with log-SNR evenly spaced from `tStart` to `tEnd` (DPM-Solver's logSNR grid). */
 export function logSnrGrid(schedule: NoiseSchedule, steps: number, tStart = schedule.tMax, tEnd = schedule.tMin): number[] {
   const l0 = schedule.lambda(tStart);

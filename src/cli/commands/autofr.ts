@@ -10,17 +10,21 @@
  * @packageDocumentation
  */
 import { Option, type Command } from 'commander';
-import { searchReusePolicy, policyCost, type PointsCost } from '../../core/frdiff/autofr.js';
-import { plannedCalls } from '../../core/frdiff/planned-calls.js';
-import { createPolicyObjective, fullComputeSamples, pointsKey } from '../../core/frdiff/policy-objective.js';
-import { countCalls, uniformPolicy, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
-import type { SampleOptions } from '../../core/sample.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
-import { measureCallCost, type MeasuredCallCost } from '../../model/feature-reuse-onnx-model.js';
-import { bundledModelPath, cardPathFor, loadModelCard } from '../../model/load-node.js';
-import { cardSamplingSetup, solverSettingsFor } from '../../model/model-card.js';
-import { OnnxDiffusionModel } from '../../model/onnx-backend.js';
-import { readModelBytes } from '../../model/load-node.js';
+import {
+  searchReusePolicy,
+  policyCost,
+  type PointsCost,
+  plannedCalls,
+  createPolicyObjective,
+  fullComputeSamples,
+  pointsKey,
+  countCalls,
+  uniformPolicy,
+  type ReusePolicy,
+  type SampleOptions,
+} from '../../core/index.js';
+import { measureCallCost, type MeasuredCallCost, cardSamplingSetup, solverSettingsFor, OnnxDiffusionModel } from '../../model/index.js';
+import { writeFileAtomic, bundledModelPath, cardPathFor, loadModelCard, readModelBytes } from '../../node/index.js';
 import { CliError, intArg, numberArg } from '../cli-error.js';
 import { loadFeatureReuseNets } from './feature-reuse-options.js';
 

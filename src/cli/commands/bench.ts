@@ -10,14 +10,14 @@ import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkClaims, type ClaimCheck } from '../../bench/claims.js';
-import { GridError, loadGridFile, parseFrEntry, parsePfdiffEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
+import { GridError, loadGridFile, parsePfdiffEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
 import { renderBenchPlots } from '../../bench/plots.js';
 import { assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/quick.js';
 import { writeReport } from '../../bench/report.js';
 import { pairedWallTime, runBench, type BenchEvent, type BenchResults } from '../../bench/runner.js';
 import { onnxSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
 import { BenchStore } from '../../bench/store.js';
-import { bundledModelPath } from '../../model/load-node.js';
+import { bundledModelPath } from '../../node/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 

@@ -6,16 +6,28 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { withFeatureReuse, type FeatureReuseModel } from '../../core/frdiff/feature-reuse-model.js';
-import { plannedCalls } from '../../core/frdiff/planned-calls.js';
-import { countCalls, uniformPolicy, validateReusePolicy, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
-import { DEFAULT_SCORE_MIXING, validateScoreMixing, type ScoreMixing } from '../../core/frdiff/score-mixing.js';
-import type { SampleOptions } from '../../core/sample.js';
-import { FeatureReuseOnnxModel, reusePointsName, type ReusePointsSpec } from '../../model/feature-reuse-onnx-model.js';
-import { readModelBytes } from '../../model/load-node.js';
-import type { ModelCard } from '../../model/model-card.js';
-import { analyzeOnnxModel } from '../../model/onnx-graph/feature-reuse-graphs.js';
-import type { OrtModuleLike } from '../../model/ort-types.js';
+import {
+  withFeatureReuse,
+  type FeatureReuseModel,
+  plannedCalls,
+  countCalls,
+  uniformPolicy,
+  validateReusePolicy,
+  type ReusePolicy,
+  DEFAULT_SCORE_MIXING,
+  validateScoreMixing,
+  type ScoreMixing,
+  type SampleOptions,
+} from '../../core/index.js';
+import {
+  FeatureReuseOnnxModel,
+  reusePointsName,
+  type ReusePointsSpec,
+  type ModelCard,
+  analyzeOnnxModel,
+  type OrtModuleLike,
+} from '../../model/index.js';
+import { readModelBytes } from '../../node/index.js';
 import { CliError, intArg, numberArg } from '../cli-error.js';
 
 /** The `--fr-*` flags as commander parses them. */

@@ -5,9 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { OrtModuleLike } from '../../model/ort-types.js';
-import { analyzeOnnxModel, buildFeatureReuseGraphs } from '../../model/onnx-graph/feature-reuse-graphs.js';
-import { findSkipConcats, POLICY_NAMES, type FeatureReusePolicy } from '../../model/onnx-graph/reuse-points.js';
+import {
+  type OrtModuleLike,
+  analyzeOnnxModel,
+  buildFeatureReuseGraphs,
+  findSkipConcats,
+  POLICY_NAMES,
+  type FeatureReusePolicy,
+} from '../../model/index.js';
 
 /** One policy's line of the report. */
 export interface InspectPolicyReport {

@@ -4,18 +4,22 @@
  * @packageDocumentation
  */
 import { Command, Option } from 'commander';
-import type { DiffusionModel } from '../../core/model.js';
-import { gaussianModel } from '../../core/reference-models.js';
-import { sample, type SampleOptions, type SampleResult } from '../../core/sample.js';
-import { discreteSchedule } from '../../core/schedule/discrete.js';
-import type { NoiseSchedule } from '../../core/schedule/noise-schedule.js';
-import { getSolver, listSolvers } from '../../core/solvers/registry.js';
-import { TIMESTEP_SPACINGS, type TimestepOptions, type TimestepSpacing } from '../../core/timesteps.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
-import { imageGridPng } from '../../io/png.js';
-import { bundledModelPath, loadOnnxModel } from '../../model/load-node.js';
-import { cardSamplingSetup, resolveClassLabel, type ModelCard } from '../../model/model-card.js';
-import type { OnnxDiffusionModel } from '../../model/onnx-backend.js';
+import {
+  type DiffusionModel,
+  gaussianModel,
+  sample,
+  type SampleOptions,
+  type SampleResult,
+  discreteSchedule,
+  type NoiseSchedule,
+  getSolver,
+  listSolvers,
+  TIMESTEP_SPACINGS,
+  type TimestepOptions,
+  type TimestepSpacing,
+} from '../../core/index.js';
+import { cardSamplingSetup, resolveClassLabel, type ModelCard, type OnnxDiffusionModel } from '../../model/index.js';
+import { writeFileAtomic, imageGridPng, bundledModelPath, loadOnnxModel } from '../../node/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import { createProgress } from '../progress.js';

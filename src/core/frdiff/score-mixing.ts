@@ -16,7 +16,10 @@
 export interface ScoreMixing {
   /** Temperature T (slope ×4). Default 30. */
   temperature: number;
-  /** Centre b in [0, 1]. Default 0.5. */
+  /**
+   * Centre b of the switch on r = i/N, accepted in [−1, 2]: λ = 0 for r ≤ b − 2/T and 1 for r ≥ b + 2/T,
+   * so b < −2/T reuses features at every non-keyframe call and b > 1 + 2/T skips them all. Default 0.5.
+   */
   bias: number;
 }
 

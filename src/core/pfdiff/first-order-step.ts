@@ -5,7 +5,7 @@
  *
  * A fresh output determines a consistent pair (ε̂, x̂0) at its own point, and every first-order VP
  * solver then lands on x_t = α_t·x̂0 + σ_t·ε̂. A REUSED output is only one number per coordinate, and
- * which quantity is held fixed changes the step (pfdiff.md, "Notation"):
+ * which quantity is held fixed changes the step (docs/pfdiff.md, "Notation"):
  * - `epsilon` (DDIM ε-form = DPM-Solver-1 = Euler in VE coordinates x/α, σ/α):
  *     x_t = α_t·(x − σ_s·ε)/α_s + σ_t·ε
  * - `x0` (DDIM x̂0-form = DPM-Solver++(1)): ε' = (x − α_s·x̂0)/σ_s, then x_t = α_t·x̂0 + σ_t·ε', i.e.

@@ -1,6 +1,6 @@
 /**
  * PFDiff's past-only variant for singlestep higher-order solvers (Wang et al. 2024, §3.3 and App.;
- * docs pfdiff.md, "Higher-order solvers"): DPM-Solver-2/3 (noise prediction, Lu et al. 2022,
+ * docs/pfdiff.md, "Higher-order solvers"): DPM-Solver-2/3 (noise prediction, Lu et al. 2022,
  * Alg. 1–2) and DPM-Solver++ 2S/3S (data prediction, Lu et al. 2022b, Alg. 1).
  *
  * A singlestep order-p step from s to t evaluates the model p times (at s and at p − 1 nodes inside

@@ -1,6 +1,6 @@
 /**
  * PFDiff-k_h around a first-order solver (Wang et al., "PFDiff: Training-free Acceleration of
- * Diffusion Models Combining Past and Future Scores", ICLR 2025, Alg. 1; see docs pfdiff.md).
+ * Diffusion Models Combining Past and Future Scores", ICLR 2025, Alg. 1; see docs/pfdiff.md).
  *
  * On a fine base grid τ_0 > τ_1 > … > τ_M with M = N(k+1) − k intervals, one iteration moves k+1
  * intervals for ONE model call:

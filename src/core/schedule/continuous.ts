@@ -2,8 +2,10 @@
  * Continuous VP schedule with linear β(t) (Song et al. 2021, ScoreSDE; DPM-Solver's "linear" VP).
  *
  * β(t) = β₀ + t·(β₁ − β₀), t ∈ [ε, 1]; log α_t = −(β₁−β₀)·t²/4 − β₀·t/2; σ_t = √(1 − α_t²).
- * Inverse of λ (Lu et al. 2022, DPM-Solver App. ): with Δ = β₀² + 2(β₁−β₀)·log(1 + e^{−2λ}),
- * t = 2(β₁−β₀)·log(1 + e^{−2λ}) / ((√Δ + β₀)·(β₁−β₀)).
+ * Inverse of λ = log α_t − log σ_t (the closed-form t_λ of DPM-Solver's linear VP schedule, Lu et al.
+ * 2022): α_t² = 1/(1 + e^{−2λ}), so with L = log(1 + e^{−2λ}) the time solves the quadratic
+ * (β₁−β₀)·t² + 2β₀·t − 2L = 0, whose positive root, written without cancellation, is
+ * t = 2L / (√Δ + β₀) with Δ = β₀² + 2(β₁−β₀)·L.
  * @packageDocumentation
  */
 import type { NoiseSchedule } from './noise-schedule.js';

@@ -6,14 +6,14 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseModelCard, type ModelCard } from './model-card.js';
-import { OnnxDiffusionModel, type OnnxModelOptions } from './onnx-backend.js';
-import type { OrtModuleLike } from './ort-types.js';
+import { parseModelCard, type ModelCard } from '../model/model-card.js';
+import { OnnxDiffusionModel, type OnnxModelOptions } from '../model/onnx-backend.js';
+import type { OrtModuleLike } from '../model/ort-types.js';
 
 /** Name of the model `rediffuse sample` uses when given none. */
 export const DEFAULT_MODEL_NAME = 'fashion-unet';
 
-/** The package's root folder (holds `models/`), found from this file's own location in `src/` or `dist/`. */
+/** The package's root folder (holds `models/`), found from this file's own location in `src/node/` or `dist/node/`. */
 export function packageRoot(): string {
   return fileURLToPath(new URL('../../', import.meta.url));
 }
@@ -36,7 +36,10 @@ export function loadModelCard(path: string): ModelCard {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Error(
-      code === 'ENOENT' ? `model card ${path} does not exist; pass --card with the model's JSON card` : `cannot read model card ${path}: ${(err as Error).message}`,
+      code === 'ENOENT'
+        ? `model card ${path} does not exist; pass --card with the model's JSON card`
+        : `cannot read model card ${path}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   return parseModelCard(text, path);
