@@ -6,8 +6,9 @@
  * `rediffuse sample` draw the same image for the same seed.
  * @packageDocumentation
  */
-import { plannedCalls, sample, uniformPolicy, withFeatureReuse, type DiffusionModel, type SampleOptions } from '../src/core/index.js';
+import { plannedCalls, sample, uniformPolicy, withFeatureReuse, type DiffusionModel, type NumArray, type SampleOptions } from '../src/core/index.js';
 import { imageGridRgba } from '../src/io/image-grid.js';
+import { checkSampleOptions } from './check-options.js';
 import {
   cardSamplingSetup,
   FeatureReuseOnnxModel,
@@ -37,6 +38,9 @@ export interface WebRunSettings {
   seed: number;
 }
 
+/** The most images per row the page draws: a row of 16 cells is about 1000 px wide. */
+export const MAX_PER_ROW = 16;
+
 /** What a run returns. */
 export interface WebRunResult {
   samples: number[];
@@ -53,14 +57,76 @@ export interface WebRunResult {
 /** Where a sampler gets a model's card (parsed JSON) and ONNX bytes by bundled name. */
 export type ModelFetcher = (name: string) => Promise<{ card: unknown; bytes: Uint8Array }>;
 
-/** Runs {@link WebRunSettings}; sessions are created once per model (and reuse-point policy). */
-export type WebSampler = (settings: WebRunSettings, onProgress?: (step: number, steps: number) => void) => Promise<WebRunResult>;
+/** Where a run stands after a solver step. */
+export interface WebProgress {
+  /** Model calls so far; with feature reuse, split into full (keyframe), reuse and skipped calls. */
+  calls: number;
+  fullCalls: number;
+  reuseCalls: number;
+  skippedCalls: number;
+  /** The step's x̂0 (x where the solver has none) drawn as the result's grid; computed on demand. */
+  preview(): { width: number; height: number; data: Uint8Array };
+}
+
+/**
+ * Runs {@link WebRunSettings}; sessions are created once per model (and reuse-point policy). Bad
+ * settings reject before any session is created (see {@link checkWebRunSettings}).
+ */
+export type WebSampler = (
+  settings: WebRunSettings,
+  onProgress?: (step: number, steps: number, progress: WebProgress) => void,
+) => Promise<WebRunResult>;
 
 interface Loaded {
   card: ModelCard;
   bytes: Uint8Array;
   plain?: OnnxDiffusionModel;
   fr: Map<string, FeatureReuseOnnxModel>;
+}
+
+/** The page's own rule for {@link WebRunSettings.perRow}; everything else is the library's. */
+function checkPerRow(perRow: number): void {
+  if (!Number.isInteger(perRow) || perRow < 1 || perRow > MAX_PER_ROW) {
+    throw new RangeError(`images per row must be an integer in 1..${MAX_PER_ROW}, got ${perRow}: pick 1 to ${MAX_PER_ROW} (rediffuse sample --count draws wider grids)`);
+  }
+}
+
+/** The {@link sample} options of one run of `s` with `model` (the card's solver settings, guidance and labels). */
+export function webSampleOptions(card: ModelCard, s: WebRunSettings, model: DiffusionModel): SampleOptions {
+  checkPerRow(s.perRow);
+  const setup = cardSamplingSetup(card);
+  const solver = solverSettingsFor(setup, s.solver);
+  const conditional = s.classes.length > 0;
+  return {
+    model,
+    schedule: setup.schedule,
+    solver: solver.solver,
+    solverOptions: solver.solverOptions,
+    nfe: s.nfe,
+    timesteps: solver.timesteps,
+    ...(s.pfdiff ? { pfdiff: { k: Number(s.pfdiff[0]), h: Number(s.pfdiff[2]) } } : {}),
+    ...(conditional && s.guidance !== 1 ? { guidance: { scale: s.guidance, ...(card.nullLabel !== undefined ? { nullLabel: card.nullLabel } : {}) } } : {}),
+    ...(conditional ? { cond: { classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)) } } : {}),
+    ...(solver.clipSample !== undefined ? { clipSample: solver.clipSample } : {}),
+    ...(solver.thresholding ? { thresholding: solver.thresholding } : {}),
+    batch: conditional ? s.classes.length * s.perRow : s.perRow,
+    seed: s.seed,
+  };
+}
+
+/**
+ * Resolve when `s` is a run the library accepts for this card, reject with the library's message
+ * otherwise — the same checks `sample()` makes, run without a model call (the form and
+ * `window.rediffuse.run` both use it, before any session or worker run starts).
+ */
+export async function checkWebRunSettings(card: ModelCard, s: WebRunSettings): Promise<void> {
+  const stand: DiffusionModel = { predictionType: card.predictionType, sampleShape: card.sampleShape, predict: () => Promise.reject(new Error('not called')) };
+  await checkSampleOptions(webSampleOptions(card, s, stand));
+}
+
+/** The card parsed from its JSON, as the sampler reads it (for {@link checkWebRunSettings} on the page). */
+export function parseWebCard(json: unknown, name: string): ModelCard {
+  return parseModelCard(json, `models/${name}.json`);
 }
 
 /**
@@ -73,34 +139,24 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
     let m = loaded.get(name);
     if (!m) {
       const { card, bytes } = await fetchModel(name);
-      m = { card: parseModelCard(card, `models/${name}.json`), bytes, fr: new Map() };
+      m = { card: parseWebCard(card, name), bytes, fr: new Map() };
       loaded.set(name, m);
     }
     return m;
   };
   return async (s, onProgress) => {
     const m = await loadModel(s.model);
-    const setup = cardSamplingSetup(m.card);
-    const solver = solverSettingsFor(setup, s.solver);
+    await checkWebRunSettings(m.card, s);
     const conditional = s.classes.length > 0;
-    const batch = conditional ? s.classes.length * s.perRow : s.perRow;
     m.plain ??= await OnnxDiffusionModel.create({ ort, model: m.bytes, card: m.card, label: s.model });
-    const options: SampleOptions = {
-      model: m.plain,
-      schedule: setup.schedule,
-      solver: solver.solver,
-      solverOptions: solver.solverOptions,
-      nfe: s.nfe,
-      timesteps: solver.timesteps,
-      ...(s.pfdiff ? { pfdiff: { k: Number(s.pfdiff[0]), h: Number(s.pfdiff[2]) } } : {}),
-      ...(conditional && s.guidance !== 1 ? { guidance: { scale: s.guidance, ...(m.card.nullLabel !== undefined ? { nullLabel: m.card.nullLabel } : {}) } } : {}),
-      ...(conditional ? { cond: { classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)) } } : {}),
-      ...(solver.clipSample !== undefined ? { clipSample: solver.clipSample } : {}),
-      ...(solver.thresholding ? { thresholding: solver.thresholding } : {}),
-      batch,
-      seed: s.seed,
-      onStep: (i) => onProgress?.(i.step + 1, i.steps),
-    };
+    m.plain.resetStats();
+    const options = webSampleOptions(m.card, s, m.plain);
+    const grid = (images: NumArray) =>
+      imageGridRgba(images, {
+        sampleShape: m.card.sampleShape,
+        columns: s.perRow,
+        ...(conditional ? { rowLabels: s.classes.map((c) => m.card.classNames?.[c] ?? `class ${c}`) } : {}),
+      });
     let frModel: ReturnType<typeof withFeatureReuse> | undefined;
     let frNet: FeatureReuseOnnxModel | undefined;
     if (s.fr) {
@@ -110,17 +166,27 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
         m.fr.set(s.fr.points, frNet);
       }
       const policy = uniformPolicy(await plannedCalls(options), s.fr.interval, s.fr.mixing ? undefined : null, s.fr.points);
-      frModel = withFeatureReuse(frNet, { policy, schedule: setup.schedule });
+      frModel = withFeatureReuse(frNet, { policy, schedule: options.schedule });
       frModel.reset();
       frNet.resetStats();
       options.model = frModel as DiffusionModel;
     }
+    const plain = m.plain;
+    if (onProgress) {
+      options.onStep = (i) => {
+        const fr = frModel?.stats;
+        const calls = fr ? fr.keyframe + fr.reuse + fr.skip : plain.stats.calls;
+        onProgress(i.step + 1, i.steps, {
+          calls,
+          fullCalls: fr ? fr.keyframe : calls,
+          reuseCalls: fr?.reuse ?? 0,
+          skippedCalls: fr?.skip ?? 0,
+          preview: () => grid(i.x0 ?? i.x),
+        });
+      };
+    }
     const r = await sample(options);
-    const rgba = imageGridRgba(r.samples, {
-      sampleShape: m.card.sampleShape,
-      columns: s.perRow,
-      ...(conditional ? { rowLabels: s.classes.map((c) => m.card.classNames?.[c] ?? `class ${c}`) } : {}),
-    });
+    const rgba = grid(r.samples);
     return {
       samples: Array.from(r.samples),
       rgba: { width: rgba.width, height: rgba.height, data: Array.from(rgba.data) },

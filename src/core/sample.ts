@@ -108,6 +108,9 @@ export interface SampleResult {
   callMs: number;
 }
 
+/** The largest seed {@link sample} takes: seeds are 32-bit (the CLI's `--seed` has the same range). */
+export const MAX_SEED = 2 ** 32 - 1;
+
 function now(): number {
   return globalThis.performance?.now() ?? Date.now();
 }
@@ -159,7 +162,10 @@ export async function sample(options: SampleOptions): Promise<SampleResult> {
   const spec: SolverSpec<any> = getSolver(options.solver ?? 'ddim'); // eslint-disable-line @typescript-eslint/no-explicit-any
   const batch = checkPositiveInt(options.batch ?? 1, 'batch', 'pass the number of samples');
   const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}: pass an integer seed`);
+  // The noise generator takes a 32-bit seed (rng.ts): a seed outside 0..2³² − 1 would alias another.
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new RangeError(`seed must be an integer in 0..${MAX_SEED} (the noise generator's 32-bit seed), got ${seed}: pick a seed in that range`);
+  }
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') throw new RangeError(`precision must be 'float32' or 'float64', got "${String(precision)}"`);
   if (options.nfe !== undefined && options.steps !== undefined) {
