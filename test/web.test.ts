@@ -40,6 +40,7 @@ const BAD_SETTINGS: { what: string; patch: Partial<WebRunSettings>; message: Reg
   { what: 'count 0', patch: { perRow: 0 }, message: /images per row must be an integer in 1\.\.16, got 0/ },
   { what: 'NFE 0', patch: { nfe: 0 }, message: /nfe must be an integer ≥ 1, got 0: the budget is at least one model call/ },
   { what: 'NFE 1.5', patch: { nfe: 1.5 }, message: /nfe must be an integer ≥ 1, got 1\.5/ },
+  { what: 'keyframe interval 0', patch: { pfdiff: null, fr: { interval: 0, mixing: true, points: 'frdiff' } }, message: /keyframe interval must be an integer ≥ 1, got 0/ },
 ];
 
 function maxAbsDiff(a: readonly number[], b: readonly number[]): number {
@@ -181,7 +182,7 @@ describe('web page in chromium: responsiveness and the form', { skip }, () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** Fill the form with a good run: one class, 8 images, guided (16 per call), dpmpp_2m with `nfe` calls. */
+  /** Fill the form with a good run: one class, 4 images, guided (8 per call), dpmpp_2m with `nfe` calls. */
   async function goodForm(nfe = 10): Promise<void> {
     await page.selectOption('#model', 'fashion-unet');
     await page.selectOption('#solver', 'dpmpp_2m');
@@ -190,7 +191,7 @@ describe('web page in chromium: responsiveness and the form', { skip }, () => {
     await page.selectOption('#fr', '1');
     await page.fill('#guidance', '2');
     await page.selectOption('#class', '7');
-    await page.fill('#count', '8');
+    await page.fill('#count', '4');
     await page.fill('#seed', '3');
   }
 

@@ -6,7 +6,17 @@
  * `rediffuse sample` draw the same image for the same seed.
  * @packageDocumentation
  */
-import { plannedCalls, sample, uniformPolicy, withFeatureReuse, type DiffusionModel, type NumArray, type SampleOptions } from '../src/core/index.js';
+import {
+  plannedCalls,
+  sample,
+  uniformPolicy,
+  validateReusePolicy,
+  withFeatureReuse,
+  type DiffusionModel,
+  type NumArray,
+  type ReusePolicy,
+  type SampleOptions,
+} from '../src/core/index.js';
 import { imageGridRgba } from '../src/io/image-grid.js';
 import { checkSampleOptions } from './check-options.js';
 import {
@@ -114,14 +124,22 @@ export function webSampleOptions(card: ModelCard, s: WebRunSettings, model: Diff
   };
 }
 
+/** The keyframe policy of a feature-reuse run: a keyframe every `interval`-th of the run's planned calls. */
+async function reusePolicy(options: SampleOptions, fr: NonNullable<WebRunSettings['fr']>): Promise<ReusePolicy> {
+  return validateReusePolicy(uniformPolicy(await plannedCalls(options), fr.interval, fr.mixing ? undefined : null, fr.points));
+}
+
 /**
  * Resolve when `s` is a run the library accepts for this card, reject with the library's message
- * otherwise — the same checks `sample()` makes, run without a model call (the form and
+ * otherwise — the same checks `sample()` makes, and the feature-reuse policy's, run without a model
+ * call (which reuse points a graph has is found when it is cut, at the run) (the form and
  * `window.rediffuse.run` both use it, before any session or worker run starts).
  */
 export async function checkWebRunSettings(card: ModelCard, s: WebRunSettings): Promise<void> {
   const stand: DiffusionModel = { predictionType: card.predictionType, sampleShape: card.sampleShape, predict: () => Promise.reject(new Error('not called')) };
-  await checkSampleOptions(webSampleOptions(card, s, stand));
+  const options = webSampleOptions(card, s, stand);
+  await checkSampleOptions(options);
+  if (s.fr) await reusePolicy(options, s.fr);
 }
 
 /** The card parsed from its JSON, as the sampler reads it (for {@link checkWebRunSettings} on the page). */
@@ -165,7 +183,7 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
         frNet = await FeatureReuseOnnxModel.create({ ort, model: m.bytes, card: m.card, label: s.model, points: s.fr.points });
         m.fr.set(s.fr.points, frNet);
       }
-      const policy = uniformPolicy(await plannedCalls(options), s.fr.interval, s.fr.mixing ? undefined : null, s.fr.points);
+      const policy = await reusePolicy(options, s.fr);
       frModel = withFeatureReuse(frNet, { policy, schedule: options.schedule });
       frModel.reset();
       frNet.resetStats();
