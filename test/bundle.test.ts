@@ -80,10 +80,12 @@ describe('browser bundles (esbuild, platform browser, no Node built-ins)', () =>
     });
   }
 
-  test('web/app.ts (the page, with onnxruntime-web) bundles', async () => {
-    const layers = inputLayers(await browserBundle('web/app.ts'));
-    assert.ok(layers.packages.has('onnxruntime-web'));
-    assert.ok(!layers.sources.has('src/node') && !layers.sources.has('src/cli') && !layers.sources.has('src/bench'), sorted(layers.sources).join(', '));
+  test('the web page (web/app.ts) and its sampling worker (web/worker.ts, with onnxruntime-web) bundle', async () => {
+    for (const entry of ['web/app.ts', 'web/worker.ts']) {
+      const layers = inputLayers(await browserBundle(entry));
+      assert.equal(layers.packages.has('onnxruntime-web'), entry === 'web/worker.ts', `${entry}: onnxruntime-web runs in the worker only`);
+      assert.ok(!layers.sources.has('src/node') && !layers.sources.has('src/cli') && !layers.sources.has('src/bench'), sorted(layers.sources).join(', '));
+    }
   });
 
   test('a Node built-in in a browser entry fails the bundle and names the importer', async () => {

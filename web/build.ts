@@ -1,5 +1,5 @@
 /**
- * Build the web page into web/dist: the app bundled with esbuild, the page, onnxruntime-web's
+ * Build the web page into web/dist: the app and its sampling worker bundled with esbuild, the page, onnxruntime-web's
  * WebAssembly runtime, and the bundled models — everything the page loads, so it runs from any
  * static server with no network access.
  *
@@ -21,8 +21,8 @@ export async function buildWeb(outDir = join(here, 'dist')): Promise<string> {
   mkdirSync(join(outDir, 'ort'), { recursive: true });
   mkdirSync(join(outDir, 'models'), { recursive: true });
   await build({
-    entryPoints: [join(here, 'app.ts')],
-    outfile: join(outDir, 'app.js'),
+    entryPoints: [join(here, 'app.ts'), join(here, 'worker.ts')],
+    outdir: outDir,
     bundle: true,
     format: 'esm',
     platform: 'browser',

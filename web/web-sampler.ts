@@ -6,7 +6,18 @@
  * `rediffuse sample` draw the same image for the same seed.
  * @packageDocumentation
  */
-import { plannedCalls, sample, uniformPolicy, withFeatureReuse, type DiffusionModel, type SampleOptions } from '../src/core/index.js';
+import {
+  plannedCalls,
+  sample,
+  uniformPolicy,
+  validateReusePolicy,
+  withFeatureReuse,
+  type DiffusionModel,
+  type NumArray,
+  type ReusePolicy,
+  type SampleOptions,
+} from '../src/core/index.js';
+import { checkSampleOptions } from './check-options.js';
 import {
   cardSamplingSetup,
   FeatureReuseOnnxModel,
@@ -37,6 +48,9 @@ export interface WebRunSettings {
   seed: number;
 }
 
+/** The most images per row the page draws: a row of 16 cells is about 1000 px wide. */
+export const MAX_PER_ROW = 16;
+
 /** What a run returns. */
 export interface WebRunResult {
   samples: number[];
@@ -53,14 +67,84 @@ export interface WebRunResult {
 /** Where a sampler gets a model's card (parsed JSON) and ONNX bytes by bundled name. */
 export type ModelFetcher = (name: string) => Promise<{ card: unknown; bytes: Uint8Array }>;
 
-/** Runs {@link WebRunSettings}; sessions are created once per model (and reuse-point policy). */
-export type WebSampler = (settings: WebRunSettings, onProgress?: (step: number, steps: number) => void) => Promise<WebRunResult>;
+/** Where a run stands after a solver step. */
+export interface WebProgress {
+  /** Model calls so far; with feature reuse, split into full (keyframe), reuse and skipped calls. */
+  calls: number;
+  fullCalls: number;
+  reuseCalls: number;
+  skippedCalls: number;
+  /** The step's x̂0 (x where the solver has none) drawn as the result's grid; computed on demand. */
+  preview(): { width: number; height: number; data: Uint8Array };
+}
+
+/**
+ * Runs {@link WebRunSettings}; sessions are created once per model (and reuse-point policy). Bad
+ * settings reject before any session is created (see {@link checkWebRunSettings}).
+ */
+export type WebSampler = (
+  settings: WebRunSettings,
+  onProgress?: (step: number, steps: number, progress: WebProgress) => void,
+) => Promise<WebRunResult>;
 
 interface Loaded {
   card: ModelCard;
   bytes: Uint8Array;
   plain?: OnnxDiffusionModel;
   fr: Map<string, FeatureReuseOnnxModel>;
+}
+
+/** The page's own rule for {@link WebRunSettings.perRow}; everything else is the library's. */
+function checkPerRow(perRow: number): void {
+  if (!Number.isInteger(perRow) || perRow < 1 || perRow > MAX_PER_ROW) {
+    throw new RangeError(`images per row must be an integer in 1..${MAX_PER_ROW}, got ${perRow}: pick 1 to ${MAX_PER_ROW} (rediffuse sample --count draws wider grids)`);
+  }
+}
+
+/** The {@link sample} options of one run of `s` with `model` (the card's solver settings, guidance and labels). */
+export function webSampleOptions(card: ModelCard, s: WebRunSettings, model: DiffusionModel): SampleOptions {
+  checkPerRow(s.perRow);
+  const setup = cardSamplingSetup(card);
+  const solver = solverSettingsFor(setup, s.solver);
+  const conditional = s.classes.length > 0;
+  return {
+    model,
+    schedule: setup.schedule,
+    solver: solver.solver,
+    solverOptions: solver.solverOptions,
+    nfe: s.nfe,
+    timesteps: solver.timesteps,
+    ...(s.pfdiff ? { pfdiff: { k: Number(s.pfdiff[0]), h: Number(s.pfdiff[2]) } } : {}),
+    ...(conditional && s.guidance !== 1 ? { guidance: { scale: s.guidance, ...(card.nullLabel !== undefined ? { nullLabel: card.nullLabel } : {}) } } : {}),
+    ...(conditional ? { cond: { classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)) } } : {}),
+    ...(solver.clipSample !== undefined ? { clipSample: solver.clipSample } : {}),
+    ...(solver.thresholding ? { thresholding: solver.thresholding } : {}),
+    batch: conditional ? s.classes.length * s.perRow : s.perRow,
+    seed: s.seed,
+  };
+}
+
+/** The keyframe policy of a feature-reuse run: a keyframe every `interval`-th of the run's planned calls. */
+async function reusePolicy(options: SampleOptions, fr: NonNullable<WebRunSettings['fr']>): Promise<ReusePolicy> {
+  return validateReusePolicy(uniformPolicy(await plannedCalls(options), fr.interval, fr.mixing ? undefined : null, fr.points));
+}
+
+/**
+ * Resolve when `s` is a run the library accepts for this card, reject with the library's message
+ * otherwise — the same checks `sample()` makes, and the feature-reuse policy's, run without a model
+ * call (which reuse points a graph has is found when it is cut, at the run) (the form and
+ * `window.rediffuse.run` both use it, before any session or worker run starts).
+ */
+export async function checkWebRunSettings(card: ModelCard, s: WebRunSettings): Promise<void> {
+  const stand: DiffusionModel = { predictionType: card.predictionType, sampleShape: card.sampleShape, predict: () => Promise.reject(new Error('not called')) };
+  const options = webSampleOptions(card, s, stand);
+  await checkSampleOptions(options);
+  if (s.fr) await reusePolicy(options, s.fr);
+}
+
+/** The card parsed from its JSON, as the sampler reads it (for {@link checkWebRunSettings} on the page). */
+export function parseWebCard(json: unknown, name: string): ModelCard {
+  return parseModelCard(json, `models/${name}.json`);
 }
 
 /**
@@ -73,34 +157,24 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
     let m = loaded.get(name);
     if (!m) {
       const { card, bytes } = await fetchModel(name);
-      m = { card: parseModelCard(card, `models/${name}.json`), bytes, fr: new Map() };
+      m = { card: parseWebCard(card, name), bytes, fr: new Map() };
       loaded.set(name, m);
     }
     return m;
   };
   return async (s, onProgress) => {
     const m = await loadModel(s.model);
-    const setup = cardSamplingSetup(m.card);
-    const solver = solverSettingsFor(setup, s.solver);
+    await checkWebRunSettings(m.card, s);
     const conditional = s.classes.length > 0;
-    const batch = conditional ? s.classes.length * s.perRow : s.perRow;
     m.plain ??= await OnnxDiffusionModel.create({ ort, model: m.bytes, card: m.card, label: s.model });
-    const options: SampleOptions = {
-      model: m.plain,
-      schedule: setup.schedule,
-      solver: solver.solver,
-      solverOptions: solver.solverOptions,
-      nfe: s.nfe,
-      timesteps: solver.timesteps,
-      ...(s.pfdiff ? { pfdiff: { k: Number(s.pfdiff[0]), h: Number(s.pfdiff[2]) } } : {}),
-      ...(conditional && s.guidance !== 1 ? { guidance: { scale: s.guidance, ...(m.card.nullLabel !== undefined ? { nullLabel: m.card.nullLabel } : {}) } } : {}),
-      ...(conditional ? { cond: { classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)) } } : {}),
-      ...(solver.clipSample !== undefined ? { clipSample: solver.clipSample } : {}),
-      ...(solver.thresholding ? { thresholding: solver.thresholding } : {}),
-      batch,
-      seed: s.seed,
-      onStep: (i) => onProgress?.(i.step + 1, i.steps),
-    };
+    m.plain.resetStats();
+    const options = webSampleOptions(m.card, s, m.plain);
+    const grid = (images: NumArray) =>
+      imageGridRgba(images, {
+        sampleShape: m.card.sampleShape,
+        columns: s.perRow,
+        ...(conditional ? { rowLabels: s.classes.map((c) => m.card.classNames?.[c] ?? `class ${c}`) } : {}),
+      });
     let frModel: ReturnType<typeof withFeatureReuse> | undefined;
     let frNet: FeatureReuseOnnxModel | undefined;
     if (s.fr) {
@@ -109,18 +183,28 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
         frNet = await FeatureReuseOnnxModel.create({ ort, model: m.bytes, card: m.card, label: s.model, points: s.fr.points });
         m.fr.set(s.fr.points, frNet);
       }
-      const policy = uniformPolicy(await plannedCalls(options), s.fr.interval, s.fr.mixing ? undefined : null, s.fr.points);
+      const policy = await reusePolicy(options, s.fr);
       frModel = withFeatureReuse(frNet, { policy });
       frModel.reset();
       frNet.resetStats();
       options.model = frModel as DiffusionModel;
     }
+    const plain = m.plain;
+    if (onProgress) {
+      options.onStep = (i) => {
+        const fr = frModel?.stats;
+        const calls = fr ? fr.keyframe + fr.reuse + fr.skip : plain.stats.calls;
+        onProgress(i.step + 1, i.steps, {
+          calls,
+          fullCalls: fr ? fr.keyframe : calls,
+          reuseCalls: fr?.reuse ?? 0,
+          skippedCalls: fr?.skip ?? 0,
+          preview: () => grid(i.x0 ?? i.x),
+        });
+      };
+    }
     const r = await sample(options);
-    const rgba = imageGridRgba(r.samples, {
-      sampleShape: m.card.sampleShape,
-      columns: s.perRow,
-      ...(conditional ? { rowLabels: s.classes.map((c) => m.card.classNames?.[c] ?? `class ${c}`) } : {}),
-    });
+    const rgba = grid(r.samples);
     return {
       samples: Array.from(r.samples),
       rgba: { width: rgba.width, height: rgba.height, data: Array.from(rgba.data) },

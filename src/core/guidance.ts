@@ -56,8 +56,9 @@ export interface GuidanceOptions {
 
 /** Guidance settings, checked (throws an error naming the fix). */
 export function checkGuidanceOptions(opts: GuidanceOptions): void {
-  if (typeof opts.scale !== 'number' || !Number.isFinite(opts.scale)) {
-    throw new RangeError(`guidance scale must be a finite number (e.g. 2 or 7.5), got ${String(opts.scale)}`);
+  // w < 0 would push away from the condition (y_u − |w|·(y_c − y_u)); not a guidance scale.
+  if (typeof opts.scale !== 'number' || !Number.isFinite(opts.scale) || opts.scale < 0) {
+    throw new RangeError(`guidance scale must be a finite number ≥ 0 (0 = unconditional, 1 = off; e.g. 2 or 7.5), got ${String(opts.scale)}: pass a scale ≥ 0`);
   }
   if (Math.abs(opts.scale) > MAX_GUIDANCE_SCALE) {
     throw new RangeError(

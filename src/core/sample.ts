@@ -93,6 +93,9 @@ export interface SampleResult {
   callMs: number;
 }
 
+/** The largest seed {@link sample} takes: seeds are 32-bit (the CLI's `--seed` has the same range). */
+export const MAX_SEED = 2 ** 32 - 1;
+
 
 function checkCond(cond: Conditioning | undefined, batch: number): void {
   if (!cond) return;
@@ -127,7 +130,10 @@ function validate(options: SampleOptions): RunSettings {
   if (options.signal?.aborted) throw abortError(options.signal);
   const batch = checkCount(options.batch ?? 1, 'batch', 'pass the number of samples');
   const seed = options.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new TypeError(`seed must be an integer, got ${seed}: pass an integer seed`);
+  // The noise generator takes a 32-bit seed (rng.ts): a seed outside 0..2³² − 1 would alias another.
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+    throw new RangeError(`seed must be an integer in 0..${MAX_SEED} (the noise generator's 32-bit seed), got ${seed}: pick a seed in that range`);
+  }
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') throw new RangeError(`precision must be 'float32' or 'float64', got "${String(precision)}"`);
   checkCond(options.cond, batch);
