@@ -26,24 +26,8 @@ function sameLength(arrays: readonly NumArray[], op: string): void {
   }
 }
 
-/** A zero array of the same kind and length as `a`. */
-export function zerosLike(a: NumArray): NumArray {
-  return like(a);
-}
 
-/** A copy of `a` (same kind). */
-export function clone(a: NumArray): NumArray {
-  const out = like(a);
-  out.set(a);
-  return out;
-}
 
-/** `a·x` */
-export function scale(a: number, x: NumArray): NumArray {
-  const out = like(x);
-  for (let i = 0; i < x.length; i++) out[i] = a * x[i]!;
-  return out;
-}
 
 /** `a·x + b·y` */
 export function axpby(a: number, x: NumArray, b: number, y: NumArray): NumArray {
@@ -74,17 +58,7 @@ export function sub(x: NumArray, y: NumArray): NumArray {
   return axpby(1, x, -1, y);
 }
 
-/** `x + y` */
-export function add(x: NumArray, y: NumArray): NumArray {
-  return axpby(1, x, 1, y);
-}
 
-/** Σ x_i² */
-export function sumSquares(x: NumArray): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i]! * x[i]!;
-  return s;
-}
 
 /** Mean squared difference of two arrays of equal length. */
 export function meanSquaredError(x: NumArray, y: NumArray): number {
@@ -113,7 +87,3 @@ export function clamp(x: NumArray, lo: number, hi: number): NumArray {
   return out;
 }
 
-/** Convert to the given precision (a no-op copy if it already is). */
-export function toPrecision(x: NumArray, precision: 'float32' | 'float64'): NumArray {
-  return precision === 'float64' ? Float64Array.from(x) : Float32Array.from(x);
-}

@@ -137,11 +137,7 @@ export async function loadClassifier(
     throw new RangeError(`loadClassifier: batchSize must be a positive integer, got ${batchSize}`);
   }
   const sessionOptions = threads === undefined ? {} : { intraOpNumThreads: threads };
-  // one call per branch: `create` is overloaded (bytes, path) and an overload is chosen per call site
-  const session =
-    typeof model === 'string'
-      ? await ort.InferenceSession.create(model, sessionOptions)
-      : await ort.InferenceSession.create(model, sessionOptions);
+  const session = await ort.InferenceSession.create(model, sessionOptions);
   const missing = [
     ...['images'].filter((n) => !session.inputNames.includes(n)).map((n) => `input '${n}'`),
     ...['logits', 'features'].filter((n) => !session.outputNames.includes(n)).map((n) => `output '${n}'`),

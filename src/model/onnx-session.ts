@@ -40,8 +40,7 @@ export async function createOnnxSession(
   label: string,
 ): Promise<OrtSessionLike> {
   try {
-    // Two calls because InferenceSession.create is overloaded (path | bytes), not a union signature.
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    return await ort.InferenceSession.create(model, options);
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     throw new Error(

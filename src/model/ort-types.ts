@@ -52,8 +52,8 @@ export interface OrtSessionLike {
 /** The onnxruntime module (`import * as ort from 'onnxruntime-node'` or `'onnxruntime-web'`). */
 export interface OrtModuleLike {
   readonly InferenceSession: {
-    create(model: Uint8Array, options?: OrtSessionOptionsLike): Promise<OrtSessionLike>;
-    create(path: string, options?: OrtSessionOptionsLike): Promise<OrtSessionLike>;
+    /** A model from its bytes, or from a path/URL that onnxruntime opens itself. */
+    create(model: Uint8Array | string, options?: OrtSessionOptionsLike): Promise<OrtSessionLike>;
   };
   readonly Tensor: new (type: OrtElementType, data: OrtTensorData, dims?: readonly number[]) => OrtTensorLike;
 }
