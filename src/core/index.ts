@@ -17,3 +17,5 @@ export * from './guidance.js';
 export * from './pfdiff/index.js';
 export * from './sample.js';
 export * from './frdiff/index.js';
+export * from './pfdiff/kh.js';
+export * from './timing.js';
