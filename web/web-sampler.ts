@@ -6,14 +6,15 @@
  * `rediffuse sample` draw the same image for the same seed.
  * @packageDocumentation
  */
-import { plannedCalls, sample, uniformPolicy, withFeatureReuse, type DiffusionModel, type SampleOptions } from '../src/core/index.js';
+import { sample, type DiffusionModel, type FeatureReuseModel, type SampleOptions } from '../src/core/index.js';
 import { imageGridRgba } from '../src/io/image-grid.js';
 import {
   cardSamplingSetup,
+  featureReuseFor,
   FeatureReuseOnnxModel,
   OnnxDiffusionModel,
   parseModelCard,
-  solverSettingsFor,
+  sampleOptionsFromCard,
   type ModelCard,
   type OrtModuleLike,
 } from '../src/model/index.js';
@@ -81,27 +82,23 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
   return async (s, onProgress) => {
     const m = await loadModel(s.model);
     const setup = cardSamplingSetup(m.card);
-    const solver = solverSettingsFor(setup, s.solver);
     const conditional = s.classes.length > 0;
     const batch = conditional ? s.classes.length * s.perRow : s.perRow;
     m.plain ??= await OnnxDiffusionModel.create({ ort, model: m.bytes, card: m.card, label: s.model });
     const options: SampleOptions = {
+      ...sampleOptionsFromCard(setup, {
+        solver: s.solver,
+        nfe: s.nfe,
+        pfdiff: s.pfdiff,
+        guidance: s.guidance,
+        classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)),
+        batch,
+        seed: s.seed,
+      }),
       model: m.plain,
-      schedule: setup.schedule,
-      solver: solver.solver,
-      solverOptions: solver.solverOptions,
-      nfe: s.nfe,
-      timesteps: solver.timesteps,
-      ...(s.pfdiff ? { pfdiff: { k: Number(s.pfdiff[0]), h: Number(s.pfdiff[2]) } } : {}),
-      ...(conditional && s.guidance !== 1 ? { guidance: { scale: s.guidance, ...(m.card.nullLabel !== undefined ? { nullLabel: m.card.nullLabel } : {}) } } : {}),
-      ...(conditional ? { cond: { classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)) } } : {}),
-      ...(solver.clipSample !== undefined ? { clipSample: solver.clipSample } : {}),
-      ...(solver.thresholding ? { thresholding: solver.thresholding } : {}),
-      batch,
-      seed: s.seed,
       onStep: (i) => onProgress?.(i.step + 1, i.steps),
     };
-    let frModel: ReturnType<typeof withFeatureReuse> | undefined;
+    let frModel: FeatureReuseModel | undefined;
     let frNet: FeatureReuseOnnxModel | undefined;
     if (s.fr) {
       frNet = m.fr.get(s.fr.points);
@@ -109,9 +106,7 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
         frNet = await FeatureReuseOnnxModel.create({ ort, model: m.bytes, card: m.card, label: s.model, points: s.fr.points });
         m.fr.set(s.fr.points, frNet);
       }
-      const policy = uniformPolicy(await plannedCalls(options), s.fr.interval, s.fr.mixing ? undefined : null, s.fr.points);
-      frModel = withFeatureReuse(frNet, { policy, schedule: setup.schedule });
-      frModel.reset();
+      frModel = (await featureReuseFor(frNet, options, { keyframes: { interval: s.fr.interval }, ...(s.fr.mixing ? {} : { mixing: null }), points: s.fr.points })).model;
       frNet.resetStats();
       options.model = frModel as DiffusionModel;
     }
