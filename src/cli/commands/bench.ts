@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkClaims, type ClaimCheck } from '../../bench/claims.js';
@@ -140,12 +140,17 @@ export function registerBench(program: Command): Command {
       ].join('\n'),
     )
     .action(async (opts: BenchCommandOptions) => {
-      const r = await runBenchCommand(opts);
-      const problems: string[] = [];
-      if (r.failedCells.length > 0) problems.push(`${r.failedCells.length} cell(s) failed (see ${r.outDir}/results.md):\n  ${r.failedCells.join('\n  ')}`);
-      if (r.quickOk === false) problems.push(`bench --quick: ${r.failures!.length} claim(s) failed:\n  ${r.failures!.join('\n  ')}`);
-      if (problems.length) throw new CliError(problems.join('\n'));
+      const problem = benchFailure(await runBenchCommand(opts));
+      if (problem) throw new CliError(problem);
     });
+}
+
+/** Why a finished bench run must exit non-zero (failed cells, failed --quick claims), or undefined. */
+export function benchFailure(r: BenchCommandResult): string | undefined {
+  const problems: string[] = [];
+  if (r.failedCells.length > 0) problems.push(`${r.failedCells.length} cell(s) failed (see ${join(r.outDir, 'results.md')}):\n  ${r.failedCells.join('\n  ')}`);
+  if (r.quickOk === false) problems.push(`bench --quick: ${r.failures!.length} claim(s) failed:\n  ${r.failures!.join('\n  ')}`);
+  return problems.length ? problems.join('\n') : undefined;
 }
 
 /** The grid a command line asks for (file, quick, or flags), with overrides applied. */
