@@ -328,7 +328,7 @@ describe('runner on the closed-form Gaussian model', () => {
     assert.equal(calls, 5);
     const r = await runBench({ grid: g, setup, outDir: join(tmp, 'heun') });
     const fr = r.cells.find((c) => c.settings.fr.kind === 'interval')!;
-    assert.equal(fr.status, 'ok', fr.error);
+    assert.equal(fr.status, 'ok', fr.error ?? '');
     assert.equal(fr.frPolicy!.calls, 5);
     assert.deepEqual(fr.frPolicy!.keyframes, [0, 2, 4]);
     assert.deepEqual(fr.calls, { perRun: 5, total: 10, full: 6, reuse: 4, skip: 0 });

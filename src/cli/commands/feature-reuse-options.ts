@@ -213,6 +213,6 @@ export async function setupFeatureReuse(
 /** One line for humans: `FRDiff: 17 full + 19 reuse calls, 14 skipped; cache 1.2 MiB; 9.1 / 3.2 ms per full / reuse call`. */
 export function formatFeatureReuseLine(r: FeatureReuseReport): string {
   const mib = (r.cacheBytes / (1 << 20)).toFixed(2);
-  return `FRDiff (${Array.isArray(r.policy.points) ? 'tensors' : r.policy.points}): ${r.fullCalls} full + ${r.reuseCalls} reuse calls, ${r.skippedSteps} skipped; ` +
+  return `FRDiff (${Array.isArray(r.policy.points) ? r.policy.points.join(',') : r.policy.points}): ${r.fullCalls} full + ${r.reuseCalls} reuse calls, ${r.skippedSteps} skipped; ` +
     `cache ${mib} MiB; ${r.msPerKeyframe.toFixed(1)} / ${r.msPerReuse.toFixed(1)} ms per full / reuse call`;
 }
