@@ -8,7 +8,7 @@
  * seeds: { seed: 0, count: 64, batch: 32 }
  * reference: { solver: ddim, nfe: 200 }     # high-accuracy run from the same noise and labels
  * metrics: { fd: true, accuracy: true, kid: false, trajectory: true, best: trajectory_mse }
- * guidance: [0, 2]             # 0 = unconditional, 1 = conditional, > 1 = classifier-free guidance
+ * guidance: [0, 2]             # 0 = unconditional, 1 = conditional, other = classifier-free guidance
  * runs:                        # sub-grids; each is the cross product of its lists
  *   - solvers: [ddim, dpmpp_2m]
  *     nfe: [4, 8]
@@ -88,7 +88,7 @@ export interface CellSpec {
   /** PFDiff k_h (e.g. `2_1`), or null for none. */
   pfdiff: string | null;
   fr: FrSpec;
-  /** 0 = unconditional, 1 = conditional, > 1 = classifier-free guidance. */
+  /** 0 = unconditional, 1 = conditional, other scales = classifier-free guidance (the 2B batch). */
   guidance: number;
 }
 
@@ -202,7 +202,7 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
 
 function guidanceValue(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    fail(where, `must be a number ≥ 0 (0 = unconditional, 1 = conditional, > 1 = classifier-free guidance), got ${JSON.stringify(v)}`);
+    fail(where, `must be a number ≥ 0 (0 = unconditional, 1 = conditional, other = classifier-free guidance), got ${JSON.stringify(v)}`);
   }
   return v;
 }

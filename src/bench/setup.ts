@@ -14,7 +14,6 @@ import type { DiffusionModel } from '../core/model.js';
 import { gaussianModel } from '../core/reference-models.js';
 import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
 import type { NumArray } from '../core/tensor.js';
-import type { TimestepOptions } from '../core/timesteps.js';
 import type { GaussianStatistics } from '../metrics/frechet.js';
 import { cardSamplingSetup, parseModelCard, type CardSamplingSetup } from '../model/model-card.js';
 import { sha256Hex, fileSha256, canonicalJson } from './cell-key.js';
@@ -51,10 +50,6 @@ export interface BenchSetup {
   /** The card's sampling setup: every cell's options come from it (`sampleOptionsFromCard`). */
   sampling: CardSamplingSetup;
   schedule: NoiseSchedule;
-  /** Grid defaults from the scheduler config (spacing, offset, …); the family follows the solver. */
-  timestepOptions: Omit<TimestepOptions, 'steps' | 'family'>;
-  /** clip_sample range of the scheduler config, if any. */
-  clipSample?: number;
   /** Whether the model takes class labels. */
   conditional: boolean;
   numClasses: number;
@@ -154,7 +149,6 @@ export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
     model,
     sampling,
     schedule,
-    timestepOptions: {},
     conditional: false,
     numClasses: 0,
     nullLabel: undefined,
@@ -200,8 +194,6 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
   if (!loaded.card) throw new Error(`no model card for ${loaded.modelPath}: the bench needs the model's JSON card (scheduler config, classes); pass --card FILE`);
   const card = loaded.card;
   const setup = cardSamplingSetup(card);
-  const sched = setup.scheduler;
-  const { family: _family, ...timestepOptions } = sched.timestepOptions;
   const numClasses = card.numClasses ?? card.classNames?.length ?? 0;
   const conditional = loaded.model.signature.classLabels !== undefined && numClasses > 0;
 
@@ -266,8 +258,6 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
     model: loaded.model,
     sampling: setup,
     schedule: setup.schedule,
-    timestepOptions,
-    ...(sched.clipSample ? { clipSample: sched.clipSampleRange } : {}),
     conditional,
     numClasses,
     nullLabel: loaded.model.nullLabel,

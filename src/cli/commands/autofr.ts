@@ -190,7 +190,7 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const costSamples = opts.costBatch ?? opts.samples;
   const netBatch = guided ? 2 * costSamples : costSamples;
   const plain = await OnnxDiffusionModel.create({ ort, model: readModelBytes(modelPath), card, maxBatch: Math.max(64, netBatch), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
-  const cond = conditional ? { classLabels: baseRun(opts.seed).cond?.classLabels?.length ? labelsFor(netBatch) : Array.from({ length: netBatch }, () => setup.nullLabel!) } : undefined;
+  const cond = conditional ? { classLabels: labelsFor(netBatch) } : undefined;
   const measured: AutofrReport['measured'] = {};
   const costs: PointsCost[] = [];
   for (const [name, net] of nets) {

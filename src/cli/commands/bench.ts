@@ -111,7 +111,7 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('--nfe <list>', 'grid from flags: NFE values, comma-separated').argParser(intList))
     .addOption(new Option('--pfdiff <list>', "grid from flags: none, k_h or best, comma-separated (default none)").argParser(splitList))
     .addOption(new Option('--fr <list>', 'grid from flags: none, M, Mmix or policy:FILE, comma-separated (default none)').argParser(splitList))
-    .addOption(new Option('-g, --guidance <list>', 'guidance scales: 0 = unconditional, 1 = conditional, > 1 = CFG (default: the grid\'s, else 0)').argParser(numList))
+    .addOption(new Option('-g, --guidance <list>', 'guidance scales: 0 = unconditional, 1 = conditional, others = classifier-free guidance (default: the grid\'s, else 0)').argParser(numList))
     .addOption(new Option('--reference <solver:nfe>', 'reference run for trajectory error (default ddim:200)'))
     .addOption(new Option('--count <n>', 'samples per cell (overrides the grid)').argParser(intArg(2, 1_000_000)))
     .addOption(new Option('--batch <n>', 'samples per sampling run (overrides the grid)').argParser(intArg(1, 4096)))
