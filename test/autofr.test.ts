@@ -4,7 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { policyCost, searchReusePolicy } from '../src/core/frdiff/autofr.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { intervalBudget, measureCallCost, policyCost, searchReusePolicy } from '../src/core/frdiff/autofr.js';
+import { timeInterleaved, TIMING_WARMUP_ROUNDS, median } from '../src/core/timing.js';
+import { uniformRowLabel } from '../src/cli/commands/autofr.js';
+import { main } from '../src/cli/main.js';
+import { bundledModelPath, cardPathFor } from '../src/node/load-model.js';
 import { plannedCalls } from '../src/core/frdiff/planned-calls.js';
 import { createPolicyObjective, fullComputeSamples } from '../src/core/frdiff/policy-objective.js';
 import { countCalls, uniformPolicy, type ReusePolicy } from '../src/core/frdiff/reuse-policy.js';
@@ -150,4 +157,68 @@ test('Auto-FR: an impossible budget and bad options give errors that name the fi
   await assert.rejects(searchReusePolicy({ calls: 10, budget: 0.05, points, biases: [null], evaluate: async () => 0 }), /cheapest \(one keyframe\) costs 0\.910: raise the budget/);
   await assert.rejects(searchReusePolicy({ calls: 10, budget: 1.5, points, evaluate: async () => 0 }), /budget is a cost fraction in \(0, 1\]/);
   await assert.rejects(searchReusePolicy({ calls: 10, budget: 0.5, points: [], evaluate: async () => 0 }), /at least one reuse-points option/);
+});
+
+test('--budget interval:1 is exactly 1 even when a keyframe measured dearer than a full call; interval:M is capped at 1', async () => {
+  const noisy = { keyframe: 1.574, reuse: 0.4 }; // a keyframe "costing" 1.574 full calls is timing noise
+  assert.equal(intervalBudget(20, 1, noisy), 1);
+  assert.equal(intervalBudget(20, 2, { keyframe: 2.5, reuse: 0.4 }), 1); // (10·2.5 + 10·0.4)/20 = 1.45 → 1
+  assert.ok(Math.abs(intervalBudget(50, 3, { keyframe: 1, reuse: 0.5 }) - (17 + 19 * 0.5) / 50) < 1e-15);
+  // the search accepts the budget and finds a policy (interval 1 does not fit at 1.574, interval 2 does)
+  const r = await searchReusePolicy({ calls: 20, budget: intervalBudget(20, 1, noisy), points: [{ points: 'frdiff', ...noisy }], biases: [null], maxEvaluations: 3, evaluate: async (p) => 1 / p.keyframes.length });
+  assert.ok(r.cost <= 1);
+  assert.equal(r.bestUniform.interval, 2);
+});
+
+test('the Auto-FR report row of uniform interval 3 names the reuse points it ran', () => {
+  assert.equal(uniformRowLabel(uniformPolicy(50, 3, { temperature: 30, bias: 0.5 }, 'deepcache')), 'uniform-3 (b=0.5, deepcache)');
+  assert.equal(uniformRowLabel(uniformPolicy(50, 3, null, ['/a', '/b'])), 'uniform-3 (no mixing, /a,/b)');
+});
+
+test('one timing harness: warm-up rounds untimed, interleaved rounds, medians; measureCallCost uses it', async () => {
+  let clock = 0;
+  const order: string[] = [];
+  const task = (name: string, ms: number[]) => {
+    let i = 0;
+    return async () => {
+      order.push(name);
+      clock += ms[i++]!;
+    };
+  };
+  // a: 100, 100 (warm-up), then 3, 1, 2 → median 2; b: 50, 50, then 4, 8, 6, … → median 6
+  const t = await timeInterleaved([task('a', [100, 100, 3, 1, 2]), task('b', [50, 50, 4, 8, 6])], 3, () => clock);
+  assert.equal(TIMING_WARMUP_ROUNDS, 2);
+  assert.deepEqual(t.ms, [[3, 1, 2], [4, 8, 6]]);
+  assert.deepEqual(t.medianMs, [2, 6]);
+  assert.deepEqual(order.slice(0, 4), ['a', 'b', 'a', 'b']);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  const net = staleTimeNet(gaussianModel({ schedule, sampleShape: [3] }));
+  const m = await measureCallCost(net, { batch: 2, schedule, t: 500, repeats: 4, plain: net });
+  assert.equal(net.keyframes, TIMING_WARMUP_ROUNDS + 4);
+  assert.equal(net.reuses, TIMING_WARMUP_ROUNDS + 4);
+  assert.deepEqual([m.repeats, m.warmup, m.batch], [4, 2, 2]);
+  assert.ok(m.fullMs! > 0 && m.keyframeMs > 0 && m.reuseMs > 0);
+  assert.ok(Math.abs(m.keyframeFraction - m.keyframeMs / m.fullMs!) < 1e-12);
+});
+
+test('autofr refuses guidance on a model card without classes, as sample does, before any work', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rediffuse-autofr-'));
+  try {
+    const card = JSON.parse(readFileSync(cardPathFor(bundledModelPath()), 'utf8')) as Record<string, unknown>;
+    delete card['num_classes'];
+    delete card['null_label'];
+    delete card['class_names'];
+    const cardPath = join(dir, 'uncond.json');
+    writeFileSync(cardPath, JSON.stringify(card));
+    let err = '';
+    const out = join(dir, 'policy.json');
+    const started = performance.now();
+    const code = await main(['node', 'rediffuse', 'autofr', '--card', cardPath, '--steps', '4', '--out', out, '--quiet'], { out: () => {}, err: (s) => void (err += s) });
+    assert.equal(code, 1, err);
+    assert.match(err, /classifier-free guidance needs a class-conditional model, but fashion-unet is not one: use guidance 1 \(or 0\) \(--guidance\)/);
+    assert.equal(existsSync(out), false);
+    assert.ok(performance.now() - started < 5000, 'refused before the graphs were cut');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -12,7 +12,9 @@ import { markdownReport, upsertSection, writeReport } from '../src/bench/report.
 import { runBench, type BenchEvent, type BenchResults, type CellResult } from '../src/bench/runner.js';
 import { referenceSetup } from '../src/bench/setup.js';
 import { BenchStore } from '../src/bench/store.js';
-import { runBenchCommand } from '../src/cli/commands/bench.js';
+import { benchFailure, runBenchCommand } from '../src/cli/commands/bench.js';
+import { main } from '../src/cli/main.js';
+import { plannedCalls } from '../src/core/frdiff/planned-calls.js';
 import { releaseInterrupt } from '../src/cli/interrupt.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-bench-test-'));
@@ -270,6 +272,66 @@ describe('runner on the closed-form Gaussian model', () => {
   test('Pareto front minimises both axes', () => {
     const pts = [{ x: 1, y: 5 }, { x: 2, y: 3 }, { x: 3, y: 4 }, { x: 4, y: 1 }, { x: 0.5, y: 9 }];
     assert.deepEqual(paretoFront(pts).sort(), [0, 1, 3, 4]);
+  });
+
+  test('the whole grid is checked before the reference run: every bad cell is named and nothing is computed', async () => {
+    const dir = join(tmp, 'invalid');
+    const g = validateGrid({ ...TINY, runs: [{ solvers: ['ddim', 'warp9'], nfe: [4] }, { solvers: ['heun'], nfe: [4], pfdiff: ['2_1'] }] });
+    await assert.rejects(
+      runBench({ grid: g, setup: referenceSetup(), outDir: dir }),
+      (e: Error) =>
+        /^2 run\(s\) of the grid cannot be made, so nothing was computed; fix the grid:/.test(e.message) &&
+        /warp9 .*: unknown solver "warp9": valid names are/.test(e.message) &&
+        /heun .*PFDiff has no variant for solver "heun"/.test(e.message),
+    );
+    assert.equal(existsSync(dir), false); // no reference run, no cell
+    // The command line exits 1 on it, and names the cell.
+    let err = '';
+    const code = await main(['node', 'rediffuse', 'bench', '--model', 'reference', '--solvers', 'ddim,warp9', '--nfe', '4', '--count', '4', '--out', dir, '--quiet'], { out: () => {}, err: (m) => void (err += m) });
+    releaseInterrupt();
+    assert.equal(code, 1);
+    assert.match(err, /1 run\(s\) of the grid cannot be made.*\n.*warp9/);
+    assert.equal(existsSync(dir), false);
+  });
+
+  test('a cell that fails while running makes the command fail, naming the cell', async () => {
+    const setup = referenceSetup();
+    const inner = setup.model;
+    // A network that breaks on the second chunk (batch 5 of 11): a divergent model, as a user's may be.
+    setup.model = { ...inner, predict: (x, call, cond) => (call.batch === 5 ? Promise.reject(new Error('model returned NaN')) : inner.predict(x, call, cond)) };
+    const file = join(tmp, 'failing.json');
+    writeFileSync(file, JSON.stringify({ name: 'failing', model: 'reference', seeds: { seed: 0, count: 11, batch: 6 }, metrics: { fd: true, accuracy: false, kid: false, trajectory: false, best: 'fd' }, runs: [{ solvers: ['ddim'], nfe: [3] }] }));
+    const r = await runBenchCommand({ grid: file, out: join(tmp, 'failing'), quiet: true, plots: false }, setup);
+    releaseInterrupt();
+    assert.equal(r.failedCells.length, 1);
+    assert.match(r.failedCells[0]!, /ddim.*model returned NaN/);
+    assert.match(benchFailure(r)!, /^1 cell\(s\) failed \(see .*results\.md\):\n  ddim.*model returned NaN/);
+    assert.equal(benchFailure({ ...r, failedCells: [] }), undefined);
+  });
+
+  test('bench --dry-run --import writes nothing', async () => {
+    const first = await runBench({ grid, setup: referenceSetup(), outDir: out });
+    const results = join(tmp, 'results-for-import.json');
+    writeFileSync(results, JSON.stringify(first));
+    const dir = join(tmp, 'dry');
+    let err = '';
+    const code = await main(['node', 'rediffuse', 'bench', '--model', 'reference', '--solvers', 'ddim', '--nfe', '4,8', '--count', '12', '--batch', '6', '--seed', '3', '--dry-run', '--import', results, '--out', dir, '--quiet'], { out: () => {}, err: (m) => void (err += m) });
+    releaseInterrupt();
+    assert.equal(code, 0, err);
+    assert.equal(existsSync(dir), false);
+  });
+
+  test('feature-reuse policies are laid out over the run\'s real calls (heun: 5 calls for an NFE budget of 6)', async () => {
+    const g = validateGrid({ ...TINY, runs: [{ solvers: ['heun'], nfe: [6], fr: [{ interval: 2 }] }] });
+    const setup = referenceSetup();
+    const calls = await plannedCalls({ model: setup.model, schedule: setup.schedule, solver: 'heun', nfe: 6 });
+    assert.equal(calls, 5);
+    const r = await runBench({ grid: g, setup, outDir: join(tmp, 'heun') });
+    const fr = r.cells.find((c) => c.settings.fr.kind === 'interval')!;
+    assert.equal(fr.status, 'ok', fr.error ?? '');
+    assert.equal(fr.frPolicy!.calls, 5);
+    assert.deepEqual(fr.frPolicy!.keyframes, [0, 2, 4]);
+    assert.deepEqual(fr.calls, { perRun: 5, total: 10, full: 6, reuse: 4, skip: 0 });
   });
 
   test('guidance on a model without classes is refused with the fix', async () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { main } from '../src/cli/main.js';
+import { inspectModel } from '../src/cli/commands/inspect.js';
 import type { SampleReport } from '../src/cli/commands/sample.js';
 import { decodePng, gridLayout } from '../src/io/png.js';
 import { bundledModelPath, cardPathFor, loadModelCard } from '../src/node/load-model.js';
@@ -119,6 +120,9 @@ describe('rediffuse errors (in-process)', () => {
     ['bad spacing', ['--spacing', 'cubic'], /unknown spacing "cubic"/],
     ['nfe and steps', ['--nfe', '3', '--steps', '4'], /cannot be used with/],
     ['unknown option', ['--colour', 'red'], /unknown option '--colour'/],
+    ['reuse points without feature reuse', ['--fr-points', 'deepcache'], /--fr-points applies to feature reuse only: add --fr-interval M \(a keyframe every M calls\) or --fr-policy FILE, or drop --fr-points/],
+    ['mixing without feature reuse', ['--mix-bias', '0.3', '--no-mixing'], /--no-mixing, --mix-bias apply to feature reuse only: add --fr-interval M/],
+    ['guidance without a class', ['--class', 'none', '--guidance', '3'], /classifier-free guidance needs class labels: .* \(--guidance\)/],
   ];
   for (const [name, args, pattern] of cases) {
     it(`${name} → exit 1 with a clear message`, async () => {
@@ -149,5 +153,86 @@ describe('rediffuse errors (in-process)', () => {
     const top = await runInProcess(['--help']);
     assert.equal(top.code, 0);
     assert.match(top.out, /sample \[options\]/);
+  });
+});
+
+describe('what a user is told', () => {
+  const small = ['--class', '0', '--count', '1', '--guidance', '1', '--threads', '1', ...MODEL_ARGS];
+
+  it('guidance 0 is the unconditional model at batch B (null labels, one network run per call)', async () => {
+    const r = await spawnCli(['sample', ...MODEL_ARGS, '--solver', 'ddim', '--guidance', '0', '--class', '0', '--count', '2', '--nfe', '2', '--batch-size', '2', '--json', '--out', join(tmp, 'g0.png')]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as SampleReport;
+    assert.equal(report.settings.guidance, null);
+    assert.equal(report.calls, 2);
+    assert.equal(report.modelRuns, 2); // a 2B guided batch would have made 4 runs of 2
+  });
+
+  it('one call is "1 model call"', async () => {
+    const r = await spawnCli(['sample', ...small, '--solver', 'ddim', '--nfe', '1', '--out', join(tmp, 'one-call.png')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ddim, 1 model call, /);
+  });
+
+  it('--pfdiff with the default multistep solver warns that the experimental variant runs, and how to get the paper\'s', async () => {
+    const r = await spawnCli(['sample', ...small, '--pfdiff', '2_1', '--nfe', '3', '--out', join(tmp, 'pf-2m.png')]);
+    assert.equal(r.code, 0, r.stderr);
+    // (with --solver ddim stderr stays empty: the spawned PFDiff test above)
+    assert.equal(
+      r.stderr,
+      "rediffuse: warning: PFDiff around dpmpp_2m uses our experimental multistep variant, not the paper's; for the paper's PFDiff choose a first-order solver (--solver ddim)\n",
+    );
+    assert.match(r.stdout, /dpmpp_2m \+ PFDiff-2_1, 3 model calls/);
+  });
+
+  it('--fr-policy searched for another solver warns, naming both solvers and the fix', async () => {
+    const policy = join(tmp, 'ddim-policy.json');
+    writeFileSync(policy, JSON.stringify({ format: 'rediffuse-reuse-policy/1', calls: 4, keyframes: [0, 2], mixing: null, points: 'deepcache', meta: { tool: 'rediffuse autofr', solver: 'ddim' } }));
+    const r = await spawnCli(['sample', ...small, '--nfe', '4', '--fr-policy', policy, '--out', join(tmp, 'frp.png')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: the reuse policy was searched for solver ddim, and this run uses dpmpp_2m: .*\(run with solver ddim, or search a policy for dpmpp_2m with rediffuse autofr --solver dpmpp_2m\)/);
+    assert.match(r.stdout, /FRDiff \(deepcache\): 2 full \+ 2 reuse calls/);
+  });
+
+  it('--fr-points takes one tensor name as inspect prints it', async () => {
+    const name = (await inspectModel(modelPath, ['deepcache'])).policies[0]!.points![0]!.name;
+    const r = await spawnCli(['sample', ...small, '--solver', 'ddim', '--nfe', '4', '--fr-interval', '2', '--fr-points', name, '--json', '--out', join(tmp, 'frt.png')]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as SampleReport;
+    assert.deepEqual(report.featureReuse!.points.map((p) => p.name), [name]);
+    assert.deepEqual(report.featureReuse!.policy.points, [name]);
+    // keyframes 0, 2; default mixing (T = 30, b = 0.5): λ(1/4) = 0 skips call 1, λ(3/4) = 1 makes call 3 a reuse call
+    assert.deepEqual([report.featureReuse!.fullCalls, report.featureReuse!.reuseCalls, report.featureReuse!.skippedSteps], [2, 1, 1]);
+  });
+
+  it('a card whose default_solver is no solver is blamed, with its file', async () => {
+    const card = join(tmp, 'warp9.json');
+    writeFileSync(card, JSON.stringify({ ...JSON.parse(readFileSync(cardPathFor(modelPath), 'utf8')), default_solver: 'warp9' }));
+    const r = await runInProcess(['sample', ...small, '--card', card, '--out', join(tmp, 'warp9.png')]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /model card .*warp9\.json: field "default_solver" names no solver \(unknown solver "warp9".*\); fix the card, or choose a solver \(--solver\)/);
+    assert.equal(existsSync(join(tmp, 'warp9.png')), false);
+  });
+
+  it('help texts: inspect says MACs, --order matches the solvers, autofr states its steps and time, bench has --card', async () => {
+    const flat = (t: string) => t.replace(/\s+/g, ' '); // commander wraps long descriptions
+    const inspect = await runInProcess(['inspect', '--help']);
+    assert.match(inspect.out, /MACs/);
+    assert.doesNotMatch(inspect.out, /FLOP/);
+    const sampleHelp = await runInProcess(['sample', '--help']);
+    assert.match(flat(sampleHelp.out), /--order <n> +solver option: order \(unipc and dpm_solver 1–3, lms 1–4\)/);
+    const autofr = await runInProcess(['autofr', '--help']);
+    assert.match(flat(autofr.out), /default 50 calls/);
+    assert.match(flat(autofr.out), /Without --steps\/--nfe a run makes 50 model calls/);
+    assert.match(flat(autofr.out), /takes about 6 minutes/);
+    const bench = await runInProcess(['bench', '--help']);
+    assert.match(bench.out, /--card <path>/);
+  });
+
+  it('bench on a user model that cannot load names --card, not the bundled models\' STATUS.txt', async () => {
+    const r = await runInProcess(['bench', '--model', join(tmp, 'mine.onnx'), '--solvers', 'ddim', '--nfe', '2', '--out', join(tmp, 'bench-mine'), '--quiet']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /cannot load model ".*mine\.onnx" .*; check the path, pass --card FILE for its JSON card, or --model reference/);
+    assert.doesNotMatch(r.err, /STATUS\.txt/);
   });
 });

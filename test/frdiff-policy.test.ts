@@ -4,6 +4,7 @@ import { mixingWeight } from '../src/core/frdiff/score-mixing.js';
 import {
   callKind,
   countCalls,
+  layoutReusePolicy,
   uniformKeyframes,
   uniformPolicy,
   validateReusePolicy,
@@ -12,6 +13,7 @@ import { withFeatureReuse, type FeatureReuseCapable } from '../src/core/frdiff/f
 import { modelCallAt } from '../src/core/model.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { gaussianModel } from '../src/core/reference-models.js';
+import { normalizeReusePoints } from '../src/model/feature-reuse-setup.js';
 
 test('hard-sigmoid mixing weight: λ(r) = clip((T(r−b)+2)/4, 0, 1)', () => {
   assert.equal(mixingWeight(0.5), 0.5);
@@ -137,4 +139,28 @@ test('withFeatureReuse mixes in x̂0 space when asked (differs from ε mixing of
     const x0key = (xa[i]! - s8 * eKey[i]!) / a8;
     assert.ok(Math.abs(sX0[i]! - (xb[i]! - a6 * x0key) / s6) < 1e-12);
   }
+});
+
+test('layoutReusePolicy: an interval over the run\'s calls, a policy checked against them, mixing and points resolved once', () => {
+  // interval: keyframes 0, M, 2M, … over N calls with the default mixing (T = 30, b = 0.5)
+  assert.deepEqual(layoutReusePolicy({ keyframes: { interval: 2 } }, 5), { format: 'rediffuse-reuse-policy/1', calls: 5, keyframes: [0, 2, 4], mixing: { temperature: 30, bias: 0.5 }, points: 'frdiff' });
+  assert.equal(layoutReusePolicy({ keyframes: { interval: 2 }, mixing: null }, 5).mixing, null);
+  assert.deepEqual(layoutReusePolicy({ keyframes: { interval: 3 }, mixing: { bias: 0.3 }, points: ['a', 'b'] }, 7).mixing, { temperature: 30, bias: 0.3 });
+  const made: ReturnType<typeof uniformPolicy> = { format: 'rediffuse-reuse-policy/1', calls: 6, keyframes: [0, 4], mixing: { temperature: 20, bias: 0.7 }, points: 'deepcache', meta: { solver: 'ddim' } };
+  // a policy keeps its own mixing and points unless the choice overrides them (fields on top of its own)
+  assert.deepEqual(layoutReusePolicy({ keyframes: { policy: made } }, 6).mixing, { temperature: 20, bias: 0.7 });
+  assert.deepEqual(layoutReusePolicy({ keyframes: { policy: made }, mixing: { bias: 0.4 } }, 6).mixing, { temperature: 20, bias: 0.4 });
+  assert.equal(layoutReusePolicy({ keyframes: { policy: made }, points: 'frdiff' }, 6).points, 'frdiff');
+  assert.equal(layoutReusePolicy({ keyframes: { policy: { ...made, mixing: null } }, mixing: { bias: 0.6 } }, 6).mixing!.temperature, 30);
+  assert.throws(() => layoutReusePolicy({ keyframes: { policy: made } }, 5), /made for 6 model calls but this run makes 5/);
+  assert.throws(() => layoutReusePolicy({ keyframes: { interval: 2 }, mixing: { bias: 9 } }, 5), /bias must lie in \[-1, 2\]/);
+});
+
+test('normalizeReusePoints: one tensor name as inspect prints it is a list of one; policy names stay', () => {
+  assert.deepEqual(normalizeReusePoints('/Add_11_output_0'), ['/Add_11_output_0']);
+  assert.deepEqual(normalizeReusePoints(' /a , /b ,'), ['/a', '/b']);
+  assert.equal(normalizeReusePoints('deepcache:2'), 'deepcache:2');
+  assert.equal(normalizeReusePoints('residual'), 'residual');
+  assert.deepEqual(normalizeReusePoints(['x']), ['x']);
+  assert.throws(() => normalizeReusePoints(' , '), /name nothing: use frdiff, residual, deepcache/);
 });

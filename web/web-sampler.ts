@@ -20,10 +20,11 @@ import {
 import { checkSampleOptions } from './check-options.js';
 import {
   cardSamplingSetup,
+  featureReuseFor,
   FeatureReuseOnnxModel,
   OnnxDiffusionModel,
   parseModelCard,
-  solverSettingsFor,
+  sampleOptionsFromCard,
   type ModelCard,
   type OrtModuleLike,
 } from '../src/model/index.js';
@@ -104,24 +105,17 @@ function checkPerRow(perRow: number): void {
 /** The {@link sample} options of one run of `s` with `model` (the card's solver settings, guidance and labels). */
 export function webSampleOptions(card: ModelCard, s: WebRunSettings, model: DiffusionModel): SampleOptions {
   checkPerRow(s.perRow);
-  const setup = cardSamplingSetup(card);
-  const solver = solverSettingsFor(setup, s.solver);
-  const conditional = s.classes.length > 0;
-  return {
-    model,
-    schedule: setup.schedule,
-    solver: solver.solver,
-    solverOptions: solver.solverOptions,
+  const batch = s.classes.length > 0 ? s.classes.length * s.perRow : s.perRow;
+  const request = {
+    solver: s.solver,
     nfe: s.nfe,
-    timesteps: solver.timesteps,
-    ...(s.pfdiff ? { pfdiff: { k: Number(s.pfdiff[0]), h: Number(s.pfdiff[2]) } } : {}),
-    ...(conditional && s.guidance !== 1 ? { guidance: { scale: s.guidance, ...(card.nullLabel !== undefined ? { nullLabel: card.nullLabel } : {}) } } : {}),
-    ...(conditional ? { cond: { classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)) } } : {}),
-    ...(solver.clipSample !== undefined ? { clipSample: solver.clipSample } : {}),
-    ...(solver.thresholding ? { thresholding: solver.thresholding } : {}),
-    batch: conditional ? s.classes.length * s.perRow : s.perRow,
+    pfdiff: s.pfdiff,
+    guidance: s.guidance,
+    classLabels: s.classes.flatMap((c) => Array.from({ length: s.perRow }, () => c)),
+    batch,
     seed: s.seed,
   };
+  return { ...sampleOptionsFromCard(cardSamplingSetup(card), request), model };
 }
 
 /** The keyframe policy of a feature-reuse run: a keyframe every `interval`-th of the run's planned calls. */
@@ -183,9 +177,7 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
         frNet = await FeatureReuseOnnxModel.create({ ort, model: m.bytes, card: m.card, label: s.model, points: s.fr.points });
         m.fr.set(s.fr.points, frNet);
       }
-      const policy = await reusePolicy(options, s.fr);
-      frModel = withFeatureReuse(frNet, { policy });
-      frModel.reset();
+      frModel = (await featureReuseFor(frNet, options, { keyframes: { interval: s.fr.interval }, ...(s.fr.mixing ? {} : { mixing: null }), points: s.fr.points })).model;
       frNet.resetStats();
       options.model = frModel as DiffusionModel;
     }

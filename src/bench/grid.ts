@@ -8,7 +8,7 @@
  * seeds: { seed: 0, count: 64, batch: 32 }
  * reference: { solver: ddim, nfe: 200 }     # high-accuracy run from the same noise and labels
  * metrics: { fd: true, accuracy: true, kid: false, trajectory: true, best: trajectory_mse }
- * guidance: [0, 2]             # 0 = unconditional, 1 = conditional, > 1 = classifier-free guidance
+ * guidance: [0, 2]             # 0 = unconditional, 1 = conditional, other = classifier-free guidance
  * runs:                        # sub-grids; each is the cross product of its lists
  *   - solvers: [ddim, dpmpp_2m]
  *     nfe: [4, 8]
@@ -24,13 +24,15 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_SCORE_MIXING, type ScoreMixing } from '../core/index.js';
+import { DEFAULT_SCORE_MIXING, type ScoreMixing } from '../core/frdiff/score-mixing.js';
+import { formatKH, parseKH } from '../core/pfdiff/kh.js';
+import { PFDIFF_CONFIGS } from '../core/pfdiff/pfdiff.js';
 
 /** Grid file format tag. */
 export const GRID_FORMAT = 'rediffuse-bench-grid/1';
 
 /** All six PFDiff k_h settings (1 ≤ h ≤ k ≤ 3). */
-export const ALL_KH: readonly string[] = ['1_1', '2_1', '2_2', '3_1', '3_2', '3_3'];
+export const ALL_KH: readonly string[] = PFDIFF_CONFIGS.map(formatKH);
 
 /** Metrics by which `pfdiff: best` picks the winning k_h (lower is better). */
 export const BEST_METRICS = ['trajectory_mse', 'fd'] as const;
@@ -86,7 +88,7 @@ export interface CellSpec {
   /** PFDiff k_h (e.g. `2_1`), or null for none. */
   pfdiff: string | null;
   fr: FrSpec;
-  /** 0 = unconditional, 1 = conditional, > 1 = classifier-free guidance. */
+  /** 0 = unconditional, 1 = conditional, other scales = classifier-free guidance (the 2B batch). */
   guidance: number;
 }
 
@@ -124,7 +126,6 @@ export class GridError extends Error {
   }
 }
 
-const KH_RE = /^([1-3])_([1-3])$/;
 
 function fail(where: string, msg: string): never {
   throw new GridError(`${where}: ${msg}`);
@@ -156,11 +157,11 @@ function unknownKeys(o: Record<string, unknown>, allowed: readonly string[], whe
 export function parsePfdiffEntry(v: unknown, where = 'pfdiff'): string {
   const s = typeof v === 'string' ? v.trim().toLowerCase() : v === null ? 'none' : '';
   if (s === 'none' || s === 'best') return s;
-  const m = KH_RE.exec(s);
-  if (!m || Number(m[2]) > Number(m[1])) {
-    fail(where, `expected "none", "best" or k_h with 1 ≤ h ≤ k ≤ 3 (${ALL_KH.join(', ')}), got ${JSON.stringify(v)}`);
+  try {
+    return formatKH(parseKH(s));
+  } catch {
+    return fail(where, `expected "none", "best" or k_h with 1 ≤ h ≤ k ≤ 3 (${ALL_KH.join(', ')}), got ${JSON.stringify(v)}`);
   }
-  return s;
 }
 
 /** Parse a feature-reuse entry (`none`, `{interval, mixing?, points?}`, `{policy}`). */
@@ -201,7 +202,7 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
 
 function guidanceValue(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    fail(where, `must be a number ≥ 0 (0 = unconditional, 1 = conditional, > 1 = classifier-free guidance), got ${JSON.stringify(v)}`);
+    fail(where, `must be a number ≥ 0 (0 = unconditional, 1 = conditional, other = classifier-free guidance), got ${JSON.stringify(v)}`);
   }
   return v;
 }

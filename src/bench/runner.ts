@@ -13,23 +13,23 @@
  */
 import { cpus, platform, arch, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
-import {
-  withFeatureReuse,
-  type FeatureReuseCapable,
-  type FeatureReuseModel,
-  uniformPolicy,
-  validateReusePolicy,
-  countCalls,
-  type ReusePolicy,
-  modelCallAt,
-  type Conditioning,
-  type DiffusionModel,
-  gaussianBatch,
-  sample,
-  type SampleOptions,
-  getSolver,
-} from '../core/index.js';
-import { classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
+import type { FeatureReuseCapable, FeatureReuseModel } from '../core/frdiff/feature-reuse-model.js';
+import { plannedCalls } from '../core/frdiff/planned-calls.js';
+import { layoutReusePolicy, countCalls, type ReusePolicy } from '../core/frdiff/reuse-policy.js';
+import { modelCallAt, type Conditioning, type DiffusionModel } from '../core/model.js';
+import { gaussianBatch } from '../core/rng.js';
+import { sample, type SampleOptions } from '../core/sample.js';
+import { getSolver } from '../core/solvers/registry.js';
+import { now } from '../core/clock.js';
+import { median, timeInterleaved } from '../core/timing.js';
+import { packageVersion } from '../io/package-version.js';
+import { sampleOptionsFromCard, SampleRequestError } from '../model/card-sample-options.js';
+import { featureReuseFor, type FeatureReuseChoice } from '../model/feature-reuse-setup.js';
+import { classAccuracy } from '../metrics/accuracy.js';
+import { featureStatistics } from '../metrics/feature-statistics.js';
+import { frechetDistance } from '../metrics/frechet.js';
+import { kid } from '../metrics/kid.js';
+import { trajectoryError } from '../metrics/trajectory.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
 import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
 import type { BenchSetup } from './setup.js';
@@ -137,6 +137,8 @@ export interface RunBenchOptions {
   signal?: AbortSignal;
   /** Only plan (estimate) and return without running. */
   dryRun?: boolean;
+  /** The store to use (default: one on `outDir`; a dry run passes a dry-run store holding its imports). */
+  store?: BenchStore;
   /** Timing repeats for the one-call measurement. Default 3. */
   timingRepeats?: number;
   /**
@@ -163,32 +165,38 @@ export interface BenchResults {
   cachedCells: number;
 }
 
-function now(): number {
-  return performance.now();
+/** Class labels of samples [offset, offset + n) at guidance g: cycling through the classes; none at guidance 0 or on a label-free model. */
+function cellLabels(setup: BenchSetup, guidance: number, offset: number, n: number): number[] | undefined {
+  if (!setup.conditional || guidance === 0) return undefined;
+  return Array.from({ length: n }, (_, i) => (offset + i) % setup.numClasses);
 }
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-/** Conditioning of samples [offset, offset + n) for a guidance setting. */
-function labelsFor(setup: BenchSetup, guidance: number, offset: number, n: number): { cond?: Conditioning; labels?: number[] } {
-  if (!setup.conditional) {
-    if (guidance !== 0) throw new Error(`guidance ${guidance} needs a class-conditional model, but ${setup.name} is not one: use guidance: [0]`);
-    return {};
+/** `sample()` options (all but the model) of samples [offset, offset + n) of a cell: the card's path, as every client takes it. */
+export function cellOptions(setup: BenchSetup, cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>, offset: number, n: number, seed: number): Omit<SampleOptions, 'model'> {
+  const labels = cellLabels(setup, cell.guidance, offset, n);
+  try {
+    return sampleOptionsFromCard(setup.sampling, {
+      solver: cell.solver,
+      nfe: cell.nfe,
+      ...(cell.pfdiff ? { pfdiff: cell.pfdiff } : {}),
+      guidance: cell.guidance,
+      ...(labels ? { classLabels: labels } : {}),
+      classConditional: setup.conditional,
+      batch: n,
+      seed,
+    });
+  } catch (err) {
+    if (err instanceof SampleRequestError && err.field === 'guidance' && !setup.conditional) {
+      throw new Error(`guidance ${cell.guidance}: ${err.message}; in a grid: use guidance: [0]`);
+    }
+    throw err;
   }
-  if (guidance === 0) {
-    if (setup.nullLabel === undefined) throw new Error(`${setup.name} has no null label, so it cannot sample unconditionally: drop guidance 0`);
-    return { cond: { classLabels: Array.from({ length: n }, () => setup.nullLabel!) } };
-  }
-  const labels = Array.from({ length: n }, (_, i) => (offset + i) % setup.numClasses);
-  return { cond: { classLabels: labels }, labels };
 }
 
-function guidanceOptions(setup: BenchSetup, g: number): SampleOptions['guidance'] | undefined {
-  if (g <= 1) return undefined;
-  return { scale: g, ...(setup.nullLabel !== undefined ? { nullLabel: setup.nullLabel } : {}) };
+/** Conditioning of the timing calls of a network batch of n (labels when the model takes them). */
+function timingCond(setup: BenchSetup, n: number): Conditioning | undefined {
+  const labels = cellLabels(setup, 1, 0, n);
+  return labels ? { classLabels: labels } : undefined;
 }
 
 /** Run one sampling job over the whole seed set in chunks of `batch`. */
@@ -211,26 +219,14 @@ async function sampleAll(
   let callMs = 0;
   let steps = 0;
   let timesteps: number[] = [];
-  const spec = getSolver(cell.solver);
-  const guidance = guidanceOptions(setup, cell.guidance);
   for (let c = 0; c < chunks; c++) {
     const offset = c * batch;
     const n = Math.min(batch, count - offset);
     const noise = gaussianBatch(seed, n, d, 'float32', offset);
-    const { cond } = labelsFor(setup, cell.guidance, offset, n);
     beforeChunk?.();
     const r = await sample({
+      ...cellOptions(setup, cell, offset, n, seed + offset),
       model,
-      schedule: setup.schedule,
-      solver: spec.name,
-      nfe: cell.nfe,
-      timesteps: { ...setup.timestepOptions },
-      ...(cell.pfdiff ? { pfdiff: { k: Number(cell.pfdiff[0]), h: Number(cell.pfdiff[2]) } } : {}),
-      ...(guidance ? { guidance } : {}),
-      ...(cond ? { cond } : {}),
-      ...(setup.clipSample !== undefined ? { clipSample: setup.clipSample } : {}),
-      batch: n,
-      seed: seed + offset,
       initialNoise: noise,
       ...(signal ? { signal } : {}),
     });
@@ -252,27 +248,35 @@ export function machineInfo(): BenchResults['machine'] {
   return { cpu: c[0]?.model ?? 'unknown', cores: c.length, platform: platform(), arch: arch(), memoryGiB: Math.round(totalmem() / 2 ** 30) };
 }
 
-function packageVersion(): string {
+/** Read a reuse-policy file of a grid (validated against the run's calls by {@link layoutReusePolicy}). */
+function readPolicyFile(file: string): ReusePolicy {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
+    return JSON.parse(readFileSync(file, 'utf8')) as ReusePolicy;
+  } catch (e) {
+    throw new Error(`reuse policy ${file} cannot be read (${(e as Error).message}); write it with rediffuse autofr or fix the path`);
   }
 }
 
-/** The reuse policy of an FR cell for a run of `calls` calls. */
+/** The feature-reuse choice of an FR cell. */
+export function reuseChoiceOf(fr: FrSpec): FeatureReuseChoice {
+  if (fr.kind === 'interval') return { keyframes: { interval: fr.interval }, mixing: fr.mixing, points: fr.points, ...(fr.space ? { mixSpace: fr.space } : {}) };
+  if (fr.kind === 'policy') return { keyframes: { policy: readPolicyFile(fr.file) } };
+  throw new Error('the cell has no feature reuse');
+}
+
+/** The reuse points of an FR choice (the choice's, else its policy's, else `frdiff`). */
+function pointsOf(choice: FeatureReuseChoice): string | string[] {
+  return choice.points ?? ('policy' in choice.keyframes ? choice.keyframes.policy.points : undefined) ?? 'frdiff';
+}
+
+/** The reuse policy of an FR cell for a run of `calls` calls (the run's real count: `plannedCalls`). */
 export function policyFor(fr: FrSpec, calls: number): ReusePolicy {
-  if (fr.kind === 'interval') return uniformPolicy(calls, fr.interval, fr.mixing, fr.points);
-  if (fr.kind === 'policy') {
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(fr.file, 'utf8'));
-    } catch (e) {
-      throw new Error(`reuse policy ${fr.file} cannot be read (${(e as Error).message}); write it with rediffuse autofr or fix the path`);
-    }
-    return validateReusePolicy(json, calls);
+  const choice = reuseChoiceOf(fr);
+  try {
+    return layoutReusePolicy(choice, calls);
+  } catch (e) {
+    throw new Error(fr.kind === 'policy' ? `${fr.file}: ${(e as Error).message}` : (e as Error).message);
   }
-  throw new Error('policyFor: the cell has no feature reuse');
 }
 
 function baselineOf(cell: CellSpec): CellSpec {
@@ -283,7 +287,7 @@ function baselineOf(cell: CellSpec): CellSpec {
 export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   const { grid, setup, signal } = opts;
   const emit = opts.onEvent ?? (() => {});
-  const store = new BenchStore(opts.outDir);
+  const store = opts.store ?? new BenchStore(opts.outDir, opts.dryRun ? { dryRun: true } : {});
   const ctx: KeyContext = { modelHash: setup.modelHash, seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
   const cells = expandCells(grid);
   // Full-compute cells first, so feature-reuse cells find their baseline's samples.
@@ -291,7 +295,6 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   const keys = new Map(ordered.map((c) => [c, cellKey(c, ctx)]));
   const baselineKeysNeeded = new Set(ordered.filter((c) => c.fr.kind !== 'none').map((c) => cellKey(baselineOf(c), ctx)));
   const guidances = [...new Set(ordered.map((c) => c.guidance))];
-  for (const g of guidances) labelsFor(setup, g, 0, 1); // fail early on impossible guidance settings
 
   // Cost of one network call at the batch the cells use (guided calls run 2B).
   const callTiming: Record<string, number> = {};
@@ -301,16 +304,10 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     if (callTiming[label] !== undefined) return callTiming[label]!;
     const n = grid.seeds.batch * (guided ? 2 : 1);
     const x = gaussianBatch(grid.seeds.seed + 7919, n, d);
-    const { cond } = setup.conditional ? labelsFor(setup, 1, 0, n) : {};
+    const cond = timingCond(setup, n);
     const call = modelCallAt(setup.schedule, setup.schedule.tMax * 0.5, n);
-    await setup.model.predict(x, call, cond); // warm-up
-    const times: number[] = [];
-    for (let i = 0; i < (opts.timingRepeats ?? 3); i++) {
-      const t0 = now();
-      await setup.model.predict(x, call, cond);
-      times.push(now() - t0);
-    }
-    return (callTiming[label] = median(times));
+    const timing = await timeInterleaved([() => setup.model.predict(x, call, cond)], opts.timingRepeats ?? 3);
+    return (callTiming[label] = timing.medianMs[0]!);
   };
   const frNets = new Map<string, FeatureReuseCapable>();
   const frNet = async (points: string | string[]): Promise<FeatureReuseCapable> => {
@@ -327,18 +324,11 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     const net = await frNet(points);
     const n = grid.seeds.batch * (guided ? 2 : 1);
     const x = gaussianBatch(grid.seeds.seed + 7919, n, d);
-    const { cond } = setup.conditional ? labelsFor(setup, 1, 0, n) : {};
+    const cond = timingCond(setup, n);
     const call = modelCallAt(setup.schedule, setup.schedule.tMax * 0.5, n);
-    await net.predictKeyframe(x, call, cond);
-    await net.predictReuse(x, call, cond);
-    const times: number[] = [];
-    for (let i = 0; i < (opts.timingRepeats ?? 3); i++) {
-      const t0 = now();
-      await net.predictReuse(x, call, cond);
-      times.push(now() - t0);
-    }
+    const timing = await timeInterleaved([() => net.predictKeyframe(x, call, cond), () => net.predictReuse(x, call, cond)], opts.timingRepeats ?? 3);
     net.clearCache();
-    return (callTiming[label] = median(times));
+    return (callTiming[label] = timing.medianMs[1]!);
   };
 
   // Plan.
@@ -347,9 +337,44 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   const refKeys = new Map(guidances.map((g) => [g, referenceKey(g, ctx)]));
   const refsToRun = grid.metrics.trajectory ? guidances.filter((g) => store.readArray('refs', refKeys.get(g)!) === undefined) : [];
   const runs = Math.ceil(grid.seeds.count / grid.seeds.batch);
-  const weight = (g: number) => (g > 1 ? 2 : 1);
-  const estimatedCalls =
-    runs * (pending.reduce((a, c) => a + c.nfe * weight(c.guidance), 0) + refsToRun.reduce((a, g) => a + grid.reference.nfe * weight(g), 0));
+  // Every run still to compute is checked (solver names and options, k_h, guidance, reuse points and
+  // policy files) and its model calls counted on a free stand-in, before anything expensive.
+  const planned = new Map<CellSpec, { calls: number; guided: boolean }>();
+  const invalid: string[] = [];
+  const planRun = async (cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'> & { fr?: FrSpec }) => {
+    const run = cellOptions(setup, cell, 0, 1, grid.seeds.seed);
+    const calls = await plannedCalls({ ...run, model: setup.model });
+    if (cell.fr && cell.fr.kind !== 'none') {
+      const choice = reuseChoiceOf(cell.fr);
+      policyFor(cell.fr, calls);
+      await frNet(pointsOf(choice));
+    }
+    return { calls, guided: run.guidance !== undefined };
+  };
+  const refPlan = new Map<number, { calls: number; guided: boolean }>();
+  if (!opts.cachedOnly) {
+    for (const cell of pending) {
+      try {
+        planned.set(cell, await planRun(cell));
+      } catch (e) {
+        invalid.push(`${cellLabel(cell)}: ${(e as Error).message}`);
+      }
+    }
+    for (const g of refsToRun) {
+      try {
+        refPlan.set(g, await planRun({ solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance: g }));
+      } catch (e) {
+        invalid.push(`reference run (${grid.reference.solver}, ${grid.reference.nfe} calls, guidance ${g}): ${(e as Error).message}`);
+      }
+    }
+  }
+  if (invalid.length > 0) {
+    const shown = invalid.slice(0, 20);
+    if (invalid.length > shown.length) shown.push(`… and ${invalid.length - shown.length} more`);
+    throw new Error(`${invalid.length} run(s) of the grid cannot be made, so nothing was computed; fix the grid:\n  ${shown.join('\n  ')}`);
+  }
+  const weight = (p: { calls: number; guided: boolean } | undefined) => (p ? p.calls * (p.guided ? 2 : 1) : 0);
+  const estimatedCalls = runs * ([...planned.values()].reduce((a, p) => a + weight(p), 0) + [...refPlan.values()].reduce((a, p) => a + weight(p), 0));
   let estimatedMs: number | null = null;
   if (pending.length + refsToRun.length > 0 && !opts.dryRun) {
     estimatedMs = estimatedCalls * (await timeCall(false));
@@ -432,14 +457,15 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     }
     let result: CellResult;
     try {
-      const guided = cell.guidance > 1;
+      const guided = planned.get(cell)?.guided ?? cell.guidance > 1;
       let model: DiffusionModel = setup.model;
       let frModel: FeatureReuseModel | undefined;
       let policy: ReusePolicy | undefined;
       if (cell.fr.kind !== 'none') {
-        policy = policyFor(cell.fr, cell.nfe);
-        const space = cell.fr.kind === 'interval' ? cell.fr.space : undefined;
-        frModel = withFeatureReuse(await frNet(policy.points ?? 'frdiff'), { policy, ...(space ? { mixSpace: space } : {}) });
+        const choice = reuseChoiceOf(cell.fr);
+        const fr = await featureReuseFor(await frNet(pointsOf(choice)), cellOptions(setup, cell, 0, grid.seeds.batch, grid.seeds.seed), choice);
+        policy = fr.policy;
+        frModel = fr.model;
         model = frModel;
       }
       const oneCallMs = await timeCall(guided);
@@ -475,7 +501,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         const measured = await meter.measure(r.samples, grid.seeds.count);
         if (m.fd && meter.hasReferenceStats !== false) metrics.fd = frechetDistance(featureStatistics(measured.features, meter.featureDim), meter.referenceStats);
         if (m.accuracy && cell.guidance > 0 && setup.conditional && measured.logits && meter.numClasses) {
-          const labels = labelsFor(setup, cell.guidance, 0, grid.seeds.count).labels!;
+          const labels = cellLabels(setup, cell.guidance, 0, grid.seeds.count)!;
           metrics.accuracy = classAccuracy(measured.logits, labels, meter.numClasses).accuracy;
         }
         if (m.kid && meter.realFeatures) {
@@ -564,8 +590,8 @@ export interface PairedTiming {
 
 /**
  * Time one sampling run (the first batch of the seed set) of two cells alternately, `rounds` times
- * each after one untimed warm-up round, so that machine load drifting during a bench hits both
- * alike. Used to compare the wall time of feature reuse with full computation robustly.
+ * each after the timing harness's untimed warm-up rounds (core/timing.ts), so that machine load
+ * drifting during a bench hits both alike. Used to compare the wall time of feature reuse with full computation robustly.
  */
 export async function pairedWallTime(setup: BenchSetup, grid: BenchGrid, cells: [CellSpec, CellSpec], rounds = 3, signal?: AbortSignal): Promise<PairedTiming> {
   const one: BenchGrid = { ...grid, seeds: { ...grid.seeds, count: grid.seeds.batch } };
@@ -576,18 +602,14 @@ export async function pairedWallTime(setup: BenchSetup, grid: BenchGrid, cells: 
       continue;
     }
     if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here: cannot time ${cellLabel(cell)}`);
-    const policy = policyFor(cell.fr, cell.nfe);
-    const space = cell.fr.kind === 'interval' ? cell.fr.space : undefined;
-    const fr = withFeatureReuse(await setup.featureReuse(policy.points ?? 'frdiff'), { policy, ...(space ? { mixSpace: space } : {}) });
+    const choice = reuseChoiceOf(cell.fr);
+    const { model: fr } = await featureReuseFor(await setup.featureReuse(pointsOf(choice)), cellOptions(setup, cell, 0, grid.seeds.batch, grid.seeds.seed), choice);
     models.push({ model: fr, reset: () => fr.reset() });
   }
-  const wallMs: [number[], number[]] = [[], []];
-  for (let r = 0; r <= rounds; r++) {
-    for (let i = 0; i < 2; i++) {
-      const m = models[i]!;
-      const res = await sampleAll(setup, one, m.model, cells[i]!, () => {}, signal, m.reset);
-      if (r > 0) wallMs[i]!.push(res.wallMs);
-    }
-  }
+  const timing = await timeInterleaved(
+    models.map((m, i) => () => sampleAll(setup, one, m.model, cells[i]!, () => {}, signal, m.reset)),
+    rounds,
+  );
+  const wallMs: [number[], number[]] = [timing.ms[0]!, timing.ms[1]!];
   return { labels: [cellLabel(cells[0]), cellLabel(cells[1])], wallMs, medianMs: [median(wallMs[0]), median(wallMs[1])] };
 }

@@ -9,17 +9,13 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type FeatureReuseCapable,
-  type DiffusionModel,
-  type ModelCall,
-  gaussianModel,
-  discreteSchedule,
-  type NoiseSchedule,
-  type NumArray,
-  type TimestepOptions,
-} from '../core/index.js';
-import type { GaussianStatistics } from '../metrics/index.js';
+import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
+import type { DiffusionModel, ModelCall } from '../core/model.js';
+import { gaussianModel } from '../core/reference-models.js';
+import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
+import type { NumArray } from '../core/tensor.js';
+import type { GaussianStatistics } from '../metrics/frechet.js';
+import { cardSamplingSetup, parseModelCard, type CardSamplingSetup } from '../model/model-card.js';
 import { sha256Hex, fileSha256, canonicalJson } from './cell-key.js';
 
 /** The project's quality meter: features (and logits) of samples plus the real data's statistics. */
@@ -51,11 +47,9 @@ export interface BenchSetup {
   /** SHA-256 of the model file (or of the reference model's parameters): part of every cell key. */
   modelHash: string;
   model: DiffusionModel;
+  /** The card's sampling setup: every cell's options come from it (`sampleOptionsFromCard`). */
+  sampling: CardSamplingSetup;
   schedule: NoiseSchedule;
-  /** Grid defaults from the scheduler config (spacing, offset, …); the family follows the solver. */
-  timestepOptions: Omit<TimestepOptions, 'steps' | 'family'>;
-  /** clip_sample range of the scheduler config, if any. */
-  clipSample?: number;
   /** Whether the model takes class labels. */
   conditional: boolean;
   numClasses: number;
@@ -91,8 +85,19 @@ export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
   const side = opts.side ?? 4;
   const mu = opts.mean ?? 0.3;
   const std = opts.std ?? 0.5;
-  const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
   const sampleShape = [1, side, side];
+  // Its card: DDPM's linear betas with diffusers' default linspace grid (the schedule above).
+  const sampling = cardSamplingSetup(
+    parseModelCard(
+      {
+        name: 'reference-gaussian',
+        scheduler_config: { _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_start: 1e-4, beta_end: 0.02, beta_schedule: 'linear', clip_sample: false, timestep_spacing: 'linspace' },
+        sample_size: sampleShape,
+      },
+      '(reference model)',
+    ),
+  );
+  const schedule = sampling.schedule;
   const d = side * side;
   const model = gaussianModel({ schedule, mean: mu, std, sampleShape });
   const cov = new Float64Array(d * d);
@@ -137,8 +142,8 @@ export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
     modelPath: null,
     modelHash: sha256Hex(canonicalJson({ model: 'gaussian', schedule: 'ddpm-linear-1000', mu, std, sampleShape })),
     model,
+    sampling,
     schedule,
-    timestepOptions: {},
     conditional: false,
     numClasses: 0,
     nullLabel: undefined,
@@ -153,6 +158,8 @@ export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
 export interface OnnxSetupOptions {
   /** Path of the diffusion model (.onnx with its .json card next to it). */
   modelPath: string;
+  /** Path of the model's JSON card (default: the .json next to the model). */
+  cardPath?: string;
   /** Folder holding fashion-classifier.onnx and fashion-test-stats.json. Default: the model's folder. */
   meterDir?: string;
   /** onnxruntime intra-op threads. */
@@ -175,14 +182,13 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
   const ort = await import('onnxruntime-node');
   const loaded = await loadOnnxModel({
     path: opts.modelPath,
+    ...(opts.cardPath !== undefined ? { cardPath: opts.cardPath } : {}),
     maxBatch: opts.maxBatch ?? 128,
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
-  if (!loaded.card) throw new Error(`no model card next to ${loaded.modelPath}: the bench needs the model's JSON card (scheduler config, classes)`);
+  if (!loaded.card) throw new Error(`no model card for ${loaded.modelPath}: the bench needs the model's JSON card (scheduler config, classes); pass --card FILE`);
   const card = loaded.card;
   const setup = cardSamplingSetup(card);
-  const sched = setup.scheduler;
-  const { family: _family, ...timestepOptions } = sched.timestepOptions;
   const numClasses = card.numClasses ?? card.classNames?.length ?? 0;
   const conditional = loaded.model.signature.classLabels !== undefined && numClasses > 0;
 
@@ -245,9 +251,8 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
     modelPath: loaded.modelPath,
     modelHash: fileSha256(loaded.modelPath),
     model: loaded.model,
+    sampling: setup,
     schedule: setup.schedule,
-    timestepOptions,
-    ...(sched.clipSample ? { clipSample: sched.clipSampleRange } : {}),
     conditional,
     numClasses,
     nullLabel: loaded.model.nullLabel,

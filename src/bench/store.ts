@@ -29,7 +29,17 @@ export interface StoredArrayMeta {
 
 /** Resumable store rooted at an output folder. */
 export class BenchStore {
-  constructor(readonly dir: string) {}
+  /** Cells held in memory instead of on disk (a dry-run store). */
+  private readonly staged = new Map<string, unknown>();
+
+  /**
+   * `dryRun`: nothing is written; cells "written" (e.g. imported) are held in memory, so a dry run
+   * plans as the real run would and leaves the output folder as it was.
+   */
+  constructor(
+    readonly dir: string,
+    readonly options: { dryRun?: boolean } = {},
+  ) {}
 
   /** Path of a cell's result file. */
   cellPath(key: string): string {
@@ -38,6 +48,7 @@ export class BenchStore {
 
   /** A stored cell result, or undefined when the cell has not finished (a corrupt file counts as missing). */
   readCell<T>(key: string): T | undefined {
+    if (this.staged.has(key)) return this.staged.get(key) as T;
     const p = this.cellPath(key);
     if (!existsSync(p)) return undefined;
     try {
@@ -49,6 +60,10 @@ export class BenchStore {
 
   /** Store a finished cell atomically. */
   writeCell(key: string, result: unknown): void {
+    if (this.options.dryRun) {
+      this.staged.set(key, result);
+      return;
+    }
     writeFileAtomic(this.cellPath(key), `${JSON.stringify(result, null, 2)}\n`);
   }
 
@@ -73,7 +88,7 @@ export class BenchStore {
         skipped++;
         continue;
       }
-      if (existsSync(this.cellPath(c.key))) {
+      if (this.staged.has(c.key) || existsSync(this.cellPath(c.key))) {
         present++;
         continue;
       }
@@ -103,6 +118,7 @@ export class BenchStore {
 
   /** Store a Float32 array atomically: the .bin first, then the .json that marks it complete. */
   writeArray(kind: 'refs' | 'samples', key: string, data: ArrayLike<number>, meta: Omit<StoredArrayMeta, 'format' | 'length'>): void {
+    if (this.options.dryRun) throw new Error('a dry-run bench store writes nothing');
     const bytes = new Uint8Array(data.length * 4);
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);

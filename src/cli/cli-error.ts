@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 import { InvalidArgumentError } from 'commander';
+import { parseKH } from '../core/pfdiff/kh.js';
 
 /** Exit code for wrong input or a failed run. */
 export const EXIT_FAILURE = 1;
@@ -44,15 +45,13 @@ export function numberArg(min = -Infinity, max = Infinity): (value: string) => n
   };
 }
 
-/** Parse PFDiff's `k_h` (e.g. `2_1`): integers with 1 ≤ h ≤ k ≤ 3. */
+/** Commander argument parser of PFDiff's `k_h` (e.g. `2_1`), by core's {@link parseKH}. */
 export function parsePfdiff(value: string): { k: number; h: number } {
-  const m = /^\s*(\d+)[_,:](\d+)\s*$/.exec(value);
-  const k = m ? Number(m[1]) : NaN;
-  const h = m ? Number(m[2]) : NaN;
-  if (!m || k < 1 || k > 3 || h < 1 || h > k) {
-    throw new InvalidArgumentError(`expected k_h with 1 ≤ h ≤ k ≤ 3 (one of 1_1, 2_1, 2_2, 3_1, 3_2, 3_3), got "${value}".`);
+  try {
+    return parseKH(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
   }
-  return { k, h };
 }
 
 /** Parse a solver option `key=value` (value read as JSON when it parses, else as a string). */

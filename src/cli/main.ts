@@ -4,9 +4,10 @@
  * Ctrl-C exits 130 without leaving a partial output file.
  * @packageDocumentation
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { packageVersion } from '../io/package-version.js';
 import { CliError, EXIT_FAILURE } from './cli-error.js';
 import { registerAutofr } from './commands/autofr.js';
 import { registerBench } from './commands/bench.js';
@@ -44,15 +45,6 @@ export function buildProgram(io: CliOutput = processOutput): Command {
   registerAutofr(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
-}
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
 }
 
 /** Run the command line with `argv` (as `process.argv`); resolves to the exit code. */

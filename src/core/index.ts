@@ -14,6 +14,7 @@ export type { NumArray } from './tensor.js';
 export { Rng, seedForSample, gaussianBatch } from './rng.js';
 export { sampleSize, modelCallAt, type Conditioning, type DiffusionModel, type ModelCall, type ModelCallOptions, type PredictionType } from './model.js';
 export { now } from './clock.js';
+export { median, timeInterleaved, TIMING_WARMUP_ROUNDS, type InterleavedTiming } from './timing.js';
 export { convertPrediction, type Prediction } from './prediction.js';
 
 // schedules and timestep grids
@@ -113,6 +114,8 @@ export {
   pickBestKH,
   pfdiff,
   pfdiffVariant,
+  parseKH,
+  formatKH,
   type PfdiffKH,
   type ReuseQuantity,
   type FirstOrderBase,
@@ -136,6 +139,9 @@ export {
   withFeatureReuse,
   plannedCalls,
   planCalls,
+  layoutReusePolicy,
+  type KeyframeChoice,
+  type ReuseChoice,
   type ScoreMixing,
   type CallKind,
   type ReusePolicy,
@@ -144,5 +150,5 @@ export {
   type FeatureReuseOptions,
   type ReuseStats,
 } from './frdiff/index.js';
-export { searchReusePolicy, policyCost, type AutoFrLogEntry, type AutoFrOptions, type AutoFrResult, type PointsCost } from './frdiff/autofr.js';
+export { searchReusePolicy, policyCost, intervalBudget, measureCallCost, type MeasuredCallCost, type AutoFrLogEntry, type AutoFrOptions, type AutoFrResult, type PointsCost } from './frdiff/autofr.js';
 export { createPolicyObjective, fullComputeSamples, pointsKey, type PolicyEvaluation, type PolicyObjectiveOptions } from './frdiff/policy-objective.js';

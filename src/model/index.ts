@@ -31,13 +31,30 @@ export {
   FeatureReuseOnnxModel,
   parseReusePoints,
   reusePointsName,
-  measureCallCost,
   type ReusePointsSpec,
   type FeatureReuseOnnxOptions,
   type FeatureReuseOnnxStats,
   type KindStats,
-  type MeasuredCallCost,
 } from './feature-reuse-onnx-model.js';
+export {
+  sampleOptionsFromCard,
+  cardConditioning,
+  SampleRequestError,
+  DEFAULT_GUIDANCE_SCALE,
+  type CardSampleRequest,
+  type CardConditioning,
+} from './card-sample-options.js';
+export {
+  createFeatureReuseSetup,
+  createFeatureReuseNets,
+  featureReuseFor,
+  normalizeReusePoints,
+  type FeatureReuseChoice,
+  type FeatureReuseRunSetup,
+  type FeatureReuseSetupOptions,
+  type FeatureReuseNets,
+  type FeatureReuseNetsOptions,
+} from './feature-reuse-setup.js';
 export {
   decodeModel,
   encodeModel,

@@ -45,6 +45,8 @@ export interface ModelCard {
   readonly defaultNfe?: number;
   /** The whole card as parsed, for fields rediffuse does not interpret (training data, …). */
   readonly raw: Readonly<Record<string, unknown>>;
+  /** Where the card came from (its path, or `(inline)`), for errors about its fields. */
+  readonly source?: string;
 }
 
 const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
@@ -159,6 +161,7 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
     ...(typeof ds === 'string' ? { defaultSolver: ds } : {}),
     ...(typeof dn === 'number' ? { defaultNfe: dn } : {}),
     raw: c,
+    source,
   };
 }
 
@@ -197,8 +200,14 @@ export interface CardSamplingSetup {
   readonly sampleShape: readonly number[];
   readonly nullLabel: number | undefined;
   readonly classNames: readonly string[] | undefined;
+  /** Number of real classes (`num_classes`, else the number of class names); 0 when not class-conditional. */
+  readonly numClasses: number;
   /** The card's `default_solver`, else the solver its scheduler config maps to. */
   readonly defaultSolver: string;
+  /** The card's `default_nfe`, if any. */
+  readonly defaultNfe: number | undefined;
+  /** The card's name and source, for errors about what the card says. */
+  readonly card: Pick<ModelCard, 'name' | 'source' | 'defaultSolver'>;
 }
 
 /**
@@ -219,7 +228,10 @@ export function cardSamplingSetup(card: ModelCard): CardSamplingSetup {
     sampleShape: card.sampleShape,
     nullLabel: card.nullLabel,
     classNames: card.classNames,
+    numClasses: card.numClasses ?? card.classNames?.length ?? 0,
     defaultSolver: card.defaultSolver ?? scheduler.solver,
+    defaultNfe: card.defaultNfe,
+    card: { name: card.name, source: card.source ?? '(inline)', ...(card.defaultSolver !== undefined ? { defaultSolver: card.defaultSolver } : {}) },
   };
 }
 
@@ -243,7 +255,15 @@ export interface CardSolverSettings {
  * swapping a diffusers pipeline's scheduler with `from_config` gives).
  */
 export function solverSettingsFor(setup: CardSamplingSetup, solver?: string): CardSolverSettings {
-  const name = getSolver(solver ?? setup.defaultSolver).name;
+  let name: string;
+  try {
+    name = getSolver(solver ?? setup.defaultSolver).name;
+  } catch (err) {
+    if (solver !== undefined || setup.card.defaultSolver === undefined) throw err;
+    throw new Error(
+      `model card ${setup.card.source}: field "default_solver" names no solver (${(err as Error).message}); fix the card, or choose a solver (--solver)`,
+    );
+  }
   const s = setup.scheduler;
   const same = name === s.solver;
   const timesteps: Omit<TimestepOptions, 'steps'> = { ...s.timestepOptions };

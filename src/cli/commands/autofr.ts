@@ -10,23 +10,28 @@
  * @packageDocumentation
  */
 import { Option, type Command } from 'commander';
-import {
-  searchReusePolicy,
-  policyCost,
-  type PointsCost,
-  plannedCalls,
-  createPolicyObjective,
-  fullComputeSamples,
-  pointsKey,
-  countCalls,
-  uniformPolicy,
-  type ReusePolicy,
-  type SampleOptions,
-} from '../../core/index.js';
-import { measureCallCost, type MeasuredCallCost, cardSamplingSetup, solverSettingsFor, OnnxDiffusionModel } from '../../model/index.js';
-import { writeFileAtomic, bundledModelPath, cardPathFor, loadModelCard, readModelBytes } from '../../node/index.js';
+import { intervalBudget, measureCallCost, searchReusePolicy, policyCost, type MeasuredCallCost, type PointsCost } from '../../core/frdiff/autofr.js';
+import { plannedCalls } from '../../core/frdiff/planned-calls.js';
+import { createPolicyObjective, fullComputeSamples, pointsKey } from '../../core/frdiff/policy-objective.js';
+import { countCalls, uniformPolicy, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
+import { DEFAULT_SCORE_MIXING } from '../../core/frdiff/score-mixing.js';
+import type { SampleOptions } from '../../core/sample.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { sampleOptionsFromCard, SampleRequestError } from '../../model/card-sample-options.js';
+import { createFeatureReuseNets } from '../../model/feature-reuse-setup.js';
+import { bundledModelPath, cardPathFor, loadModelCard, readModelBytes } from '../../node/load-model.js';
+import { cardSamplingSetup } from '../../model/model-card.js';
+import { OnnxDiffusionModel } from '../../model/onnx-backend.js';
+import type { OrtModuleLike } from '../../model/ort-types.js';
 import { CliError, intArg, numberArg } from '../cli-error.js';
-import { loadFeatureReuseNets } from './feature-reuse-options.js';
+
+/** Model calls of an Auto-FR run when neither --steps nor --nfe is given. */
+export const AUTOFR_DEFAULT_NFE = 50;
+
+/** The label of the comparison row of the uniform interval-3 policy: the mixing and the points it ran. */
+export function uniformRowLabel(policy: ReusePolicy): string {
+  return `uniform-3 (${policy.mixing ? `b=${policy.mixing.bias}` : 'no mixing'}, ${pointsKey(policy.points)})`;
+}
 
 /** Parsed options of `rediffuse autofr`. */
 export interface AutofrCommandOptions {
@@ -95,7 +100,7 @@ export function registerAutofr(program: Command): Command {
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
     .addOption(new Option('-s, --solver <name>', 'solver').default('ddim'))
     .addOption(new Option('--steps <n>', 'grid intervals').argParser(intArg(1)))
-    .addOption(new Option('-n, --nfe <n>', 'model-call budget instead of --steps').argParser(intArg(1)).conflicts('steps'))
+    .addOption(new Option('-n, --nfe <n>', `model-call budget instead of --steps (default ${AUTOFR_DEFAULT_NFE} calls)`).argParser(intArg(1)).conflicts('steps'))
     .addOption(new Option('-g, --guidance <scale>', 'classifier-free guidance scale (1 = off)').argParser(numberArg(0)).default(2))
     .addOption(new Option('--budget <fraction>', "largest cost as a fraction of full computation, e.g. 0.5, or interval:M for the cost of the uniform interval-M policy").default('interval:3'))
     .addOption(new Option('--budget-kind <kind>', 'time: measured ms per call kind on this machine; cost: MACs from the graph').choices(['time', 'cost']).default('time'))
@@ -112,6 +117,15 @@ export function registerAutofr(program: Command): Command {
     .addOption(new Option('-o, --out <path>', 'policy JSON to write').default('policy.json'))
     .addOption(new Option('--json', 'print the report as JSON'))
     .addOption(new Option('-q, --quiet', 'no progress lines on stderr'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        `Without --steps/--nfe a run makes ${AUTOFR_DEFAULT_NFE} model calls. Time: the search evaluates up to --max-evals policies, each a`,
+        'full sampling run of --samples images (plus two reference runs and the held-out comparison); on the bundled U-Net with',
+        '2 CPU cores the README example (--steps 50 --guidance 2) takes about 6 minutes. --time-limit caps the search.',
+      ].join('\n'),
+    )
     .action(async (opts: AutofrCommandOptions) => {
       await runAutofrCommand(opts);
     });
@@ -125,38 +139,51 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const modelPath = opts.model ?? bundledModelPath();
   const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
   const setup = cardSamplingSetup(card);
-  const solverSettings = solverSettingsFor(setup, opts.solver);
-  const { solver, timesteps } = solverSettings;
   const pointsList = opts.points.split(',').map((s) => s.trim()).filter(Boolean);
   const biases = parseBiases(opts.biases);
-  const { nets, skipped, ort } = await loadFeatureReuseNets({
-    modelPath,
-    card,
-    points: pointsList,
-    skipInapplicable: true,
-    // A guided call of the measured batch runs as one network batch, as `bench` runs it.
-    maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
-    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-  });
+  const labelsFor = (n: number) => Array.from({ length: n }, (_, i) => i % Math.max(1, setup.numClasses));
+  const budgetSteps = opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? AUTOFR_DEFAULT_NFE };
+  // Every run of the search: the card's settings for the solver, the guidance/label rule of `sample`.
+  const runFor = (seed: number, classConditional: boolean): Omit<SampleOptions, 'model'> => {
+    try {
+      return sampleOptionsFromCard(setup, {
+        solver: opts.solver,
+        ...budgetSteps,
+        guidance: opts.guidance,
+        ...(classConditional && opts.guidance !== 0 ? { classLabels: labelsFor(opts.samples) } : {}),
+        classConditional,
+        batch: opts.samples,
+        seed,
+      });
+    } catch (err) {
+      throw new CliError(err instanceof SampleRequestError ? `${err.message} (--guidance)` : (err as Error).message);
+    }
+  };
+  runFor(opts.seed, setup.numClasses > 0); // refuse a bad request before the graphs are cut
+  const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
+  let loadedNets: Awaited<ReturnType<typeof createFeatureReuseNets>>;
+  try {
+    loadedNets = await createFeatureReuseNets({
+      ort,
+      model: readModelBytes(modelPath),
+      card,
+      label: modelPath,
+      points: pointsList,
+      skipInapplicable: true,
+      // A guided call of the measured batch runs as one network batch, as `bench` runs it.
+      maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    });
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const { nets, skipped } = loadedNets;
   for (const s of skipped) log(`autofr: reuse points ${s.points} do not apply: ${s.reason}`);
   const first = [...nets.values()][0]!;
-  const conditional = first.signature.classLabels !== undefined && (card.numClasses ?? 0) > 0;
-  const guided = conditional && opts.guidance !== 1;
-  if (guided && first.nullLabel === undefined) throw new CliError('the model card has no null_label, so guidance has no unconditional branch: pass --guidance 1');
-  const labelsFor = (n: number) => Array.from({ length: n }, (_, i) => i % (card.numClasses ?? 1));
-  const baseRun = (seed: number): Omit<SampleOptions, 'model'> => ({
-    schedule: setup.schedule,
-    solver,
-    solverOptions: { ...solverSettings.solverOptions },
-    ...(opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? 50 }),
-    timesteps,
-    ...(guided ? { guidance: { scale: opts.guidance, nullLabel: first.nullLabel! } } : {}),
-    ...(conditional ? { cond: { classLabels: labelsFor(opts.samples) } } : {}),
-    batch: opts.samples,
-    seed,
-    ...(solverSettings.clipSample !== undefined ? { clipSample: solverSettings.clipSample } : {}),
-    ...(solverSettings.thresholding ? { thresholding: solverSettings.thresholding } : {}),
-  });
+  const conditional = first.signature.classLabels !== undefined && setup.numClasses > 0;
+  const baseRun = (seed: number) => runFor(seed, conditional);
+  const guided = baseRun(opts.seed).guidance !== undefined;
+  const solver = baseRun(opts.seed).solver!;
   const calls = await plannedCalls({ ...baseRun(opts.seed), model: first });
 
   // Measure the cost of each kind of call on the network batch the policy will run at.
@@ -181,11 +208,13 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   await plain.release();
   const costOf = (p: ReusePolicy) => policyCost(p, costs.find((c) => c.points === pointsKey(p.points)) ?? costs[0]!);
 
-  const uniform3 = uniformPolicy(calls, 3, { temperature: 30, bias: 0.5 }, nets.has('frdiff') ? 'frdiff' : [...nets.keys()][0]!);
+  const uniform3 = uniformPolicy(calls, 3, { ...DEFAULT_SCORE_MIXING }, nets.has('frdiff') ? 'frdiff' : [...nets.keys()][0]!);
   let budget: number;
   const im = /^interval:(\d+)$/.exec(opts.budget.trim());
-  if (im) budget = costOf(uniformPolicy(calls, Number(im[1]), { temperature: 30, bias: 0.5 }, uniform3.points as string));
-  else {
+  if (im) {
+    if (Number(im[1]) < 1) throw new CliError(`--budget interval:${im[1]}: the interval is an integer ≥ 1`);
+    budget = intervalBudget(calls, Number(im[1]), costs.find((c) => c.points === pointsKey(uniform3.points))!);
+  } else {
     budget = Number(opts.budget);
     if (!(budget > 0 && budget <= 1)) throw new CliError(`--budget must be a fraction in (0, 1] or interval:M, got "${opts.budget}"`);
   }
@@ -226,9 +255,9 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
     });
   };
   await addRow('Auto-FR', result.policy, result.objective);
-  await addRow('uniform-3 (b=0.5, frdiff)', uniform3);
+  await addRow(uniformRowLabel(uniform3), uniform3);
   await addRow(`best uniform (M=${result.bestUniform.interval})`, result.bestUniform.policy, result.bestUniform.objective);
-  const skipOnly: ReusePolicy = { ...uniform3, mixing: { temperature: 30, bias: 2 } }; // λ ≡ 0: DDIM on the keyframes' grid
+  const skipOnly: ReusePolicy = { ...uniform3, mixing: { temperature: DEFAULT_SCORE_MIXING.temperature, bias: 2 } }; // λ ≡ 0: DDIM on the keyframes' grid
   await addRow('same keyframes, all skipped', skipOnly);
 
   const policy: ReusePolicy = {
@@ -237,8 +266,8 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
       tool: 'rediffuse autofr',
       model: modelPath,
       solver,
-      ...(opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? 50 }),
-      guidance: guided ? opts.guidance : 1,
+      ...budgetSteps,
+      guidance: baseRun(opts.seed).guidance?.scale ?? (conditional && opts.guidance === 0 ? 0 : 1),
       budget,
       budgetKind: opts.budgetKind,
       cost: result.cost,

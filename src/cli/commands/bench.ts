@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkClaims, type ClaimCheck } from '../../bench/claims.js';
@@ -27,6 +27,7 @@ export interface BenchCommandOptions {
   quick?: boolean;
   out?: string;
   model?: string;
+  card?: string;
   solvers?: string[];
   nfe?: number[];
   pfdiff?: string[];
@@ -55,6 +56,8 @@ export interface BenchCommandResult {
   /** Quick mode: whether every asserted claim held. */
   quickOk?: boolean;
   failures?: string[];
+  /** Cells computed in this run that failed: their labels and errors (the command then exits 1). */
+  failedCells: string[];
 }
 
 const splitList = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), ...v.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -103,11 +106,12 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('--quick', 'run the CI grid (bench/quick.json) and assert its claims (exit 1 if one fails)'))
     .addOption(new Option('-o, --out <dir>', 'output folder; finished cells there are reused (default bench/out/<grid name>)'))
     .addOption(new Option('-m, --model <path>', "model: an .onnx file, a bundled name (fashion-unet, fashion-dit) or 'reference' (overrides the grid's)"))
+    .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
     .addOption(new Option('--solvers <list>', 'grid from flags: solvers, comma-separated').argParser(splitList))
     .addOption(new Option('--nfe <list>', 'grid from flags: NFE values, comma-separated').argParser(intList))
     .addOption(new Option('--pfdiff <list>', "grid from flags: none, k_h or best, comma-separated (default none)").argParser(splitList))
     .addOption(new Option('--fr <list>', 'grid from flags: none, M, Mmix or policy:FILE, comma-separated (default none)').argParser(splitList))
-    .addOption(new Option('-g, --guidance <list>', 'guidance scales: 0 = unconditional, 1 = conditional, > 1 = CFG (default: the grid\'s, else 0)').argParser(numList))
+    .addOption(new Option('-g, --guidance <list>', 'guidance scales: 0 = unconditional, 1 = conditional, others = classifier-free guidance (default: the grid\'s, else 0)').argParser(numList))
     .addOption(new Option('--reference <solver:nfe>', 'reference run for trajectory error (default ddim:200)'))
     .addOption(new Option('--count <n>', 'samples per cell (overrides the grid)').argParser(intArg(2, 1_000_000)))
     .addOption(new Option('--batch <n>', 'samples per sampling run (overrides the grid)').argParser(intArg(1, 4096)))
@@ -136,9 +140,17 @@ export function registerBench(program: Command): Command {
       ].join('\n'),
     )
     .action(async (opts: BenchCommandOptions) => {
-      const r = await runBenchCommand(opts);
-      if (r.quickOk === false) throw new CliError(`bench --quick: ${r.failures!.length} claim(s) failed:\n  ${r.failures!.join('\n  ')}`);
+      const problem = benchFailure(await runBenchCommand(opts));
+      if (problem) throw new CliError(problem);
     });
+}
+
+/** Why a finished bench run must exit non-zero (failed cells, failed --quick claims), or undefined. */
+export function benchFailure(r: BenchCommandResult): string | undefined {
+  const problems: string[] = [];
+  if (r.failedCells.length > 0) problems.push(`${r.failedCells.length} cell(s) failed (see ${join(r.outDir, 'results.md')}):\n  ${r.failedCells.join('\n  ')}`);
+  if (r.quickOk === false) problems.push(`bench --quick: ${r.failures!.length} claim(s) failed:\n  ${r.failures!.join('\n  ')}`);
+  return problems.length ? problems.join('\n') : undefined;
 }
 
 /** The grid a command line asks for (file, quick, or flags), with overrides applied. */
@@ -211,13 +223,18 @@ function frBack(fr: BenchGrid['runs'][number]['fr'][number]): unknown {
 }
 
 /** Load the model setup a grid names. */
-export async function setupForGrid(grid: BenchGrid, warn: (m: string) => void): Promise<BenchSetup> {
-  if (grid.model === 'reference') return referenceSetup();
-  const path = grid.model.endsWith('.onnx') ? grid.model : bundledModelPath(grid.model);
+export async function setupForGrid(grid: BenchGrid, warn: (m: string) => void, cardPath?: string): Promise<BenchSetup> {
+  if (grid.model === 'reference') {
+    if (cardPath !== undefined) throw new CliError('--card applies to an ONNX model; the reference model has its own card: drop --card');
+    return referenceSetup();
+  }
+  const bundled = !grid.model.endsWith('.onnx');
+  const path = bundled ? bundledModelPath(grid.model) : grid.model;
   try {
-    return await onnxSetup({ modelPath: path, ...(grid.threads !== undefined ? { threads: grid.threads } : {}), warn });
+    return await onnxSetup({ modelPath: path, ...(cardPath !== undefined ? { cardPath } : {}), ...(grid.threads !== undefined ? { threads: grid.threads } : {}), warn });
   } catch (e) {
-    throw new CliError(`cannot load model "${grid.model}" (${(e as Error).message}); check models/STATUS.txt, or pass --model reference`);
+    const fix = bundled ? 'check models/STATUS.txt (the bundled models), pass --model FILE.onnx, or --model reference' : 'check the path, pass --card FILE for its JSON card, or --model reference';
+    throw new CliError(`cannot load model "${grid.model}" (${(e as Error).message}); ${fix}`);
   }
 }
 
@@ -235,7 +252,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
   const signal = interruptSignal();
-  const setup = setupOverride ?? (await setupForGrid(grid, (m) => say(`warning: ${m}`)));
+  const setup = setupOverride ?? (await setupForGrid(grid, (m) => say(`warning: ${m}`), opts.card));
   const tty = !opts.quiet && opts.progress !== false && process.stderr.isTTY;
   const bar = tty
     ? new cliProgress.SingleBar(
@@ -243,6 +260,8 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
         cliProgress.Presets.shades_classic,
       )
     : undefined;
+  // A dry run writes nothing: imported cells are held in memory for the plan.
+  const store = new BenchStore(outDir, opts.dryRun ? { dryRun: true } : {});
   for (const file of opts.import ?? []) {
     let json: unknown;
     try {
@@ -251,8 +270,8 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
       throw new CliError(`--import ${file}: cannot read it as JSON (${(e as Error).message}); pass a results.json written by rediffuse bench`);
     }
     try {
-      const n = new BenchStore(outDir).importCells(json, setup.modelHash);
-      say(`imported ${n.imported} finished cell(s) from ${file} (${n.present} already present, ${n.skipped} not finished or not ok)`);
+      const n = store.importCells(json, setup.modelHash);
+      say(`${opts.dryRun ? 'would import' : 'imported'} ${n.imported} finished cell(s) from ${file} (${n.present} already present, ${n.skipped} not finished or not ok)`);
     } catch (e) {
       throw new CliError(`--import ${file}: ${(e as Error).message}`);
     }
@@ -280,7 +299,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   };
   let results: BenchResults;
   try {
-    results = await runBench({ grid, setup, outDir, onEvent, signal, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.cachedOnly ? { cachedOnly: true } : {}) });
+    results = await runBench({ grid, setup, outDir, store, onEvent, signal, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.cachedOnly ? { cachedOnly: true } : {}) });
   } catch (err) {
     if (signal.aborted) throw new CliError(`interrupted: finished cells are kept in ${outDir}; run the same command again to continue`, EXIT_INTERRUPTED);
     throw new CliError((err as Error).message);
@@ -289,7 +308,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   }
   if (opts.dryRun) {
     await setup.release();
-    return { results, outDir };
+    return { results, outDir, failedCells: [] };
   }
   const claims = checkClaims(results);
   let quickExtra: ClaimCheck[] = [];
@@ -317,14 +336,15 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
     ...(opts.assets ? { assetsDir: opts.assets } : {}),
   });
   await setup.release();
-  const failedCells = results.cells.filter((c) => c.status === 'error').length;
+  // Cells of a --cached-only report that are not on disk are "not run", not failed.
+  const failedCells = opts.cachedOnly ? [] : results.cells.filter((c) => c.status === 'error').map((c) => `${c.label}: ${c.error}`);
   say(`wrote ${written.resultsJson}, ${written.markdown}${written.plots.length ? `, ${written.plots.length} plot files` : ''}${written.benchmarksMd ? `, ${written.benchmarksMd}` : ''}`);
-  if (failedCells > 0) say(`${failedCells} cell(s) failed; see results.md`);
+  if (failedCells.length > 0) say(`${failedCells.length} cell(s) failed; see results.md`);
   if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   if (opts.quick) {
     const verdict = assertQuickClaims(results, quickExtra);
     for (const c of verdict.checks) say(`${c.holds ? 'ok  ' : 'FAIL'} ${c.statement} (${c.detail})`);
-    return { results, outDir, quickOk: verdict.ok, failures: verdict.failures };
+    return { results, outDir, quickOk: verdict.ok, failures: verdict.failures, failedCells };
   }
-  return { results, outDir };
+  return { results, outDir, failedCells };
 }

@@ -1,33 +1,20 @@
 /**
- * FRDiff feature reuse for the command line: the `--fr-*` flags of `rediffuse sample` (and `bench`),
- * loading a {@link FeatureReuseOnnxModel} per reuse-points option, reading policy files, and the
- * per-kind report every feature-reuse run prints.
+ * FRDiff feature reuse for the command line: the `--fr-*` flags of `rediffuse sample`, reading
+ * policy files, and the per-kind report every feature-reuse run prints. The setup itself is the
+ * model layer's `createFeatureReuseSetup`.
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import {
-  withFeatureReuse,
-  type FeatureReuseModel,
-  plannedCalls,
-  countCalls,
-  uniformPolicy,
-  validateReusePolicy,
-  type ReusePolicy,
-  DEFAULT_SCORE_MIXING,
-  validateScoreMixing,
-  type ScoreMixing,
-  type SampleOptions,
-} from '../../core/index.js';
-import {
-  FeatureReuseOnnxModel,
-  reusePointsName,
-  type ReusePointsSpec,
-  type ModelCard,
-  analyzeOnnxModel,
-  type OrtModuleLike,
-} from '../../model/index.js';
-import { readModelBytes } from '../../node/index.js';
+import type { FeatureReuseModel } from '../../core/frdiff/feature-reuse-model.js';
+import { countCalls, layoutReusePolicy, validateReusePolicy, type KeyframeChoice, type ReuseChoice, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
+import { DEFAULT_SCORE_MIXING, type ScoreMixing } from '../../core/frdiff/score-mixing.js';
+import type { SampleOptions } from '../../core/sample.js';
+import type { FeatureReuseOnnxModel } from '../../model/feature-reuse-onnx-model.js';
+import { createFeatureReuseSetup, normalizeReusePoints } from '../../model/feature-reuse-setup.js';
+import { readModelBytes } from '../../node/load-model.js';
+import type { ModelCard } from '../../model/model-card.js';
+import type { OrtModuleLike } from '../../model/ort-types.js';
 import { CliError, intArg, numberArg } from '../cli-error.js';
 
 /** The `--fr-*` flags as commander parses them. */
@@ -51,7 +38,7 @@ export function addFeatureReuseOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--fr-interval <M>', 'FRDiff feature reuse: a keyframe (full call) every M model calls, the others reuse cached features').argParser(intArg(1)))
     .addOption(new Option('--fr-policy <file>', 'FRDiff feature reuse: a reuse-policy JSON (rediffuse-reuse-policy/1, e.g. from rediffuse autofr)').conflicts('frInterval'))
-    .addOption(new Option('--fr-points <name>', "reuse points: frdiff (default), residual, deepcache, deepcache:N, or comma-separated tensor names"))
+    .addOption(new Option('--fr-points <name>', 'reuse points: frdiff (default), residual, deepcache, deepcache:N, or tensor names as rediffuse inspect prints them (comma-separated)'))
     .addOption(new Option('--no-mixing', 'FRDiff: no score mixing (every non-keyframe call is a reuse call)'))
     .addOption(new Option('--mix-bias <b>', `score mixing: centre b of the hard sigmoid (default ${DEFAULT_SCORE_MIXING.bias})`).argParser(numberArg(-1, 2)))
     .addOption(new Option('--mix-temperature <T>', `score mixing: temperature T (default ${DEFAULT_SCORE_MIXING.temperature})`).argParser(numberArg(0)));
@@ -84,87 +71,47 @@ export function readReusePolicyFile(path: string, expectedCalls?: number): Reuse
   }
 }
 
-/** The mixing the flags ask for, on top of `base` (a policy file's, else the defaults). */
-function mixingFrom(f: FeatureReuseFlags, base: ScoreMixing | null): ScoreMixing | null {
+/** Refuse FR flags that would be ignored: reuse points or mixing without a keyframe choice. */
+export function checkFeatureReuseFlags(f: FeatureReuseFlags): void {
+  if (wantsFeatureReuse(f)) return;
+  const stray = [
+    f.frPoints !== undefined ? '--fr-points' : '',
+    f.mixing === false ? '--no-mixing' : '',
+    f.mixBias !== undefined ? '--mix-bias' : '',
+    f.mixTemperature !== undefined ? '--mix-temperature' : '',
+  ].filter(Boolean);
+  if (stray.length) {
+    throw new CliError(`${stray.join(', ')} ${stray.length === 1 ? 'applies' : 'apply'} to feature reuse only: add --fr-interval M (a keyframe every M calls) or --fr-policy FILE, or drop ${stray.join(', ')}`);
+  }
+}
+
+/** The feature-reuse choice the flags ask for (the policy file read and validated, points normalised). */
+export function reuseChoiceFromFlags(f: FeatureReuseFlags): ReuseChoice {
   const tuned = f.mixBias !== undefined || f.mixTemperature !== undefined;
-  if (f.mixing === false) {
-    if (tuned) throw new CliError('--no-mixing turns score mixing off: drop --mix-bias/--mix-temperature, or drop --no-mixing');
-    return null;
-  }
-  if (!tuned) return base;
-  const m = { ...(base ?? DEFAULT_SCORE_MIXING), ...(f.mixBias !== undefined ? { bias: f.mixBias } : {}), ...(f.mixTemperature !== undefined ? { temperature: f.mixTemperature } : {}) };
+  if (f.mixing === false && tuned) throw new CliError('--no-mixing turns score mixing off: drop --mix-bias/--mix-temperature, or drop --no-mixing');
+  const mixing: ReuseChoice['mixing'] =
+    f.mixing === false ? null : tuned ? { ...(f.mixBias !== undefined ? { bias: f.mixBias } : {}), ...(f.mixTemperature !== undefined ? { temperature: f.mixTemperature } : {}) } : undefined;
+  let keyframes: KeyframeChoice;
+  if (f.frPolicy !== undefined) keyframes = { policy: readReusePolicyFile(f.frPolicy) };
+  else if (f.frInterval !== undefined) keyframes = { interval: f.frInterval };
+  else throw new CliError('feature reuse needs --fr-interval M or --fr-policy FILE');
+  let points: string | string[] | undefined;
   try {
-    validateScoreMixing(m);
+    points = f.frPoints !== undefined ? normalizeReusePoints(f.frPoints) : undefined;
   } catch (err) {
-    throw new CliError((err as Error).message);
+    throw new CliError(`--fr-points: ${(err as Error).message}`);
   }
-  return m;
+  return { keyframes, ...(mixing !== undefined ? { mixing } : {}), ...(points !== undefined ? { points } : {}) };
 }
 
 /** The policy of a run from the flags; `calls` is the run's number of model calls. */
 export function policyFromFlags(f: FeatureReuseFlags, calls: number): ReusePolicy {
-  if (f.frPolicy !== undefined) {
-    const p = readReusePolicyFile(f.frPolicy, calls);
-    return { ...p, mixing: mixingFrom(f, p.mixing), points: f.frPoints ?? p.points ?? 'frdiff' };
+  const choice = reuseChoiceFromFlags(f);
+  try {
+    return layoutReusePolicy(choice, calls);
+  } catch (err) {
+    throw new CliError(`${f.frPolicy ?? '--fr-interval'}: ${(err as Error).message}`);
   }
-  if (f.frInterval === undefined) throw new CliError('feature reuse needs --fr-interval M or --fr-policy FILE');
-  return uniformPolicy(calls, f.frInterval, mixingFrom(f, { ...DEFAULT_SCORE_MIXING }), f.frPoints ?? 'frdiff');
-}
-
-/** Options of {@link loadFeatureReuseNets}. */
-export interface LoadFeatureReuseOptions {
-  /** Path of the .onnx model. */
-  modelPath: string;
-  card?: ModelCard;
-  /** Reuse-points options to build. */
-  points: readonly ReusePointsSpec[];
-  /** Skip options the model has no reuse points for (else throw). Default false. */
-  skipInapplicable?: boolean;
-  maxBatch?: number;
-  threads?: number;
-  ort?: OrtModuleLike;
-}
-
-/** Networks by reuse-points name, from one parse of the model. */
-export interface LoadedFeatureReuseNets {
-  nets: Map<string, FeatureReuseOnnxModel>;
-  /** Options that did not apply, with the reason. */
-  skipped: { points: string; reason: string }[];
-  ort: OrtModuleLike;
-}
-
-/** Build a {@link FeatureReuseOnnxModel} for each reuse-points option (the model is parsed and probed once). */
-export async function loadFeatureReuseNets(opts: LoadFeatureReuseOptions): Promise<LoadedFeatureReuseNets> {
-  const ort: OrtModuleLike = opts.ort ?? ((await import('onnxruntime-node')) as unknown as OrtModuleLike);
-  const bytes = readModelBytes(opts.modelPath);
-  const analyzed = await analyzeOnnxModel(bytes, { ort });
-  const nets = new Map<string, FeatureReuseOnnxModel>();
-  const skipped: { points: string; reason: string }[] = [];
-  for (const points of opts.points) {
-    const name = reusePointsName(points);
-    const key = Array.isArray(name) ? name.join(',') : (name as string);
-    try {
-      nets.set(
-        key,
-        await FeatureReuseOnnxModel.create({
-          ort,
-          model: analyzed,
-          points,
-          label: opts.modelPath,
-          ...(opts.card ? { card: opts.card } : {}),
-          ...(opts.maxBatch !== undefined ? { maxBatch: opts.maxBatch } : {}),
-          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-        }),
-      );
-    } catch (err) {
-      if (!opts.skipInapplicable) throw new CliError((err as Error).message);
-      skipped.push({ points: key, reason: (err as Error).message });
-    }
-  }
-  if (nets.size === 0) {
-    throw new CliError(`${opts.modelPath} has no reuse points for ${opts.points.map((p) => String(reusePointsName(p))).join(', ')}: ${skipped.map((s) => s.reason).join('; ')}`);
-  }
-  return { nets, skipped, ort };
 }
 
 /** The feature-reuse part of a run's JSON report. */
@@ -195,32 +142,45 @@ export interface FeatureReuseRun {
   model: FeatureReuseModel;
   net: FeatureReuseOnnxModel;
   policy: ReusePolicy;
+  /** Warnings for stderr (e.g. a policy searched for another solver). */
+  notes: string[];
   report(): FeatureReuseReport;
   release(): Promise<void>;
 }
 
 /**
- * Set up feature reuse for a `sample` run from the flags: count the run's calls, build the policy,
- * load the network for its reuse points, and wrap it (under guidance, so a keyframe caches the
- * guided 2B batch).
+ * Set up feature reuse for a `sample` run from the flags (through `createFeatureReuseSetup`: the
+ * run's calls, the policy over them, the graphs for its reuse points, the wrapper).
  */
 export async function setupFeatureReuse(
   f: FeatureReuseFlags,
-  run: SampleOptions,
-  load: Omit<LoadFeatureReuseOptions, 'points' | 'skipInapplicable'>,
+  run: Omit<SampleOptions, 'model'>,
+  load: { modelPath: string; card?: ModelCard; maxBatch?: number; threads?: number; ort?: OrtModuleLike },
 ): Promise<FeatureReuseRun> {
-  const calls = await plannedCalls(run);
-  const policy = policyFromFlags(f, calls);
-  const { nets } = await loadFeatureReuseNets({ ...load, points: [policy.points as ReusePointsSpec] });
-  const net = [...nets.values()][0]!;
-  const model = withFeatureReuse(net, { policy });
-  model.reset();
-  net.resetStats();
+  const choice = reuseChoiceFromFlags(f);
+  const ort: OrtModuleLike = load.ort ?? ((await import('onnxruntime-node')) as unknown as OrtModuleLike);
+  let setup: Awaited<ReturnType<typeof createFeatureReuseSetup>>;
+  try {
+    setup = await createFeatureReuseSetup({
+      ort,
+      model: readModelBytes(load.modelPath),
+      label: load.modelPath,
+      ...(load.card ? { card: load.card } : {}),
+      ...(load.maxBatch !== undefined ? { maxBatch: load.maxBatch } : {}),
+      ...(load.threads !== undefined ? { threads: load.threads } : {}),
+      run,
+      ...choice,
+    });
+  } catch (err) {
+    throw new CliError(f.frPolicy !== undefined && /reuse policy/.test((err as Error).message) ? `${f.frPolicy}: ${(err as Error).message}` : (err as Error).message);
+  }
+  const { model, net, policy } = setup;
   const planned = countCalls(policy);
   return {
     model,
     net,
     policy,
+    notes: setup.notes,
     report() {
       const s = model.stats;
       const ns = net.stats;
@@ -253,6 +213,6 @@ export async function setupFeatureReuse(
 /** One line for humans: `FRDiff: 17 full + 19 reuse calls, 14 skipped; cache 1.2 MiB; 9.1 / 3.2 ms per full / reuse call`. */
 export function formatFeatureReuseLine(r: FeatureReuseReport): string {
   const mib = (r.cacheBytes / (1 << 20)).toFixed(2);
-  return `FRDiff (${Array.isArray(r.policy.points) ? 'tensors' : r.policy.points}): ${r.fullCalls} full + ${r.reuseCalls} reuse calls, ${r.skippedSteps} skipped; ` +
+  return `FRDiff (${Array.isArray(r.policy.points) ? r.policy.points.join(',') : r.policy.points}): ${r.fullCalls} full + ${r.reuseCalls} reuse calls, ${r.skippedSteps} skipped; ` +
     `cache ${mib} MiB; ${r.msPerKeyframe.toFixed(1)} / ${r.msPerReuse.toFixed(1)} ms per full / reuse call`;
 }

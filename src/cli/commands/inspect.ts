@@ -97,7 +97,7 @@ export function formatInspectReport(r: InspectReport): string {
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .description('list the feature-reuse points of an ONNX diffusion model per policy, with the FLOPs a reuse step skips and the cache memory per sample')
+    .description('list the feature-reuse points of an ONNX diffusion model per policy, with the share of MACs a reuse step skips and the cache memory per sample')
     .argument('<model>', 'path of the .onnx model')
     .option('--policy <name>', `reuse-point policy: ${POLICY_NAMES.join('|')}|all`, 'all')
     .option('--branch <n>', 'deepcache: skip branch index (0 = shallowest)', (v) => Number.parseInt(v, 10))

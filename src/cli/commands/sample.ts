@@ -4,26 +4,22 @@
  * @packageDocumentation
  */
 import { Command, Option } from 'commander';
-import {
-  type DiffusionModel,
-  gaussianModel,
-  sample,
-  type SampleOptions,
-  type SampleResult,
-  discreteSchedule,
-  type NoiseSchedule,
-  getSolver,
-  listSolvers,
-  TIMESTEP_SPACINGS,
-  type TimestepOptions,
-  type TimestepSpacing,
-} from '../../core/index.js';
-import { cardSamplingSetup, resolveClassLabel, type ModelCard, type OnnxDiffusionModel } from '../../model/index.js';
-import { writeFileAtomic, imageGridPng, bundledModelPath, loadOnnxModel } from '../../node/index.js';
+import type { DiffusionModel } from '../../core/model.js';
+import { gaussianModel } from '../../core/reference-models.js';
+import { sample, type SampleOptions, type SampleResult } from '../../core/sample.js';
+import { MULTISTEP_BASES } from '../../core/pfdiff/pfdiff-multistep.js';
+import { listSolvers } from '../../core/solvers/registry.js';
+import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/timesteps.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import { imageGridPng } from '../../io/png.js';
+import { bundledModelPath, loadOnnxModel } from '../../node/load-model.js';
+import { sampleOptionsFromCard, SampleRequestError } from '../../model/card-sample-options.js';
+import { cardSamplingSetup, parseModelCard, resolveClassLabel, type CardSamplingSetup, type ModelCard } from '../../model/model-card.js';
+import type { OnnxDiffusionModel } from '../../model/onnx-backend.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import { createProgress } from '../progress.js';
-import { addFeatureReuseOptions, formatFeatureReuseLine, setupFeatureReuse, wantsFeatureReuse, type FeatureReuseFlags, type FeatureReuseReport } from './feature-reuse-options.js';
+import { addFeatureReuseOptions, checkFeatureReuseFlags, formatFeatureReuseLine, setupFeatureReuse, wantsFeatureReuse, type FeatureReuseFlags, type FeatureReuseReport } from './feature-reuse-options.js';
 
 /** Parsed options of `rediffuse sample` (commander's camel-cased names). */
 export interface SampleCommandOptions extends FeatureReuseFlags {
@@ -115,7 +111,7 @@ export function registerSampleCommand(program: Command): Command {
     )
     .addOption(new Option('-s, --solver <name>', `solver: ${solverHelp()} (default: the model card's, else dpmpp_2m)`))
     .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
-    .addOption(new Option('--order <n>', 'solver option: order (unipc, lms, dpm_solver)').argParser(intArg(1, 4)))
+    .addOption(new Option('--order <n>', 'solver option: order (unipc and dpm_solver 1–3, lms 1–4)').argParser(intArg(1, 4)))
     .addOption(new Option('--variant <name>', "solver option: UniPC variant 'bh1' or 'bh2'"))
     .addOption(new Option('--solver-type <name>', "solver option: DPM-Solver++ second-order form 'midpoint' or 'heun'"))
     .addOption(new Option('--lower-order-final', 'solver option: use lower order in the final steps (multistep solvers)'))
@@ -167,32 +163,30 @@ export function registerSampleCommand(program: Command): Command {
 interface LoadedForCli {
   model: DiffusionModel;
   onnx: OnnxDiffusionModel | undefined;
-  schedule: NoiseSchedule;
   card: ModelCard | undefined;
+  /** The card's sampling setup (for --reference: DDPM's linear schedule with the grid defaults). */
+  sampling: CardSamplingSetup;
   modelPath: string;
   cardPath: string | undefined;
-  timestepOptions: Omit<TimestepOptions, 'steps'>;
-  schedulerSolver: string | undefined;
-  schedulerSolverOptions: Record<string, unknown> | undefined;
-  clipSample: number | undefined;
-  thresholding: SampleOptions['thresholding'];
 }
+
+/** The card of the closed-form reference model (development): DDPM's linear betas, diffusers' default linspace grid. */
+const REFERENCE_CARD = {
+  name: 'reference',
+  scheduler_config: { _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_start: 1e-4, beta_end: 0.02, beta_schedule: 'linear', clip_sample: false, timestep_spacing: 'linspace' },
+  sample_size: [1, 28, 28],
+};
 
 async function loadForCli(opts: SampleCommandOptions): Promise<LoadedForCli> {
   if (opts.reference) {
-    const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, betaEnd: 0.02, numTrainTimesteps: 1000 });
+    const sampling = cardSamplingSetup(parseModelCard(REFERENCE_CARD, '(reference model)'));
     return {
-      model: gaussianModel({ schedule, mean: 0, std: 0.5, sampleShape: [1, 28, 28] }),
+      model: gaussianModel({ schedule: sampling.schedule, mean: 0, std: 0.5, sampleShape: [1, 28, 28] }),
       onnx: undefined,
-      schedule,
       card: undefined,
+      sampling,
       modelPath: '(reference: closed-form Gaussian)',
       cardPath: undefined,
-      timestepOptions: {},
-      schedulerSolver: undefined,
-      schedulerSolverOptions: undefined,
-      clipSample: undefined,
-      thresholding: undefined,
     };
   }
   const path = opts.model ?? bundledModelPath();
@@ -205,20 +199,13 @@ async function loadForCli(opts: SampleCommandOptions): Promise<LoadedForCli> {
   if (!loaded.card) {
     throw new CliError(`no model card for ${loaded.modelPath}: pass --card with its JSON card (scheduler_config, sample_size, …)`);
   }
-  const setup = cardSamplingSetup(loaded.card);
-  const s = setup.scheduler;
   return {
     model: loaded.model,
     onnx: loaded.model,
-    schedule: setup.schedule,
     card: loaded.card,
+    sampling: cardSamplingSetup(loaded.card),
     modelPath: loaded.modelPath,
     cardPath: loaded.cardPath,
-    timestepOptions: s.timestepOptions,
-    schedulerSolver: s.solver,
-    schedulerSolverOptions: s.solverOptions,
-    clipSample: s.clipSample ? s.clipSampleRange : undefined,
-    thresholding: s.thresholding,
   };
 }
 
@@ -247,14 +234,24 @@ function resolveRows(opts: SampleCommandOptions, card: ModelCard | undefined, co
   });
 }
 
-/** Solver options: the scheduler config's (when it names the same solver), then the flags, then -O pairs. */
-function solverOptionsFrom(opts: SampleCommandOptions, fromScheduler: Record<string, unknown> | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...(fromScheduler ?? {}) };
+/** Solver options from the flags, then -O pairs (on top of the scheduler config's, which `sampleOptionsFromCard` adds). */
+function solverOptionsFrom(opts: SampleCommandOptions): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   for (const key of SOLVER_OPTION_FLAGS) {
     const v = opts[key];
     if (v !== undefined) out[key] = v;
   }
   return Object.assign(out, opts.solverOpt ?? {});
+}
+
+/** The CLI's solver when neither --solver nor the card's default_solver names one. */
+const CLI_DEFAULT_SOLVER = 'dpmpp_2m';
+
+/** A request error in the words of the command line's flags. */
+function requestError(err: unknown): CliError {
+  if (!(err instanceof SampleRequestError)) return new CliError((err as Error).message);
+  const flag = ({ guidance: '--guidance', classLabels: '--class', steps: '--steps' } as Record<string, string>)[err.field];
+  return new CliError(flag ? `${err.message} (${flag})` : err.message);
 }
 
 /** Run `rediffuse sample` with parsed options (exported for in-process tests). */
@@ -267,6 +264,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     if (!names.includes(opts.solver.toLowerCase())) throw new CliError(`unknown solver "${opts.solver}": valid names are ${solverHelp()}`);
   }
   if (opts.pfdiffReuse !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-reuse needs --pfdiff k_h');
+  checkFeatureReuseFlags(opts);
 
   const signal = interruptSignal();
   const progress = createProgress(!opts.quiet && opts.progress !== false);
@@ -280,43 +278,41 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const perRow = opts.count ?? (unconditional ? 64 : 8);
     const columns = unconditional ? Math.min(perRow, 8) : perRow;
     const total = unconditional ? perRow : rows.length * perRow;
-    const nullLabel = loaded.onnx?.nullLabel;
-
-    const guidanceScale = opts.guidance ?? (conditional && !unconditional ? 2 : 1);
-    if (opts.guidance !== undefined && opts.guidance !== 1 && (!conditional || unconditional)) {
-      throw new CliError('classifier-free guidance needs a class-conditional model and a class: leave out --guidance or pick --class');
-    }
-    if (conditional && guidanceScale !== 1 && nullLabel === undefined) {
-      throw new CliError('the model card has no null_label, so classifier-free guidance has no unconditional branch: pass --guidance 1');
-    }
-
-    const solverName = getSolver(opts.solver ?? loaded.card?.defaultSolver ?? 'dpmpp_2m').name;
-    const sameAsScheduler = solverName === loaded.schedulerSolver;
-    const timesteps: Omit<TimestepOptions, 'steps'> = { ...loaded.timestepOptions };
-    if (!sameAsScheduler) delete timesteps.family; // the solver's own formula family
-    if (opts.spacing !== undefined) timesteps.spacing = opts.spacing as TimestepSpacing;
-    const solverOptions = solverOptionsFrom(opts, sameAsScheduler ? loaded.schedulerSolverOptions : undefined);
-    const nfe = opts.steps === undefined ? (opts.nfe ?? loaded.card?.defaultNfe ?? 20) : undefined;
 
     const labels: number[] = [];
     if (!unconditional) for (const r of rows) for (let i = 0; i < perRow; i++) labels.push(r.label!);
+    let base: Omit<SampleOptions, 'model'>;
+    try {
+      base = sampleOptionsFromCard(loaded.sampling, {
+        ...(opts.solver !== undefined ? { solver: opts.solver } : loaded.card?.defaultSolver === undefined ? { solver: CLI_DEFAULT_SOLVER } : {}),
+        solverOptions: solverOptionsFrom(opts),
+        ...(opts.steps !== undefined ? { steps: opts.steps } : opts.nfe !== undefined ? { nfe: opts.nfe } : {}),
+        ...(opts.spacing !== undefined ? { spacing: opts.spacing as TimestepSpacing } : {}),
+        ...(opts.guidance !== undefined ? { guidance: opts.guidance } : {}),
+        guidanceRescale: opts.guidanceRescale ?? 0,
+        classLabels: labels,
+        classConditional: conditional,
+        batch: total,
+        seed: opts.seed,
+        ...(opts.pfdiff ? { pfdiff: { ...opts.pfdiff, ...(opts.pfdiffReuse ? { reuse: opts.pfdiffReuse } : {}) } } : {}),
+      });
+    } catch (err) {
+      throw requestError(err);
+    }
+    const solverName = base.solver!;
+    const timesteps = base.timesteps ?? {};
+    const solverOptions = base.solverOptions ?? {};
+    const nfe = base.nfe;
+    if (opts.pfdiff && (MULTISTEP_BASES as readonly string[]).includes(solverName) && !opts.quiet) {
+      process.stderr.write(
+        `rediffuse: warning: PFDiff around ${solverName} uses our experimental multistep variant, not the paper's; ` +
+          `for the paper's PFDiff choose a first-order solver (--solver ddim)\n`,
+      );
+    }
 
     const sampleOptions: SampleOptions = {
+      ...base,
       model: loaded.model,
-      schedule: loaded.schedule,
-      solver: solverName,
-      solverOptions,
-      ...(nfe !== undefined ? { nfe } : { steps: opts.steps! }),
-      timesteps,
-      ...(opts.pfdiff ? { pfdiff: { ...opts.pfdiff, ...(opts.pfdiffReuse ? { reuse: opts.pfdiffReuse } : {}) } } : {}),
-      ...(guidanceScale !== 1 || (opts.guidanceRescale ?? 0) > 0
-        ? { guidance: { scale: guidanceScale, rescale: opts.guidanceRescale ?? 0, ...(nullLabel !== undefined ? { nullLabel } : {}) } }
-        : {}),
-      ...(labels.length ? { cond: { classLabels: labels } } : {}),
-      batch: total,
-      seed: opts.seed,
-      ...(loaded.clipSample !== undefined ? { clipSample: loaded.clipSample } : {}),
-      ...(loaded.thresholding ? { thresholding: loaded.thresholding } : {}),
       onStep: (info) => {
         if (info.step === 0) progress.start(info.steps, 'sampling');
         progress.update(info.step + 1);
@@ -326,7 +322,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
 
     if (wantsFeatureReuse(opts) && !loaded.onnx) throw new CliError('feature reuse (--fr-interval/--fr-policy) needs an ONNX model: drop --reference');
     const fr = wantsFeatureReuse(opts)
-      ? await setupFeatureReuse(opts, sampleOptions, {
+      ? await setupFeatureReuse(opts, base, {
           modelPath: loaded.modelPath,
           ...(loaded.card ? { card: loaded.card } : {}),
           maxBatch: opts.batchSize,
@@ -334,6 +330,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
         })
       : undefined;
     if (fr) sampleOptions.model = fr.model;
+    if (fr && !opts.quiet) for (const note of fr.notes) process.stderr.write(`rediffuse: warning: ${note}\n`);
     let result: SampleResult;
     try {
       result = await sample(sampleOptions);
@@ -374,7 +371,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
         steps: opts.steps ?? null,
         spacing: timesteps.spacing ?? 'linspace',
         pfdiff: result.pfdiff ? { ...result.pfdiff } : null,
-        guidance: sampleOptions.guidance ? { scale: guidanceScale, rescale: opts.guidanceRescale ?? 0 } : null,
+        guidance: sampleOptions.guidance ? { scale: sampleOptions.guidance.scale, rescale: sampleOptions.guidance.rescale ?? 0 } : null,
         classes: unconditional ? null : rows.map((r) => ({ label: r.label!, name: r.name })),
         countPerRow: perRow,
         samples: total,
@@ -400,7 +397,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
       const what = unconditional ? `${total} samples` : `${rows.length} ${rows.length === 1 ? 'class' : 'classes'} × ${perRow}`;
       const pf = result.pfdiff ? ` + PFDiff-${result.pfdiff.k}_${result.pfdiff.h}` : '';
       process.stdout.write(
-        `wrote ${output} (${what}; ${result.solver}${pf}, ${result.calls} model calls, ${(result.wallMs / 1000).toFixed(2)} s, ${report.msPerCall.toFixed(1)} ms per call)\n`,
+        `wrote ${output} (${what}; ${result.solver}${pf}, ${result.calls} model ${result.calls === 1 ? 'call' : 'calls'}, ${(result.wallMs / 1000).toFixed(2)} s, ${report.msPerCall.toFixed(1)} ms per call)\n`,
       );
       if (report.featureReuse) process.stdout.write(`${formatFeatureReuseLine(report.featureReuse)}\n`);
     }

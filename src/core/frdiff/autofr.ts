@@ -19,8 +19,12 @@
  * Evaluations are memoised on (points, mixing, keyframes).
  * @packageDocumentation
  */
+import { modelCallAt, type Conditioning, type DiffusionModel } from '../model.js';
+import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { Rng } from '../rng.js';
-import { countCalls, type ReusePolicy } from './reuse-policy.js';
+import { timeInterleaved, TIMING_WARMUP_ROUNDS } from '../timing.js';
+import type { FeatureReuseCapable } from './feature-reuse-model.js';
+import { countCalls, uniformPolicy, type ReusePolicy } from './reuse-policy.js';
 import { DEFAULT_SCORE_MIXING, type ScoreMixing } from './score-mixing.js';
 
 /** A reuse-points option with its measured cost per call, as fractions of one full call. */
@@ -37,6 +41,58 @@ export interface PointsCost {
 export function policyCost(policy: ReusePolicy, cost: Pick<PointsCost, 'keyframe' | 'reuse'>): number {
   const c = countCalls(policy);
   return (c.keyframe * cost.keyframe + c.reuse * cost.reuse) / policy.calls;
+}
+
+/**
+ * The budget "as dear as the uniform interval-M policy": cost(uniform M) with the default mixing,
+ * capped at 1 (full computation). Interval 1 (every call a keyframe) is exactly 1: a keyframe is
+ * the full graph plus its cache outputs, so a measured keyframe cost above one full call is
+ * timing noise, and a budget above 1 is no budget.
+ */
+export function intervalBudget(calls: number, interval: number, cost: Pick<PointsCost, 'keyframe' | 'reuse'>): number {
+  if (interval === 1) return 1;
+  return Math.min(1, policyCost(uniformPolicy(calls, interval, { ...DEFAULT_SCORE_MIXING }), cost));
+}
+
+/** Measured ms of a full, a keyframe and a reuse call on the same batch (medians). */
+export interface MeasuredCallCost {
+  /** Samples in the network batch (2B for a guided call of B). */
+  batch: number;
+  /** Median ms of a plain full call (the unmodified model), when a plain model was given. */
+  fullMs: number | null;
+  /** Median ms of a keyframe call (full pass that also writes the cache). */
+  keyframeMs: number;
+  /** Median ms of a reuse call. */
+  reuseMs: number;
+  /** keyframeMs / fullMs (or 1 without a plain model) and reuseMs / fullMs (or / keyframeMs). */
+  keyframeFraction: number;
+  reuseFraction: number;
+  /** Timed repeats per kind (after the harness's warm-up rounds). */
+  repeats: number;
+  /** Untimed warm-up rounds (the harness's rule). */
+  warmup: number;
+}
+
+/**
+ * Time keyframe and reuse calls of `net` (and full calls of `plain`, the unmodified model) on one
+ * batch of `batch` samples at schedule time `t` of `schedule`, interleaved (core/timing.ts: the warm-up rounds, then
+ * medians of `repeats` rounds, default 5). Leaves `net`'s cache cleared.
+ */
+export async function measureCallCost(
+  net: FeatureReuseCapable,
+  opts: { batch: number; schedule: NoiseSchedule; t: number; cond?: Conditioning; plain?: Pick<DiffusionModel, 'predict'>; repeats?: number },
+): Promise<MeasuredCallCost> {
+  const repeats = opts.repeats ?? 5;
+  const d = net.sampleShape.reduce((a, b) => a * b, 1);
+  const x = Float32Array.from({ length: opts.batch * d }, (_, i) => Math.sin(0.7 * i) * 0.8);
+  const call = modelCallAt(opts.schedule, opts.t, opts.batch);
+  const tasks: (() => Promise<unknown>)[] = [() => net.predictKeyframe(x, call, opts.cond), () => net.predictReuse(x, call, opts.cond)];
+  if (opts.plain) tasks.unshift(() => opts.plain!.predict(x, call, opts.cond));
+  const timing = await timeInterleaved(tasks, repeats);
+  net.clearCache();
+  const [fullMs, keyframeMs, reuseMs] = opts.plain ? timing.medianMs : [null, ...timing.medianMs];
+  const base = fullMs ?? keyframeMs!;
+  return { batch: opts.batch, fullMs: fullMs ?? null, keyframeMs: keyframeMs!, reuseMs: reuseMs!, keyframeFraction: keyframeMs! / base, reuseFraction: reuseMs! / base, repeats, warmup: TIMING_WARMUP_ROUNDS };
 }
 
 /** One line of the search log. */

@@ -12,7 +12,7 @@
  * `mixing: null` means pure feature reuse (every non-keyframe call is a reuse call).
  * @packageDocumentation
  */
-import { mixingWeight, validateScoreMixing, type ScoreMixing } from './score-mixing.js';
+import { DEFAULT_SCORE_MIXING, mixingWeight, validateScoreMixing, type ScoreMixing } from './score-mixing.js';
 
 /** What happens at one model call under a policy. */
 export type CallKind = 'keyframe' | 'reuse' | 'skip';
@@ -49,7 +49,7 @@ export function uniformKeyframes(calls: number, interval: number): number[] {
 export function uniformPolicy(
   calls: number,
   interval: number,
-  mixing: ScoreMixing | null = { temperature: 30, bias: 0.5 },
+  mixing: ScoreMixing | null = { ...DEFAULT_SCORE_MIXING },
   points: string | string[] = 'frdiff',
 ): ReusePolicy {
   return { format: 'rediffuse-reuse-policy/1', calls, keyframes: uniformKeyframes(calls, interval), mixing, points };
@@ -107,4 +107,41 @@ export function validateReusePolicy(p: unknown, expectedCalls?: number): ReusePo
     bad('"points" must be a policy name or a list of tensor names');
   }
   return o as unknown as ReusePolicy;
+}
+
+/** Where a run's keyframes come from: every `interval`-th call, or a policy (e.g. a file written by Auto-FR). */
+export type KeyframeChoice = { interval: number } | { policy: ReusePolicy };
+
+/** The feature-reuse choice of a run, before its call count is known. */
+export interface ReuseChoice {
+  keyframes: KeyframeChoice;
+  /**
+   * Score mixing: `undefined` keeps the policy's own (the default mixing for an interval), `null`
+   * turns it off, and fields given replace those of the policy's own (or of the default).
+   */
+  mixing?: Partial<ScoreMixing> | null;
+  /** Reuse points instead of the policy's own (default `frdiff`). */
+  points?: string | string[];
+}
+
+/**
+ * Lay a reuse choice out over a run of `calls` model calls (the run's real count, e.g. from
+ * `plannedCalls`): a uniform interval becomes its keyframes 0, M, 2M, …; a policy must have been made
+ * for `calls` calls. Mixing and points are resolved as {@link ReuseChoice} says. Throws naming the fix.
+ */
+export function layoutReusePolicy(choice: ReuseChoice, calls: number): ReusePolicy {
+  const k = choice.keyframes;
+  const base = 'policy' in k ? validateReusePolicy(k.policy, calls) : undefined;
+  const own: ScoreMixing | null = base ? base.mixing : { ...DEFAULT_SCORE_MIXING };
+  let mixing: ScoreMixing | null;
+  if (choice.mixing === null) mixing = null;
+  else if (choice.mixing === undefined) mixing = own;
+  else {
+    mixing = { ...(own ?? DEFAULT_SCORE_MIXING), ...choice.mixing };
+    validateScoreMixing(mixing);
+  }
+  const points = choice.points ?? base?.points ?? 'frdiff';
+  if (base) return { ...base, mixing, points };
+  if (!('interval' in k)) throw new Error('a keyframe choice is {interval: M} or {policy}');
+  return uniformPolicy(calls, k.interval, mixing, points);
 }

@@ -10,3 +10,4 @@ export * from './pfdiff-higher-order.js';
 export * from './pfdiff-multistep.js';
 export * from './pfdiff-spec.js';
 export * from './pick-kh.js';
+export * from './kh.js';

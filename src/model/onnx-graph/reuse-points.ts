@@ -202,7 +202,7 @@ export function selectReusePoints(
   }
   const adds = dropWrappers(index, findResidualAdds(index, shapes));
   const noPoints = (what: string) =>
-    new Error(`policy ${policy.policy} found no reuse points: the graph has no ${what}, so it does not look like a diffusion U-Net/DiT backbone; check the model file, or pass explicit tensor names (policy 'tensors')`);
+    new Error(`policy ${policy.policy} found no reuse points: the graph has no ${what}, so it does not look like a diffusion U-Net/DiT backbone; check the model file, or pass explicit tensor names as reuse points (names as rediffuse inspect prints them, comma-separated)`);
   if (policy.policy === 'residual') {
     const chosen = outermost(adds);
     if (!chosen.length) throw noPoints('residual Add whose branch contains a Conv/MatMul/Gemm');
