@@ -23,9 +23,11 @@
  * interval is first order when `eulerAtFinal`, when `lowerOrderFinal` and fewer than 15 intervals,
  * or when it ends at σ = 0 (where r0 = h_0/h = 0 makes D1 undefined; the limit is x_t = α_t·m0);
  * with `lowerOrderFinal` and fewer than 15 intervals the second-to-last is at most second order.
+ * A third-order step whose stencil spans more than 2 in λ (λ_t − λ_{s2} > 2, e.g. every step of an
+ * 8-call Karras grid) is taken at second order: see `MAX_THIRD_ORDER_SPAN` in `exponential-integrator.ts`.
  * @packageDocumentation
  */
-import { dataStepCoefficient, lambdaStep, phi } from './exponential-integrator.js';
+import { dataStepCoefficient, lambdaStep, phi, thirdOrderStencilFits } from './exponential-integrator.js';
 import { booleanOption, checkOptionKeys, choiceOption } from './option-checks.js';
 import { checkTimesteps, maxStepsWithin } from './validation.js';
 import { axpby, linearCombination, sub, type NumArray } from '../tensor.js';
@@ -130,7 +132,9 @@ function create(name: string, maxOrder: number, options: Partial<DpmppMultistepO
         m.shift();
         lambdas.shift();
       }
-      const order = multistepOrder(maxOrder, i, steps, opts, g.clean);
+      let order = multistepOrder(maxOrder, i, steps, opts, g.clean);
+      // A third-order stencil wider than 2 in λ amplifies x̂0's error instead of correcting it (see MAX_THIRD_ORDER_SPAN).
+      if (order === 3 && !thirdOrderStencilFits(g, lambdas[lambdas.length - 3]!)) order = 2;
       x = dpmppMultistepUpdate(order, x, g, m, lambdas, opts.solverType);
       await ctx.step({ step: i, steps, t, x, x0: pred.x0 });
     }
