@@ -23,10 +23,12 @@
  * interval is first order when `eulerAtFinal`, when `lowerOrderFinal` and fewer than 15 intervals,
  * or when it ends at σ = 0 (where r0 = h_0/h = 0 makes D1 undefined; the limit is x_t = α_t·m0);
  * with `lowerOrderFinal` and fewer than 15 intervals the second-to-last is at most second order.
+ * A third-order step whose stencil spans more than 2 in λ (λ_t − λ_{s2} > 2, e.g. every step of an
+ * 8-call Karras grid) is taken at second order: see `MAX_THIRD_ORDER_SPAN` in `exponential-integrator.ts`.
  * @packageDocumentation
  */
 import { defineSolver } from './define-solver.js';
-import { dataStepCoefficient, lambdaStep, phi } from './exponential-integrator.js';
+import { dataStepCoefficient, lambdaStep, phi, thirdOrderStencilFits } from './exponential-integrator.js';
 import type { OptionSchema } from './options.js';
 import { axpby, linearCombination, sub, type NumArray } from '../tensor.js';
 import type { SolverSpec } from './types.js';
@@ -125,7 +127,9 @@ function spec(name: string, maxOrder: number, description: string, aliases?: rea
           m.shift();
           lambdas.shift();
         }
-        const order = multistepOrder(maxOrder, i, steps, opts, g.clean);
+        let order = multistepOrder(maxOrder, i, steps, opts, g.clean);
+        // A third-order stencil wider than 2 in λ amplifies x̂0's error instead of correcting it (see MAX_THIRD_ORDER_SPAN).
+        if (order === 3 && !thirdOrderStencilFits(g, lambdas[lambdas.length - 3]!)) order = 2;
         return { x: dpmppMultistepUpdate(order, x, g, m, lambdas, opts.solverType), x0: pred.x0 };
       };
     },

@@ -92,3 +92,24 @@ export function noiseStepCoefficient(g: LambdaStep): number {
 export function dataStepCoefficient(g: LambdaStep): number {
   return -Math.expm1(-g.h);
 }
+
+/**
+ * The widest log-SNR range, λ_t − λ_{s2}, over which a third-order multistep step (DPM-Solver++(3M),
+ * UniPC-3) fits its quadratic in λ through x̂0 at s0, s1, s2; wider steps are taken at second order.
+ *
+ * Why: x̂0 = (x − σ·ε̂)/α carries the network's ε̂ error amplified by σ/α = e^{−λ} (×157 at t = 999 of
+ * a linear-β schedule, and again by the guidance scale), so over a stencil of width S the oldest
+ * point's error is e^S times the newest one's, and the third-order weights give it an O(1)
+ * coefficient (the quadratic's extrapolation weights grow with S/h). For S ≳ 2 the added term is
+ * no longer a small Taylor correction: on the bundled Fashion-MNIST U-Net at 8 model calls (Karras
+ * or exponential σ grid, h ≈ 0.8…2.5) the third-order local error with exact history (MSE) is 3–45× the
+ * second-order one at every step, and the run ends ~70× further from the reference (measured in
+ * test/solvers-real-model.test.ts). S ≤ 2 means σ/α changes by at most e² ≈ 7.4 across the stencil;
+ * grids of ≥ 24 steps over λ ∈ [−5, 4.6] never exceed it, so the measured third order is untouched.
+ */
+export const MAX_THIRD_ORDER_SPAN = 2;
+
+/** Whether the third-order step over `g` with oldest stencil log-SNR `lambdaOldest` fits {@link MAX_THIRD_ORDER_SPAN}. */
+export function thirdOrderStencilFits(g: LambdaStep, lambdaOldest: number): boolean {
+  return g.lambdaT - lambdaOldest <= MAX_THIRD_ORDER_SPAN;
+}

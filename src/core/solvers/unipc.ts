@@ -19,11 +19,13 @@
  * The corrector runs after every step except the last (no model output follows it) and except the
  * steps listed in `disableCorrector`. Orders warm up (1, 2, …); with `lowerOrderFinal` step i uses at
  * most order `steps − i` (diffusers' UniPC rule); a step into σ = 0 is first order, where the data
- * form's limit is x_t = α_t·m0 and the noise form uses σ_t·(e^h − 1) → α_t·σ_{s0}/α_{s0}.
+ * form's limit is x_t = α_t·m0 and the noise form uses σ_t·(e^h − 1) → α_t·σ_{s0}/α_{s0}. A
+ * third-order step whose stencil spans more than 2 in λ (λ_t − λ_{s2} > 2) is taken at order 2, its
+ * corrector then being UniC-2: see `MAX_THIRD_ORDER_SPAN` in `exponential-integrator.ts`.
  * @packageDocumentation
  */
 import { defineSolver } from './define-solver.js';
-import { lambdaStep, noiseStepCoefficient, phi, type LambdaStep } from './exponential-integrator.js';
+import { lambdaStep, noiseStepCoefficient, phi, thirdOrderStencilFits, type LambdaStep } from './exponential-integrator.js';
 import { linearCombination, type NumArray } from '../tensor.js';
 import type { SolverSpec } from './types.js';
 
@@ -165,6 +167,8 @@ export const unipcSpec: SolverSpec<UniPcOptions> = defineSolver<UniPcOptions>({
       let order = Math.min(opts.order, i + 1);
       if (opts.lowerOrderFinal) order = Math.min(order, steps - i);
       if (g.clean) order = 1;
+      // UniP-3/UniC-3 over a stencil wider than 2 in λ amplify x̂0's error (see MAX_THIRD_ORDER_SPAN).
+      if (order === 3 && !thirdOrderStencilFits(g, hist.lambdas[hist.lambdas.length - 3]!)) order = 2;
       last = { x, g, order };
       return { x: unipcUpdate(x, g, hist, order, opts), x0: pred.x0 };
     };
