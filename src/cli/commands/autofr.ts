@@ -16,12 +16,13 @@ import { createPolicyObjective, fullComputeSamples, pointsKey } from '../../core
 import { countCalls, uniformPolicy, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
 import type { SampleOptions } from '../../core/sample.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
+import { checkOutputPath } from '../../io/output-path.js';
 import { measureCallCost, type MeasuredCallCost } from '../../model/feature-reuse-onnx-model.js';
 import { bundledModelPath, cardPathFor, loadModelCard } from '../../model/load-node.js';
 import { cardSamplingSetup, solverSettingsFor } from '../../model/model-card.js';
 import { OnnxDiffusionModel } from '../../model/onnx-backend.js';
 import { readModelBytes } from '../../model/load-node.js';
-import { CliError, intArg, numberArg } from '../cli-error.js';
+import { CliError, intArg, numberArg, threadsArg } from '../cli-error.js';
 import { loadFeatureReuseNets } from './feature-reuse-options.js';
 
 /** Parsed options of `rediffuse autofr`. */
@@ -104,7 +105,7 @@ export function registerAutofr(program: Command): Command {
     .addOption(new Option('--time-limit <seconds>', 'stop the search after this long').argParser(numberArg(1)).default(600))
     .addOption(new Option('--repeats <n>', 'timed calls per kind when measuring costs').argParser(intArg(1)).default(7))
     .addOption(new Option('--cost-batch <n>', 'samples per sampling run at which call costs are measured: the batch the policy will run at (default: --samples); the cost of a reuse call relative to a full one depends on it').argParser(intArg(1, 4096)))
-    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(intArg(1, 1024)))
+    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
     .addOption(new Option('-o, --out <path>', 'policy JSON to write').default('policy.json'))
     .addOption(new Option('--json', 'print the report as JSON'))
     .addOption(new Option('-q, --quiet', 'no progress lines on stderr'))
@@ -118,6 +119,7 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
+  checkOutputPath(opts.out); // before the search: a bad --out must not cost it
   const modelPath = opts.model ?? bundledModelPath();
   const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
   const setup = cardSamplingSetup(card);
