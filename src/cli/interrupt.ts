@@ -22,6 +22,8 @@ export const PARENT_GRACE_MS = 5000;
 
 let controller: AbortController | undefined;
 let parentTimer: NodeJS.Timeout | undefined;
+/** The parent at module load, as early as the process can see it (a parent gone before the watch starts still counts). */
+const startupParent = process.ppid;
 let initialParent = 0;
 
 function onSignal(): void {
@@ -45,9 +47,13 @@ function onParentGone(): void {
 }
 
 function watchParent(): void {
-  initialParent = process.ppid;
+  initialParent = startupParent;
   // A pid of 0 or 1 at start: started by init (a container's entry point); there is nothing to watch.
   if (initialParent > 1) {
+    if (process.ppid !== initialParent) {
+      setImmediate(onParentGone);
+      return;
+    }
     parentTimer = setInterval(() => {
       if (process.ppid !== initialParent) onParentGone();
     }, PARENT_POLL_MS);
