@@ -16,7 +16,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { decodePng } from '../src/io/png.js';
+import { decodePng, gridLayout } from '../src/io/png.js';
 import { bundledModelPath, cardPathFor } from '../src/model/load-node.js';
 import { encodeModel, type OnnxNode, type OnnxTensor } from '../src/model/onnx-graph/onnx-proto.js';
 
@@ -318,6 +318,16 @@ describe('rediffuse outputs and interruptions (subprocess)', { concurrency: 2 },
     assert.equal(readlinkSync(p('link.png')), p('link-target.png'));
     const png = decodePng(readFileSync(p('link-target.png')));
     assert.deepEqual([png.width, png.height], [decodePng(readFileSync(p('link.png'))).width, 28 * 2 + 2 * 2]);
+  });
+
+  it('--count 40 --class 0 wraps the row at 16 images (item 13)', async () => {
+    const r = await spawnCli(['sample', '--nfe', '1', '--count', '40', '--class', '0', '--solver', 'ddim', '--threads', '1', '--out', p('wrapped.png')]);
+    assert.equal(r.code, 0, r.stderr);
+    const png = decodePng(readFileSync(p('wrapped.png')));
+    const L = gridLayout(40, { sampleShape: [1, 28, 28], columns: 40, rowLabels: ['T-shirt/top'] });
+    assert.deepEqual([L.cellsPerLine, L.linesPerRow], [16, 3]);
+    assert.deepEqual([png.width, png.height], [138 + 16 * 56 + 17 * 2, 3 * 56 + 4 * 2]); // 1068 × 176, not 2 400 × 60
+    assert.deepEqual([png.width, png.height], [L.width, L.height]);
   });
 
   it('Ctrl-C mid-run exits 130 and leaves no file, no temporary', async () => {
