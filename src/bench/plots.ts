@@ -5,9 +5,7 @@
  * Pareto front (the cells no other cell beats on both axes).
  * @packageDocumentation
  */
-import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { BenchResults, CellResult } from './runner.js';
 
 /** One rendered figure. */
@@ -31,6 +29,8 @@ interface Point {
 
 /** Render a Vega-Lite spec to SVG and a 2× PNG. */
 export async function renderVegaLite(spec: TopLevelSpec): Promise<{ svg: string; png: Uint8Array }> {
+  // Loaded on first use: vega takes about a second to import, which every CLI start would pay.
+  const [vega, { compile }, { Resvg }] = await Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]);
   const vg = compile(spec).spec;
   const view = new vega.View(vega.parse(vg), { renderer: 'none' });
   const svg = await view.toSVG();

@@ -2,6 +2,10 @@
 /**
  * The `rediffuse` command line. Errors meant for the user print one line on stderr and exit 1;
  * Ctrl-C exits 130 without leaving a partial output file.
+ *
+ * The commands (onnxruntime, the solvers, the bench) are imported only after the Ctrl-C handlers and
+ * the parent watch of `interrupt.ts` are installed, so an interruption during start-up is handled
+ * (exit 130) rather than fatal.
  * @packageDocumentation
  */
 import { realpathSync } from 'node:fs';
@@ -9,10 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../io/package-version.js';
 import { CliError, EXIT_FAILURE } from './cli-error.js';
-import { registerAutofr } from './commands/autofr.js';
-import { registerBench } from './commands/bench.js';
-import { registerInspect } from './commands/inspect.js';
-import { registerSampleCommand } from './commands/sample.js';
 import { interruptSignal, releaseInterrupt } from './interrupt.js';
 
 /** Where the program's own messages (help, usage errors, error lines) go. */
@@ -26,8 +26,14 @@ const processOutput: CliOutput = {
   err: (text) => void process.stderr.write(text),
 };
 
-/** Build the `rediffuse` program with all its commands. */
-export function buildProgram(io: CliOutput = processOutput): Command {
+/** Build the `rediffuse` program with all its commands (imported here, on first use). */
+export async function buildProgram(io: CliOutput = processOutput): Promise<Command> {
+  const [{ registerSampleCommand }, { registerInspect }, { registerBench }, { registerAutofr }] = await Promise.all([
+    import('./commands/sample.js'),
+    import('./commands/inspect.js'),
+    import('./commands/bench.js'),
+    import('./commands/autofr.js'),
+  ]);
   const program = new Command();
   program
     .name('rediffuse')
@@ -49,9 +55,9 @@ export function buildProgram(io: CliOutput = processOutput): Command {
 
 /** Run the command line with `argv` (as `process.argv`); resolves to the exit code. */
 export async function main(argv: readonly string[] = process.argv, io: CliOutput = processOutput): Promise<number> {
-  interruptSignal(); // catch Ctrl-C from the start, before the model loads
-  const program = buildProgram(io);
+  interruptSignal(); // catch Ctrl-C from the start, before the commands and the model load
   try {
+    const program = await buildProgram(io);
     await program.parseAsync(argv as string[]);
     return 0;
   } catch (err) {

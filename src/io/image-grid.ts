@@ -4,6 +4,10 @@
  * draws the same raster on a canvas that `png.ts` encodes in Node, byte for byte.
  *
  * Pixel mapping: byte = round((v + 1)/2 · 255), clamped to [0, 255] (so −1 → 0, 0 → 128, 1 → 255).
+ *
+ * Wrapping: a row of more than `wrap` images (default {@link DEFAULT_WRAP}) is laid out over
+ * ⌈columns / wrap⌉ lines of at most `wrap` cells, with one extra gap between rows, and its label on
+ * its first line; so `--count 4096` gives a tall grid of a sane width instead of a 237 708 px strip.
  * @packageDocumentation
  */
 import type { NumArray } from '../core/tensor.js';
@@ -15,6 +19,8 @@ export interface ImageGridOptions {
   sampleShape: readonly number[];
   /** Images per row; the images fill the grid row by row. */
   columns: number;
+  /** Most cells on one line of the raster: a longer row wraps onto further lines. Default {@link DEFAULT_WRAP}. */
+  wrap?: number;
   /** Number of rows (default: enough for all images). */
   rows?: number;
   /** One label per row, drawn in a left margin. */
@@ -35,6 +41,9 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
+/** Default most cells per raster line (16 cells of 28 px at scale 2: about 1 000 px wide). */
+export const DEFAULT_WRAP = 16;
+
 /** Map a sample value in [−1, 1] to a byte: round((v+1)/2·255), clamped; NaN → 0. */
 export function toByte(v: number): number {
   const b = Math.round(((v + 1) / 2) * 255);
@@ -45,14 +54,19 @@ export function toByte(v: number): number {
 export interface GridLayout {
   width: number;
   height: number;
+  /** Rows of `columns` images (each one label). */
   rows: number;
   columns: number;
+  /** Cells on one raster line: min(columns, wrap). */
+  cellsPerLine: number;
+  /** Raster lines one row takes: ⌈columns / cellsPerLine⌉. */
+  linesPerRow: number;
   cellWidth: number;
   cellHeight: number;
   marginLeft: number;
   gap: number;
   labelScale: number;
-  /** Top-left pixel of a cell. */
+  /** Top-left pixel of a cell (row < rows, col < columns). */
   cellOrigin(row: number, col: number): [number, number];
 }
 
@@ -70,6 +84,12 @@ export function gridLayout(count: number, opts: ImageGridOptions): GridLayout {
   if (!Number.isInteger(columns) || columns < 1) throw new RangeError(`columns must be an integer ≥ 1, got ${columns}`);
   const rows = opts.rows ?? Math.max(1, Math.ceil(count / columns));
   if (count > rows * columns) throw new RangeError(`${count} images do not fit a grid of ${rows}×${columns}`);
+  const wrap = opts.wrap ?? DEFAULT_WRAP;
+  if (!Number.isInteger(wrap) || wrap < 1) throw new RangeError(`wrap must be an integer ≥ 1, got ${wrap}`);
+  const cellsPerLine = Math.min(columns, wrap);
+  const linesPerRow = Math.ceil(columns / cellsPerLine);
+  // One extra gap between rows when they wrap, so a row's lines read as one group.
+  const rowGap = linesPerRow > 1 ? gap : 0;
   const cellWidth = w! * scale;
   const cellHeight = h! * scale;
   // Labels as tall as fits the row: one font pixel per 12 image pixels, at least 1.
@@ -78,19 +98,25 @@ export function gridLayout(count: number, opts: ImageGridOptions): GridLayout {
   if (labels.length > rows) throw new RangeError(`${labels.length} row labels for ${rows} rows`);
   const longest = labels.reduce((m, s) => Math.max(m, textWidth(s, labelScale)), 0);
   const marginLeft = longest > 0 ? longest + 3 * labelScale + gap : 0;
-  const width = marginLeft + columns * cellWidth + (columns + 1) * gap;
-  const height = rows * cellHeight + (rows + 1) * gap;
+  const width = marginLeft + cellsPerLine * cellWidth + (cellsPerLine + 1) * gap;
+  const lines = rows * linesPerRow;
+  const height = lines * cellHeight + (lines + 1) * gap + (rows - 1) * rowGap;
   return {
     width,
     height,
     rows,
     columns,
+    cellsPerLine,
+    linesPerRow,
     cellWidth,
     cellHeight,
     marginLeft,
     gap,
     labelScale,
-    cellOrigin: (row, col) => [marginLeft + gap + col * (cellWidth + gap), gap + row * (cellHeight + gap)],
+    cellOrigin: (row, col) => {
+      const line = row * linesPerRow + Math.floor(col / cellsPerLine);
+      return [marginLeft + gap + (col % cellsPerLine) * (cellWidth + gap), gap + line * (cellHeight + gap) + row * rowGap];
+    },
   };
 }
 

@@ -6,7 +6,7 @@
  *
  * The onnxruntime module is injected (`onnxruntime-node` in Node.js, `onnxruntime-web` in a
  * browser), and this file uses only their shared API, so it runs in both; reading files from disk
- * lives in `load-node.ts`. Per-call wall time is recorded in {@link OnnxDiffusionModel.stats}.
+ * lives in `src/node/load-model.ts`. Per-call wall time is recorded in {@link OnnxDiffusionModel.stats}.
  * @packageDocumentation
  */
 import { now } from '../core/clock.js';

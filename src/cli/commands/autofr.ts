@@ -23,7 +23,8 @@ import { bundledModelPath, cardPathFor, loadModelCard, readModelBytes } from '..
 import { cardSamplingSetup } from '../../model/model-card.js';
 import { OnnxDiffusionModel } from '../../model/onnx-backend.js';
 import type { OrtModuleLike } from '../../model/ort-types.js';
-import { CliError, intArg, numberArg } from '../cli-error.js';
+import { checkOutputPath } from '../../io/output-path.js';
+import { CliError, intArg, numberArg, threadsArg } from '../cli-error.js';
 
 /** Model calls of an Auto-FR run when neither --steps nor --nfe is given. */
 export const AUTOFR_DEFAULT_NFE = 50;
@@ -113,7 +114,7 @@ export function registerAutofr(program: Command): Command {
     .addOption(new Option('--time-limit <seconds>', 'stop the search after this long').argParser(numberArg(1)).default(600))
     .addOption(new Option('--repeats <n>', 'timed calls per kind when measuring costs').argParser(intArg(1)).default(7))
     .addOption(new Option('--cost-batch <n>', 'samples per sampling run at which call costs are measured: the batch the policy will run at (default: --samples); the cost of a reuse call relative to a full one depends on it').argParser(intArg(1, 4096)))
-    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(intArg(1, 1024)))
+    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
     .addOption(new Option('-o, --out <path>', 'policy JSON to write').default('policy.json'))
     .addOption(new Option('--json', 'print the report as JSON'))
     .addOption(new Option('-q, --quiet', 'no progress lines on stderr'))
@@ -136,6 +137,7 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
+  checkOutputPath(opts.out); // before the search: a bad --out must not cost it
   const modelPath = opts.model ?? bundledModelPath();
   const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
   const setup = cardSamplingSetup(card);

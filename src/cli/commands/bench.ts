@@ -17,8 +17,9 @@ import { writeReport } from '../../bench/report.js';
 import { pairedWallTime, runBench, type BenchEvent, type BenchResults } from '../../bench/runner.js';
 import { onnxSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
 import { BenchStore } from '../../bench/store.js';
+import { checkOutputPath } from '../../io/output-path.js';
 import { bundledModelPath } from '../../node/index.js';
-import { CliError, EXIT_INTERRUPTED, intArg } from '../cli-error.js';
+import { CliError, EXIT_INTERRUPTED, intArg, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 
 /** Parsed options of `rediffuse bench`. */
@@ -116,7 +117,7 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('--count <n>', 'samples per cell (overrides the grid)').argParser(intArg(2, 1_000_000)))
     .addOption(new Option('--batch <n>', 'samples per sampling run (overrides the grid)').argParser(intArg(1, 4096)))
     .addOption(new Option('--seed <n>', 'seed of the seed set (overrides the grid)').argParser(intArg(0, 2 ** 32 - 1)))
-    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(intArg(1, 1024)))
+    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
     .addOption(new Option('--benchmarks-md <file>', 'also write this grid\'s generated section into a BENCHMARKS.md'))
     .addOption(new Option('--assets <dir>', 'folder for the plot PNGs linked from --benchmarks-md (default: <out>/plots)'))
     .addOption(new Option('--no-plots', 'skip the plots'))
@@ -248,6 +249,10 @@ function fmtMs(ms: number): string {
 export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?: BenchSetup): Promise<BenchCommandResult> {
   const grid = gridFromOptions(opts);
   const outDir = resolve(opts.out ?? `bench/out/${grid.name}`);
+  // Every output is checked before the model loads: a bad path must not cost a run.
+  checkOutputPath(outDir, { kind: 'folder' });
+  if (opts.benchmarksMd) checkOutputPath(opts.benchmarksMd, { flag: '--benchmarks-md' });
+  if (opts.assets) checkOutputPath(opts.assets, { kind: 'folder', flag: '--assets' });
   const say = (s: string) => {
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };

@@ -11,12 +11,13 @@ import { MULTISTEP_BASES } from '../../core/pfdiff/pfdiff-multistep.js';
 import { listSolvers } from '../../core/solvers/registry.js';
 import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/timesteps.js';
 import { writeFileAtomic } from '../../io/atomic-write.js';
+import { checkOutputPath } from '../../io/output-path.js';
 import { imageGridPng } from '../../io/png.js';
 import { bundledModelPath, loadOnnxModel } from '../../node/load-model.js';
 import { sampleOptionsFromCard, SampleRequestError } from '../../model/card-sample-options.js';
 import { cardSamplingSetup, parseModelCard, resolveClassLabel, type CardSamplingSetup, type ModelCard } from '../../model/model-card.js';
 import type { OnnxDiffusionModel } from '../../model/onnx-backend.js';
-import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption } from '../cli-error.js';
+import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { addFeatureReuseOptions, checkFeatureReuseFlags, formatFeatureReuseLine, setupFeatureReuse, wantsFeatureReuse, type FeatureReuseFlags, type FeatureReuseReport } from './feature-reuse-options.js';
@@ -132,7 +133,7 @@ export function registerSampleCommand(program: Command): Command {
     .addOption(new Option('--count <n>', 'images per row (per class); unconditional: images in total (default 8, resp. 64)').argParser(intArg(1, 4096)))
     .addOption(new Option('--seed <n>', 'seed of the initial noise').argParser(intArg(0, 2 ** 32 - 1)).default(0))
     .addOption(new Option('-b, --batch-size <n>', 'largest batch per network run (a guided call runs cond + uncond together)').argParser(intArg(1, 4096)).default(64))
-    .addOption(new Option('-t, --threads <n>', "onnxruntime intra-op threads (default: onnxruntime's choice)").argParser(intArg(1, 1024)))
+    .addOption(new Option('-t, --threads <n>', "onnxruntime intra-op threads (default: onnxruntime's choice)").argParser(threadsArg()))
     .addOption(new Option('-m, --model <path>', 'an ONNX diffusion model (default: the bundled models/fashion-unet.onnx)'))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
     .addOption(new Option('-o, --out <path>', 'PNG to write').default('rediffuse-samples.png'))
@@ -265,9 +266,11 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
   }
   if (opts.pfdiffReuse !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-reuse needs --pfdiff k_h');
   checkFeatureReuseFlags(opts);
+  checkOutputPath(opts.out); // before the model loads: a bad --out must not cost a run
 
   const signal = interruptSignal();
   const progress = createProgress(!opts.quiet && opts.progress !== false);
+  progress.phase('loading model');
   try {
     const t0 = performance.now();
     const loaded = await loadForCli(opts);
@@ -332,6 +335,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     if (fr) sampleOptions.model = fr.model;
     if (fr && !opts.quiet) for (const note of fr.notes) process.stderr.write(`rediffuse: warning: ${note}\n`);
     let result: SampleResult;
+    progress.phase('sampling');
     try {
       result = await sample(sampleOptions);
     } catch (err) {
