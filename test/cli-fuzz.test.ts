@@ -4,9 +4,6 @@
  * with the exit code, a pattern the message must match, and the files that must not exist (or
  * must be unchanged) afterwards. Bad models and cards are built here from bytes.
  *
- * Rows marked `pending: 'item N'` state the behaviour issue 10 asks for and are fixed on other
- * branches; they are skipped until those are merged.
- *
  * Rows with `heavy` carry a run that would take minutes (`--nfe 300 --count 50`): the refusal must
  * come before the first model call, so the row fails by its time limit if it does not.
  */
@@ -188,8 +185,6 @@ interface Row {
   unchanged?: string[];
   /** The refusal must come before the first model call of an expensive run. */
   heavy?: boolean;
-  /** Fixed on another branch: skipped until merged. */
-  pending?: string;
 }
 
 /** A run that takes minutes if it samples (so a refusal after sampling fails by the time limit). */
@@ -233,12 +228,12 @@ const rows: Row[] = [
   { name: 'wrong ONNX (another signature)', args: ['sample', '--model', p('wrong.onnx'), ...TINY], code: 1, stderr: /wrong\.onnx.*(sample|input)/i },
   { name: 'NaN model', args: ['sample', '--model', p('nan.onnx'), ...TINY], code: 1, stderr: /nan\.onnx: the model returned NaN at timestep \d+/ },
   { name: 'model without a card', args: ['sample', '--model', p('nocard.onnx'), ...TINY], code: 1, stderr: /no model card for .*nocard\.onnx: pass --card/ },
-  { name: 'output larger than the sample', args: ['sample', '--model', p('concat.onnx'), ...TINY], code: 1, stderr: /out_sample.*\[.*2, ?28, ?28\]/, pending: 'item 2' },
+  { name: 'output larger than the sample', args: ['sample', '--model', p('concat.onnx'), ...TINY], code: 1, stderr: /out_sample.*\[.*2, ?28, ?28\]/ },
 
   // Cards (already behaved, except naming the card for a bad default solver).
   { name: 'malformed card (broken JSON)', args: ['sample', '--card', p('card-broken.json'), ...TINY], code: 1, stderr: /card-broken\.json.*JSON/ },
   { name: 'card without scheduler_config', args: ['sample', '--card', p('card-nosched.json'), ...TINY], code: 1, stderr: /card-nosched\.json.*scheduler_config/ },
-  { name: 'card with an unknown default solver', args: ['sample', '--card', p('card-warp9.json'), '--nfe', '2', '--count', '1', '--class', '0'], code: 1, stderr: /card.*default_solver.*warp9|warp9.*card/, pending: 'item 21' },
+  { name: 'card with an unknown default solver', args: ['sample', '--card', p('card-warp9.json'), '--nfe', '2', '--count', '1', '--class', '0'], code: 1, stderr: /card.*default_solver.*warp9|warp9.*card/ },
 
   // Policies (already behaved).
   { name: 'missing policy', args: ['sample', '--fr-policy', p('nope.json'), ...TINY], code: 1, stderr: /nope\.json does not exist; pass --fr-policy/ },
@@ -263,20 +258,20 @@ const rows: Row[] = [
   { name: 'bench --benchmarks-md is a folder (item 10)', args: ['bench', '--quick', '--out', p('bench-never'), '--benchmarks-md', p('a-folder')], code: 1, stderr: /--benchmarks-md .*a-folder: it is a folder/, absent: ['bench-never'] },
 
   // Fixed on other branches (enabled by the lead after merging).
-  { name: 'bench checks solver names first', args: ['bench', '--solvers', 'ddim,warp9', '--nfe', '4', '--out', p('bench-warp9')], code: 1, heavy: true, stderr: /warp9/, absent: ['bench-warp9'], pending: 'item 4' },
-  { name: 'PFDiff rejects unknown solver options', args: ['sample', '--solver', 'unipc', '--pfdiff', '2_1', '-O', 'bogus=1', ...HEAVY.slice(0, 4)], code: 1, heavy: true, stderr: /bogus/, pending: 'item 5' },
-  { name: '--fr-points without --fr-interval', args: ['sample', '--fr-points', 'deepcache', ...HEAVY], code: 1, heavy: true, stderr: /--fr-points.*--fr-interval|--fr-interval.*--fr-points/, pending: 'item 6' },
-  { name: '--fr-policy searched for another solver', args: ['sample', '--fr-policy', p('policy-ddim.json'), '--nfe', '4', '--count', '1', '--class', '0'], code: 1, stderr: /ddim/, pending: 'item 6' },
-  { name: '--pfdiff with the default multistep solver says so', args: ['sample', '--pfdiff', '2_1', ...TINY.filter((a, i, all) => a !== '--solver' && all[i - 1] !== '--solver')], code: 0, stderr: /experimental|multistep/, pending: 'item 6' },
-  { name: 'autofr on an unconditional model with guidance 2', args: ['autofr', '--model', p('uncond.onnx'), '--out', p('uncond-policy.json')], code: 1, heavy: true, stderr: /guidance/, absent: ['uncond-policy.json'], pending: 'item 7' },
-  { name: '--fr-points with one tensor name', args: ['sample', '--fr-interval', '2', '--fr-points', '/Add_11_output_0', ...TINY, '--out', p('one-tensor.png')], code: 0, stdout: /wrote .*one-tensor\.png/, pending: 'item 8' },
-  { name: '--nfe 1000 names the largest NFE', args: ['sample', '--nfe', '1000'], code: 1, stderr: /at most|largest/, pending: 'item 11' },
-  { name: '--nfe 100000 --spacing karras refused at once', args: ['sample', '--nfe', '100000', '--spacing', 'karras'], code: 1, heavy: true, stderr: /at most|largest/, pending: 'item 11' },
-  { name: '--guidance 1e308 blames the guidance scale', args: ['sample', '--guidance', '1e308', ...TINY], code: 1, stderr: /guidance/, not: /check the model file/, pending: 'item 12' },
-  { name: 'bench --dry-run writes nothing', args: ['bench', '--grid', join(ROOT, 'bench/full.json'), '--import', join(ROOT, 'bench/results/full.json'), '--dry-run', '--out', p('dry-run-out')], code: 0, absent: ['dry-run-out'], pending: 'item 15' },
-  { name: '"1 model call", singular', args: ['sample', '--nfe', '1', '--count', '1', '--class', '0', '--solver', 'ddim', '--out', p('one-call.png')], code: 0, stdout: /1 model call[^s]/, pending: 'item 21' },
-  { name: 'UniPC --order 4 refused with the range', args: ['sample', '--solver', 'unipc', '--order', '4'], code: 1, stderr: /order.*(1\.\.3|1–3|at most 3)/, pending: 'item 21' },
-  { name: 'bench on a user model does not point at models/STATUS.txt', args: ['bench', '--model', p('text.onnx'), '--solvers', 'ddim', '--nfe', '2', '--out', p('bench-user')], code: 1, stderr: /text\.onnx/, not: /STATUS\.txt/, pending: 'item 21' },
+  { name: 'bench checks solver names first', args: ['bench', '--solvers', 'ddim,warp9', '--nfe', '4', '--out', p('bench-warp9')], code: 1, heavy: true, stderr: /warp9/, absent: ['bench-warp9'] },
+  { name: 'PFDiff rejects unknown solver options', args: ['sample', '--solver', 'unipc', '--pfdiff', '2_1', '-O', 'bogus=1', ...HEAVY.slice(0, 4)], code: 1, heavy: true, stderr: /bogus/ },
+  { name: '--fr-points without --fr-interval', args: ['sample', '--fr-points', 'deepcache', ...HEAVY], code: 1, heavy: true, stderr: /--fr-points.*--fr-interval|--fr-interval.*--fr-points/ },
+  { name: '--fr-policy searched for another solver warns', args: ['sample', '--fr-policy', p('policy-ddim.json'), '--nfe', '4', '--count', '1', '--class', '0', '--out', p('policy-other-solver.png')], code: 0, stderr: /warning: the reuse policy was searched for solver ddim, and this run uses dpmpp_2m/ },
+  { name: '--pfdiff with the default multistep solver says so', args: ['sample', '--pfdiff', '2_1', ...TINY.filter((a, i, all) => a !== '--solver' && all[i - 1] !== '--solver')], code: 0, stderr: /experimental|multistep/ },
+  { name: 'autofr on an unconditional model with guidance 2', args: ['autofr', '--model', p('uncond.onnx'), '--out', p('uncond-policy.json')], code: 1, heavy: true, stderr: /guidance/, absent: ['uncond-policy.json'] },
+  { name: '--fr-points with one tensor name', args: ['sample', '--fr-interval', '2', '--fr-points', '/mid1/conv2/Conv_output_0', ...TINY, '--out', p('one-tensor.png')], code: 0, stdout: /wrote .*one-tensor\.png/ },
+  { name: '--nfe 1000 names the largest NFE', args: ['sample', '--nfe', '1000'], code: 1, stderr: /at most|largest/ },
+  { name: '--nfe 100000 --spacing karras refused at once', args: ['sample', '--nfe', '100000', '--spacing', 'karras'], code: 1, heavy: true, stderr: /at most|largest/ },
+  { name: '--guidance 1e308 blames the guidance scale', args: ['sample', '--guidance', '1e308', ...TINY], code: 1, stderr: /guidance/, not: /check the model file/ },
+  { name: 'bench --dry-run writes nothing', args: ['bench', '--grid', join(ROOT, 'bench/full.json'), '--import', join(ROOT, 'bench/results/full.json'), '--dry-run', '--out', p('dry-run-out')], code: 0, absent: ['dry-run-out'] },
+  { name: '"1 model call", singular', args: ['sample', '--nfe', '1', '--count', '1', '--class', '0', '--solver', 'ddim', '--out', p('one-call.png')], code: 0, stdout: /1 model call[^s]/ },
+  { name: 'UniPC --order 4 refused with the range', args: ['sample', '--solver', 'unipc', '--order', '4'], code: 1, stderr: /option "order" of solver "unipc" must be an integer in \[1, 3\], got 4/ },
+  { name: 'bench on a user model does not point at models/STATUS.txt', args: ['bench', '--model', p('text.onnx'), '--solvers', 'ddim', '--nfe', '2', '--out', p('bench-user')], code: 1, stderr: /text\.onnx/, not: /STATUS\.txt/ },
 ];
 
 /** Names the row's command line gives as --out (so a sample row without --out gets its own). */
@@ -288,8 +283,7 @@ function withOut(row: Row): { args: string[]; out: string | undefined } {
 
 describe('rediffuse against bad input (subprocess, table)', { concurrency: 3 }, () => {
   for (const row of rows) {
-    const skip = row.pending ? `pending ${row.pending} (fixed on another branch; enable after merging)` : false;
-    it(`${row.name} → exit ${row.code}`, { skip }, async () => {
+    it(`${row.name} → exit ${row.code}`, async () => {
       const { args, out } = withOut(row);
       const before = new Map((row.unchanged ?? []).map((f) => [f, readFileSync(p(f))]));
       const r = await spawnCli(args, { timeoutMs: row.heavy ? 90_000 : 120_000 }); // a heavy run that samples takes 20+ min
