@@ -305,7 +305,7 @@ describe('runner on the closed-form Gaussian model', () => {
     releaseInterrupt();
     assert.equal(r.failedCells.length, 1);
     assert.match(r.failedCells[0]!, /ddim.*model returned NaN/);
-    assert.match(benchFailure(r)!, /^1 cell\(s\) failed \(see .*results\.md\):\n  ddim.*model returned NaN/);
+    assert.match(benchFailure(r)!, /^1 cell\(s\) failed \(see .*results\.md\):\n {2}ddim.*model returned NaN/);
     assert.equal(benchFailure({ ...r, failedCells: [] }), undefined);
   });
 

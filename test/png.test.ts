@@ -92,7 +92,10 @@ describe('grid wrapping', () => {
     // label ink only beside line 0 (label scale 1: a cell of 8 px is under 4 glyph heights)
     let inkLine0 = 0;
     let inkLine1 = 0;
-    for (let y = 0; y < img.height; y++) for (let x = 0; x < L.marginLeft; x++) if (px(img, x, y)[0] === 235) (y < y2 ? inkLine0++ : inkLine1++);
+    for (let y = 0; y < img.height; y++) for (let x = 0; x < L.marginLeft; x++) if (px(img, x, y)[0] === 235) {
+      if (y < y2) inkLine0++;
+      else inkLine1++;
+    }
     assert.equal(inkLine0, 18); // 'A' has 18 inked font pixels
     assert.equal(inkLine1, 0);
   });

@@ -56,7 +56,7 @@ test('DDIM family linspace: linspace(0, 999, S).round()[::-1]', () => {
 
 test('Euler family linspace is fractional float32: np.linspace(0, 999, S, dtype=np.float32)[::-1]', () => {
   assert.deepEqual(nodes({ steps: 6, spacing: 'linspace', family: 'euler' }), [
-    999, 799.2000122070312, 599.4000244140625, 399.6000061035156, 199.8000030517578, 0,
+    999, Math.fround(799.2), Math.fround(599.4), Math.fround(399.6), Math.fround(199.8), 0,
   ]);
 });
 

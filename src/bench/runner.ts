@@ -187,7 +187,7 @@ export function cellOptions(setup: BenchSetup, cell: Pick<CellSpec, 'solver' | '
     });
   } catch (err) {
     if (err instanceof SampleRequestError && err.field === 'guidance' && !setup.conditional) {
-      throw new Error(`guidance ${cell.guidance}: ${err.message}; in a grid: use guidance: [0]`);
+      throw new Error(`guidance ${cell.guidance}: ${err.message}; in a grid: use guidance: [0]`, { cause: err });
     }
     throw err;
   }
@@ -253,7 +253,7 @@ function readPolicyFile(file: string): ReusePolicy {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as ReusePolicy;
   } catch (e) {
-    throw new Error(`reuse policy ${file} cannot be read (${(e as Error).message}); write it with rediffuse autofr or fix the path`);
+    throw new Error(`reuse policy ${file} cannot be read (${(e as Error).message}); write it with rediffuse autofr or fix the path`, { cause: e });
   }
 }
 
@@ -275,7 +275,7 @@ export function policyFor(fr: FrSpec, calls: number): ReusePolicy {
   try {
     return layoutReusePolicy(choice, calls);
   } catch (e) {
-    throw new Error(fr.kind === 'policy' ? `${fr.file}: ${(e as Error).message}` : (e as Error).message);
+    throw new Error(fr.kind === 'policy' ? `${fr.file}: ${(e as Error).message}` : (e as Error).message, { cause: e });
   }
 }
 

@@ -223,7 +223,7 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
           try {
             test = await loadFashionMnist('t10k');
           } catch (e) {
-            throw new Error(`KID needs the Fashion-MNIST test images (${(e as Error).message}); install dataset-fashion-mnist or set metrics.kid: false`);
+            throw new Error(`KID needs the Fashion-MNIST test images (${(e as Error).message}); install dataset-fashion-mnist or set metrics.kid: false`, { cause: e });
           }
           realCache = (await classifier.classify(pixelsToUnitRange(test.pixels))).features;
         }

@@ -83,7 +83,7 @@ export function parseSolverOption(value: string, previous: Record<string, unknow
   if (eq <= 0) throw new InvalidArgumentError(`expected key=value (e.g. solverType=heun), got "${value}".`);
   const key = value.slice(0, eq).trim();
   const raw = value.slice(eq + 1).trim();
-  let parsed: unknown = raw;
+  let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {

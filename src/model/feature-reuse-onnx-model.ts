@@ -17,9 +17,7 @@
  */
 import { now } from '../core/clock.js';
 import type { Conditioning, ModelCall, ModelCallOptions, PredictionType } from '../core/model.js';
-import { modelCallAt } from '../core/model.js';
 import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
-import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
 import type { NumArray } from '../core/tensor.js';
 import type { OnnxModelOptions, OnnxModelStats } from './onnx-backend.js';
 import { OnnxFeedBuilder, type OnnxFeedRequest } from './onnx-feeds.js';
@@ -188,7 +186,7 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
     try {
       graphs = await buildFeatureReuseGraphs(analyzed, policy, { ort: opts.ort });
     } catch (err) {
-      throw new Error(`${label}: cannot set up feature reuse: ${(err as Error).message}`);
+      throw new Error(`${label}: cannot set up feature reuse: ${(err as Error).message}`, { cause: err });
     }
     const session = await FeatureReuseSession.fromGraphs(opts.ort, graphs, sessionOptions);
     const desc = describeOnnxModel(session.io, label, opts);

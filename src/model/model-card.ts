@@ -73,7 +73,7 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
     try {
       json = JSON.parse(input);
     } catch (err) {
-      throw new Error(`model card ${source} is not valid JSON (${(err as Error).message}); fix the file or pass another --card`);
+      throw new Error(`model card ${source} is not valid JSON (${(err as Error).message}); fix the file or pass another --card`, { cause: err });
     }
   }
   if (!isRecord(json)) throw new Error(`model card ${source} must be a JSON object; see models/README.md for the format`);
@@ -219,7 +219,7 @@ export function cardSamplingSetup(card: ModelCard): CardSamplingSetup {
   try {
     scheduler = fromSchedulerConfig(card.schedulerConfig);
   } catch (err) {
-    throw new Error(`model card ${card.name}: scheduler_config: ${(err as Error).message}`);
+    throw new Error(`model card ${card.name}: scheduler_config: ${(err as Error).message}`, { cause: err });
   }
   return {
     scheduler,
@@ -262,6 +262,7 @@ export function solverSettingsFor(setup: CardSamplingSetup, solver?: string): Ca
     if (solver !== undefined || setup.card.defaultSolver === undefined) throw err;
     throw new Error(
       `model card ${setup.card.source}: field "default_solver" names no solver (${(err as Error).message}); fix the card, or choose a solver (--solver)`,
+     { cause: err },
     );
   }
   const s = setup.scheduler;

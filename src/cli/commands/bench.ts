@@ -291,7 +291,10 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
       );
       bar?.start(Math.max(1, e.pending * Math.ceil(grid.seeds.count / grid.seeds.batch)), 0, { label: 'starting' });
     } else if (e.type === 'reference') {
-      if (!e.cached) (bar ? bar.update(done, { label: `reference run, guidance ${e.guidance}` }) : say(`reference run (guidance ${e.guidance}): ${grid.reference.solver} ${grid.reference.nfe} calls`));
+      if (e.cached) {
+        // a reference run already in the store: nothing to show
+      } else if (bar) bar.update(done, { label: `reference run, guidance ${e.guidance}` });
+      else say(`reference run (guidance ${e.guidance}): ${grid.reference.solver} ${grid.reference.nfe} calls`);
     } else if (e.type === 'cell-start') {
       bar?.update(done, { label: e.label });
       if (!bar) say(`[${e.index + 1}/${e.total}] ${e.label}`);

@@ -44,7 +44,7 @@ export async function inspectModel(path: string, policies: string[], opts: { bra
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch (err) {
-    throw new Error(`cannot read model '${path}' (${(err as Error).message}); pass the path of an .onnx file`);
+    throw new Error(`cannot read model '${path}' (${(err as Error).message}); pass the path of an .onnx file`, { cause: err });
   }
   const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
   const analyzed = await analyzeOnnxModel(bytes, { ort, dimValues: opts.dimValues });

@@ -86,7 +86,9 @@ export function withFeatureReuse(net: FeatureReuseCapable, opts: FeatureReuseOpt
           `the run made more than the ${policy.calls} model calls its reuse policy was made for: build the policy for this solver and step count`,
         );
       }
-      let { kind, weight } = callKind(policy, call.index);
+      const planned = callKind(policy, call.index);
+      const weight = planned.weight;
+      let kind = planned.kind;
       if (key === null || key.length !== x.length) kind = 'keyframe' as CallKind;
       if (kind === 'keyframe') {
         const t0 = now();

@@ -157,7 +157,7 @@ export function largestBudget(maxSteps: number, stepsFor: (nfe: number) => numbe
   let hi = 4 * maxSteps + 4;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    let fits = false;
+    let fits: boolean;
     try {
       fits = stepsFor(mid) <= maxSteps;
     } catch {

@@ -3,7 +3,7 @@
  * diffusers scheduler class name). Unknown names throw an error that lists the valid ones.
  * @packageDocumentation
  */
-import type { SolverSpec } from './types.js';
+import type { AnySolverSpec } from './types.js';
 import { ddimSpec } from './ddim.js';
 import { ddpmSpec } from './ddpm.js';
 import { dpmpp1Spec } from './dpmpp-1.js';
@@ -18,7 +18,7 @@ import { dpmpp2mSpec, dpmpp3mSpec } from './dpmpp-multistep.js';
 import { dpmpp2mSdeSpec } from './dpmpp-2m-sde.js';
 import { unipcSpec } from './unipc.js';
 
-const ALL_SPECS: readonly SolverSpec<any>[] = [
+const ALL_SPECS: readonly AnySolverSpec[] = [
   // classic solvers
   ddimSpec,
   dpmpp1Spec,
@@ -41,9 +41,9 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
 ];
 
 /** Every solver by registry name. */
-export const solverRegistry: Map<string, SolverSpec<any>> = new Map(ALL_SPECS.map((s) => [s.name, s]));
+export const solverRegistry: Map<string, AnySolverSpec> = new Map(ALL_SPECS.map((s) => [s.name, s]));
 
-const byAlias = new Map<string, SolverSpec<any>>();
+const byAlias = new Map<string, AnySolverSpec>();
 for (const spec of ALL_SPECS) {
   for (const key of [spec.name, ...(spec.aliases ?? [])]) {
     const k = key.toLowerCase();
@@ -54,7 +54,7 @@ for (const spec of ALL_SPECS) {
 }
 
 /** The solver named `name` (registry name or alias, case-insensitive). */
-export function getSolver(name: string): SolverSpec<any> {
+export function getSolver(name: string): AnySolverSpec {
   const spec = typeof name === 'string' ? byAlias.get(name.toLowerCase()) : undefined;
   if (!spec) {
     throw new Error(`unknown solver "${String(name)}": valid names are ${[...solverRegistry.keys()].join(', ')}`);
@@ -63,6 +63,6 @@ export function getSolver(name: string): SolverSpec<any> {
 }
 
 /** All registered solvers, in registry order. */
-export function listSolvers(): SolverSpec<any>[] {
+export function listSolvers(): AnySolverSpec[] {
   return [...solverRegistry.values()];
 }

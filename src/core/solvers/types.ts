@@ -124,3 +124,10 @@ export interface SolverSpec<O extends object = Record<string, unknown>> {
   /** Bind options. Unknown or out-of-range options throw an error naming the fix. */
   create(options?: Partial<O>): Solver;
 }
+
+/**
+ * A solver spec of any option type: what the registry holds and returns (each spec checks its own
+ * options at run time through its option schema, so the static option type is erased here).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnySolverSpec = SolverSpec<any>;

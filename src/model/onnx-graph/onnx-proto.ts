@@ -257,7 +257,7 @@ export function decodeModel(bytes: Uint8Array): OnnxModel {
     reader.discardUnknown = false;
     model = modelProtoType().decode(reader) as unknown as OnnxModel;
   } catch (err) {
-    throw new Error(`cannot parse the ONNX model (${(err as Error).message}); pass the bytes of an .onnx file (ModelProto), not external data or a text dump`);
+    throw new Error(`cannot parse the ONNX model (${(err as Error).message}); pass the bytes of an .onnx file (ModelProto), not external data or a text dump`, { cause: err });
   }
   if (!model.graph) throw new Error('the ONNX model has no graph; pass a complete ModelProto exported with torch.onnx.export or onnx.save');
   return model;

@@ -60,7 +60,7 @@ export async function probeTensorShapes(model: OnnxModel, ort: OrtModuleLike, op
     } catch (err) {
       const dims = [...otherParams].map((p) => `${p}=${options.dimValues?.[p] ?? 8}`).join(', ');
       throw new Error(`running the model to measure tensor shapes failed (${(err as Error).message.split('\n')[0]})` +
-        (dims ? `; symbolic input dims were set to ${dims}: pass the sizes the model expects (dimValues / --dim name=value)` : '; check that the model runs in onnxruntime'));
+        (dims ? `; symbolic input dims were set to ${dims}: pass the sizes the model expects (dimValues / --dim name=value)` : '; check that the model runs in onnxruntime'), { cause: err });
     }
   };
   let a: Record<string, OrtTensorLike>;
