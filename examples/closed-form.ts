@@ -6,8 +6,7 @@ const schedule = discreteSchedule({ betaSchedule: 'linear', betaStart: 1e-4, bet
 const model = gaussianModel({ schedule, mean: 0.5, std: 0.5, sampleShape: [4] });
 const noise = gaussianBatch(7, 8, 4, 'float64');
 const exact = model.exactOdeSolution(noise, schedule.tMax, CLEAN_TIME);
-const rms = (x: ArrayLike<number>) =>
-  Math.sqrt(Array.from(x, (v, i) => (v - exact[i]!) ** 2).reduce((a, b) => a + b, 0) / x.length);
+const rms = (x: ArrayLike<number>) => Math.sqrt(Array.from(x, (v, i) => (v - exact[i]!) ** 2).reduce((a, b) => a + b, 0) / x.length);
 
 for (const pfdiff of [undefined, { k: 2, h: 1 }]) {
   const run = await sample({ model, schedule, solver: 'ddim', nfe: 6, batch: 8, initialNoise: noise, precision: 'float64', pfdiff });

@@ -123,8 +123,18 @@ test('Auto-FR finds a policy within budget, no worse than uniform-3 at the same 
   const netB = staleTimeNet(mixture());
   const run = { schedule, solver: 'ddim', steps: calls, batch: 4, seed: 11, precision: 'float64' as const };
   const reference = await fullComputeSamples(netA, run);
-  const objective = createPolicyObjective({ nets: new Map([['frdiff', netA], ['residual', netB]]), run, reference });
-  const points = [{ points: 'frdiff', keyframe: 1, reuse: 0.5 }, { points: 'residual', keyframe: 1.05, reuse: 0.3 }];
+  const objective = createPolicyObjective({
+    nets: new Map([
+      ['frdiff', netA],
+      ['residual', netB],
+    ]),
+    run,
+    reference,
+  });
+  const points = [
+    { points: 'frdiff', keyframe: 1, reuse: 0.5 },
+    { points: 'residual', keyframe: 1.05, reuse: 0.3 },
+  ];
   const uniform3 = uniformPolicy(calls, 3, { temperature: 30, bias: 0.5 }, 'frdiff');
   const budget = policyCost(uniform3, points[0]!);
   const seen = new Set<string>();
@@ -154,7 +164,10 @@ test('Auto-FR finds a policy within budget, no worse than uniform-3 at the same 
 
 test('Auto-FR: an impossible budget and bad options give errors that name the fix', async () => {
   const points = [{ points: 'frdiff', keyframe: 1, reuse: 0.9 }];
-  await assert.rejects(searchReusePolicy({ calls: 10, budget: 0.05, points, biases: [null], evaluate: async () => 0 }), /cheapest \(one keyframe\) costs 0\.910: raise the budget/);
+  await assert.rejects(
+    searchReusePolicy({ calls: 10, budget: 0.05, points, biases: [null], evaluate: async () => 0 }),
+    /cheapest \(one keyframe\) costs 0\.910: raise the budget/,
+  );
   await assert.rejects(searchReusePolicy({ calls: 10, budget: 1.5, points, evaluate: async () => 0 }), /budget is a cost fraction in \(0, 1\]/);
   await assert.rejects(searchReusePolicy({ calls: 10, budget: 0.5, points: [], evaluate: async () => 0 }), /at least one reuse-points option/);
 });
@@ -165,7 +178,14 @@ test('--budget interval:1 is exactly 1 even when a keyframe measured dearer than
   assert.equal(intervalBudget(20, 2, { keyframe: 2.5, reuse: 0.4 }), 1); // (10·2.5 + 10·0.4)/20 = 1.45 → 1
   assert.ok(Math.abs(intervalBudget(50, 3, { keyframe: 1, reuse: 0.5 }) - (17 + 19 * 0.5) / 50) < 1e-15);
   // the search accepts the budget and finds a policy (interval 1 does not fit at 1.574, interval 2 does)
-  const r = await searchReusePolicy({ calls: 20, budget: intervalBudget(20, 1, noisy), points: [{ points: 'frdiff', ...noisy }], biases: [null], maxEvaluations: 3, evaluate: async (p) => 1 / p.keyframes.length });
+  const r = await searchReusePolicy({
+    calls: 20,
+    budget: intervalBudget(20, 1, noisy),
+    points: [{ points: 'frdiff', ...noisy }],
+    biases: [null],
+    maxEvaluations: 3,
+    evaluate: async (p) => 1 / p.keyframes.length,
+  });
   assert.ok(r.cost <= 1);
   assert.equal(r.bestUniform.interval, 2);
 });
@@ -188,7 +208,10 @@ test('one timing harness: warm-up rounds untimed, interleaved rounds, medians; m
   // a: 100, 100 (warm-up), then 3, 1, 2 → median 2; b: 50, 50, then 4, 8, 6, … → median 6
   const t = await timeInterleaved([task('a', [100, 100, 3, 1, 2]), task('b', [50, 50, 4, 8, 6])], 3, () => clock);
   assert.equal(TIMING_WARMUP_ROUNDS, 2);
-  assert.deepEqual(t.ms, [[3, 1, 2], [4, 8, 6]]);
+  assert.deepEqual(t.ms, [
+    [3, 1, 2],
+    [4, 8, 6],
+  ]);
   assert.deepEqual(t.medianMs, [2, 6]);
   assert.deepEqual(order.slice(0, 4), ['a', 'b', 'a', 'b']);
   assert.equal(median([4, 1, 3, 2]), 2.5);
@@ -213,7 +236,10 @@ test('autofr refuses guidance on a model card without classes, as sample does, b
     let err = '';
     const out = join(dir, 'policy.json');
     const started = performance.now();
-    const code = await main(['node', 'rediffuse', 'autofr', '--card', cardPath, '--steps', '4', '--out', out, '--quiet'], { out: () => {}, err: (s) => void (err += s) });
+    const code = await main(['node', 'rediffuse', 'autofr', '--card', cardPath, '--steps', '4', '--out', out, '--quiet'], {
+      out: () => {},
+      err: (s) => void (err += s),
+    });
     assert.equal(code, 1, err);
     assert.match(err, /classifier-free guidance needs a class-conditional model, but fashion-unet is not one: use guidance 1 \(or 0\) \(--guidance\)/);
     assert.equal(existsSync(out), false);

@@ -33,7 +33,11 @@ const TINY = {
 };
 
 describe('grid files', () => {
-  const bad = (raw: unknown, pattern: RegExp) => assert.throws(() => validateGrid(raw), (e: Error) => e instanceof GridError && pattern.test(e.message));
+  const bad = (raw: unknown, pattern: RegExp) =>
+    assert.throws(
+      () => validateGrid(raw),
+      (e: Error) => e instanceof GridError && pattern.test(e.message),
+    );
 
   test('validation errors name the field and the fix', () => {
     bad(null, /grid: expected an object/);
@@ -86,7 +90,12 @@ describe('grid files', () => {
 });
 
 test('FR entries: space "sample" is kept and labelled, "epsilon" is the default and keeps old keys, others are refused', () => {
-  const ctx = { modelHash: 'm', seeds: { seed: 0, count: 4, batch: 4 }, reference: { solver: 'ddim', nfe: 10 }, metrics: { fd: false, accuracy: false, kid: false, trajectory: true, best: 'trajectory_mse' as const } };
+  const ctx = {
+    modelHash: 'm',
+    seeds: { seed: 0, count: 4, batch: 4 },
+    reference: { solver: 'ddim', nfe: 10 },
+    metrics: { fd: false, accuracy: false, kid: false, trajectory: true, best: 'trajectory_mse' as const },
+  };
   const cell = (fr: unknown): CellSpec => ({ solver: 'dpmpp_2m', nfe: 10, pfdiff: null, guidance: 0, fr: parseFrEntry(fr) });
   assert.deepEqual(parseFrEntry({ interval: 2, space: 'sample' }), { kind: 'interval', interval: 2, mixing: null, points: 'frdiff', space: 'sample' });
   assert.equal(cellKey(cell({ interval: 2, space: 'epsilon' }), ctx), cellKey(cell({ interval: 2 }), ctx));
@@ -100,24 +109,38 @@ test('FR claims: the 2× bar against the sampler with as many calls, and Auto-FR
   const cell = (fr: unknown, nfe: number, full: number, wallMs: number, fd: number, vsFull: number | null): CellResult => {
     const settings: CellSpec = { solver: 'ddim', nfe, pfdiff: null, guidance: 2, fr: parseFrEntry(fr, 'fr', '/p') };
     return {
-      format: 'rediffuse-bench-cell/1', key: Math.random().toString(16).slice(2), label: cellLabel(settings), method: cellLabel(settings).split(' @')[0]!, settings, status: 'ok', machine,
-      samples: 4, batch: 2, runs: 2, metrics: { fd, accuracy: null, kid: null, trajectory: null, vsFull: vsFull === null ? null : { mse: vsFull, psnr: -10 * Math.log10(vsFull) } },
-      calls: { perRun: nfe, total: 2 * nfe, full: 2 * full, reuse: 0, skip: 0 }, timing: { wallMs, callMs: 0, msPerCall: 0, wallPerCallMs: 0, oneCallMs: 1, oneReuseCallMs: null, overhead: 1 },
-      computedAt: '', durationMs: 0,
+      format: 'rediffuse-bench-cell/1',
+      key: Math.random().toString(16).slice(2),
+      label: cellLabel(settings),
+      method: cellLabel(settings).split(' @')[0]!,
+      settings,
+      status: 'ok',
+      machine,
+      samples: 4,
+      batch: 2,
+      runs: 2,
+      metrics: { fd, accuracy: null, kid: null, trajectory: null, vsFull: vsFull === null ? null : { mse: vsFull, psnr: -10 * Math.log10(vsFull) } },
+      calls: { perRun: nfe, total: 2 * nfe, full: 2 * full, reuse: 0, skip: 0 },
+      timing: { wallMs, callMs: 0, msPerCall: 0, wallPerCallMs: 0, oneCallMs: 1, oneReuseCallMs: null, overhead: 1 },
+      computedAt: '',
+      durationMs: 0,
     };
   };
   const cells = [
-    cell('none', 50, 50, 1000, 0.50, null),
-    cell('none', 13, 13, 260, 0.60, null),
+    cell('none', 50, 50, 1000, 0.5, null),
+    cell('none', 13, 13, 260, 0.6, null),
     cell('none', 17, 17, 340, 0.55, null),
     cell({ interval: 4, mixing: true }, 50, 13, 450, 0.58, 1e-3), // 2.22×, FD 0.58 ≤ 0.60: holds
     cell({ interval: 3, mixing: true }, 50, 17, 520, 0.56, 2e-3), // 1.92×: fails on speed
-    cell({ interval: 4, points: 'residual' }, 50, 13, 400, 0.70, 3e-3), // 2.5× but FD worse: fails
+    cell({ interval: 4, points: 'residual' }, 50, 13, 400, 0.7, 3e-3), // 2.5× but FD worse: fails
     cell({ policy: 'autofr.json' }, 50, 30, 560, 0.52, 5e-4),
   ];
   const results = { cells, best: [] } as unknown as BenchResults;
   const bar = checkClaims(results).filter((c) => c.id === 'fr-2x-bar');
-  assert.deepEqual(bar.map((c) => c.holds), [true, false, false]);
+  assert.deepEqual(
+    bar.map((c) => c.holds),
+    [true, false, false],
+  );
   assert.match(bar[0]!.statement, /FR\/4 mix \(13 full calls per run, guidance 2\).*no worse than ddim with 13 calls/);
   assert.match(bar[0]!.detail, /speed-up 2\.22×; FD-classifier 0\.580 vs 0\.600/);
   const auto = checkClaims(results).filter((c) => c.id === 'autofr-beats-interval-3');
@@ -163,10 +186,16 @@ describe('runner on the closed-form Gaussian model', () => {
     const events: BenchEvent[] = [];
     const first = await runBench({ grid, setup: referenceSetup(), outDir: out, onEvent: (e) => events.push(e) });
     assert.equal(first.cells.length, 18);
-    assert.ok(first.cells.every((c) => c.status === 'ok'), JSON.stringify(first.cells.filter((c) => c.status !== 'ok')));
+    assert.ok(
+      first.cells.every((c) => c.status === 'ok'),
+      JSON.stringify(first.cells.filter((c) => c.status !== 'ok')),
+    );
     assert.equal(first.cachedCells, 0);
     assert.equal(events.filter((e) => e.type === 'cell-start').length, 18);
-    assert.deepEqual(events.find((e) => e.type === 'reference'), { type: 'reference', guidance: 0, cached: false });
+    assert.deepEqual(
+      events.find((e) => e.type === 'reference'),
+      { type: 'reference', guidance: 0, cached: false },
+    );
     const cellFiles = readdirSync(join(out, 'cells'));
     assert.equal(cellFiles.length, 18);
     const mtimes = cellFiles.map((f) => statSync(join(out, 'cells', f)).mtimeMs);
@@ -176,8 +205,14 @@ describe('runner on the closed-form Gaussian model', () => {
     const again: BenchEvent[] = [];
     const second = await runBench({ grid, setup: referenceSetup(), outDir: out, onEvent: (e) => again.push(e) });
     assert.equal(second.cachedCells, 17);
-    assert.deepEqual(again.filter((e) => e.type === 'cell-start').map((e) => (e as { label: string }).label), [first.cells[3]!.label]);
-    assert.deepEqual(again.find((e) => e.type === 'reference'), { type: 'reference', guidance: 0, cached: true });
+    assert.deepEqual(
+      again.filter((e) => e.type === 'cell-start').map((e) => (e as { label: string }).label),
+      [first.cells[3]!.label],
+    );
+    assert.deepEqual(
+      again.find((e) => e.type === 'reference'),
+      { type: 'reference', guidance: 0, cached: true },
+    );
     cellFiles.forEach((f, i) => {
       if (f !== `${first.cells[3]!.key}.json`) assert.equal(statSync(join(out, 'cells', f)).mtimeMs, mtimes[i]);
     });
@@ -198,7 +233,10 @@ describe('runner on the closed-form Gaussian model', () => {
     const events: BenchEvent[] = [];
     const resumed = await runBench({ grid, setup: referenceSetup(), outDir: fresh, onEvent: (e) => events.push(e) });
     assert.equal(resumed.cachedCells, 17);
-    assert.deepEqual(events.filter((e) => e.type === 'cell-start').map((e) => (e as { label: string }).label), [first.cells[5]!.label]);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'cell-start').map((e) => (e as { label: string }).label),
+      [first.cells[5]!.label],
+    );
     assert.deepEqual(resumed.cells[5]!.metrics, first.cells[5]!.metrics);
     assert.throws(() => store.importCells(results, 'f'.repeat(64)), /another model file.*same model/);
     assert.throws(() => store.importCells({ cells: [] }, referenceSetup().modelHash), /not a rediffuse results\.json/);
@@ -206,7 +244,8 @@ describe('runner on the closed-form Gaussian model', () => {
 
   test('figures: exact-model trajectory errors, call accounting, best k_h, claims', async () => {
     const r = await runBench({ grid, setup: referenceSetup(), outDir: out });
-    const get = (p: Partial<CellSpec>) => r.cells.find((c) => Object.entries(p).every(([k, v]) => JSON.stringify(c.settings[k as keyof CellSpec]) === JSON.stringify(v)))!;
+    const get = (p: Partial<CellSpec>) =>
+      r.cells.find((c) => Object.entries(p).every(([k, v]) => JSON.stringify(c.settings[k as keyof CellSpec]) === JSON.stringify(v)))!;
     const ddim8 = get({ solver: 'ddim', nfe: 8, pfdiff: null, fr: { kind: 'none' } });
     assert.deepEqual(ddim8.calls, { perRun: 8, total: 16, full: 16, reuse: 0, skip: 0 });
     assert.ok(ddim8.metrics!.trajectory!.mse > 1e-3 && ddim8.metrics!.trajectory!.mse < 0.1);
@@ -240,7 +279,10 @@ describe('runner on the closed-form Gaussian model', () => {
     assert.match(md, /\| ddim \+ FR\/3 \| 8 \|.*\| 3\/5\/0 \|/);
     assert.match(md, /PFDiff: best k_h/);
     const plots = await renderBenchPlots(r);
-    assert.deepEqual(plots.map((p) => p.name), ['quality-vs-nfe', 'fr-quality-vs-wall-time', 'pareto-front']);
+    assert.deepEqual(
+      plots.map((p) => p.name),
+      ['quality-vs-nfe', 'fr-quality-vs-wall-time', 'pareto-front'],
+    );
     for (const p of plots) {
       assert.match(p.svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
       assert.deepEqual([...p.png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -270,13 +312,25 @@ describe('runner on the closed-form Gaussian model', () => {
   });
 
   test('Pareto front minimises both axes', () => {
-    const pts = [{ x: 1, y: 5 }, { x: 2, y: 3 }, { x: 3, y: 4 }, { x: 4, y: 1 }, { x: 0.5, y: 9 }];
+    const pts = [
+      { x: 1, y: 5 },
+      { x: 2, y: 3 },
+      { x: 3, y: 4 },
+      { x: 4, y: 1 },
+      { x: 0.5, y: 9 },
+    ];
     assert.deepEqual(paretoFront(pts).sort(), [0, 1, 3, 4]);
   });
 
   test('the whole grid is checked before the reference run: every bad cell is named and nothing is computed', async () => {
     const dir = join(tmp, 'invalid');
-    const g = validateGrid({ ...TINY, runs: [{ solvers: ['ddim', 'warp9'], nfe: [4] }, { solvers: ['heun'], nfe: [4], pfdiff: ['2_1'] }] });
+    const g = validateGrid({
+      ...TINY,
+      runs: [
+        { solvers: ['ddim', 'warp9'], nfe: [4] },
+        { solvers: ['heun'], nfe: [4], pfdiff: ['2_1'] },
+      ],
+    });
     await assert.rejects(
       runBench({ grid: g, setup: referenceSetup(), outDir: dir }),
       (e: Error) =>
@@ -287,7 +341,10 @@ describe('runner on the closed-form Gaussian model', () => {
     assert.equal(existsSync(dir), false); // no reference run, no cell
     // The command line exits 1 on it, and names the cell.
     let err = '';
-    const code = await main(['node', 'rediffuse', 'bench', '--model', 'reference', '--solvers', 'ddim,warp9', '--nfe', '4', '--count', '4', '--out', dir, '--quiet'], { out: () => {}, err: (m) => void (err += m) });
+    const code = await main(
+      ['node', 'rediffuse', 'bench', '--model', 'reference', '--solvers', 'ddim,warp9', '--nfe', '4', '--count', '4', '--out', dir, '--quiet'],
+      { out: () => {}, err: (m) => void (err += m) },
+    );
     releaseInterrupt();
     assert.equal(code, 1);
     assert.match(err, /1 run\(s\) of the grid cannot be made.*\n.*warp9/);
@@ -298,9 +355,21 @@ describe('runner on the closed-form Gaussian model', () => {
     const setup = referenceSetup();
     const inner = setup.model;
     // A network that breaks on the second chunk (batch 5 of 11): a divergent model, as a user's may be.
-    setup.model = { ...inner, predict: (x, call, cond) => (call.batch === 5 ? Promise.reject(new Error('model returned NaN')) : inner.predict(x, call, cond)) };
+    setup.model = {
+      ...inner,
+      predict: (x, call, cond) => (call.batch === 5 ? Promise.reject(new Error('model returned NaN')) : inner.predict(x, call, cond)),
+    };
     const file = join(tmp, 'failing.json');
-    writeFileSync(file, JSON.stringify({ name: 'failing', model: 'reference', seeds: { seed: 0, count: 11, batch: 6 }, metrics: { fd: true, accuracy: false, kid: false, trajectory: false, best: 'fd' }, runs: [{ solvers: ['ddim'], nfe: [3] }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'failing',
+        model: 'reference',
+        seeds: { seed: 0, count: 11, batch: 6 },
+        metrics: { fd: true, accuracy: false, kid: false, trajectory: false, best: 'fd' },
+        runs: [{ solvers: ['ddim'], nfe: [3] }],
+      }),
+    );
     const r = await runBenchCommand({ grid: file, out: join(tmp, 'failing'), quiet: true, plots: false }, setup);
     releaseInterrupt();
     assert.equal(r.failedCells.length, 1);
@@ -315,13 +384,38 @@ describe('runner on the closed-form Gaussian model', () => {
     writeFileSync(results, JSON.stringify(first));
     const dir = join(tmp, 'dry');
     let err = '';
-    const code = await main(['node', 'rediffuse', 'bench', '--model', 'reference', '--solvers', 'ddim', '--nfe', '4,8', '--count', '12', '--batch', '6', '--seed', '3', '--dry-run', '--import', results, '--out', dir, '--quiet'], { out: () => {}, err: (m) => void (err += m) });
+    const code = await main(
+      [
+        'node',
+        'rediffuse',
+        'bench',
+        '--model',
+        'reference',
+        '--solvers',
+        'ddim',
+        '--nfe',
+        '4,8',
+        '--count',
+        '12',
+        '--batch',
+        '6',
+        '--seed',
+        '3',
+        '--dry-run',
+        '--import',
+        results,
+        '--out',
+        dir,
+        '--quiet',
+      ],
+      { out: () => {}, err: (m) => void (err += m) },
+    );
     releaseInterrupt();
     assert.equal(code, 0, err);
     assert.equal(existsSync(dir), false);
   });
 
-  test('feature-reuse policies are laid out over the run\'s real calls (heun: 5 calls for an NFE budget of 6)', async () => {
+  test("feature-reuse policies are laid out over the run's real calls (heun: 5 calls for an NFE budget of 6)", async () => {
     const g = validateGrid({ ...TINY, runs: [{ solvers: ['heun'], nfe: [6], fr: [{ interval: 2 }] }] });
     const setup = referenceSetup();
     const calls = await plannedCalls({ model: setup.model, schedule: setup.schedule, solver: 'heun', nfe: 6 });

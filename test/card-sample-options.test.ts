@@ -12,7 +12,15 @@ import { cardConditioning, sampleOptionsFromCard, SampleRequestError } from '../
 import { DEFAULT_NFE } from '../src/core/solvers/define-solver.js';
 import { cardSamplingSetup, parseModelCard, solverSettingsFor } from '../src/model/model-card.js';
 
-const SCHEDULER = { _class_name: 'DDIMScheduler', num_train_timesteps: 1000, beta_start: 1e-4, beta_end: 0.02, beta_schedule: 'linear', clip_sample: false, timestep_spacing: 'trailing' };
+const SCHEDULER = {
+  _class_name: 'DDIMScheduler',
+  num_train_timesteps: 1000,
+  beta_start: 1e-4,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  clip_sample: false,
+  timestep_spacing: 'trailing',
+};
 const conditionalCard = parseModelCard({ name: 'c', scheduler_config: SCHEDULER, sample_size: [1, 2, 2], num_classes: 3, null_label: 3 }, 'cards/c.json');
 const plainCard = parseModelCard({ name: 'u', scheduler_config: SCHEDULER, sample_size: [1, 2, 2] }, 'cards/u.json');
 const cond = cardSamplingSetup(conditionalCard);
@@ -53,11 +61,17 @@ test('guidance rule: w = 0 → null labels at batch B, w = 1 → labels at B, w 
   // On a network: w = 0 makes 3 calls of batch 4, all null labels, and equals w = 2's ε̃ at w = 0 (ε_u).
   const m0 = recordingModel();
   const r0 = await sample({ ...o0, model: m0, seed: 1 });
-  assert.deepEqual(m0.calls.map((c) => c.batch), [4, 4, 4]);
+  assert.deepEqual(
+    m0.calls.map((c) => c.batch),
+    [4, 4, 4],
+  );
   assert.deepEqual(m0.calls[0]!.labels, [3, 3, 3, 3]);
   const m2 = recordingModel();
   await sample({ ...o2, model: m2, seed: 1 });
-  assert.deepEqual(m2.calls.map((c) => c.batch), [8, 8, 8]);
+  assert.deepEqual(
+    m2.calls.map((c) => c.batch),
+    [8, 8, 8],
+  );
   // CFG at scale 0 through the 2B batch gives the same samples as the 1B unconditional run
   const mg = recordingModel();
   const rg = await sample({ ...o2, guidance: { scale: 0, nullLabel: 3 }, model: mg, seed: 1 });
@@ -67,7 +81,11 @@ test('guidance rule: w = 0 → null labels at batch B, w = 1 → labels at B, w 
 });
 
 test('refusals name the fix: guidance on a label-free card, labels on it, CFG without labels or null label', () => {
-  assert.throws(() => sampleOptionsFromCard(plain, { guidance: 2, batch: 2 }), (e: unknown) => e instanceof SampleRequestError && e.field === 'guidance' && /needs a class-conditional model, but u is not one: use guidance 1/.test(e.message));
+  assert.throws(
+    () => sampleOptionsFromCard(plain, { guidance: 2, batch: 2 }),
+    (e: unknown) =>
+      e instanceof SampleRequestError && e.field === 'guidance' && /needs a class-conditional model, but u is not one: use guidance 1/.test(e.message),
+  );
   assert.throws(() => sampleOptionsFromCard(plain, { classLabels: [0, 1], batch: 2 }), /u is not class-conditional/);
   assert.throws(() => sampleOptionsFromCard(cond, { guidance: 3, batch: 2 }), /needs class labels/);
   const noNull = cardSamplingSetup(parseModelCard({ name: 'n', scheduler_config: SCHEDULER, sample_size: [1, 2, 2], num_classes: 3 }, 'cards/n.json'));
@@ -78,14 +96,21 @@ test('refusals name the fix: guidance on a label-free card, labels on it, CFG wi
   assert.equal(sampleOptionsFromCard(plain, { guidance: 0, batch: 2 }).cond, undefined);
 });
 
-test('settings: the card\'s solver and grid, the NFE default, spacing and solver options on top, PFDiff k_h text', () => {
+test("settings: the card's solver and grid, the NFE default, spacing and solver options on top, PFDiff k_h text", () => {
   const o = sampleOptionsFromCard(cond, { batch: 1 });
   assert.equal(o.solver, 'ddim');
   assert.equal(o.nfe, DEFAULT_NFE);
   assert.equal(o.timesteps?.spacing, 'trailing');
   const withDefault = cardSamplingSetup(parseModelCard({ ...conditionalCard.raw, default_nfe: 7 }, 'x'));
   assert.equal(sampleOptionsFromCard(withDefault, { batch: 1 }).nfe, 7);
-  const k = sampleOptionsFromCard(cond, { batch: 1, solver: 'dpmpp_2m', steps: 9, spacing: 'karras', solverOptions: { lowerOrderFinal: false }, pfdiff: '3_2' });
+  const k = sampleOptionsFromCard(cond, {
+    batch: 1,
+    solver: 'dpmpp_2m',
+    steps: 9,
+    spacing: 'karras',
+    solverOptions: { lowerOrderFinal: false },
+    pfdiff: '3_2',
+  });
   assert.equal(k.nfe, undefined);
   assert.equal(k.steps, 9);
   assert.equal(k.timesteps?.spacing, 'karras');
@@ -95,9 +120,12 @@ test('settings: the card\'s solver and grid, the NFE default, spacing and solver
   assert.throws(() => sampleOptionsFromCard(cond, { batch: 1, nfe: 3, steps: 3 }), /not both/);
 });
 
-test('a card\'s unknown default_solver is blamed on the card, with its file', () => {
+test("a card's unknown default_solver is blamed on the card, with its file", () => {
   const bad = cardSamplingSetup(parseModelCard({ ...conditionalCard.raw, default_solver: 'warp9' }, 'models/mine.json'));
-  assert.throws(() => solverSettingsFor(bad), /model card models\/mine\.json: field "default_solver" names no solver \(unknown solver "warp9".*\); fix the card, or choose a solver/);
+  assert.throws(
+    () => solverSettingsFor(bad),
+    /model card models\/mine\.json: field "default_solver" names no solver \(unknown solver "warp9".*\); fix the card, or choose a solver/,
+  );
   assert.throws(() => sampleOptionsFromCard(bad, { batch: 1 }), /models\/mine\.json: field "default_solver"/);
   assert.equal(sampleOptionsFromCard(bad, { batch: 1, solver: 'euler' }).solver, 'euler'); // a chosen solver needs no default
   assert.throws(() => solverSettingsFor(cond, 'warp9'), /^Error: unknown solver "warp9"/);
@@ -108,5 +136,6 @@ test('parseKH: the six settings, three separators, errors listing the valid ones
   assert.deepEqual(parseKH(' 3:3 '), { k: 3, h: 3 });
   assert.deepEqual(parseKH('1,1'), { k: 1, h: 1 });
   assert.equal(formatKH(parseKH('3,2')), '3_2');
-  for (const bad of ['2_3', '4_1', '0_0', 'two', '21', '2_1_1']) assert.throws(() => parseKH(bad), /expected k_h with 1 ≤ h ≤ k ≤ 3 \(one of 1_1, 2_1, 2_2, 3_1, 3_2, 3_3\)/);
+  for (const bad of ['2_3', '4_1', '0_0', 'two', '21', '2_1_1'])
+    assert.throws(() => parseKH(bad), /expected k_h with 1 ≤ h ≤ k ≤ 3 \(one of 1_1, 2_1, 2_2, 3_1, 3_2, 3_3\)/);
 });

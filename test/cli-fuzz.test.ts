@@ -69,7 +69,7 @@ function modelWithCard(name: string, bytes: Uint8Array, cardEdit: (c: Record<str
 
 const bundledBytes = readFileSync(bundled);
 let seed = 12345;
-const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24);
+const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
 modelWithCard('text', Buffer.from('this is not a protobuf at all '.repeat(40)));
 modelWithCard('truncated', bundledBytes.subarray(0, Math.floor(bundledBytes.length * 0.4)));
 modelWithCard('random', Uint8Array.from({ length: 64 * 1024 }, rnd));
@@ -79,19 +79,35 @@ modelWithCard(
   encodeModel({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
-    graph: { name: 'wrong', node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'id' }], input: [io('x', 1, [1, 3])], output: [io('y', 1, [1, 3])] },
+    graph: {
+      name: 'wrong',
+      node: [{ opType: 'Identity', input: ['x'], output: ['y'], name: 'id' }],
+      input: [io('x', 1, [1, 3])],
+      output: [io('y', 1, [1, 3])],
+    },
   }),
 );
 // out_sample = sample · NaN.
 modelWithCard('nan', unetLike([{ opType: 'Mul', input: ['sample', 'nan'], output: ['out_sample'], name: 'mul' }], [scalar('nan', NaN)]));
 // out_sample = concat(sample, sample) along channels: [B, 2, 28, 28] (issue 10 item 2).
-modelWithCard('concat', unetLike([{ opType: 'Concat', input: ['sample', 'sample'], output: ['out_sample'], name: 'cat', attribute: [{ name: 'axis', type: 2, i: 1 }] }], [], ['batch', 2, 28, 28]));
+modelWithCard(
+  'concat',
+  unetLike(
+    [{ opType: 'Concat', input: ['sample', 'sample'], output: ['out_sample'], name: 'cat', attribute: [{ name: 'axis', type: 2, i: 1 }] }],
+    [],
+    ['batch', 2, 28, 28],
+  ),
+);
 // An unconditional model (ε = 0.1·x) with a card without classes (issue 10 item 7).
-modelWithCard('uncond', unetLike([{ opType: 'Mul', input: ['sample', 'k'], output: ['out_sample'], name: 'mul' }], [scalar('k', 0.1)], undefined, false), (c) => {
-  for (const k of ['num_classes', 'null_label', 'class_names']) delete c[k];
-  const inputs = c['inputs'] as Record<string, unknown>;
-  delete inputs['class_labels'];
-});
+modelWithCard(
+  'uncond',
+  unetLike([{ opType: 'Mul', input: ['sample', 'k'], output: ['out_sample'], name: 'mul' }], [scalar('k', 0.1)], undefined, false),
+  (c) => {
+    for (const k of ['num_classes', 'null_label', 'class_names']) delete c[k];
+    const inputs = c['inputs'] as Record<string, unknown>;
+    delete inputs['class_labels'];
+  },
+);
 // A model with no card next to it.
 writeFileSync(p('nocard.onnx'), bundledBytes);
 // Cards.
@@ -100,8 +116,21 @@ writeFileSync(p('card-nosched.json'), JSON.stringify({ ...bundledCard, scheduler
 writeFileSync(p('card-warp9.json'), JSON.stringify({ ...bundledCard, default_solver: 'warp9' }));
 // Policies.
 writeFileSync(p('policy-broken.json'), '{ "format": "rediffuse-reuse-policy/1", "keyframes": [0, 1');
-writeFileSync(p('policy-range.json'), JSON.stringify({ format: 'rediffuse-reuse-policy/1', calls: 4, keyframes: [0, 7], mixing: null, points: 'frdiff' }));
-writeFileSync(p('policy-ddim.json'), JSON.stringify({ format: 'rediffuse-reuse-policy/1', calls: 4, keyframes: [0, 2], mixing: null, points: 'deepcache', meta: { solver: 'ddim', nfe: 4 } }));
+writeFileSync(
+  p('policy-range.json'),
+  JSON.stringify({ format: 'rediffuse-reuse-policy/1', calls: 4, keyframes: [0, 7], mixing: null, points: 'frdiff' }),
+);
+writeFileSync(
+  p('policy-ddim.json'),
+  JSON.stringify({
+    format: 'rediffuse-reuse-policy/1',
+    calls: 4,
+    keyframes: [0, 2],
+    mixing: null,
+    points: 'deepcache',
+    meta: { solver: 'ddim', nfe: 4 },
+  }),
+);
 // Output targets.
 mkdirSync(p('a-folder'));
 mkdirSync(p('ro-dir'));
@@ -129,7 +158,11 @@ interface Run {
 function spawnCli(args: string[], opts: { timeoutMs?: number; onSpawn?: (child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+      cwd: tmp,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -215,63 +248,261 @@ const rows: Row[] = [
   { name: 'FR interval 0', args: ['sample', '--fr-interval', '0'], code: 1, stderr: /--fr-interval.*expected an integer ≥ 1, got "0"/ },
   // --threads above the core count (item 14).
   { name: 'threads 0', args: ['sample', '--threads', '0'], code: 1, stderr: /--threads.*expected an integer in 1\.\.\d+/ },
-  { name: 'threads 1000 (item 14)', args: ['sample', '--threads', '1000', ...HEAVY], code: 1, heavy: true, stderr: new RegExp(`1000 threads is more than the ${CORES} cores? .*pass at most --threads ${CORES}`) },
-  { name: 'threads cores+1 (item 14)', args: ['sample', '--threads', String(CORES + 1)], code: 1, stderr: new RegExp(`${CORES + 1} threads is more than the ${CORES} core`) },
+  {
+    name: 'threads 1000 (item 14)',
+    args: ['sample', '--threads', '1000', ...HEAVY],
+    code: 1,
+    heavy: true,
+    stderr: new RegExp(`1000 threads is more than the ${CORES} cores? .*pass at most --threads ${CORES}`),
+  },
+  {
+    name: 'threads cores+1 (item 14)',
+    args: ['sample', '--threads', String(CORES + 1)],
+    code: 1,
+    stderr: new RegExp(`${CORES + 1} threads is more than the ${CORES} core`),
+  },
   { name: 'autofr threads 1000 (item 14)', args: ['autofr', '--threads', '1000'], code: 1, stderr: /1000 threads is more than/ },
   { name: 'bench threads 1000 (item 14)', args: ['bench', '--quick', '--threads', '1000'], code: 1, stderr: /1000 threads is more than/ },
 
   // Models (already behaved, except the output shape).
   { name: 'missing model', args: ['sample', '--model', p('missing.onnx')], code: 1, stderr: /missing\.onnx does not exist; pass --model/ },
-  { name: 'corrupt ONNX (text)', args: ['sample', '--model', p('text.onnx'), ...TINY], code: 1, stderr: /text\.onnx is not a valid ONNX model.*re-export/ },
+  {
+    name: 'corrupt ONNX (text)',
+    args: ['sample', '--model', p('text.onnx'), ...TINY],
+    code: 1,
+    stderr: /text\.onnx is not a valid ONNX model.*re-export/,
+  },
   { name: 'truncated ONNX', args: ['sample', '--model', p('truncated.onnx'), ...TINY], code: 1, stderr: /truncated\.onnx is not a valid ONNX model/ },
   { name: 'random-bytes ONNX', args: ['sample', '--model', p('random.onnx'), ...TINY], code: 1, stderr: /random\.onnx is not a valid ONNX model/ },
   { name: 'wrong ONNX (another signature)', args: ['sample', '--model', p('wrong.onnx'), ...TINY], code: 1, stderr: /wrong\.onnx.*(sample|input)/i },
   { name: 'NaN model', args: ['sample', '--model', p('nan.onnx'), ...TINY], code: 1, stderr: /nan\.onnx: the model returned NaN at timestep \d+/ },
-  { name: 'model without a card', args: ['sample', '--model', p('nocard.onnx'), ...TINY], code: 1, stderr: /no model card for .*nocard\.onnx: pass --card/ },
+  {
+    name: 'model without a card',
+    args: ['sample', '--model', p('nocard.onnx'), ...TINY],
+    code: 1,
+    stderr: /no model card for .*nocard\.onnx: pass --card/,
+  },
   { name: 'output larger than the sample', args: ['sample', '--model', p('concat.onnx'), ...TINY], code: 1, stderr: /out_sample.*\[.*2, ?28, ?28\]/ },
 
   // Cards (already behaved, except naming the card for a bad default solver).
   { name: 'malformed card (broken JSON)', args: ['sample', '--card', p('card-broken.json'), ...TINY], code: 1, stderr: /card-broken\.json.*JSON/ },
-  { name: 'card without scheduler_config', args: ['sample', '--card', p('card-nosched.json'), ...TINY], code: 1, stderr: /card-nosched\.json.*scheduler_config/ },
-  { name: 'card with an unknown default solver', args: ['sample', '--card', p('card-warp9.json'), '--nfe', '2', '--count', '1', '--class', '0'], code: 1, stderr: /card.*default_solver.*warp9|warp9.*card/ },
+  {
+    name: 'card without scheduler_config',
+    args: ['sample', '--card', p('card-nosched.json'), ...TINY],
+    code: 1,
+    stderr: /card-nosched\.json.*scheduler_config/,
+  },
+  {
+    name: 'card with an unknown default solver',
+    args: ['sample', '--card', p('card-warp9.json'), '--nfe', '2', '--count', '1', '--class', '0'],
+    code: 1,
+    stderr: /card.*default_solver.*warp9|warp9.*card/,
+  },
 
   // Policies (already behaved).
   { name: 'missing policy', args: ['sample', '--fr-policy', p('nope.json'), ...TINY], code: 1, stderr: /nope\.json does not exist; pass --fr-policy/ },
   { name: 'malformed policy (broken JSON)', args: ['sample', '--fr-policy', p('policy-broken.json'), ...TINY], code: 1, stderr: /policy-broken\.json/ },
-  { name: 'policy keyframe out of range', args: ['sample', '--fr-policy', p('policy-range.json'), ...TINY], code: 1, stderr: /invalid reuse policy|keyframe/ },
+  {
+    name: 'policy keyframe out of range',
+    args: ['sample', '--fr-policy', p('policy-range.json'), ...TINY],
+    code: 1,
+    stderr: /invalid reuse policy|keyframe/,
+  },
 
   // --out that cannot be written (items 3 and 10): refused before the model loads, nothing written.
-  { name: '--out is a folder (item 10)', args: ['sample', ...HEAVY, '--out', p('a-folder')], code: 1, heavy: true, stderr: /cannot write --out .*a-folder: it is a folder; pass a file path inside it/ },
-  { name: '--out in a read-only folder (item 10)', args: ['sample', ...HEAVY, '--out', p('ro-dir/x.png')], code: 1, heavy: true, stderr: /the folder .*ro-dir (is read-only|is not writable)/, absent: ['ro-dir/x.png'] },
-  { name: '--out below a file (item 10)', args: ['sample', ...HEAVY, '--out', p('a-file/x.png')], code: 1, heavy: true, stderr: /would go inside .*a-file, which is a regular file, not a folder/, unchanged: ['a-file'] },
-  { name: '--out names a folder (trailing slash)', args: ['sample', ...HEAVY, '--out', `${p('new-folder')}/`], code: 1, heavy: true, stderr: /names a folder, not a file/, absent: ['new-folder'] },
-  { name: '--out read-only file (item 3)', args: ['sample', ...HEAVY, '--out', p('readonly.png')], code: 1, heavy: true, stderr: /readonly\.png: it (is read-only|is not writable).*chmod u\+w/, unchanged: ['readonly.png'] },
-  { name: '--out FIFO (item 3)', args: ['sample', ...HEAVY, '--out', p('fifo')], code: 1, heavy: true, stderr: /fifo: it is a FIFO \(named pipe\), not a regular file/ },
-  { name: '--out /dev/full (item 3)', args: ['sample', ...HEAVY, '--out', '/dev/full'], code: 1, heavy: true, stderr: /\/dev\/full: it is a character device, not a regular file.*choose another --out/ },
-  { name: '--out /dev/stdout (item 3)', args: ['sample', ...HEAVY, '--out', '/dev/stdout'], code: 1, heavy: true, stderr: /\/dev\/stdout: it is a symbolic link to a (FIFO|character device|socket)/ },
-  { name: '--out symlink to /dev/full (item 3)', args: ['sample', ...HEAVY, '--out', p('link-to-dev-full.png')], code: 1, heavy: true, stderr: /symbolic link to a character device/ },
-  { name: '--out dangling symlink (item 3)', args: ['sample', ...HEAVY, '--out', p('dangling.png')], code: 1, heavy: true, stderr: /dangling\.png: it is a symbolic link to a missing file/, absent: ['missing-target.png'] },
-  { name: 'autofr --out is a folder (item 10)', args: ['autofr', '--out', p('a-folder')], code: 1, stderr: /cannot write --out .*a-folder: it is a folder/ },
+  {
+    name: '--out is a folder (item 10)',
+    args: ['sample', ...HEAVY, '--out', p('a-folder')],
+    code: 1,
+    heavy: true,
+    stderr: /cannot write --out .*a-folder: it is a folder; pass a file path inside it/,
+  },
+  {
+    name: '--out in a read-only folder (item 10)',
+    args: ['sample', ...HEAVY, '--out', p('ro-dir/x.png')],
+    code: 1,
+    heavy: true,
+    stderr: /the folder .*ro-dir (is read-only|is not writable)/,
+    absent: ['ro-dir/x.png'],
+  },
+  {
+    name: '--out below a file (item 10)',
+    args: ['sample', ...HEAVY, '--out', p('a-file/x.png')],
+    code: 1,
+    heavy: true,
+    stderr: /would go inside .*a-file, which is a regular file, not a folder/,
+    unchanged: ['a-file'],
+  },
+  {
+    name: '--out names a folder (trailing slash)',
+    args: ['sample', ...HEAVY, '--out', `${p('new-folder')}/`],
+    code: 1,
+    heavy: true,
+    stderr: /names a folder, not a file/,
+    absent: ['new-folder'],
+  },
+  {
+    name: '--out read-only file (item 3)',
+    args: ['sample', ...HEAVY, '--out', p('readonly.png')],
+    code: 1,
+    heavy: true,
+    stderr: /readonly\.png: it (is read-only|is not writable).*chmod u\+w/,
+    unchanged: ['readonly.png'],
+  },
+  {
+    name: '--out FIFO (item 3)',
+    args: ['sample', ...HEAVY, '--out', p('fifo')],
+    code: 1,
+    heavy: true,
+    stderr: /fifo: it is a FIFO \(named pipe\), not a regular file/,
+  },
+  {
+    name: '--out /dev/full (item 3)',
+    args: ['sample', ...HEAVY, '--out', '/dev/full'],
+    code: 1,
+    heavy: true,
+    stderr: /\/dev\/full: it is a character device, not a regular file.*choose another --out/,
+  },
+  {
+    name: '--out /dev/stdout (item 3)',
+    args: ['sample', ...HEAVY, '--out', '/dev/stdout'],
+    code: 1,
+    heavy: true,
+    stderr: /\/dev\/stdout: it is a symbolic link to a (FIFO|character device|socket)/,
+  },
+  {
+    name: '--out symlink to /dev/full (item 3)',
+    args: ['sample', ...HEAVY, '--out', p('link-to-dev-full.png')],
+    code: 1,
+    heavy: true,
+    stderr: /symbolic link to a character device/,
+  },
+  {
+    name: '--out dangling symlink (item 3)',
+    args: ['sample', ...HEAVY, '--out', p('dangling.png')],
+    code: 1,
+    heavy: true,
+    stderr: /dangling\.png: it is a symbolic link to a missing file/,
+    absent: ['missing-target.png'],
+  },
+  {
+    name: 'autofr --out is a folder (item 10)',
+    args: ['autofr', '--out', p('a-folder')],
+    code: 1,
+    stderr: /cannot write --out .*a-folder: it is a folder/,
+  },
   { name: 'autofr --out /dev/full (item 3)', args: ['autofr', '--out', '/dev/full'], code: 1, stderr: /\/dev\/full: it is a character device/ },
-  { name: 'bench --out is a file (item 10)', args: ['bench', '--quick', '--out', p('a-file')], code: 1, stderr: /a-file: it is a regular file, not a folder/, unchanged: ['a-file'] },
-  { name: 'bench --out in a read-only folder (item 10)', args: ['bench', '--quick', '--out', p('ro-dir/out')], code: 1, stderr: /the folder .*ro-dir (is read-only|is not writable)/, absent: ['ro-dir/out'] },
-  { name: 'bench --benchmarks-md is a folder (item 10)', args: ['bench', '--quick', '--out', p('bench-never'), '--benchmarks-md', p('a-folder')], code: 1, stderr: /--benchmarks-md .*a-folder: it is a folder/, absent: ['bench-never'] },
+  {
+    name: 'bench --out is a file (item 10)',
+    args: ['bench', '--quick', '--out', p('a-file')],
+    code: 1,
+    stderr: /a-file: it is a regular file, not a folder/,
+    unchanged: ['a-file'],
+  },
+  {
+    name: 'bench --out in a read-only folder (item 10)',
+    args: ['bench', '--quick', '--out', p('ro-dir/out')],
+    code: 1,
+    stderr: /the folder .*ro-dir (is read-only|is not writable)/,
+    absent: ['ro-dir/out'],
+  },
+  {
+    name: 'bench --benchmarks-md is a folder (item 10)',
+    args: ['bench', '--quick', '--out', p('bench-never'), '--benchmarks-md', p('a-folder')],
+    code: 1,
+    stderr: /--benchmarks-md .*a-folder: it is a folder/,
+    absent: ['bench-never'],
+  },
 
   // Fixed on other branches (enabled by the lead after merging).
-  { name: 'bench checks solver names first', args: ['bench', '--solvers', 'ddim,warp9', '--nfe', '4', '--out', p('bench-warp9')], code: 1, heavy: true, stderr: /warp9/, absent: ['bench-warp9'] },
-  { name: 'PFDiff rejects unknown solver options', args: ['sample', '--solver', 'unipc', '--pfdiff', '2_1', '-O', 'bogus=1', ...HEAVY.slice(0, 4)], code: 1, heavy: true, stderr: /bogus/ },
-  { name: '--fr-points without --fr-interval', args: ['sample', '--fr-points', 'deepcache', ...HEAVY], code: 1, heavy: true, stderr: /--fr-points.*--fr-interval|--fr-interval.*--fr-points/ },
-  { name: '--fr-policy searched for another solver warns', args: ['sample', '--fr-policy', p('policy-ddim.json'), '--nfe', '4', '--count', '1', '--class', '0', '--out', p('policy-other-solver.png')], code: 0, stderr: /warning: the reuse policy was searched for solver ddim, and this run uses dpmpp_2m/ },
-  { name: '--pfdiff with the default multistep solver says so', args: ['sample', '--pfdiff', '2_1', ...TINY.filter((a, i, all) => a !== '--solver' && all[i - 1] !== '--solver')], code: 0, stderr: /experimental|multistep/ },
-  { name: 'autofr on an unconditional model with guidance 2', args: ['autofr', '--model', p('uncond.onnx'), '--out', p('uncond-policy.json')], code: 1, heavy: true, stderr: /guidance/, absent: ['uncond-policy.json'] },
-  { name: '--fr-points with one tensor name', args: ['sample', '--fr-interval', '2', '--fr-points', '/mid1/conv2/Conv_output_0', ...TINY, '--out', p('one-tensor.png')], code: 0, stdout: /wrote .*one-tensor\.png/ },
+  {
+    name: 'bench checks solver names first',
+    args: ['bench', '--solvers', 'ddim,warp9', '--nfe', '4', '--out', p('bench-warp9')],
+    code: 1,
+    heavy: true,
+    stderr: /warp9/,
+    absent: ['bench-warp9'],
+  },
+  {
+    name: 'PFDiff rejects unknown solver options',
+    args: ['sample', '--solver', 'unipc', '--pfdiff', '2_1', '-O', 'bogus=1', ...HEAVY.slice(0, 4)],
+    code: 1,
+    heavy: true,
+    stderr: /bogus/,
+  },
+  {
+    name: '--fr-points without --fr-interval',
+    args: ['sample', '--fr-points', 'deepcache', ...HEAVY],
+    code: 1,
+    heavy: true,
+    stderr: /--fr-points.*--fr-interval|--fr-interval.*--fr-points/,
+  },
+  {
+    name: '--fr-policy searched for another solver warns',
+    args: ['sample', '--fr-policy', p('policy-ddim.json'), '--nfe', '4', '--count', '1', '--class', '0', '--out', p('policy-other-solver.png')],
+    code: 0,
+    stderr: /warning: the reuse policy was searched for solver ddim, and this run uses dpmpp_2m/,
+  },
+  {
+    name: '--pfdiff with the default multistep solver says so',
+    args: ['sample', '--pfdiff', '2_1', ...TINY.filter((a, i, all) => a !== '--solver' && all[i - 1] !== '--solver')],
+    code: 0,
+    stderr: /experimental|multistep/,
+  },
+  {
+    name: 'autofr on an unconditional model with guidance 2',
+    args: ['autofr', '--model', p('uncond.onnx'), '--out', p('uncond-policy.json')],
+    code: 1,
+    heavy: true,
+    stderr: /guidance/,
+    absent: ['uncond-policy.json'],
+  },
+  {
+    name: '--fr-points with one tensor name',
+    args: ['sample', '--fr-interval', '2', '--fr-points', '/mid1/conv2/Conv_output_0', ...TINY, '--out', p('one-tensor.png')],
+    code: 0,
+    stdout: /wrote .*one-tensor\.png/,
+  },
   { name: '--nfe 1000 names the largest NFE', args: ['sample', '--nfe', '1000'], code: 1, stderr: /at most|largest/ },
-  { name: '--nfe 100000 --spacing karras refused at once', args: ['sample', '--nfe', '100000', '--spacing', 'karras'], code: 1, heavy: true, stderr: /at most|largest/ },
-  { name: '--guidance 1e308 blames the guidance scale', args: ['sample', '--guidance', '1e308', ...TINY], code: 1, stderr: /guidance/, not: /check the model file/ },
-  { name: 'bench --dry-run writes nothing', args: ['bench', '--grid', join(ROOT, 'bench/full.json'), '--import', join(ROOT, 'bench/results/full.json'), '--dry-run', '--out', p('dry-run-out')], code: 0, absent: ['dry-run-out'] },
-  { name: '"1 model call", singular', args: ['sample', '--nfe', '1', '--count', '1', '--class', '0', '--solver', 'ddim', '--out', p('one-call.png')], code: 0, stdout: /1 model call[^s]/ },
-  { name: 'UniPC --order 4 refused with the range', args: ['sample', '--solver', 'unipc', '--order', '4'], code: 1, stderr: /option "order" of solver "unipc" must be an integer in \[1, 3\], got 4/ },
-  { name: 'bench on a user model does not point at models/STATUS.txt', args: ['bench', '--model', p('text.onnx'), '--solvers', 'ddim', '--nfe', '2', '--out', p('bench-user')], code: 1, stderr: /text\.onnx/, not: /STATUS\.txt/ },
+  {
+    name: '--nfe 100000 --spacing karras refused at once',
+    args: ['sample', '--nfe', '100000', '--spacing', 'karras'],
+    code: 1,
+    heavy: true,
+    stderr: /at most|largest/,
+  },
+  {
+    name: '--guidance 1e308 blames the guidance scale',
+    args: ['sample', '--guidance', '1e308', ...TINY],
+    code: 1,
+    stderr: /guidance/,
+    not: /check the model file/,
+  },
+  {
+    name: 'bench --dry-run writes nothing',
+    args: ['bench', '--grid', join(ROOT, 'bench/full.json'), '--import', join(ROOT, 'bench/results/full.json'), '--dry-run', '--out', p('dry-run-out')],
+    code: 0,
+    absent: ['dry-run-out'],
+  },
+  {
+    name: '"1 model call", singular',
+    args: ['sample', '--nfe', '1', '--count', '1', '--class', '0', '--solver', 'ddim', '--out', p('one-call.png')],
+    code: 0,
+    stdout: /1 model call[^s]/,
+  },
+  {
+    name: 'UniPC --order 4 refused with the range',
+    args: ['sample', '--solver', 'unipc', '--order', '4'],
+    code: 1,
+    stderr: /option "order" of solver "unipc" must be an integer in \[1, 3\], got 4/,
+  },
+  {
+    name: 'bench on a user model does not point at models/STATUS.txt',
+    args: ['bench', '--model', p('text.onnx'), '--solvers', 'ddim', '--nfe', '2', '--out', p('bench-user')],
+    code: 1,
+    stderr: /text\.onnx/,
+    not: /STATUS\.txt/,
+  },
 ];
 
 /** Names the row's command line gives as --out (so a sample row without --out gets its own). */

@@ -35,14 +35,21 @@ interface Run {
 /** Spawn the CLI from another working folder (the bundled model must be found from the package root). */
 function spawnCli(args: string[], onSpawn?: (kill: (sig: NodeJS.Signals) => void, stderr: () => string) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+      cwd: tmp,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    onSpawn?.((sig) => child.kill(sig), () => stderr);
+    onSpawn?.(
+      (sig) => child.kill(sig),
+      () => stderr,
+    );
   });
 }
 
@@ -57,7 +64,23 @@ async function runInProcess(args: string[]): Promise<{ code: number; out: string
 describe('rediffuse sample (spawned)', () => {
   it('writes the class grid and prints only a JSON report with --json', async () => {
     const out = join(tmp, 'grid.png');
-    const r = await spawnCli(['sample', ...MODEL_ARGS, '--nfe', '4', '--count', '2', '--solver', 'ddim', '--batch-size', '16', '--threads', '1', '--out', 'grid.png', '--json']);
+    const r = await spawnCli([
+      'sample',
+      ...MODEL_ARGS,
+      '--nfe',
+      '4',
+      '--count',
+      '2',
+      '--solver',
+      'ddim',
+      '--batch-size',
+      '16',
+      '--threads',
+      '1',
+      '--out',
+      'grid.png',
+      '--json',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as SampleReport; // nothing but JSON on stdout
     const card = loadModelCard(cardPathFor(modelPath));
@@ -89,7 +112,24 @@ describe('rediffuse sample (spawned)', () => {
   });
 
   it('with PFDiff on one class prints where the PNG went', async () => {
-    const r = await spawnCli(['sample', ...MODEL_ARGS, '--solver', 'ddim', '--pfdiff', '2_1', '--nfe', '3', '--class', '9', '--count', '3', '--guidance', '1', '--out', 'one.png']);
+    const r = await spawnCli([
+      'sample',
+      ...MODEL_ARGS,
+      '--solver',
+      'ddim',
+      '--pfdiff',
+      '2_1',
+      '--nfe',
+      '3',
+      '--class',
+      '9',
+      '--count',
+      '3',
+      '--guidance',
+      '1',
+      '--out',
+      'one.png',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^wrote .*one\.png \(1 class × 3; ddim \+ PFDiff-2_1, 3 model calls/);
     assert.equal(r.stderr, ''); // no progress bar when stderr is not a terminal
@@ -120,7 +160,11 @@ describe('rediffuse errors (in-process)', () => {
     ['bad spacing', ['--spacing', 'cubic'], /unknown spacing "cubic"/],
     ['nfe and steps', ['--nfe', '3', '--steps', '4'], /cannot be used with/],
     ['unknown option', ['--colour', 'red'], /unknown option '--colour'/],
-    ['reuse points without feature reuse', ['--fr-points', 'deepcache'], /--fr-points applies to feature reuse only: add --fr-interval M \(a keyframe every M calls\) or --fr-policy FILE, or drop --fr-points/],
+    [
+      'reuse points without feature reuse',
+      ['--fr-points', 'deepcache'],
+      /--fr-points applies to feature reuse only: add --fr-interval M \(a keyframe every M calls\) or --fr-policy FILE, or drop --fr-points/,
+    ],
     ['mixing without feature reuse', ['--mix-bias', '0.3', '--no-mixing'], /--no-mixing, --mix-bias apply to feature reuse only: add --fr-interval M/],
     ['guidance without a class', ['--class', 'none', '--guidance', '3'], /classifier-free guidance needs class labels: .* \(--guidance\)/],
   ];
@@ -147,7 +191,28 @@ describe('rediffuse errors (in-process)', () => {
   it('documents every option in --help', async () => {
     const r = await runInProcess(['sample', '--help']);
     assert.equal(r.code, 0);
-    for (const flag of ['--solver', '--eta', '--order', '--nfe', '--steps', '--spacing', '--pfdiff', '--pfdiff-reuse', '--guidance', '--guidance-rescale', '--class', '--seed', '--count', '--batch-size', '--threads', '--model', '--card', '--out', '--json', '--quiet']) {
+    for (const flag of [
+      '--solver',
+      '--eta',
+      '--order',
+      '--nfe',
+      '--steps',
+      '--spacing',
+      '--pfdiff',
+      '--pfdiff-reuse',
+      '--guidance',
+      '--guidance-rescale',
+      '--class',
+      '--seed',
+      '--count',
+      '--batch-size',
+      '--threads',
+      '--model',
+      '--card',
+      '--out',
+      '--json',
+      '--quiet',
+    ]) {
       assert.ok(r.out.includes(flag), `--help lacks ${flag}`);
     }
     const top = await runInProcess(['--help']);
@@ -160,7 +225,25 @@ describe('what a user is told', () => {
   const small = ['--class', '0', '--count', '1', '--guidance', '1', '--threads', '1', ...MODEL_ARGS];
 
   it('guidance 0 is the unconditional model at batch B (null labels, one network run per call)', async () => {
-    const r = await spawnCli(['sample', ...MODEL_ARGS, '--solver', 'ddim', '--guidance', '0', '--class', '0', '--count', '2', '--nfe', '2', '--batch-size', '2', '--json', '--out', join(tmp, 'g0.png')]);
+    const r = await spawnCli([
+      'sample',
+      ...MODEL_ARGS,
+      '--solver',
+      'ddim',
+      '--guidance',
+      '0',
+      '--class',
+      '0',
+      '--count',
+      '2',
+      '--nfe',
+      '2',
+      '--batch-size',
+      '2',
+      '--json',
+      '--out',
+      join(tmp, 'g0.png'),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as SampleReport;
     assert.equal(report.settings.guidance, null);
@@ -174,7 +257,7 @@ describe('what a user is told', () => {
     assert.match(r.stdout, /ddim, 1 model call, /);
   });
 
-  it('--pfdiff with the default multistep solver warns that the experimental variant runs, and how to get the paper\'s', async () => {
+  it("--pfdiff with the default multistep solver warns that the experimental variant runs, and how to get the paper's", async () => {
     const r = await spawnCli(['sample', ...small, '--pfdiff', '2_1', '--nfe', '3', '--out', join(tmp, 'pf-2m.png')]);
     assert.equal(r.code, 0, r.stderr);
     // (with --solver ddim stderr stays empty: the spawned PFDiff test above)
@@ -187,19 +270,49 @@ describe('what a user is told', () => {
 
   it('--fr-policy searched for another solver warns, naming both solvers and the fix', async () => {
     const policy = join(tmp, 'ddim-policy.json');
-    writeFileSync(policy, JSON.stringify({ format: 'rediffuse-reuse-policy/1', calls: 4, keyframes: [0, 2], mixing: null, points: 'deepcache', meta: { tool: 'rediffuse autofr', solver: 'ddim' } }));
+    writeFileSync(
+      policy,
+      JSON.stringify({
+        format: 'rediffuse-reuse-policy/1',
+        calls: 4,
+        keyframes: [0, 2],
+        mixing: null,
+        points: 'deepcache',
+        meta: { tool: 'rediffuse autofr', solver: 'ddim' },
+      }),
+    );
     const r = await spawnCli(['sample', ...small, '--nfe', '4', '--fr-policy', policy, '--out', join(tmp, 'frp.png')]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /warning: the reuse policy was searched for solver ddim, and this run uses dpmpp_2m: .*\(run with solver ddim, or search a policy for dpmpp_2m with rediffuse autofr --solver dpmpp_2m\)/);
+    assert.match(
+      r.stderr,
+      /warning: the reuse policy was searched for solver ddim, and this run uses dpmpp_2m: .*\(run with solver ddim, or search a policy for dpmpp_2m with rediffuse autofr --solver dpmpp_2m\)/,
+    );
     assert.match(r.stdout, /FRDiff \(deepcache\): 2 full \+ 2 reuse calls/);
   });
 
   it('--fr-points takes one tensor name as inspect prints it', async () => {
     const name = (await inspectModel(modelPath, ['deepcache'])).policies[0]!.points![0]!.name;
-    const r = await spawnCli(['sample', ...small, '--solver', 'ddim', '--nfe', '4', '--fr-interval', '2', '--fr-points', name, '--json', '--out', join(tmp, 'frt.png')]);
+    const r = await spawnCli([
+      'sample',
+      ...small,
+      '--solver',
+      'ddim',
+      '--nfe',
+      '4',
+      '--fr-interval',
+      '2',
+      '--fr-points',
+      name,
+      '--json',
+      '--out',
+      join(tmp, 'frt.png'),
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as SampleReport;
-    assert.deepEqual(report.featureReuse!.points.map((p) => p.name), [name]);
+    assert.deepEqual(
+      report.featureReuse!.points.map((p) => p.name),
+      [name],
+    );
     assert.deepEqual(report.featureReuse!.policy.points, [name]);
     // keyframes 0, 2; default mixing (T = 30, b = 0.5): λ(1/4) = 0 skips call 1, λ(3/4) = 1 makes call 3 a reuse call
     assert.deepEqual([report.featureReuse!.fullCalls, report.featureReuse!.reuseCalls, report.featureReuse!.skippedSteps], [2, 1, 1]);
@@ -210,7 +323,10 @@ describe('what a user is told', () => {
     writeFileSync(card, JSON.stringify({ ...JSON.parse(readFileSync(cardPathFor(modelPath), 'utf8')), default_solver: 'warp9' }));
     const r = await runInProcess(['sample', ...small, '--card', card, '--out', join(tmp, 'warp9.png')]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /model card .*warp9\.json: field "default_solver" names no solver \(unknown solver "warp9".*\); fix the card, or choose a solver \(--solver\)/);
+    assert.match(
+      r.err,
+      /model card .*warp9\.json: field "default_solver" names no solver \(unknown solver "warp9".*\); fix the card, or choose a solver \(--solver\)/,
+    );
     assert.equal(existsSync(join(tmp, 'warp9.png')), false);
   });
 
@@ -229,8 +345,19 @@ describe('what a user is told', () => {
     assert.match(bench.out, /--card <path>/);
   });
 
-  it('bench on a user model that cannot load names --card, not the bundled models\' STATUS.txt', async () => {
-    const r = await runInProcess(['bench', '--model', join(tmp, 'mine.onnx'), '--solvers', 'ddim', '--nfe', '2', '--out', join(tmp, 'bench-mine'), '--quiet']);
+  it("bench on a user model that cannot load names --card, not the bundled models' STATUS.txt", async () => {
+    const r = await runInProcess([
+      'bench',
+      '--model',
+      join(tmp, 'mine.onnx'),
+      '--solvers',
+      'ddim',
+      '--nfe',
+      '2',
+      '--out',
+      join(tmp, 'bench-mine'),
+      '--quiet',
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.err, /cannot load model ".*mine\.onnx" .*; check the path, pass --card FILE for its JSON card, or --model reference/);
     assert.doesNotMatch(r.err, /STATUS\.txt/);

@@ -171,8 +171,14 @@ describe('FRDiff errors and policy files', () => {
 
   it('explicit tensor lists work and a wrong tensor name is rejected', async () => {
     const net = await FeatureReuseOnnxModel.create({ ort, model: tinyUnetOnnx(), points: ['h1'], sampleShape: [1, 4, 4], nullLabel: 10 });
-    assert.deepEqual(net.points.map((p) => p.name), ['h1']);
-    await assert.rejects(FeatureReuseOnnxModel.create({ ort, model: tinyUnetOnnx(), points: ['nope'], sampleShape: [1, 4, 4] }), /cannot cache tensor 'nope'/);
+    assert.deepEqual(
+      net.points.map((p) => p.name),
+      ['h1'],
+    );
+    await assert.rejects(
+      FeatureReuseOnnxModel.create({ ort, model: tinyUnetOnnx(), points: ['nope'], sampleShape: [1, 4, 4] }),
+      /cannot cache tensor 'nope'/,
+    );
   });
 
   it('policy files: malformed JSON, wrong format, wrong call count and bad keyframes give errors naming the fix', () => {
@@ -205,11 +211,36 @@ describe('rediffuse sample --fr-interval / --fr-policy (in-process, tiny U-Net)'
     const dir = mkdtempSync(join(tmpdir(), 'rediffuse-fr-cli-'));
     const model = join(dir, 'tiny.onnx');
     writeFileSync(model, tinyUnetOnnx());
-    writeFileSync(join(dir, 'tiny.json'), JSON.stringify({
-      name: 'tiny', sample_size: [1, 4, 4], num_classes: 10, null_label: 10,
-      scheduler_config: { _class_name: 'DDIMScheduler', num_train_timesteps: 1000, beta_schedule: 'linear', beta_start: 0.0001, beta_end: 0.02, prediction_type: 'epsilon', clip_sample: false },
-    }));
-    const base: SampleCommandOptions = { model, solver: 'ddim', steps: 50, class: '0,1', count: 2, seed: 3, batchSize: 64, out: join(dir, 'a.png'), quiet: true, mixing: true };
+    writeFileSync(
+      join(dir, 'tiny.json'),
+      JSON.stringify({
+        name: 'tiny',
+        sample_size: [1, 4, 4],
+        num_classes: 10,
+        null_label: 10,
+        scheduler_config: {
+          _class_name: 'DDIMScheduler',
+          num_train_timesteps: 1000,
+          beta_schedule: 'linear',
+          beta_start: 0.0001,
+          beta_end: 0.02,
+          prediction_type: 'epsilon',
+          clip_sample: false,
+        },
+      }),
+    );
+    const base: SampleCommandOptions = {
+      model,
+      solver: 'ddim',
+      steps: 50,
+      class: '0,1',
+      count: 2,
+      seed: 3,
+      batchSize: 64,
+      out: join(dir, 'a.png'),
+      quiet: true,
+      mixing: true,
+    };
     const a = await runSampleCommand({ ...base, frInterval: 3 });
     const fr = a.featureReuse!;
     assert.deepEqual([fr.fullCalls, fr.reuseCalls, fr.skippedSteps], [17, 19, 14]);

@@ -1,14 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mixingWeight } from '../src/core/frdiff/score-mixing.js';
-import {
-  callKind,
-  countCalls,
-  layoutReusePolicy,
-  uniformKeyframes,
-  uniformPolicy,
-  validateReusePolicy,
-} from '../src/core/frdiff/reuse-policy.js';
+import { callKind, countCalls, layoutReusePolicy, uniformKeyframes, uniformPolicy, validateReusePolicy } from '../src/core/frdiff/reuse-policy.js';
 import { withFeatureReuse, type FeatureReuseCapable } from '../src/core/frdiff/feature-reuse-model.js';
 import { modelCallAt } from '../src/core/model.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
@@ -132,7 +125,10 @@ test('withFeatureReuse mixes in x̂0 space when asked (differs from ε mixing of
   const sEps = await mEps.predict(xb, at(600, 1));
   const sX0 = await mX0.predict(xb, at(600, 1));
   // Holding x̂0 fixed and re-deriving ε at (xb, 600): ε = (x − α·x̂0)/σ.
-  const a8 = schedule.alpha(800), s8 = schedule.sigma(800), a6 = schedule.alpha(600), s6 = schedule.sigma(600);
+  const a8 = schedule.alpha(800),
+    s8 = schedule.sigma(800),
+    a6 = schedule.alpha(600),
+    s6 = schedule.sigma(600);
   const eKey = await gaussianModel({ schedule, mean: 0.5, std: 0.5, sampleShape: [2] }).predict(xa, at(800));
   for (let i = 0; i < 2; i++) {
     assert.ok(Math.abs(sEps[i]! - eKey[i]!) < 1e-12);
@@ -141,12 +137,28 @@ test('withFeatureReuse mixes in x̂0 space when asked (differs from ε mixing of
   }
 });
 
-test('layoutReusePolicy: an interval over the run\'s calls, a policy checked against them, mixing and points resolved once', () => {
+test("layoutReusePolicy: an interval over the run's calls, a policy checked against them, mixing and points resolved once", () => {
   // interval: keyframes 0, M, 2M, … over N calls with the default mixing (T = 30, b = 0.5)
-  assert.deepEqual(layoutReusePolicy({ keyframes: { interval: 2 } }, 5), { format: 'rediffuse-reuse-policy/1', calls: 5, keyframes: [0, 2, 4], mixing: { temperature: 30, bias: 0.5 }, points: 'frdiff' });
+  assert.deepEqual(layoutReusePolicy({ keyframes: { interval: 2 } }, 5), {
+    format: 'rediffuse-reuse-policy/1',
+    calls: 5,
+    keyframes: [0, 2, 4],
+    mixing: { temperature: 30, bias: 0.5 },
+    points: 'frdiff',
+  });
   assert.equal(layoutReusePolicy({ keyframes: { interval: 2 }, mixing: null }, 5).mixing, null);
-  assert.deepEqual(layoutReusePolicy({ keyframes: { interval: 3 }, mixing: { bias: 0.3 }, points: ['a', 'b'] }, 7).mixing, { temperature: 30, bias: 0.3 });
-  const made: ReturnType<typeof uniformPolicy> = { format: 'rediffuse-reuse-policy/1', calls: 6, keyframes: [0, 4], mixing: { temperature: 20, bias: 0.7 }, points: 'deepcache', meta: { solver: 'ddim' } };
+  assert.deepEqual(layoutReusePolicy({ keyframes: { interval: 3 }, mixing: { bias: 0.3 }, points: ['a', 'b'] }, 7).mixing, {
+    temperature: 30,
+    bias: 0.3,
+  });
+  const made: ReturnType<typeof uniformPolicy> = {
+    format: 'rediffuse-reuse-policy/1',
+    calls: 6,
+    keyframes: [0, 4],
+    mixing: { temperature: 20, bias: 0.7 },
+    points: 'deepcache',
+    meta: { solver: 'ddim' },
+  };
   // a policy keeps its own mixing and points unless the choice overrides them (fields on top of its own)
   assert.deepEqual(layoutReusePolicy({ keyframes: { policy: made } }, 6).mixing, { temperature: 20, bias: 0.7 });
   assert.deepEqual(layoutReusePolicy({ keyframes: { policy: made }, mixing: { bias: 0.4 } }, 6).mixing, { temperature: 20, bias: 0.4 });

@@ -76,7 +76,7 @@ describe('classifier-free guidance wrapper', () => {
     assert.ok(Math.abs(c[0]! - u[0]! - 3) < 1e-12);
     assert.ok(Math.abs(u[0]! - (0.1 + 0.01)) < 1e-12);
   });
-  it('guidance in the model\'s own type equals guidance on x̂0 (the conversions are affine)', async () => {
+  it("guidance in the model's own type equals guidance on x̂0 (the conversions are affine)", async () => {
     const { model } = labelModel('v_prediction');
     const g = classifierFreeGuidance(model, { scale: 4, nullLabel: NULL });
     const x = Float64Array.of(0.3, -0.2, 0.9);
@@ -113,7 +113,9 @@ describe('guidance rescale (Lin et al. 2023 §3.4)', () => {
     const out = await classifierFreeGuidance(model, { scale: 5, rescale: 0.5, nullLabel: NULL }).predict(x, at(300, 1), { classLabels: [2] });
     const want = rescaleGuided(plain, cond, 1, 0.5);
     for (let i = 0; i < 3; i++) assert.ok(Math.abs(out[i]! - want[i]!) < 1e-12);
-    const inX0 = await classifierFreeGuidance(model, { scale: 5, rescale: 1, rescaleSpace: 'x0', nullLabel: NULL }).predict(x, at(300, 1), { classLabels: [2] });
+    const inX0 = await classifierFreeGuidance(model, { scale: 5, rescale: 1, rescaleSpace: 'x0', nullLabel: NULL }).predict(x, at(300, 1), {
+      classLabels: [2],
+    });
     const [a, s] = [schedule.alpha(300), schedule.sigma(300)];
     assert.ok(Math.abs(std(toX0('epsilon', inX0, x, a, s)) - std(toX0('epsilon', cond, x, a, s))) < 1e-9);
   });
@@ -122,10 +124,19 @@ describe('guidance rescale (Lin et al. 2023 §3.4)', () => {
 describe('guidance errors name the fix', () => {
   it('missing null label, missing conditioning, bad options', async () => {
     const { model } = labelModel();
-    await assert.rejects(classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), at(1, 1), { classLabels: [1] }), /null label.*nullLabel/);
-    await assert.rejects(classifierFreeGuidance(model, { scale: 2, nullLabel: NULL }).predict(Float64Array.of(0, 0, 0), at(1, 1)), /needs conditioning.*pass cond/);
     await assert.rejects(
-      classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), at(1, 1), { encoderHiddenStates: new Float32Array(4), encoderHiddenShape: [2, 2] }),
+      classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), at(1, 1), { classLabels: [1] }),
+      /null label.*nullLabel/,
+    );
+    await assert.rejects(
+      classifierFreeGuidance(model, { scale: 2, nullLabel: NULL }).predict(Float64Array.of(0, 0, 0), at(1, 1)),
+      /needs conditioning.*pass cond/,
+    );
+    await assert.rejects(
+      classifierFreeGuidance(model, { scale: 2 }).predict(Float64Array.of(0, 0, 0), at(1, 1), {
+        encoderHiddenStates: new Float32Array(4),
+        encoderHiddenShape: [2, 2],
+      }),
       /explicit uncond/,
     );
     assert.throws(() => classifierFreeGuidance(model, { scale: Number.NaN }), /finite number/);
@@ -133,7 +144,9 @@ describe('guidance errors name the fix', () => {
     // x̂0-space rescale needs no schedule: α and σ come with the call descriptor.
     assert.doesNotThrow(() => classifierFreeGuidance(model, { scale: 2, rescale: 0.5, rescaleSpace: 'x0' }));
     await assert.rejects(
-      classifierFreeGuidance(model, { scale: 2, uncond: { classLabels: [1, 2, 3] } }).predict(Float64Array.of(0, 0, 0, 0, 0, 0), at(1, 2), { classLabels: [1, 1] }),
+      classifierFreeGuidance(model, { scale: 2, uncond: { classLabels: [1, 2, 3] } }).predict(Float64Array.of(0, 0, 0, 0, 0, 0), at(1, 2), {
+        classLabels: [1, 1],
+      }),
       /give 1 or 2/,
     );
   });

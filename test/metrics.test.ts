@@ -115,8 +115,7 @@ describe('Fréchet distance (FD-classifier)', () => {
     const b = [1, 1, 1, 16, 0.5];
     const mu1 = [0, 1, 2, 3, 4];
     const mu2 = [1, 1, 0, 3, 5];
-    const expected =
-      mu1.reduce((s, v, i) => s + (v - mu2[i]!) ** 2, 0) + a.reduce((s, v, i) => s + (Math.sqrt(v) - Math.sqrt(b[i]!)) ** 2, 0);
+    const expected = mu1.reduce((s, v, i) => s + (v - mu2[i]!) ** 2, 0) + a.reduce((s, v, i) => s + (Math.sqrt(v) - Math.sqrt(b[i]!)) ** 2, 0);
     // (1 + 4 + 1) + (1 + 0 + 0.25 + 1 + (√2 − √0.5)²)
     const fd = frechetDistance(gaussian(mu1, diagonal(a)), gaussian(mu2, diagonal(b)));
     assert.ok(Math.abs(fd - expected) < 1e-12, `${fd} vs ${expected}`);
@@ -308,7 +307,10 @@ describe('KID (unbiased MMD², cubic polynomial kernel)', () => {
     const rng = new Rng(99);
     const m = 10;
     const replicates = 600;
-    for (const [other, label] of [[popA, 'same'], [popB, 'shifted']] as const) {
+    for (const [other, label] of [
+      [popA, 'same'],
+      [popB, 'shifted'],
+    ] as const) {
       const exact = populationMmd(popA, other, d);
       const u: number[] = [];
       const v: number[] = [];
@@ -416,7 +418,11 @@ describe('class accuracy of conditional samples', () => {
     assert.equal(r.accuracy, 4 / 6);
     assert.deepEqual(
       r.perClass.map((c) => [c.label, c.correct, c.total]),
-      [[0, 1, 1], [1, 2, 3], [2, 1, 2]],
+      [
+        [0, 1, 1],
+        [1, 2, 3],
+        [2, 1, 2],
+      ],
     );
     assert.equal(r.perClass[1]!.accuracy, 2 / 3);
     const big = classAccuracy(logits, BigInt64Array.from([0n, 1n, 0n, 2n, 0n, 1n]), 3);
@@ -462,7 +468,13 @@ describe('reference statistics', () => {
     assert.equal(flat.dim, 2);
     assert.equal(flat.count, 10);
     assert.deepEqual(flat.metadata, { dataset: 'x' });
-    const nested = parseReferenceStatistics({ mean: [1, 2], covariance: [[2, 1], [1, 2]] });
+    const nested = parseReferenceStatistics({
+      mean: [1, 2],
+      covariance: [
+        [2, 1],
+        [1, 2],
+      ],
+    });
     assert.deepEqual(Array.from(nested.covariance), [2, 1, 1, 2]);
     assert.throws(
       () => parseReferenceStatistics({ mean: [1, 2], covariance: [2, 1, 1, 2] }, undefined, { expectedDim: 128 }),
@@ -480,10 +492,7 @@ describe('reference statistics', () => {
     const s = parseReferenceStatistics({ dim: 2, binary: { file: 'x.bin', dtype: 'float64' } }, bytes);
     assert.deepEqual(Array.from(s.mean), [1, 2]);
     assert.deepEqual(Array.from(s.covariance), [2, 1, 1, 2]);
-    assert.throws(
-      () => parseReferenceStatistics({ dim: 3, binary: { file: 'x.bin', dtype: 'float64' } }, bytes),
-      /do not belong together/,
-    );
+    assert.throws(() => parseReferenceStatistics({ dim: 3, binary: { file: 'x.bin', dtype: 'float64' } }, bytes), /do not belong together/);
   });
 
   test('missing files name the fix', async () => {
@@ -508,7 +517,11 @@ describe('reference statistics', () => {
 function fakeOrt(outputs = ['logits', 'features']): { ort: OrtModuleLike; batches: number[] } {
   const batches: number[] = [];
   class Tensor implements OrtTensorLike {
-    constructor(readonly type: string, readonly data: unknown, readonly dims: readonly number[] = []) {}
+    constructor(
+      readonly type: string,
+      readonly data: unknown,
+      readonly dims: readonly number[] = [],
+    ) {}
   }
   const session = {
     inputNames: ['images'],
@@ -581,7 +594,8 @@ describe('feature classifier', () => {
     await clf.release();
   });
 
-  const noData = !existsSync(`${FASHION_MNIST_DIR}/t10k-images-idx3-ubyte.gz`) &&
+  const noData =
+    !existsSync(`${FASHION_MNIST_DIR}/t10k-images-idx3-ubyte.gz`) &&
     `Fashion-MNIST not installed at ${FASHION_MNIST_DIR} (Debian package dataset-fashion-mnist)`;
   test('shipped classifier: ≥ 90% on the first 1000 test images', { skip: noModel || noData }, async () => {
     const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;

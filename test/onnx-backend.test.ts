@@ -176,7 +176,10 @@ describe('OnnxDiffusionModel on real exports', () => {
 
   it('rejects a corrupt file with a message that says to re-export', async () => {
     const bad = join(tmp, 'corrupt.onnx');
-    writeFileSync(bad, noise(4096, 99).map((v) => v * 1e6));
+    writeFileSync(
+      bad,
+      noise(4096, 99).map((v) => v * 1e6),
+    );
     await assert.rejects(
       OnnxDiffusionModel.create({ ort, model: readModelBytes(bad), label: bad }),
       (err: Error) => /not a valid ONNX model/.test(err.message) && /re-export/.test(err.message) && err.message.includes(bad),
@@ -216,7 +219,10 @@ describe('OnnxDiffusionModel on real exports', () => {
     const dir = mkdtempSync(join(tmp, 'card-'));
     const path = join(dir, 'm.onnx');
     writeFileSync(path, readModelBytes(fixture('tiny-sd-unet.onnx')));
-    writeFileSync(cardPathFor(path), JSON.stringify({ name: 'tiny', scheduler_config: { num_train_timesteps: 1000 }, prediction_type: 'v_prediction', sample_size: [4, 8, 8] }));
+    writeFileSync(
+      cardPathFor(path),
+      JSON.stringify({ name: 'tiny', scheduler_config: { num_train_timesteps: 1000 }, prediction_type: 'v_prediction', sample_size: [4, 8, 8] }),
+    );
     const { model, card } = await loadOnnxModel({ path, ort });
     assert.equal(card?.name, 'tiny');
     assert.equal(model.predictionType, 'v_prediction');
@@ -278,14 +284,22 @@ describe('OnnxDiffusionModel signature handling (scripted onnxruntime)', () => {
     const fake = fakeOrt({ inputs: [meta('pixels', 'float32', ['B', 1, 28, 28]), meta('noise_level', 'float32', ['B'])] });
     await assert.rejects(
       OnnxDiffusionModel.create({ ort: fake, model: new Uint8Array(1) }),
-      (err: Error) => /cannot find the sample and timestep input/.test(err.message) && /pixels: float32\[B,1,28,28\]/.test(err.message) && /rediffuse needs sample/.test(err.message),
+      (err: Error) =>
+        /cannot find the sample and timestep input/.test(err.message) &&
+        /pixels: float32\[B,1,28,28\]/.test(err.message) &&
+        /rediffuse needs sample/.test(err.message),
     );
-    const extra = fakeOrt({ inputs: [meta('sample', 'float32', ['B', 1, 4, 4]), meta('timestep', 'float32', ['B']), meta('time_ids', 'float32', ['B', 6])] });
+    const extra = fakeOrt({
+      inputs: [meta('sample', 'float32', ['B', 1, 4, 4]), meta('timestep', 'float32', ['B']), meta('time_ids', 'float32', ['B', 6])],
+    });
     await assert.rejects(OnnxDiffusionModel.create({ ort: extra, model: new Uint8Array(1) }), /time_ids are not understood/);
   });
 
   it('takes dtypes from the card when the runtime has no input metadata', async () => {
-    const fake = fakeOrt({ inputs: [meta('sample', 'float32', []), meta('timestep', 'float16', []), meta('class_labels', 'int64', [])], noMetadata: true });
+    const fake = fakeOrt({
+      inputs: [meta('sample', 'float32', []), meta('timestep', 'float16', []), meta('class_labels', 'int64', [])],
+      noMetadata: true,
+    });
     const card = parseModelCard({
       name: 'c',
       scheduler_config: {},
@@ -309,7 +323,10 @@ describe('OnnxDiffusionModel signature handling (scripted onnxruntime)', () => {
     assert.equal(m.maxBatch, 2);
     const y = await m.predict(Float32Array.from([1, 2, 3]), at(5, 3));
     assert.deepEqual(Array.from(y), [1, 2, 3]);
-    assert.deepEqual(fake.feeds.map((f) => f['sample']!.dims[0]), [2, 2]);
+    assert.deepEqual(
+      fake.feeds.map((f) => f['sample']!.dims[0]),
+      [2, 2],
+    );
     assert.deepEqual(fake.feeds[0]!['timestep']!.dims, [1]);
   });
 
@@ -362,7 +379,10 @@ describe('model card', () => {
   it('names the bad field in every error', () => {
     assert.throws(() => parseModelCard('{', 'a.json'), /a\.json is not valid JSON/);
     assert.throws(() => parseModelCard({ ...good, scheduler_config: 3 }), /field "scheduler_config"/);
-    assert.throws(() => parseModelCard({ ...good, prediction_type: 'noise' }), /field "prediction_type" is "noise"; use one of epsilon, sample, v_prediction/);
+    assert.throws(
+      () => parseModelCard({ ...good, prediction_type: 'noise' }),
+      /field "prediction_type" is "noise"; use one of epsilon, sample, v_prediction/,
+    );
     assert.throws(() => parseModelCard({ ...good, sample_size: 28 }), /field "sample_size"/);
     assert.throws(() => parseModelCard({ ...good, class_names: ['a'] }), /field "class_names" has 1 names but num_classes is 3/);
     assert.throws(() => parseModelCard({ ...good, null_label: 1 }), /field "null_label" \(1\) is one of the real classes/);

@@ -33,9 +33,14 @@ function feedsFor(session: OrtSessionLike, batch: number, timestep: number): Rec
     const n = shape.reduce((a, d) => a * d, 1);
     const isTime = /time|^t$/i.test(meta.name) && shape.length === 1;
     if (meta.type === 'int64') {
-      feeds[meta.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(isTime ? timestep + i : i % 10)), shape);
+      feeds[meta.name] = new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, (_, i) => BigInt(isTime ? timestep + i : i % 10)),
+        shape,
+      );
     } else {
-      const data = isTime ? Float32Array.from({ length: n }, (_, i) => timestep + i)
+      const data = isTime
+        ? Float32Array.from({ length: n }, (_, i) => timestep + i)
         : Float32Array.from({ length: n }, (_, i) => Math.sin(0.37 * i + 0.1 * meta.name.length));
       feeds[meta.name] = new ort.Tensor('float32', data, shape);
     }
@@ -93,7 +98,7 @@ for (const spec of MODELS) {
         for (const p of graphs.points) {
           const t = key.cache[p.name];
           assert.equal(t.dims[0], 2);
-          perSample += (t.data as Float32Array).length / 2 * 4;
+          perSample += ((t.data as Float32Array).length / 2) * 4;
         }
         assert.equal(perSample, graphs.cacheBytesPerSample);
         // pruning: fewer nodes and initializers, fewer MACs
@@ -156,19 +161,27 @@ for (const spec of MODELS) {
         return;
       }
       const skips = findSkipConcats(analyzed.index, analyzed.shapes);
-      const upBlocks = analyzed.model.graph!.node!.filter((n) => n.opType === 'Concat' && analyzed.shapes.get(n.output![0])?.shape.length === 4 && !analyzed.index.isConstant(n.output![0])).length;
+      const upBlocks = analyzed.model.graph!.node!.filter(
+        (n) => n.opType === 'Concat' && analyzed.shapes.get(n.output![0])?.shape.length === 4 && !analyzed.index.isConstant(n.output![0]),
+      ).length;
       assert.equal(skips.length, upBlocks);
       const ratios: number[] = [];
       for (let b = 0; b < skips.length; b++) ratios.push((await buildFeatureReuseGraphs(analyzed, { policy: 'deepcache', branch: b })).flops.ratio);
       assert.ok(ratios[0] < ratios[ratios.length - 1], `shallowest branch skips the most: ${ratios}`);
-      await assert.rejects(buildFeatureReuseGraphs(analyzed, { policy: 'deepcache', branch: skips.length }), new RegExp(`has ${skips.length} skip branches`));
+      await assert.rejects(
+        buildFeatureReuseGraphs(analyzed, { policy: 'deepcache', branch: skips.length }),
+        new RegExp(`has ${skips.length} skip branches`),
+      );
     });
 
     it('explicit tensor names: exact, and unknown names are refused with candidates', async () => {
       const fr = await buildFeatureReuseGraphs(analyzed, 'frdiff');
       const pick = [fr.points[0].name];
       const graphs = await buildFeatureReuseGraphs(analyzed, pick);
-      assert.deepEqual(graphs.points.map((p) => p.name), pick);
+      assert.deepEqual(
+        graphs.points.map((p) => p.name),
+        pick,
+      );
       assert.equal(graphs.points[0].kind, 'explicit');
       const session = await FeatureReuseSession.fromGraphs(ort, graphs);
       const feeds = feedsFor(full, 2, 77);
@@ -217,22 +230,33 @@ describe('feature-reuse surgery on graphs without reuse points', () => {
     await assert.rejects(buildFeatureReuseGraphs(a, ['x']), /is a graph input/);
   });
 
-  it('the Fashion-MNIST classifier has no reuse points', { skip: existsSync('models/fashion-classifier.onnx') ? false : 'classifier not there yet' }, async () => {
-    const a = await analyzeOnnxModel(new Uint8Array(readFileSync('models/fashion-classifier.onnx')), { ort });
-    for (const policy of ['frdiff', 'residual'] as const) await assert.rejects(buildFeatureReuseGraphs(a, policy), new RegExp(`policy ${policy} found no reuse points`));
-    await assert.rejects(buildFeatureReuseGraphs(a, 'deepcache'), /needs a U-Net/);
-  });
+  it(
+    'the Fashion-MNIST classifier has no reuse points',
+    { skip: existsSync('models/fashion-classifier.onnx') ? false : 'classifier not there yet' },
+    async () => {
+      const a = await analyzeOnnxModel(new Uint8Array(readFileSync('models/fashion-classifier.onnx')), { ort });
+      for (const policy of ['frdiff', 'residual'] as const)
+        await assert.rejects(buildFeatureReuseGraphs(a, policy), new RegExp(`policy ${policy} found no reuse points`));
+      await assert.rejects(buildFeatureReuseGraphs(a, 'deepcache'), /needs a U-Net/);
+    },
+  );
 
   it('a residual MLP: residual caches the branch, the reuse graph keeps only the add, and MACs drop to zero', async () => {
     const bytes = tinyMlp(true);
     const a = await analyzeOnnxModel(bytes, { ort });
     await assert.rejects(buildFeatureReuseGraphs(a, 'frdiff'), /no reuse points/);
     const g = await buildFeatureReuseGraphs(a, 'residual');
-    assert.deepEqual(g.points.map((p) => [p.name, p.kind, p.shape, p.symbolic]), [['h3', 'residual-branch', [1, 4], ['batch', null]]]);
+    assert.deepEqual(
+      g.points.map((p) => [p.name, p.kind, p.shape, p.symbolic]),
+      [['h3', 'residual-branch', [1, 4], ['batch', null]]],
+    );
     assert.equal(g.flops.full.macs, 2 * 16);
     assert.equal(g.flops.reuse.macs, 0);
     assert.equal(g.flops.ratio, 0);
-    assert.deepEqual(decodeModel(g.reuse).graph!.node!.map((n) => n.opType), ['Add']);
+    assert.deepEqual(
+      decodeModel(g.reuse).graph!.node!.map((n) => n.opType),
+      ['Add'],
+    );
     assert.equal(decodeModel(g.reuse).graph!.initializer!.length, 0);
     assert.equal(g.cacheBytesPerSample, 16);
     const s = await FeatureReuseSession.fromGraphs(ort, g);
@@ -249,15 +273,25 @@ describe('feature-reuse surgery on graphs without reuse points', () => {
   });
 
   it('a skip around the whole network (c_skip·x + c_out·F(x)) is not taken for a block', async () => {
-    const img = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 2 }, { dimValue: 4 }, { dimValue: 4 }] } } } });
-    const conv = (x: string, w: string, y: string) => ({ opType: 'Conv', input: [x, w], output: [y], attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }] });
+    const img = (name: string) => ({
+      name,
+      type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'batch' }, { dimValue: 2 }, { dimValue: 4 }, { dimValue: 4 }] } } },
+    });
+    const conv = (x: string, w: string, y: string) => ({
+      opType: 'Conv',
+      input: [x, w],
+      output: [y],
+      attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }],
+    });
     const bytes = encodeModel({
       irVersion: 8,
       opsetImport: [{ domain: '', version: 17 }],
       graph: {
         name: 'wrapped-resblock',
         node: [
-          conv('x', 'Wa', 'c1'), { opType: 'Relu', input: ['c1'], output: ['r1'] }, conv('r1', 'Wb', 'c2'),
+          conv('x', 'Wa', 'c1'),
+          { opType: 'Relu', input: ['c1'], output: ['r1'] },
+          conv('r1', 'Wb', 'c2'),
           { opType: 'Add', input: ['x', 'c2'], output: ['h'] },
           { opType: 'Mul', input: ['x', 'cskip'], output: ['sx'] },
           { opType: 'Mul', input: ['h', 'cout'], output: ['o'] },
@@ -270,9 +304,15 @@ describe('feature-reuse surgery on graphs without reuse points', () => {
     });
     const a = await analyzeOnnxModel(bytes, { ort });
     const res = await buildFeatureReuseGraphs(a, 'residual');
-    assert.deepEqual(res.points.map((p) => p.name), ['c2']);
+    assert.deepEqual(
+      res.points.map((p) => p.name),
+      ['c2'],
+    );
     const fr = await buildFeatureReuseGraphs(a, 'frdiff');
-    assert.deepEqual(fr.points.map((p) => [p.name, p.kind]), [['c1', 'resnet-conv1']]);
+    assert.deepEqual(
+      fr.points.map((p) => [p.name, p.kind]),
+      [['c1', 'resnet-conv1']],
+    );
     assert.equal(fr.flops.full.macs, 2 * 16 * 2 * 2 * 9);
     assert.equal(fr.flops.ratio, 0.5);
   });
@@ -290,7 +330,10 @@ describe('rediffuse inspect', () => {
   const spec = MODELS.find((m) => existsSync(m.path) && m.arch !== 'dit') ?? MODELS.find((m) => existsSync(m.path));
   it('reports every policy with the share of MACs skipped and the cache size', { skip: spec ? false : 'no model available yet' }, async () => {
     const report = await inspectModel(spec!.path, ['all']);
-    assert.deepEqual(report.policies.map((p) => p.policy), ['frdiff', 'residual', 'deepcache']);
+    assert.deepEqual(
+      report.policies.map((p) => p.policy),
+      ['frdiff', 'residual', 'deepcache'],
+    );
     const fr = report.policies[0];
     assert.ok(fr.points!.length > 0 && fr.macsSkipped! > 0.15 && fr.macsSkipped! < 0.85);
     assert.ok(fr.cacheBytesPerSample! > 0);

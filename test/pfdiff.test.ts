@@ -28,12 +28,41 @@ const EXACT = 0.9984193387937014;
 const KH = (s: string): PfdiffKH => ({ k: Number(s[0]), h: Number(s[2]) });
 
 const VECTORS: Record<number, Record<string, number>> = {
-  4: { ddim: 0.6639201888893127, '1_1': 1.3041740939042787, '2_1': 1.0365055053147236, '2_2': 1.5165718881073251, '3_1': 0.9014422479850592, '3_2': 1.233662781634902, '3_3': 1.588929608580127 },
-  6: { ddim: 0.7691311768309763, '1_1': 1.1283866999466285, '2_1': 0.9984687831403538, '2_2': 1.2617220092988235, '3_1': 0.9302706064995435, '3_2': 1.1039562598979347, '3_3': 1.3258449593494956 },
-  10: { ddim: 0.8604630959492559, '1_1': 1.045117659174432, '2_1': 0.9795651825733522, '2_2': 1.1114036561172087, '3_1': 0.9481223080378646, '3_2': 1.0370175741779022, '3_3': 1.1436000797151271 },
+  4: {
+    ddim: 0.6639201888893127,
+    '1_1': 1.3041740939042787,
+    '2_1': 1.0365055053147236,
+    '2_2': 1.5165718881073251,
+    '3_1': 0.9014422479850592,
+    '3_2': 1.233662781634902,
+    '3_3': 1.588929608580127,
+  },
+  6: {
+    ddim: 0.7691311768309763,
+    '1_1': 1.1283866999466285,
+    '2_1': 0.9984687831403538,
+    '2_2': 1.2617220092988235,
+    '3_1': 0.9302706064995435,
+    '3_2': 1.1039562598979347,
+    '3_3': 1.3258449593494956,
+  },
+  10: {
+    ddim: 0.8604630959492559,
+    '1_1': 1.045117659174432,
+    '2_1': 0.9795651825733522,
+    '2_2': 1.1114036561172087,
+    '3_1': 0.9481223080378646,
+    '3_2': 1.0370175741779022,
+    '3_3': 1.1436000797151271,
+  },
 };
 
-async function toy(nfe: number, solver: string, pfdiff?: PfdiffKH & { reuse?: 'epsilon' | 'x0' | 'v' }, spacing: 'linspace_floor' | undefined = 'linspace_floor') {
+async function toy(
+  nfe: number,
+  solver: string,
+  pfdiff?: PfdiffKH & { reuse?: 'epsilon' | 'x0' | 'v' },
+  spacing: 'linspace_floor' | undefined = 'linspace_floor',
+) {
   return sample({
     model,
     schedule,
@@ -72,12 +101,24 @@ describe('PFDiff test vectors (docs/pfdiff.md, official first-order code in floa
   it('worked example: N = 4, 2_1 → M = 10, calls at 999, 777, 444, 111', async () => {
     const times: number[] = [];
     const counting = { ...model, predict: (x: NumArray, call: ModelCall) => (times.push(call.modelTime), model.predict(x, call)) };
-    const r = await sample({ model: counting, schedule, nfe: 4, pfdiff: { k: 2, h: 1 }, timesteps: { spacing: 'linspace_floor' }, initialNoise: Float64Array.of(1), precision: 'float64' });
+    const r = await sample({
+      model: counting,
+      schedule,
+      nfe: 4,
+      pfdiff: { k: 2, h: 1 },
+      timesteps: { spacing: 'linspace_floor' },
+      initialNoise: Float64Array.of(1),
+      precision: 'float64',
+    });
     assert.deepEqual(r.timesteps, [999, 888, 777, 666, 555, 444, 333, 222, 111, 0, -1]);
     assert.deepEqual(times, [999, 777, 444, 111]);
   });
   it('x̂0 reuse (dpmpp_1, or ddim with reuse x0) to the printed precision', async () => {
-    const cases: [number, string, number][] = [[4, '1_1', 0.66473], [4, '2_1', 0.79566], [10, '2_1', 0.89619]];
+    const cases: [number, string, number][] = [
+      [4, '1_1', 0.66473],
+      [4, '2_1', 0.79566],
+      [10, '2_1', 0.89619],
+    ];
     for (const [n, name, want] of cases) {
       const a = await toy(n, 'dpmpp_1', KH(name));
       const b = await toy(n, 'ddim', { ...KH(name), reuse: 'x0' });
@@ -92,15 +133,24 @@ describe('PFDiff test vectors (docs/pfdiff.md, official first-order code in floa
 describe('φ (first-order step with a given output)', () => {
   it('ε-, x̂0- and v-forms agree for a fresh output and differ for a reused one', async () => {
     const x = Float64Array.of(0.3, -1.2);
-    const ctx = createSolverContext({ model: gaussianModel({ schedule, mean: 0.5, std: 0.5, sampleShape: [2] }), schedule, batch: 1, precision: 'float64' });
+    const ctx = createSolverContext({
+      model: gaussianModel({ schedule, mean: 0.5, std: 0.5, sampleShape: [2] }),
+      schedule,
+      batch: 1,
+      precision: 'float64',
+    });
     const p = await ctx.evaluate(x, 700);
-    const out = (['epsilon', 'x0', 'v'] as const).map((r) => firstOrderStep(schedule, r, storedQuantity(p, r, schedule.alpha(700), schedule.sigma(700)), x, 700, 400));
+    const out = (['epsilon', 'x0', 'v'] as const).map((r) =>
+      firstOrderStep(schedule, r, storedQuantity(p, r, schedule.alpha(700), schedule.sigma(700)), x, 700, 400),
+    );
     for (const o of out) for (let i = 0; i < 2; i++) assert.ok(Math.abs(o[i]! - out[0]![i]!) < 1e-12);
     // DDIM's own formula: α_t·x̂0 + σ_t·ε̂.
     assert.ok(Math.abs(out[0]![0]! - (schedule.alpha(400) * p.x0[0]! + schedule.sigma(400) * p.eps[0]!)) < 1e-12);
     // Reused at another point (x', 500): the forms differ.
     const x2 = Float64Array.of(0.1, -0.4);
-    const re = (['epsilon', 'x0', 'v'] as const).map((r) => firstOrderStep(schedule, r, storedQuantity(p, r, schedule.alpha(700), schedule.sigma(700)), x2, 500, 200)[0]!);
+    const re = (['epsilon', 'x0', 'v'] as const).map(
+      (r) => firstOrderStep(schedule, r, storedQuantity(p, r, schedule.alpha(700), schedule.sigma(700)), x2, 500, 200)[0]!,
+    );
     assert.ok(Math.abs(re[0]! - re[1]!) > 1e-3 && Math.abs(re[0]! - re[2]!) > 1e-3);
     // predictionAt is consistent: x = α·x̂0 + σ·ε̂ at the new point.
     const q = predictionAt(schedule, 'v', storedQuantity(p, 'v', schedule.alpha(700), schedule.sigma(700)), x2, 500);
@@ -156,14 +206,27 @@ describe('PFDiff errors name the fix', () => {
 async function endpointError(nfe: number, pfdiff: PfdiffKH | undefined, spacing: 'linspace_floor' | undefined): Promise<number> {
   const batch = 8;
   const x = gaussianBatch(7, batch, 1, 'float64');
-  const r = await sample({ model, schedule, solver: 'ddim', nfe, ...(pfdiff ? { pfdiff } : {}), ...(spacing ? { timesteps: { spacing } } : {}), initialNoise: x, batch, precision: 'float64' });
+  const r = await sample({
+    model,
+    schedule,
+    solver: 'ddim',
+    nfe,
+    ...(pfdiff ? { pfdiff } : {}),
+    ...(spacing ? { timesteps: { spacing } } : {}),
+    initialNoise: x,
+    batch,
+    precision: 'float64',
+  });
   assert.equal(r.calls, nfe);
   const first = r.timesteps[0]!;
   return rmsError(r.samples, model.exactOdeSolution(x, first, -1));
 }
 
 describe('PFDiff (best k_h) beats plain DDIM at equal NFE ≤ 10 (Gaussian model)', () => {
-  for (const [label, spacing] of [['linspace_floor grid', 'linspace_floor'], ['default grid (DDIM linspace)', undefined]] as const) {
+  for (const [label, spacing] of [
+    ['linspace_floor grid', 'linspace_floor'],
+    ['default grid (DDIM linspace)', undefined],
+  ] as const) {
     it(label, async () => {
       const rows: Record<string, string | number>[] = [];
       for (const nfe of [4, 6, 8, 10]) {
@@ -200,9 +263,21 @@ describe('past-only variant for singlestep higher-order solvers', () => {
   it('uses exactly N calls for every N = 1…10, solver and k_h (clean terminal and sigma_min)', async () => {
     for (const solver of ['dpm_solver_2', 'dpm_solver_3', 'dpmpp_2s', 'dpmpp_3s']) {
       for (const nfe of [1, 2, 3, 4, 5, 7, 10]) {
-        for (const kh of [{ k: 1, h: 1 }, { k: 3, h: 2 }]) {
+        for (const kh of [
+          { k: 1, h: 1 },
+          { k: 3, h: 2 },
+        ]) {
           for (const terminal of ['zero', 'sigma_min'] as const) {
-            const r = await sample({ model, schedule, solver, nfe, pfdiff: kh, timesteps: { terminal }, initialNoise: Float64Array.of(1), precision: 'float64' });
+            const r = await sample({
+              model,
+              schedule,
+              solver,
+              nfe,
+              pfdiff: kh,
+              timesteps: { terminal },
+              initialNoise: Float64Array.of(1),
+              precision: 'float64',
+            });
             assert.equal(r.calls, nfe, `${solver} N=${nfe} ${kh.k}_${kh.h} ${terminal}`);
             assert.equal(r.pfdiff?.variant, 'past-only');
             assert.ok(Number.isFinite(r.samples[0]!));
@@ -212,7 +287,8 @@ describe('past-only variant for singlestep higher-order solvers', () => {
     }
   });
   it('the remainder calls are used (N = 7 differs from N = 6 with p = 3) and are needed (no early stop)', async () => {
-    const run = (nfe: number) => sample({ model, schedule, solver: 'dpm_solver_3', nfe, pfdiff: { k: 2, h: 1 }, initialNoise: Float64Array.of(1), precision: 'float64' });
+    const run = (nfe: number) =>
+      sample({ model, schedule, solver: 'dpm_solver_3', nfe, pfdiff: { k: 2, h: 1 }, initialNoise: Float64Array.of(1), precision: 'float64' });
     const [a, b] = [await run(6), await run(7)];
     assert.equal(a.calls, 6);
     assert.equal(b.calls, 7);
@@ -238,7 +314,16 @@ describe('past-only variant for singlestep higher-order solvers', () => {
         // The plain solver gets DPM-Solver's plan that spends exactly nfe calls.
         const plan = { orders: stepPlanForCalls(nfe, solver.endsWith('3') ? 3 : 2) };
         const run = async (pfdiff?: PfdiffKH) => {
-          const r = await sample({ model, schedule, solver, nfe, ...(pfdiff ? { pfdiff } : { solverOptions: plan }), initialNoise: x, batch: 8, precision: 'float64' });
+          const r = await sample({
+            model,
+            schedule,
+            solver,
+            nfe,
+            ...(pfdiff ? { pfdiff } : { solverOptions: plan }),
+            initialNoise: x,
+            batch: 8,
+            precision: 'float64',
+          });
           assert.equal(r.calls, nfe);
           return rmsError(r.samples, model.exactOdeSolution(x, r.timesteps[0]!, -1));
         };
@@ -271,7 +356,11 @@ describe('experimental multistep PFDiff (ours)', () => {
       const ctx = createSolverContext({ model, schedule, batch: 8, precision: 'float64' });
       const ours = await createMultistepExtrapolationSolver()(x, plain.timesteps, ctx);
       assert.equal(ctx.calls, nfe);
-      const row: Record<string, string | number> = { nfe, dpmpp_2m: err(plain).toExponential(3), predictorOnly: rmsError(ours, model.exactOdeSolution(x, plain.timesteps[0]!, -1)).toExponential(3) };
+      const row: Record<string, string | number> = {
+        nfe,
+        dpmpp_2m: err(plain).toExponential(3),
+        predictorOnly: rmsError(ours, model.exactOdeSolution(x, plain.timesteps[0]!, -1)).toExponential(3),
+      };
       let best = Infinity;
       for (const kh of PFDIFF_CONFIGS) {
         for (const solver of ['dpmpp_2m', 'unipc']) {
@@ -322,7 +411,16 @@ describe('pickBestKH', () => {
       reference,
       sampleWith: async (kh, nfe) => {
         runs++;
-        const r = await sample({ model, schedule, nfe, ...(kh ? { pfdiff: kh } : {}), timesteps: { spacing: 'linspace_floor' }, initialNoise: x, batch: 4, precision: 'float64' });
+        const r = await sample({
+          model,
+          schedule,
+          nfe,
+          ...(kh ? { pfdiff: kh } : {}),
+          timesteps: { spacing: 'linspace_floor' },
+          initialNoise: x,
+          batch: 4,
+          precision: 'float64',
+        });
         return r.samples;
       },
     });

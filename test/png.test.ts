@@ -1,7 +1,20 @@
 /** PNG grids: pixel mapping, layout geometry, labels, wrapping, and atomic writes with the output-path policy. */
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,7 +29,8 @@ after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const px = (img: { width: number; data: Uint8Array }, x: number, y: number) => Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
+const px = (img: { width: number; data: Uint8Array }, x: number, y: number) =>
+  Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
 
 describe('pixel mapping', () => {
   it('maps [-1, 1] to [0, 255] and clamps', () => {
@@ -92,10 +106,12 @@ describe('grid wrapping', () => {
     // label ink only beside line 0 (label scale 1: a cell of 8 px is under 4 glyph heights)
     let inkLine0 = 0;
     let inkLine1 = 0;
-    for (let y = 0; y < img.height; y++) for (let x = 0; x < L.marginLeft; x++) if (px(img, x, y)[0] === 235) {
-      if (y < y2) inkLine0++;
-      else inkLine1++;
-    }
+    for (let y = 0; y < img.height; y++)
+      for (let x = 0; x < L.marginLeft; x++)
+        if (px(img, x, y)[0] === 235) {
+          if (y < y2) inkLine0++;
+          else inkLine1++;
+        }
     assert.equal(inkLine0, 18); // 'A' has 18 inked font pixels
     assert.equal(inkLine1, 0);
   });
@@ -113,7 +129,12 @@ describe('grid drawing', () => {
     vals.forEach((v, k) => {
       const [ox, oy] = L.cellOrigin(Math.floor(k / 2), k % 2);
       const b = toByte(v);
-      for (const [dx, dy] of [[0, 0], [5, 5], [2, 4]] as const) assert.deepEqual(px(img, ox + dx, oy + dy), [b, b, b, 255]);
+      for (const [dx, dy] of [
+        [0, 0],
+        [5, 5],
+        [2, 4],
+      ] as const)
+        assert.deepEqual(px(img, ox + dx, oy + dy), [b, b, b, 255]);
     });
     // the gap between cells is background
     const [ox0, oy0] = L.cellOrigin(0, 1);
@@ -131,17 +152,23 @@ describe('grid drawing', () => {
     const single = Float32Array.from([1, -1, 0]); // one RGB pixel, channel-major
     const img = imageGridRgba(single, { sampleShape: [3, 1, 1], columns: 1, scale: 1, gap: 0 });
     assert.deepEqual(px(img, 0, 0), [255, 0, 128, 255]);
-    const bytes = imageGridPng(Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => (i % 28) / 14 - 1), {
-      sampleShape: [1, 28, 28],
-      columns: 1,
-      rowLabels: ['Row 0', 'Row 1'],
-    });
+    const bytes = imageGridPng(
+      Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => (i % 28) / 14 - 1),
+      {
+        sampleShape: [1, 28, 28],
+        columns: 1,
+        rowLabels: ['Row 0', 'Row 1'],
+      },
+    );
     const back = decodePng(bytes);
-    const again = imageGridRgba(Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => (i % 28) / 14 - 1), {
-      sampleShape: [1, 28, 28],
-      columns: 1,
-      rowLabels: ['Row 0', 'Row 1'],
-    });
+    const again = imageGridRgba(
+      Float32Array.from({ length: 2 * 28 * 28 }, (_, i) => (i % 28) / 14 - 1),
+      {
+        sampleShape: [1, 28, 28],
+        columns: 1,
+        rowLabels: ['Row 0', 'Row 1'],
+      },
+    );
     assert.deepEqual([back.width, back.height], [again.width, again.height]);
     assert.deepEqual(Buffer.from(back.data), Buffer.from(again.data));
   });
@@ -161,7 +188,10 @@ describe('atomic write', () => {
     writeFileAtomic(join(dir, 'x'), 'x');
     // a folder where the file should go: rename fails
     assert.throws(() => writeFileAtomic(dir, 'data'), /cannot write .*blocker.*choose another --out/);
-    assert.deepEqual(readdirSync(tmp).filter((n) => n.includes('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(tmp).filter((n) => n.includes('.tmp')),
+      [],
+    );
     assert.ok(existsSync(join(dir, 'x')));
   });
 });
@@ -170,13 +200,19 @@ const isRoot = process.getuid?.() === 0;
 
 describe('output-path policy (issue 10 item 3)', () => {
   const refused = (path: string, pattern: RegExp, opts?: Parameters<typeof checkOutputPath>[1]) => {
-    assert.throws(() => checkOutputPath(path, opts), (e: unknown) => e instanceof OutputPathError && pattern.test(e.message));
+    assert.throws(
+      () => checkOutputPath(path, opts),
+      (e: unknown) => e instanceof OutputPathError && pattern.test(e.message),
+    );
     if (!opts) assert.throws(() => writeFileAtomic(path, 'x'), pattern);
   };
 
   it('refuses folders, FIFOs, devices and links to them, and writes nothing', () => {
     mkdirSync(join(tmp, 'pol'));
-    refused(join(tmp, 'pol'), /cannot write --out .*pol: it is a folder; pass a file path inside it \(e\.g\. .*pol\/rediffuse-samples\.png\), or choose another --out/);
+    refused(
+      join(tmp, 'pol'),
+      /cannot write --out .*pol: it is a folder; pass a file path inside it \(e\.g\. .*pol\/rediffuse-samples\.png\), or choose another --out/,
+    );
     execFileSync('mkfifo', [join(tmp, 'pol', 'fifo')]);
     refused(join(tmp, 'pol', 'fifo'), /fifo: it is a FIFO \(named pipe\), not a regular file; rediffuse writes only regular files/);
     refused('/dev/full', /\/dev\/full: it is a character device, not a regular file/);
@@ -195,7 +231,12 @@ describe('output-path policy (issue 10 item 3)', () => {
     const ro = join(tmp, 'readonly.png');
     writeFileSync(ro, 'keep');
     chmodSync(ro, 0o444);
-    refused(ro, isRoot ? /readonly\.png: it is read-only \(mode 444; rediffuse does not override that even as root\); make it writable \(chmod u\+w\)/ : /readonly\.png: it is not writable by this user \(EACCES\)/);
+    refused(
+      ro,
+      isRoot
+        ? /readonly\.png: it is read-only \(mode 444; rediffuse does not override that even as root\); make it writable \(chmod u\+w\)/
+        : /readonly\.png: it is not writable by this user \(EACCES\)/,
+    );
     assert.equal(readFileSync(ro, 'utf8'), 'keep');
     chmodSync(ro, 0o644);
     mkdirSync(join(tmp, 'ro-dir'));
@@ -208,7 +249,10 @@ describe('output-path policy (issue 10 item 3)', () => {
   it('refuses a path below a file, and a file where a folder is wanted', () => {
     writeFileSync(join(tmp, 'plain'), 'p');
     refused(join(tmp, 'plain', 'deeper', 'x.png'), /would go inside .*plain, which is a regular file, not a folder/);
-    assert.throws(() => checkOutputPath(join(tmp, 'plain'), { kind: 'folder', flag: '--assets' }), /cannot write --assets .*plain: it is a regular file, not a folder; pass a folder/);
+    assert.throws(
+      () => checkOutputPath(join(tmp, 'plain'), { kind: 'folder', flag: '--assets' }),
+      /cannot write --assets .*plain: it is a regular file, not a folder; pass a folder/,
+    );
     assert.equal(checkOutputPath(join(tmp, 'new', 'folder'), { kind: 'folder' }), join(tmp, 'new', 'folder'));
     assert.equal(existsSync(join(tmp, 'new')), false, 'a check creates nothing');
   });

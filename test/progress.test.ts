@@ -82,23 +82,49 @@ describe('progress bar', () => {
   });
 
   const hasScript = spawnSync('script', ['--version']).status === 0;
-  it('rediffuse sample on a terminal shows "loading model" before the first model call', { skip: hasScript ? false : 'util-linux `script` is not installed (apt-get install bsdutils)' }, async () => {
-    const cli = ['node', '--import', import.meta.resolve('tsx'), join(ROOT, 'src', 'cli', 'main.ts'), 'sample', '--solver', 'ddim', '--nfe', '4', '--count', '1', '--class', '0', '--threads', '1', '--out', join(tmp, 'p.png')];
-    const quoted = cli.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    const text = await new Promise<string>((resolve, reject) => {
-      const child = spawn('script', ['-qfec', quoted, '/dev/null'], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', COLUMNS: '160' } });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))));
-    });
-    const loading = text.indexOf('loading model');
-    const sampling = text.indexOf('sampling …');
-    const firstStep = text.search(/sampling \[[^\]]*\] [1-4]\/4 steps/);
-    assert.ok(loading >= 0, `no "loading model" frame in ${JSON.stringify(text.slice(0, 400))}`);
-    assert.ok(sampling > loading, 'then the sampling phase, before any step is done');
-    assert.ok(firstStep > sampling, 'then the steps');
-    assert.match(text, /wrote .*p\.png/);
-  });
+  it(
+    'rediffuse sample on a terminal shows "loading model" before the first model call',
+    { skip: hasScript ? false : 'util-linux `script` is not installed (apt-get install bsdutils)' },
+    async () => {
+      const cli = [
+        'node',
+        '--import',
+        import.meta.resolve('tsx'),
+        join(ROOT, 'src', 'cli', 'main.ts'),
+        'sample',
+        '--solver',
+        'ddim',
+        '--nfe',
+        '4',
+        '--count',
+        '1',
+        '--class',
+        '0',
+        '--threads',
+        '1',
+        '--out',
+        join(tmp, 'p.png'),
+      ];
+      const quoted = cli.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const text = await new Promise<string>((resolve, reject) => {
+        const child = spawn('script', ['-qfec', quoted, '/dev/null'], {
+          cwd: tmp,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, NODE_OPTIONS: '', COLUMNS: '160' },
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${out}`))));
+      });
+      const loading = text.indexOf('loading model');
+      const sampling = text.indexOf('sampling …');
+      const firstStep = text.search(/sampling \[[^\]]*\] [1-4]\/4 steps/);
+      assert.ok(loading >= 0, `no "loading model" frame in ${JSON.stringify(text.slice(0, 400))}`);
+      assert.ok(sampling > loading, 'then the sampling phase, before any step is done');
+      assert.ok(firstStep > sampling, 'then the steps');
+      assert.match(text, /wrote .*p\.png/);
+    },
+  );
 });

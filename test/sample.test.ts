@@ -64,12 +64,18 @@ describe('sample()', () => {
   it('onStep reports (step, steps, t, x, x̂0) once per step; with PFDiff once per call', async () => {
     const seen: StepInfo[] = [];
     await sample({ model, schedule, nfe: 5, onStep: (s) => void seen.push(s) });
-    assert.deepEqual(seen.map((s) => s.step), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      seen.map((s) => s.step),
+      [0, 1, 2, 3, 4],
+    );
     assert.ok(seen.every((s) => s.steps === 5 && s.x.length === 6 && s.x0 !== undefined));
     const pf: StepInfo[] = [];
     const r = await sample({ model, schedule, nfe: 5, pfdiff: { k: 3, h: 2 }, onStep: (s) => void pf.push(s) });
     assert.equal(r.steps, 17);
-    assert.deepEqual(pf.map((s) => s.step), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      pf.map((s) => s.step),
+      [0, 1, 2, 3, 4],
+    );
     assert.equal(pf[4]!.t, -1);
   });
   it('an AbortSignal stops the run', async () => {
@@ -104,10 +110,7 @@ describe('sample() errors name the problem and the fix', () => {
     await assert.rejects(sample({ model, schedule, nfe: 4, pfdiff: { k: 2, h: 3 } }), /1 ≤ h ≤ k = 2/);
   });
   it('initial noise of the wrong length', async () => {
-    await assert.rejects(
-      sample({ model, schedule, batch: 2, initialNoise: new Float32Array(6) }),
-      /initialNoise has 6 values, expected batch 2 × 6/,
-    );
+    await assert.rejects(sample({ model, schedule, batch: 2, initialNoise: new Float32Array(6) }), /initialNoise has 6 values, expected batch 2 × 6/);
   });
   it('class labels that do not match the batch', async () => {
     await assert.rejects(sample({ model, schedule, batch: 2, cond: { classLabels: [1] } }), /1 labels but batch is 2/);

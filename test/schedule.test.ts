@@ -4,14 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CLEAN_TIME,
-  continuousVpSchedule,
-  discreteSchedule,
-  fromSchedulerConfig,
-  timeOfVeSigma,
-  veSigma,
-} from '../src/core/schedule/index.js';
+import { CLEAN_TIME, continuousVpSchedule, discreteSchedule, fromSchedulerConfig, timeOfVeSigma, veSigma } from '../src/core/schedule/index.js';
 import { buildTimesteps } from '../src/core/timesteps.js';
 
 function close(actual: number, expected: number, rel = 1e-12, label = ''): void {

@@ -41,7 +41,11 @@ test('evaluate converts every prediction type to the same ε̂ and x̂0, and cou
 test('evaluate hands the model one call descriptor per call: schedule and model time, α, σ, index, batch', async () => {
   const vp = continuousVpSchedule({}); // network time 999·t, so model time and schedule time differ
   const seen: ModelCall[] = [];
-  const model: DiffusionModel = { predictionType: 'epsilon', sampleShape: [2], predict: async (x, call) => (seen.push(call), new Float64Array(x.length)) };
+  const model: DiffusionModel = {
+    predictionType: 'epsilon',
+    sampleShape: [2],
+    predict: async (x, call) => (seen.push(call), new Float64Array(x.length)),
+  };
   const ctx = createSolverContext({ model, schedule: vp, batch: 3, precision: 'float64' });
   await ctx.evaluate(new Float64Array(6), 0.8);
   await ctx.evaluate(new Float64Array(6), 0.25);
@@ -56,7 +60,13 @@ test('evaluate hands the model one call descriptor per call: schedule and model 
   const gctx = createSolverContext({ model: guided, schedule: vp, batch: 3, precision: 'float64', cond: { classLabels: [1, 2, 3] } });
   await gctx.evaluate(new Float64Array(6), 0.5);
   await gctx.evaluate(new Float64Array(6), 0.4);
-  assert.deepEqual(seen.map((c) => [c.t, c.index, c.batch]), [[0.5, 0, 6], [0.4, 1, 6]]);
+  assert.deepEqual(
+    seen.map((c) => [c.t, c.index, c.batch]),
+    [
+      [0.5, 0, 6],
+      [0.4, 1, 6],
+    ],
+  );
 });
 
 test('a float32 model output is converted to the float64 state precision', async () => {

@@ -219,16 +219,33 @@ test('onStep sees every step with its time, state and x̂0', async () => {
   for (const name of CLASSIC) {
     seen.length = 0;
     const r = await runOnGaussian(getSolver(name).create(), grid, { schedule: disc, context: { onStep: (i) => void seen.push(i) } });
-    assert.deepEqual(seen.map((i) => i.step), [0, 1, 2, 3, 4, 5], name);
-    assert.deepEqual(seen.map((i) => i.t), grid.slice(1), name);
-    assert.ok(seen.every((i) => i.steps === 6 && i.x0 !== undefined), name);
+    assert.deepEqual(
+      seen.map((i) => i.step),
+      [0, 1, 2, 3, 4, 5],
+      name,
+    );
+    assert.deepEqual(
+      seen.map((i) => i.t),
+      grid.slice(1),
+      name,
+    );
+    assert.ok(
+      seen.every((i) => i.steps === 6 && i.x0 !== undefined),
+      name,
+    );
     assert.deepEqual(seen[5]!.x, r.x, name);
   }
 });
 
 test('registry: names, aliases and errors', () => {
   for (const name of CLASSIC) assert.equal(solverRegistry.get(name)?.name, name);
-  assert.deepEqual(listSolvers().slice(0, CLASSIC.length).map((s) => s.name).sort(), [...CLASSIC].sort());
+  assert.deepEqual(
+    listSolvers()
+      .slice(0, CLASSIC.length)
+      .map((s) => s.name)
+      .sort(),
+    [...CLASSIC].sort(),
+  );
   assert.equal(getSolver('DDIMScheduler').name, 'ddim');
   assert.equal(getSolver('EulerAncestralDiscreteScheduler').name, 'euler_a');
   assert.equal(getSolver('PNDMScheduler').name, 'plms');
@@ -242,7 +259,10 @@ test('solvers reject unknown and out-of-range options, bad grids and impossible 
   assert.throws(() => getSolver('ddim').create({ eta: 1.5 }), /option "eta" of solver "ddim" must be a number in \[0, 1\]/);
   assert.throws(() => getSolver('lms').create({ order: 5 }), /must be an integer in \[1, 4\]/);
   assert.throws(() => getSolver('plms').create({ firstStep: 'prk' }), /option "firstStep" of solver "plms" must be one of 'heun', 'euler'/);
-  assert.throws(() => getSolver('ddpm').create({ varianceType: 'learned' }), /option "varianceType" of solver "ddpm" must be one of 'fixed_small', 'fixed_large'/);
+  assert.throws(
+    () => getSolver('ddpm').create({ varianceType: 'learned' }),
+    /option "varianceType" of solver "ddpm" must be one of 'fixed_small', 'fixed_large'/,
+  );
   assert.throws(() => getSolver('heun').callsForSteps(3, { lowerOrderFinal: 1 } as object), /true or false/);
   assert.throws(() => getSolver('heun').stepsForCalls(1, { lowerOrderFinal: false }), /needs 2 model calls for one step/);
   assert.throws(() => getSolver('ddim').stepsForCalls(0), /integer ≥ 1/);

@@ -30,8 +30,6 @@ import { createSolverContext } from '../src/core/solver-context.js';
 
 const vp = continuousVpSchedule();
 
-
-
 const STEPS = [24, 32, 48, 64, 96];
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const ORDER_CASES: [string, SolverSpec<any>, object, number][] = [
@@ -60,7 +58,12 @@ for (const [label, spec, options, expected] of ORDER_CASES) {
 
 test('dpm_solver_1 equals DDIM (ε-form, η = 0) for a step, to 1e-12', async () => {
   const sched = discreteSchedule();
-  for (const grid of [[999, 800], [500, 499.5], [40, CLEAN_TIME], [700, 100, CLEAN_TIME]]) {
+  for (const grid of [
+    [999, 800],
+    [500, 499.5],
+    [40, CLEAN_TIME],
+    [700, 100, CLEAN_TIME],
+  ]) {
     const a = await runOnGaussian(dpmSolver1Spec.create({ lowerOrderFinal: false }), grid, { schedule: sched });
     const b = await runOnGaussian(ddimSpec.create(), grid, { schedule: sched });
     for (let i = 0; i < a.x.length; i++) assert.ok(Math.abs(a.x[i]! - b.x[i]!) < 1e-12, `grid ${grid}: ${a.x[i]} vs ${b.x[i]}`);
@@ -71,7 +74,7 @@ test('φ-functions: series and recurrence agree with the closed forms, limits ho
   for (const z of [-0.49, -0.51, 0.3, 0.7, -3, 2]) {
     assert.ok(Math.abs(phi(1, z) - Math.expm1(z) / z) < 1e-15);
     assert.ok(Math.abs(phi(2, z) - (Math.expm1(z) - z) / z ** 2) < 1e-13);
-    assert.ok(Math.abs(phi(3, z) - (Math.expm1(z) - z - z * z / 2) / z ** 3) < 1e-12);
+    assert.ok(Math.abs(phi(3, z) - (Math.expm1(z) - z - (z * z) / 2) / z ** 3) < 1e-12);
   }
   for (const k of [1, 2, 3, 4]) assert.equal(phi(k, -Infinity), 0);
   assert.equal(phi(2, 0), 0.5);
@@ -99,12 +102,19 @@ test('DPM-Solver++(3M) integrates a quadratic x̂0(λ) exactly (the 2·h·φ_3 w
   };
   const F = (l: number) => Math.exp(l) * (a + b * (l - 1) + c * (l * l - 2 * l + 2));
   const run = async (spec: SolverSpec<any>, grid: number[]) =>
-    (await spec.create({ lowerOrderFinal: false })(Float64Array.of(0.7), grid, createSolverContext({ model: quadratic, schedule: vp, batch: 1, precision: 'float64' })))[0]!;
+    (
+      await spec.create({ lowerOrderFinal: false })(
+        Float64Array.of(0.7),
+        grid,
+        createSolverContext({ model: quadratic, schedule: vp, batch: 1, precision: 'float64' }),
+      )
+    )[0]!;
   // Grids fine enough that every third-order stencil spans at most MAX_THIRD_ORDER_SPAN in λ (a wider
   // one is taken at second order on purpose, see exponential-integrator.ts).
   for (const n of [24, 48, 96]) {
     const grid = smoothLogSnrGrid(vp, n);
-    for (let i = 3; i < n; i++) assert.ok(vp.lambda(grid[i]!) - vp.lambda(grid[i - 3]!) <= MAX_THIRD_ORDER_SPAN, `${n} steps: stencil ${i} too wide for third order`);
+    for (let i = 3; i < n; i++)
+      assert.ok(vp.lambda(grid[i]!) - vp.lambda(grid[i - 3]!) <= MAX_THIRD_ORDER_SPAN, `${n} steps: stencil ${i} too wide for third order`);
     const exact = async (spec: SolverSpec<any>) =>
       vp.sigma(grid[n]!) * ((await run(spec, grid.slice(0, 3))) / vp.sigma(grid[2]!) + F(vp.lambda(grid[n]!)) - F(vp.lambda(grid[2]!)));
     const got = await run(dpmpp3mSpec, grid);
@@ -113,7 +123,7 @@ test('DPM-Solver++(3M) integrates a quadratic x̂0(λ) exactly (the 2·h·φ_3 w
   }
 });
 
-test('stepPlanForCalls follows DPM-Solver\'s fast plan; σ=0 end forces a final order 1', () => {
+test("stepPlanForCalls follows DPM-Solver's fast plan; σ=0 end forces a final order 1", () => {
   assert.deepEqual(stepPlanForCalls(10, 3), [3, 3, 3, 1]);
   assert.deepEqual(stepPlanForCalls(9, 3, false), [3, 3, 2, 1]);
   assert.deepEqual(stepPlanForCalls(11, 3, false), [3, 3, 3, 2]);
@@ -125,7 +135,10 @@ test('stepPlanForCalls follows DPM-Solver\'s fast plan; σ=0 end forces a final 
   for (let nfe = 1; nfe <= 20; nfe++) {
     for (const order of [1, 2, 3]) {
       const plan = stepPlanForCalls(nfe, order);
-      assert.equal(plan.reduce((a, b) => a + b, 0), nfe);
+      assert.equal(
+        plan.reduce((a, b) => a + b, 0),
+        nfe,
+      );
       assert.equal(plan[plan.length - 1], 1);
     }
   }

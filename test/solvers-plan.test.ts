@@ -56,12 +56,30 @@ describe('plan().calls is the call count of the real run', () => {
   }
   it('the known counts: one call per step, Heun 2M − 1, PLMS M + 1, singlestep plans spend the budget', () => {
     const calls = (solver: string, nfe: number) => planCalls({ schedule, solver, nfe } as never);
-    assert.deepEqual([4, 7, 10].map((n) => calls('ddim', n)), [4, 7, 10]);
-    assert.deepEqual([4, 7, 10].map((n) => calls('heun', n)), [3, 7, 9]);
-    assert.deepEqual([4, 7, 10].map((n) => planSample({ schedule, solver: 'heun', nfe: n }).steps), [2, 4, 5]);
-    assert.deepEqual([4, 7, 10].map((n) => calls('plms', n)), [4, 7, 10]);
-    assert.deepEqual([4, 7, 10].map((n) => planSample({ schedule, solver: 'plms', nfe: n }).steps), [3, 6, 9]);
-    assert.deepEqual([4, 7, 10].map((n) => calls('dpmpp_3s', n)), [4, 7, 10]);
+    assert.deepEqual(
+      [4, 7, 10].map((n) => calls('ddim', n)),
+      [4, 7, 10],
+    );
+    assert.deepEqual(
+      [4, 7, 10].map((n) => calls('heun', n)),
+      [3, 7, 9],
+    );
+    assert.deepEqual(
+      [4, 7, 10].map((n) => planSample({ schedule, solver: 'heun', nfe: n }).steps),
+      [2, 4, 5],
+    );
+    assert.deepEqual(
+      [4, 7, 10].map((n) => calls('plms', n)),
+      [4, 7, 10],
+    );
+    assert.deepEqual(
+      [4, 7, 10].map((n) => planSample({ schedule, solver: 'plms', nfe: n }).steps),
+      [3, 6, 9],
+    );
+    assert.deepEqual(
+      [4, 7, 10].map((n) => calls('dpmpp_3s', n)),
+      [4, 7, 10],
+    );
     assert.deepEqual(planSample({ schedule, solver: 'dpm_solver_3', nfe: 10 }).options, { lowerOrderFinal: true, orders: [3, 3, 3, 1] });
     // The terminal is known before the grid is built: 11 calls end [3, 3, 3, 1, 1] into σ = 0, [3, 3, 3, 2] at sigma_min.
     assert.deepEqual(planSample({ schedule, solver: 'dpm_solver_3', nfe: 11 }).options.orders, [3, 3, 3, 1, 1]);
@@ -104,7 +122,9 @@ describe('stepsForCalls is the closed-form inverse of callsForSteps', () => {
       gridFamily: 'ddim',
       options: { defaults: { extra: false }, rules: { extra: { kind: 'boolean', doc: 'one more call per run' } } },
       cost: { callsForSteps: (m, o) => 2 * m + (o.extra ? 1 : 0), stepsForCalls: (n, o) => Math.floor((n - (o.extra ? 1 : 0)) / 2) },
-      step: () => async ({ s, x, ctx }) => ({ x: (await ctx.evaluate(x, s)).x0 }),
+      step:
+        () =>
+        async ({ s, x, ctx }) => ({ x: (await ctx.evaluate(x, s)).x0 }),
     });
     assert.equal(twice.callsForSteps(5), 10);
     assert.equal(twice.stepsForCalls(11, { extra: true }), 5);
@@ -138,12 +158,21 @@ describe('PFDiff validates every base-solver option and refuses what it cannot h
     sample({ model, schedule, solver, nfe: 4, solverOptions, pfdiff: pf, initialNoise: Float64Array.of(1), precision: 'float64' });
   it('issue 10 item 5: unipc {order: 3, variant: bh1, bogus: 1} with PFDiff names bogus', async () => {
     await assert.rejects(run('unipc', { order: 3, variant: 'bh1', bogus: 1 }), /unknown option "bogus" for solver "unipc": valid options are variant/);
-    await assert.rejects(plannedCalls({ model, schedule, solver: 'unipc', nfe: 4, solverOptions: { bogus: 1 }, pfdiff: { k: 1, h: 1 } }), /unknown option "bogus"/);
+    await assert.rejects(
+      plannedCalls({ model, schedule, solver: 'unipc', nfe: 4, solverOptions: { bogus: 1 }, pfdiff: { k: 1, h: 1 } }),
+      /unknown option "bogus"/,
+    );
     // Without PFDiff the same key throws the same error.
-    await assert.rejects(sample({ model, schedule, solver: 'unipc', nfe: 4, solverOptions: { bogus: 1 } as never }), /unknown option "bogus" for solver "unipc"/);
+    await assert.rejects(
+      sample({ model, schedule, solver: 'unipc', nfe: 4, solverOptions: { bogus: 1 } as never }),
+      /unknown option "bogus" for solver "unipc"/,
+    );
   });
   it('options the variant ignores are refused with the fix; defaults given explicitly are accepted', async () => {
-    await assert.rejects(run('unipc', { order: 3, variant: 'bh1' }), /multistep-experimental variant around unipc cannot honour option "order" = 3, "variant" = "bh1" .*drop order, variant, or sample with unipc without PFDiff/);
+    await assert.rejects(
+      run('unipc', { order: 3, variant: 'bh1' }),
+      /multistep-experimental variant around unipc cannot honour option "order" = 3, "variant" = "bh1" .*drop order, variant, or sample with unipc without PFDiff/,
+    );
     await assert.rejects(run('unipc', { variant: 'bh1' }), /cannot honour option "variant" = "bh1"/);
     await assert.rejects(run('dpmpp_2m', { solverType: 'heun' }), /cannot honour option "solverType" = "heun"/);
     await assert.rejects(run('dpm_solver_2', { orders: [2, 2] }), /past-only variant around dpm_solver_2 cannot honour option "orders" = \[2,2\]/);

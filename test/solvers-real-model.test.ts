@@ -67,7 +67,10 @@ async function errors(spacing: 'karras' | 'exponential', guidance: number, nfe: 
   return { unipc2: await err('unipc', 2), unipc3: await err('unipc', 3), dpmpp2m: await err('dpmpp_2m'), dpmpp3m: await err('dpmpp_3m') };
 }
 
-const fmt = (e: Record<string, number>) => Object.entries(e).map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ');
+const fmt = (e: Record<string, number>) =>
+  Object.entries(e)
+    .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+    .join(', ');
 
 // Tolerances. At 8 calls every third-order stencil of these grids spans more than 2 in λ, so the
 // third-order solvers run at second order (ratio 1; without the limit UniPC-3 was 5–83× UniPC-2). At 12 calls on

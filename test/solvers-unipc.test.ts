@@ -18,8 +18,6 @@ import { dpmpp2mSpec, dpmpp3mSpec } from '../src/core/solvers/dpmpp-multistep.js
 
 const vp = continuousVpSchedule();
 
-
-
 const STEPS = [24, 32, 48, 64, 96];
 const ALL = [...Array(200).keys()];
 const CASES: [string, Partial<UniPcOptions>, number][] = [
@@ -37,12 +35,7 @@ const CASES: [string, Partial<UniPcOptions>, number][] = [
 
 for (const [label, options, expected] of CASES) {
   test(`unipc ${label}: measured order ≈ ${expected}`, async () => {
-    const r = await measureOrder(
-      unipcSpec.create({ ...options, lowerOrderFinal: false }),
-      (m) => smoothLogSnrGrid(vp, m),
-      STEPS,
-      { schedule: vp },
-    );
+    const r = await measureOrder(unipcSpec.create({ ...options, lowerOrderFinal: false }), (m) => smoothLogSnrGrid(vp, m), STEPS, { schedule: vp });
     assert.ok(
       r.order > expected - 0.3 && r.order < expected + 0.4,
       `order ${r.order.toFixed(3)}, errors ${r.errors.map((e) => e.toExponential(2)).join(' ')}`,

@@ -40,10 +40,10 @@ test('DPM family linspace: linspace(0, 999, S+1).round()[::-1][:-1] with half-to
   assert.deepEqual(nodes({ steps: 6, spacing: 'linspace', family: 'dpm' }), [999, 832, 666, 500, 333, 166]); // 832.5→832, 166.5→166
   assert.deepEqual(nodes({ steps: 10, spacing: 'linspace', family: 'dpm' }), [999, 899, 799, 699, 599, 500, 400, 300, 200, 100]); // 499.5→500
   // S=30: 832.4999999999999 and 499.49999999999994 round down — the i·step linspace matters.
-  assert.deepEqual(nodes({ steps: 30, spacing: 'linspace', family: 'dpm' }), [
-    999, 966, 932, 899, 866, 832, 799, 766, 733, 699, 666, 633, 599, 566, 533, 499, 466, 433, 400, 366, 333, 300, 266, 233, 200,
-    166, 133, 100, 67, 33,
-  ]);
+  assert.deepEqual(
+    nodes({ steps: 30, spacing: 'linspace', family: 'dpm' }),
+    [999, 966, 932, 899, 866, 832, 799, 766, 733, 699, 666, 633, 599, 566, 533, 499, 466, 433, 400, 366, 333, 300, 266, 233, 200, 166, 133, 100, 67, 33],
+  );
   assert.deepEqual(buildTimesteps(linear, { steps: 6, spacing: 'linspace' }).at(-1), CLEAN_TIME); // dpm is the default family
 });
 
@@ -56,7 +56,12 @@ test('DDIM family linspace: linspace(0, 999, S).round()[::-1]', () => {
 
 test('Euler family linspace is fractional float32: np.linspace(0, 999, S, dtype=np.float32)[::-1]', () => {
   assert.deepEqual(nodes({ steps: 6, spacing: 'linspace', family: 'euler' }), [
-    999, Math.fround(799.2), Math.fround(599.4), Math.fround(399.6), Math.fround(199.8), 0,
+    999,
+    Math.fround(799.2),
+    Math.fround(599.4),
+    Math.fround(399.6),
+    Math.fround(199.8),
+    0,
   ]);
 });
 
@@ -137,18 +142,25 @@ test('Karras: first/last sigma are the schedule ends; times equal diffusers _sig
   closeAll(
     g,
     [
-      999, 936.9218887360332, 863.8290442433714, 775.13315450661,
-      662.6368630544349, 510.70346211984446, 300.98479150007955, 102.16137423640704,
-      18.308004650406552, 0, CLEAN_TIME,
+      999,
+      936.9218887360332,
+      863.8290442433714,
+      775.13315450661,
+      662.6368630544349,
+      510.70346211984446,
+      300.98479150007955,
+      102.16137423640704,
+      18.308004650406552,
+      0,
+      CLEAN_TIME,
     ],
     1e-8,
     'karras t',
   );
   const sig = g.slice(0, -1).map((t) => veSigma(linear, t));
   const expected = [
-    157.40728081040749, 85.71052238784978, 44.04740487579081, 21.105410301025287,
-    9.274611951115675, 3.6525679190903184, 1.2463257094660058, 0.34969256737211857,
-    0.07392619255462649, 0.010000500037502566,
+    157.40728081040749, 85.71052238784978, 44.04740487579081, 21.105410301025287, 9.274611951115675, 3.6525679190903184, 1.2463257094660058,
+    0.34969256737211857, 0.07392619255462649, 0.010000500037502566,
   ];
   sig.forEach((s, i) => assert.ok(Math.abs(s / expected[i]! - 1) < 1e-9, `σ[${i}] ${s} vs ${expected[i]}`));
   closeAll(karrasSigmas(0.0291671582, 14.6146412293, 2), [14.6146412293, 0.0291671582], 1e-9, 'ends');
@@ -158,16 +170,20 @@ test('Karras: first/last sigma are the schedule ends; times equal diffusers _sig
   assert.equal(gm[3], 0);
   // Overrides and ρ.
   const go = buildTimesteps(sd, { steps: 3, spacing: 'karras', sigmaMin: 0.1, sigmaMax: 10, rho: 1 });
-  closeAll(go.slice(0, 3).map((t) => veSigma(sd, t)), [10, 5.05, 0.1], 1e-9, 'override');
+  closeAll(
+    go.slice(0, 3).map((t) => veSigma(sd, t)),
+    [10, 5.05, 0.1],
+    1e-9,
+    'override',
+  );
   assert.throws(() => buildTimesteps(sd, { steps: 3, spacing: 'karras', sigmaMax: 100 }), /outside this schedule's range/);
 });
 
 test('exponential: log-uniform sigmas', () => {
   // np.exp(np.linspace(log(sig[-1]), log(sig[0]), 10))
   const expected = [
-    157.40728081040763, 53.78871122586465, 18.38050591080511, 6.280927537350765,
-    2.1462984164249894, 0.7334262121246244, 0.25062405326071, 0.08564244778062845,
-    0.029265462617939036, 0.010000500037502575,
+    157.40728081040763, 53.78871122586465, 18.38050591080511, 6.280927537350765, 2.1462984164249894, 0.7334262121246244, 0.25062405326071,
+    0.08564244778062845, 0.029265462617939036, 0.010000500037502575,
   ];
   const g = buildTimesteps(linear, { steps: 10, spacing: 'exponential' });
   g.slice(0, -1).forEach((t, i) => assert.ok(Math.abs(veSigma(linear, t) / expected[i]! - 1) < 1e-9, `σ[${i}]`));
@@ -262,7 +278,10 @@ test('too many steps: the grid says the most its spacing allows, and the budget 
     /cap of 10000 intervals.*the largest budget on this grid is nfe = 10000$/,
   );
   assert.equal(model.calls, 0, 'refused before any model call');
-  assert.match(count(() => planSample({ schedule: linear, solver: 'heun', nfe: 5000, timesteps: { spacing: 'leading' } })).message, /largest budget on this grid is nfe = 2000$/);
+  assert.match(
+    count(() => planSample({ schedule: linear, solver: 'heun', nfe: 5000, timesteps: { spacing: 'leading' } })).message,
+    /largest budget on this grid is nfe = 2000$/,
+  );
   assert.equal(planSample({ schedule: linear, solver: 'heun', nfe: 2000, timesteps: { spacing: 'leading' } }).calls, 1999);
   // PFDiff-2_1 spends M = 3N − 2 base intervals: at most 1000 → N ≤ 334.
   assert.match(count(() => planSample({ schedule: linear, solver: 'ddim', nfe: 1000, pfdiff: { k: 2, h: 1 } })).message, /nfe = 334$/);

@@ -30,7 +30,17 @@ const nodeSampler = createWebSampler(ortNode as unknown as OrtModuleLike, async 
   bytes: new Uint8Array(readFileSync(join('models', `${name}.onnx`))),
 }));
 
-const GUIDED: WebRunSettings = { model: 'fashion-unet', solver: 'ddim', nfe: 8, pfdiff: '2_1', fr: null, guidance: 2, classes: [0, 7], perRow: 3, seed: 5 };
+const GUIDED: WebRunSettings = {
+  model: 'fashion-unet',
+  solver: 'ddim',
+  nfe: 8,
+  pfdiff: '2_1',
+  fr: null,
+  guidance: 2,
+  classes: [0, 7],
+  perRow: 3,
+  seed: 5,
+};
 
 /** Every bad value the form or a script may give, with the message that must refuse it. */
 const BAD_SETTINGS: { what: string; patch: Partial<WebRunSettings>; message: RegExp }[] = [
@@ -41,10 +51,14 @@ const BAD_SETTINGS: { what: string; patch: Partial<WebRunSettings>; message: Reg
   { what: 'count 0', patch: { perRow: 0 }, message: /images per row must be an integer in 1\.\.16, got 0/ },
   { what: 'NFE 0', patch: { nfe: 0 }, message: /nfe must be an integer ≥ 1, got 0: the budget is at least one model call/ },
   { what: 'NFE 1.5', patch: { nfe: 1.5 }, message: /nfe must be an integer ≥ 1, got 1\.5/ },
-  { what: 'keyframe interval 0', patch: { pfdiff: null, fr: { interval: 0, mixing: true, points: 'frdiff' } }, message: /keyframe interval must be an integer ≥ 1, got 0/ },
+  {
+    what: 'keyframe interval 0',
+    patch: { pfdiff: null, fr: { interval: 0, mixing: true, points: 'frdiff' } },
+    message: /keyframe interval must be an integer ≥ 1, got 0/,
+  },
 ];
 
-describe('the page\'s checks and progress, on Node', () => {
+describe("the page's checks and progress, on Node", () => {
   const unet = parseWebCard(JSON.parse(readFileSync(join('models', 'fashion-unet.json'), 'utf8')), 'fashion-unet');
 
   test('the library refuses every bad setting, before a session exists', async () => {
@@ -55,13 +69,33 @@ describe('the page\'s checks and progress, on Node', () => {
   });
 
   test('a form field without a number is refused by name, not read as 0', () => {
-    const good: FormFields = { model: 'fashion-unet', solver: 'ddim', nfe: '8', pfdiff: '2_1', fr: '1', points: 'frdiff', mixing: true, guidance: '2', class: '0', count: '3', seed: '5' };
+    const good: FormFields = {
+      model: 'fashion-unet',
+      solver: 'ddim',
+      nfe: '8',
+      pfdiff: '2_1',
+      fr: '1',
+      points: 'frdiff',
+      mixing: true,
+      guidance: '2',
+      class: '0',
+      count: '3',
+      seed: '5',
+    };
     assert.deepEqual(settingsFromFields(good), { ...GUIDED, classes: [0] });
-    for (const [field, label] of [['nfe', 'model calls \\(NFE\\)'], ['guidance', 'guidance scale'], ['count', 'images per row'], ['seed', 'seed']] as const) {
+    for (const [field, label] of [
+      ['nfe', 'model calls \\(NFE\\)'],
+      ['guidance', 'guidance scale'],
+      ['count', 'images per row'],
+      ['seed', 'seed'],
+    ] as const) {
       for (const text of ['', '  ', '1e999']) {
         assert.throws(
           () => settingsFromFields({ ...good, [field]: text }),
-          (e: unknown) => e instanceof FormFieldError && e.field === field && new RegExp(`^${label} is empty or not a number.*: enter a number, e\\.g\\. `).test(e.message),
+          (e: unknown) =>
+            e instanceof FormFieldError &&
+            e.field === field &&
+            new RegExp(`^${label} is empty or not a number.*: enter a number, e\\.g\\. `).test(e.message),
           `${field} = "${text}"`,
         );
       }
@@ -75,12 +109,27 @@ describe('the page\'s checks and progress, on Node', () => {
       assert.equal(img.data.length, img.width * img.height * 4);
       seen.push({ step, steps, calls: p.calls, kinds: p.fullCalls + p.reuseCalls + p.skippedCalls, width: img.width, height: img.height });
     };
-    const s: WebRunSettings = { ...GUIDED, pfdiff: null, solver: 'dpmpp_2m', nfe: 9, fr: { interval: 3, mixing: true, points: 'frdiff' }, classes: [1], perRow: 2 };
+    const s: WebRunSettings = {
+      ...GUIDED,
+      pfdiff: null,
+      solver: 'dpmpp_2m',
+      nfe: 9,
+      fr: { interval: 3, mixing: true, points: 'frdiff' },
+      classes: [1],
+      perRow: 2,
+    };
     const r = await nodeSampler(s, onProgress);
     assert.equal(r.calls, 9);
-    assert.deepEqual(seen.map((p) => p.step), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      seen.map((p) => p.step),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
     assert.ok(seen.every((p) => p.steps === 9 && p.kinds === p.calls && p.width === r.rgba.width && p.height === r.rgba.height));
-    assert.deepEqual(seen.map((p) => p.calls), [1, 2, 3, 4, 5, 6, 7, 8, 9], 'one call per dpmpp_2m step');
+    assert.deepEqual(
+      seen.map((p) => p.calls),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+      'one call per dpmpp_2m step',
+    );
   });
 });
 
@@ -121,7 +170,18 @@ describe('web page in chromium', { skip }, () => {
     t.diagnostic(`onnxruntime-web vs onnxruntime-node: samples differ by at most ${diff.toExponential(2)}`);
 
     const png = join(tmp, 'node.png');
-    await runSampleCommand({ solver: 'ddim', nfe: 8, pfdiff: { k: 2, h: 1 }, guidance: 2, class: '0,7', count: 3, seed: 5, out: png, quiet: true, batchSize: 64 });
+    await runSampleCommand({
+      solver: 'ddim',
+      nfe: 8,
+      pfdiff: { k: 2, h: 1 },
+      guidance: 2,
+      class: '0,7',
+      count: 3,
+      seed: 5,
+      out: png,
+      quiet: true,
+      batchSize: 64,
+    });
     const cli = decodePng(new Uint8Array(readFileSync(png)));
     assert.equal(a.rgba.width, cli.width);
     assert.equal(a.rgba.height, cli.height);
@@ -151,7 +211,10 @@ describe('web page in chromium', { skip }, () => {
 
   test('bad settings reject with a message that names the fix', async () => {
     await assert.rejects(inPage({ ...GUIDED, solver: 'dpmpp_9m' }), /unknown solver.*dpmpp_2m/i);
-    await assert.rejects(inPage({ ...GUIDED, model: 'fashion-dit', fr: { interval: 2, mixing: false, points: 'deepcache' } }), /needs a U-Net.*frdiff or residual/);
+    await assert.rejects(
+      inPage({ ...GUIDED, model: 'fashion-dit', fr: { interval: 2, mixing: false, points: 'deepcache' } }),
+      /needs a U-Net.*frdiff or residual/,
+    );
   });
 });
 
@@ -168,7 +231,9 @@ describe('web page in chromium: responsiveness and the form', { skip }, () => {
     browser = await chromium.launch({ executablePath: CHROMIUM!, args: ['--no-sandbox'] });
     page = await browser.newPage();
     await page.goto(url);
-    await page.waitForFunction(() => window.rediffuse?.ready === true && document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => window.rediffuse?.ready === true && document.getElementById('status')?.textContent === 'ready', undefined, {
+      timeout: 30_000,
+    });
   });
   after(async () => {
     await browser?.close();
@@ -232,10 +297,10 @@ describe('web page in chromium: responsiveness and the form', { skip }, () => {
   test('the page stays responsive during a run and shows "step i/n" and previews before it ends', async (t) => {
     // A run of several seconds on this machine: the call budget grows until the run lasts 2 s.
     let nfe = 10;
-    let probe = await (goodForm(nfe).then(probeRun));
+    let probe = await goodForm(nfe).then(probeRun);
     while (probe.wall < 2000 && nfe < 400) {
       nfe *= 4;
-      probe = await (goodForm(nfe).then(probeRun));
+      probe = await goodForm(nfe).then(probeRun);
     }
     t.diagnostic(
       `run of ${nfe} calls, ${(probe.wall / 1000).toFixed(1)} s: longest timer gap ${probe.worstGap.toFixed(0)} ms, longest main-thread task ` +
@@ -245,7 +310,10 @@ describe('web page in chromium: responsiveness and the form', { skip }, () => {
     assert.ok(probe.wall >= 2000, `the run took ${probe.wall.toFixed(0)} ms, too short to measure responsiveness`);
     // Sampling on the main thread made the whole run one task (a 4.5 s gap); the bound leaves room for a loaded test machine.
     assert.ok(probe.worstTask < 200, `the main thread was busy for ${probe.worstTask.toFixed(0)} ms at a stretch during the run`);
-    assert.ok(probe.worstGap < Math.min(1000, probe.wall / 4), `the page did not react for ${probe.worstGap.toFixed(0)} ms during a ${probe.wall.toFixed(0)} ms run`);
+    assert.ok(
+      probe.worstGap < Math.min(1000, probe.wall / 4),
+      `the page did not react for ${probe.worstGap.toFixed(0)} ms during a ${probe.wall.toFixed(0)} ms run`,
+    );
     const texts = probe.seen.map((s) => s.text);
     const steps = texts.filter((s) => new RegExp(`^step \\d+/${nfe} · \\d+ model calls$`).test(s));
     assert.ok(steps.length >= 5, `only ${steps.length} "step i/${nfe}" updates: ${JSON.stringify(texts)}`);
@@ -283,7 +351,11 @@ describe('web page in chromium: responsiveness and the form', { skip }, () => {
     await goodForm();
     await page.waitForFunction(() => document.getElementById('form-error')?.textContent === '');
     for (const bad of BAD_SETTINGS) {
-      await assert.rejects(page.evaluate((s) => window.rediffuse.run(s), { ...GUIDED, ...bad.patch }), bad.message, bad.what);
+      await assert.rejects(
+        page.evaluate((s) => window.rediffuse.run(s), { ...GUIDED, ...bad.patch }),
+        bad.message,
+        bad.what,
+      );
     }
   });
 });

@@ -83,10 +83,7 @@ export interface WebProgress {
  * Runs {@link WebRunSettings}; sessions are created once per model (and reuse-point policy). Bad
  * settings reject before any session is created (see {@link checkWebRunSettings}).
  */
-export type WebSampler = (
-  settings: WebRunSettings,
-  onProgress?: (step: number, steps: number, progress: WebProgress) => void,
-) => Promise<WebRunResult>;
+export type WebSampler = (settings: WebRunSettings, onProgress?: (step: number, steps: number, progress: WebProgress) => void) => Promise<WebRunResult>;
 
 interface Loaded {
   card: ModelCard;
@@ -98,7 +95,9 @@ interface Loaded {
 /** The page's own rule for {@link WebRunSettings.perRow}; everything else is the library's. */
 function checkPerRow(perRow: number): void {
   if (!Number.isInteger(perRow) || perRow < 1 || perRow > MAX_PER_ROW) {
-    throw new RangeError(`images per row must be an integer in 1..${MAX_PER_ROW}, got ${perRow}: pick 1 to ${MAX_PER_ROW} (rediffuse sample --count draws wider grids)`);
+    throw new RangeError(
+      `images per row must be an integer in 1..${MAX_PER_ROW}, got ${perRow}: pick 1 to ${MAX_PER_ROW} (rediffuse sample --count draws wider grids)`,
+    );
   }
 }
 
@@ -130,7 +129,11 @@ async function reusePolicy(options: SampleOptions, fr: NonNullable<WebRunSetting
  * `window.rediffuse.run` both use it, before any session or worker run starts).
  */
 export async function checkWebRunSettings(card: ModelCard, s: WebRunSettings): Promise<void> {
-  const stand: DiffusionModel = { predictionType: card.predictionType, sampleShape: card.sampleShape, predict: () => Promise.reject(new Error('not called')) };
+  const stand: DiffusionModel = {
+    predictionType: card.predictionType,
+    sampleShape: card.sampleShape,
+    predict: () => Promise.reject(new Error('not called')),
+  };
   const options = webSampleOptions(card, s, stand);
   await checkSampleOptions(options);
   if (s.fr) await reusePolicy(options, s.fr);
@@ -177,7 +180,9 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
         frNet = await FeatureReuseOnnxModel.create({ ort, model: m.bytes, card: m.card, label: s.model, points: s.fr.points });
         m.fr.set(s.fr.points, frNet);
       }
-      frModel = (await featureReuseFor(frNet, options, { keyframes: { interval: s.fr.interval }, ...(s.fr.mixing ? {} : { mixing: null }), points: s.fr.points })).model;
+      frModel = (
+        await featureReuseFor(frNet, options, { keyframes: { interval: s.fr.interval }, ...(s.fr.mixing ? {} : { mixing: null }), points: s.fr.points })
+      ).model;
       frNet.resetStats();
       options.model = frModel as DiffusionModel;
     }
@@ -210,4 +215,3 @@ export function createWebSampler(ort: OrtModuleLike, fetchModel: ModelFetcher): 
     };
   };
 }
-

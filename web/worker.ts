@@ -37,7 +37,16 @@ async function handle(req: WorkerRequest): Promise<void> {
   let lastPreview = -Infinity;
   try {
     const result = await run(req.settings, (step, steps, p) => {
-      const msg: WorkerMessage = { id: req.id, type: 'progress', step, steps, calls: p.calls, fullCalls: p.fullCalls, reuseCalls: p.reuseCalls, skippedCalls: p.skippedCalls };
+      const msg: WorkerMessage = {
+        id: req.id,
+        type: 'progress',
+        step,
+        steps,
+        calls: p.calls,
+        fullCalls: p.fullCalls,
+        reuseCalls: p.reuseCalls,
+        skippedCalls: p.skippedCalls,
+      };
       if (step === 1 || step === steps || now() - lastPreview >= PREVIEW_INTERVAL_MS) {
         msg.preview = p.preview();
         lastPreview = now();
@@ -46,7 +55,11 @@ async function handle(req: WorkerRequest): Promise<void> {
         scope.postMessage(msg);
       }
     });
-    const moved: WorkerResult = { ...result, samples: Float64Array.from(result.samples), rgba: { ...result.rgba, data: Uint8Array.from(result.rgba.data) } };
+    const moved: WorkerResult = {
+      ...result,
+      samples: Float64Array.from(result.samples),
+      rgba: { ...result.rgba, data: Uint8Array.from(result.rgba.data) },
+    };
     scope.postMessage({ id: req.id, type: 'result', result: moved }, [moved.samples.buffer, moved.rgba.data.buffer]);
   } catch (err) {
     scope.postMessage({ id: req.id, type: 'error', message: err instanceof Error ? err.message : String(err) });

@@ -117,7 +117,17 @@ export function checkClaims(results: BenchResults): ClaimCheck[] {
     if (s.fr.kind !== 'policy' || !c.metrics?.vsFull) continue;
     for (const i3 of results.cells) {
       const t = i3.settings;
-      if (i3.status !== 'ok' || t.fr.kind !== 'interval' || t.fr.interval !== 3 || t.pfdiff !== null || t.solver !== s.solver || t.nfe !== s.nfe || t.guidance !== s.guidance || !i3.metrics?.vsFull) continue;
+      if (
+        i3.status !== 'ok' ||
+        t.fr.kind !== 'interval' ||
+        t.fr.interval !== 3 ||
+        t.pfdiff !== null ||
+        t.solver !== s.solver ||
+        t.nfe !== s.nfe ||
+        t.guidance !== s.guidance ||
+        !i3.metrics?.vsFull
+      )
+        continue;
       const wall = sameMachine(i3, c) ? `; wall time ${(c.timing!.wallMs / 1000).toFixed(2)} s vs ${(i3.timing!.wallMs / 1000).toFixed(2)} s` : '';
       out.push({
         id: 'autofr-beats-interval-3',

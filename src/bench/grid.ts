@@ -126,7 +126,6 @@ export class GridError extends Error {
   }
 }
 
-
 function fail(where: string, msg: string): never {
   throw new GridError(`${where}: ${msg}`);
 }
@@ -216,9 +215,11 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
   unknownKeys(raw, ['format', 'name', 'title', 'description', 'model', 'threads', 'seeds', 'reference', 'metrics', 'guidance', 'runs'], 'grid');
   if (raw.format !== undefined && raw.format !== GRID_FORMAT) fail('grid.format', `must be "${GRID_FORMAT}", got ${JSON.stringify(raw.format)}`);
   const name = raw.name ?? 'bench';
-  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name)) fail('grid.name', `must be a simple name (letters, digits, . _ -), got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name))
+    fail('grid.name', `must be a simple name (letters, digits, . _ -), got ${JSON.stringify(name)}`);
   const model = raw.model ?? 'fashion-unet';
-  if (typeof model !== 'string' || model === '') fail('grid.model', 'must be "reference", a bundled model name (fashion-unet, fashion-dit) or an .onnx path');
+  if (typeof model !== 'string' || model === '')
+    fail('grid.model', 'must be "reference", a bundled model name (fashion-unet, fashion-dit) or an .onnx path');
   const modelResolved = model.endsWith('.onnx') ? resolve(baseDir, model) : model;
   let threads: number | undefined;
   if (raw.threads !== undefined) threads = posInt(raw.threads, 'grid.threads', 'onnxruntime intra-op threads');
@@ -246,7 +247,8 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
     return v;
   };
   const best = mRaw.best ?? 'trajectory_mse';
-  if (!(BEST_METRICS as readonly unknown[]).includes(best)) fail('grid.metrics.best', `must be one of ${BEST_METRICS.join(', ')}, got ${JSON.stringify(best)}`);
+  if (!(BEST_METRICS as readonly unknown[]).includes(best))
+    fail('grid.metrics.best', `must be one of ${BEST_METRICS.join(', ')}, got ${JSON.stringify(best)}`);
   const metrics: MetricSpec = {
     fd: flag('fd', true),
     accuracy: flag('accuracy', true),
@@ -254,11 +256,13 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
     trajectory: flag('trajectory', true),
     best: best as BestMetric,
   };
-  if (metrics.best === 'trajectory_mse' && !metrics.trajectory) fail('grid.metrics.best', '"trajectory_mse" needs metrics.trajectory: true; enable it or pick best: fd');
+  if (metrics.best === 'trajectory_mse' && !metrics.trajectory)
+    fail('grid.metrics.best', '"trajectory_mse" needs metrics.trajectory: true; enable it or pick best: fd');
   if (metrics.best === 'fd' && !metrics.fd) fail('grid.metrics.best', '"fd" needs metrics.fd: true; enable it or pick best: trajectory_mse');
 
   const topGuidance = list(raw.guidance, 'grid.guidance', guidanceValue, [0]);
-  if (!Array.isArray(raw.runs) || raw.runs.length === 0) fail('grid.runs', 'must be a non-empty list of sub-grids {solvers, nfe, pfdiff?, fr?, guidance?}');
+  if (!Array.isArray(raw.runs) || raw.runs.length === 0)
+    fail('grid.runs', 'must be a non-empty list of sub-grids {solvers, nfe, pfdiff?, fr?, guidance?}');
   const runs = raw.runs.map((r, i): RunSpec => {
     const w = `grid.runs[${i}]`;
     if (!isObject(r)) fail(w, 'must be an object {solvers, nfe, pfdiff?, fr?, guidance?}');

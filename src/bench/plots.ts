@@ -121,7 +121,9 @@ export async function renderBenchPlots(results: BenchResults): Promise<RenderedP
   // FR policies vs wall time, with the full-compute baselines they are compared with.
   const frCells = results.cells.filter((c) => c.status === 'ok' && c.settings.fr.kind !== 'none');
   if (frCells.length > 0) {
-    const groups = new Set(frCells.map((c) => JSON.stringify({ solver: c.settings.solver, nfe: c.settings.nfe, pfdiff: c.settings.pfdiff, guidance: c.settings.guidance })));
+    const groups = new Set(
+      frCells.map((c) => JSON.stringify({ solver: c.settings.solver, nfe: c.settings.nfe, pfdiff: c.settings.pfdiff, guidance: c.settings.guidance })),
+    );
     const pts: Point[] = [];
     for (const c of results.cells) {
       const s = c.settings;

@@ -172,7 +172,13 @@ function cellLabels(setup: BenchSetup, guidance: number, offset: number, n: numb
 }
 
 /** `sample()` options (all but the model) of samples [offset, offset + n) of a cell: the card's path, as every client takes it. */
-export function cellOptions(setup: BenchSetup, cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>, offset: number, n: number, seed: number): Omit<SampleOptions, 'model'> {
+export function cellOptions(
+  setup: BenchSetup,
+  cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>,
+  offset: number,
+  n: number,
+  seed: number,
+): Omit<SampleOptions, 'model'> {
   const labels = cellLabels(setup, cell.guidance, offset, n);
   try {
     return sampleOptionsFromCard(setup.sampling, {
@@ -259,7 +265,8 @@ function readPolicyFile(file: string): ReusePolicy {
 
 /** The feature-reuse choice of an FR cell. */
 export function reuseChoiceOf(fr: FrSpec): FeatureReuseChoice {
-  if (fr.kind === 'interval') return { keyframes: { interval: fr.interval }, mixing: fr.mixing, points: fr.points, ...(fr.space ? { mixSpace: fr.space } : {}) };
+  if (fr.kind === 'interval')
+    return { keyframes: { interval: fr.interval }, mixing: fr.mixing, points: fr.points, ...(fr.space ? { mixSpace: fr.space } : {}) };
   if (fr.kind === 'policy') return { keyframes: { policy: readPolicyFile(fr.file) } };
   throw new Error('the cell has no feature reuse');
 }
@@ -313,7 +320,8 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   const frNet = async (points: string | string[]): Promise<FeatureReuseCapable> => {
     const id = JSON.stringify(points);
     if (!frNets.has(id)) {
-      if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here (no ONNX feature-reuse adapter): drop the fr entries from the grid`);
+      if (!setup.featureReuse)
+        throw new Error(`model ${setup.name} offers no feature reuse here (no ONNX feature-reuse adapter): drop the fr entries from the grid`);
       frNets.set(id, await setup.featureReuse(points));
     }
     return frNets.get(id)!;
@@ -379,7 +387,15 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   if (pending.length + refsToRun.length > 0 && !opts.dryRun) {
     estimatedMs = estimatedCalls * (await timeCall(false));
   }
-  emit({ type: 'plan', cells: ordered.length, cached: cached.length, pending: pending.length, references: refsToRun.length, estimatedCalls, estimatedMs });
+  emit({
+    type: 'plan',
+    cells: ordered.length,
+    cached: cached.length,
+    pending: pending.length,
+    references: refsToRun.length,
+    estimatedCalls,
+    estimatedMs,
+  });
 
   const results: BenchResults = {
     format: 'rediffuse-bench-results/1',
@@ -410,7 +426,14 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         continue;
       }
       emit({ type: 'reference', guidance: g, cached: false });
-      const r = await sampleAll(setup, grid, setup.model, { solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance: g }, () => {}, signal);
+      const r = await sampleAll(
+        setup,
+        grid,
+        setup.model,
+        { solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance: g },
+        () => {},
+        signal,
+      );
       store.writeArray('refs', key, r.samples, {
         shape: [grid.seeds.count, ...setup.model.sampleShape],
         solver: grid.reference.solver,
@@ -452,7 +475,13 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       runs: chunks,
     };
     if (opts.cachedOnly) {
-      results.cells.push({ ...base, status: 'error', error: 'not run (report made from finished cells only)', computedAt: new Date().toISOString(), durationMs: 0 });
+      results.cells.push({
+        ...base,
+        status: 'error',
+        error: 'not run (report made from finished cells only)',
+        computedAt: new Date().toISOString(),
+        durationMs: 0,
+      });
       continue;
     }
     let result: CellResult;
@@ -499,7 +528,8 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       const meter = setup.meter;
       if (meter && (m.fd || m.accuracy || m.kid)) {
         const measured = await meter.measure(r.samples, grid.seeds.count);
-        if (m.fd && meter.hasReferenceStats !== false) metrics.fd = frechetDistance(featureStatistics(measured.features, meter.featureDim), meter.referenceStats);
+        if (m.fd && meter.hasReferenceStats !== false)
+          metrics.fd = frechetDistance(featureStatistics(measured.features, meter.featureDim), meter.referenceStats);
         if (m.accuracy && cell.guidance > 0 && setup.conditional && measured.logits && meter.numClasses) {
           const labels = cellLabels(setup, cell.guidance, 0, grid.seeds.count)!;
           metrics.accuracy = classAccuracy(measured.logits, labels, meter.numClasses).accuracy;
@@ -593,7 +623,13 @@ export interface PairedTiming {
  * each after the timing harness's untimed warm-up rounds (core/timing.ts), so that machine load
  * drifting during a bench hits both alike. Used to compare the wall time of feature reuse with full computation robustly.
  */
-export async function pairedWallTime(setup: BenchSetup, grid: BenchGrid, cells: [CellSpec, CellSpec], rounds = 3, signal?: AbortSignal): Promise<PairedTiming> {
+export async function pairedWallTime(
+  setup: BenchSetup,
+  grid: BenchGrid,
+  cells: [CellSpec, CellSpec],
+  rounds = 3,
+  signal?: AbortSignal,
+): Promise<PairedTiming> {
   const one: BenchGrid = { ...grid, seeds: { ...grid.seeds, count: grid.seeds.batch } };
   const models: { model: DiffusionModel; reset?: () => void }[] = [];
   for (const cell of cells) {
@@ -603,7 +639,11 @@ export async function pairedWallTime(setup: BenchSetup, grid: BenchGrid, cells: 
     }
     if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here: cannot time ${cellLabel(cell)}`);
     const choice = reuseChoiceOf(cell.fr);
-    const { model: fr } = await featureReuseFor(await setup.featureReuse(pointsOf(choice)), cellOptions(setup, cell, 0, grid.seeds.batch, grid.seeds.seed), choice);
+    const { model: fr } = await featureReuseFor(
+      await setup.featureReuse(pointsOf(choice)),
+      cellOptions(setup, cell, 0, grid.seeds.batch, grid.seeds.seed),
+      choice,
+    );
     models.push({ model: fr, reset: () => fr.reset() });
   }
   const timing = await timeInterleaved(

@@ -91,7 +91,15 @@ export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
     parseModelCard(
       {
         name: 'reference-gaussian',
-        scheduler_config: { _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_start: 1e-4, beta_end: 0.02, beta_schedule: 'linear', clip_sample: false, timestep_spacing: 'linspace' },
+        scheduler_config: {
+          _class_name: 'DDPMScheduler',
+          num_train_timesteps: 1000,
+          beta_start: 1e-4,
+          beta_end: 0.02,
+          beta_schedule: 'linear',
+          clip_sample: false,
+          timestep_spacing: 'linspace',
+        },
         sample_size: sampleShape,
       },
       '(reference model)',
@@ -186,7 +194,8 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
     maxBatch: opts.maxBatch ?? 128,
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
   });
-  if (!loaded.card) throw new Error(`no model card for ${loaded.modelPath}: the bench needs the model's JSON card (scheduler config, classes); pass --card FILE`);
+  if (!loaded.card)
+    throw new Error(`no model card for ${loaded.modelPath}: the bench needs the model's JSON card (scheduler config, classes); pass --card FILE`);
   const card = loaded.card;
   const setup = cardSamplingSetup(card);
   const numClasses = card.numClasses ?? card.classNames?.length ?? 0;
@@ -223,7 +232,10 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
           try {
             test = await loadFashionMnist('t10k');
           } catch (e) {
-            throw new Error(`KID needs the Fashion-MNIST test images (${(e as Error).message}); install dataset-fashion-mnist or set metrics.kid: false`, { cause: e });
+            throw new Error(
+              `KID needs the Fashion-MNIST test images (${(e as Error).message}); install dataset-fashion-mnist or set metrics.kid: false`,
+              { cause: e },
+            );
           }
           realCache = (await classifier.classify(pixelsToUnitRange(test.pixels))).features;
         }

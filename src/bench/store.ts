@@ -78,7 +78,9 @@ export class BenchStore {
       throw new Error('not a rediffuse results.json (format rediffuse-bench-results/1 with a cells array); pass the results.json a bench run wrote');
     }
     if (r.model?.sha256 !== modelHash) {
-      throw new Error(`the results were measured on another model file (sha256 ${String(r.model?.sha256).slice(0, 12)}…, this grid's model is ${modelHash.slice(0, 12)}…); import results of the same model`);
+      throw new Error(
+        `the results were measured on another model file (sha256 ${String(r.model?.sha256).slice(0, 12)}…, this grid's model is ${modelHash.slice(0, 12)}…); import results of the same model`,
+      );
     }
     let imported = 0;
     let present = 0;
@@ -123,6 +125,9 @@ export class BenchStore {
     const view = new DataView(bytes.buffer);
     for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);
     writeFileAtomic(join(this.dir, kind, `${key}.bin`), bytes);
-    writeFileAtomic(join(this.dir, kind, `${key}.json`), `${JSON.stringify({ format: 'rediffuse-bench-array/1', length: data.length, ...meta }, null, 2)}\n`);
+    writeFileAtomic(
+      join(this.dir, kind, `${key}.json`),
+      `${JSON.stringify({ format: 'rediffuse-bench-array/1', length: data.length, ...meta }, null, 2)}\n`,
+    );
   }
 }

@@ -59,7 +59,10 @@ export function createProgress(enabled: boolean, stream: NodeJS.WriteStream = pr
     const bar = (options.barCompleteString ?? '=').slice(0, filled) + (options.barIncompleteString ?? '-').slice(0, size - filled);
     return `${payload.label} [${bar}] ${params.value}/${params.total} steps | ${elapsed} elapsed, eta ${eta === undefined ? '…' : formatDuration(eta)}`;
   };
-  const bar = new cliProgress.SingleBar({ stream, format: format as cliProgress.GenericFormatter, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { stream, format: format as cliProgress.GenericFormatter, hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
   let running = false;
   let phaseStart = started;
   let counting = false;

@@ -58,7 +58,9 @@ export interface GuidanceOptions {
 export function checkGuidanceOptions(opts: GuidanceOptions): void {
   // w < 0 would push away from the condition (y_u − |w|·(y_c − y_u)); not a guidance scale.
   if (typeof opts.scale !== 'number' || !Number.isFinite(opts.scale) || opts.scale < 0) {
-    throw new RangeError(`guidance scale must be a finite number ≥ 0 (0 = unconditional, 1 = off; e.g. 2 or 7.5), got ${String(opts.scale)}: pass a scale ≥ 0`);
+    throw new RangeError(
+      `guidance scale must be a finite number ≥ 0 (0 = unconditional, 1 = off; e.g. 2 or 7.5), got ${String(opts.scale)}: pass a scale ≥ 0`,
+    );
   }
   if (Math.abs(opts.scale) > MAX_GUIDANCE_SCALE) {
     throw new RangeError(
@@ -107,11 +109,15 @@ export function unconditionalFor(cond: Conditioning | undefined, batch: number, 
     return out;
   }
   if (cond?.encoderHiddenStates) {
-    throw new Error('classifier-free guidance of a text-conditioned model needs explicit uncond conditioning (e.g. the empty prompt\'s encoder states): pass guidance.uncond');
+    throw new Error(
+      "classifier-free guidance of a text-conditioned model needs explicit uncond conditioning (e.g. the empty prompt's encoder states): pass guidance.uncond",
+    );
   }
   if (cond?.classLabels) {
     if (opts.nullLabel === undefined) {
-      throw new Error('classifier-free guidance with class labels needs the model\'s null label: pass guidance.nullLabel (from the model card) or guidance.uncond');
+      throw new Error(
+        "classifier-free guidance with class labels needs the model's null label: pass guidance.nullLabel (from the model card) or guidance.uncond",
+      );
     }
     return { classLabels: new Array<number>(batch).fill(opts.nullLabel) };
   }
@@ -124,7 +130,9 @@ export function concatConditioning(a: Conditioning, b: Conditioning, batch: numb
   if (a.classLabels || b.classLabels) {
     if (!a.classLabels || !b.classLabels) throw new Error('both halves of a guided batch need class labels');
     if (a.classLabels.length !== batch || b.classLabels.length !== batch) {
-      throw new RangeError(`class labels: expected ${batch} per half, got ${a.classLabels.length} and ${b.classLabels.length}: give one label per sample`);
+      throw new RangeError(
+        `class labels: expected ${batch} per half, got ${a.classLabels.length} and ${b.classLabels.length}: give one label per sample`,
+      );
     }
     out.classLabels = [...a.classLabels, ...b.classLabels];
   }

@@ -150,5 +150,15 @@ export {
   type FeatureReuseOptions,
   type ReuseStats,
 } from './frdiff/index.js';
-export { searchReusePolicy, policyCost, intervalBudget, measureCallCost, type MeasuredCallCost, type AutoFrLogEntry, type AutoFrOptions, type AutoFrResult, type PointsCost } from './frdiff/autofr.js';
+export {
+  searchReusePolicy,
+  policyCost,
+  intervalBudget,
+  measureCallCost,
+  type MeasuredCallCost,
+  type AutoFrLogEntry,
+  type AutoFrOptions,
+  type AutoFrResult,
+  type PointsCost,
+} from './frdiff/autofr.js';
 export { createPolicyObjective, fullComputeSamples, pointsKey, type PolicyEvaluation, type PolicyObjectiveOptions } from './frdiff/policy-objective.js';

@@ -49,14 +49,7 @@ export function toV(type: PredictionType, out: NumArray, x: NumArray, alpha: num
 }
 
 /** Convert a raw output to any prediction type. */
-export function convertPrediction(
-  from: PredictionType,
-  to: PredictionType,
-  out: NumArray,
-  x: NumArray,
-  alpha: number,
-  sigma: number,
-): NumArray {
+export function convertPrediction(from: PredictionType, to: PredictionType, out: NumArray, x: NumArray, alpha: number, sigma: number): NumArray {
   if (from === to) return out;
   if (to === 'epsilon') return toEpsilon(from, out, x, alpha, sigma);
   if (to === 'sample') return toX0(from, out, x, alpha, sigma);

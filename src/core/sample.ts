@@ -96,7 +96,6 @@ export interface SampleResult {
 /** The largest seed {@link sample} takes: seeds are 32-bit (the CLI's `--seed` has the same range). */
 export const MAX_SEED = 2 ** 32 - 1;
 
-
 function checkCond(cond: Conditioning | undefined, batch: number): void {
   if (!cond) return;
   if (cond.classLabels && cond.classLabels.length !== batch) {
@@ -125,8 +124,10 @@ interface RunSettings {
 /** Check every option that is not the solver's (those are the plan's); throws naming the fix. */
 function validate(options: SampleOptions): RunSettings {
   const { model, schedule } = options;
-  if (!model || typeof model.predict !== 'function') throw new TypeError('sample: options.model must be a DiffusionModel (with predict, predictionType, sampleShape)');
-  if (!schedule || typeof schedule.alpha !== 'function') throw new TypeError('sample: options.schedule must be a NoiseSchedule (e.g. discreteSchedule({...}))');
+  if (!model || typeof model.predict !== 'function')
+    throw new TypeError('sample: options.model must be a DiffusionModel (with predict, predictionType, sampleShape)');
+  if (!schedule || typeof schedule.alpha !== 'function')
+    throw new TypeError('sample: options.schedule must be a NoiseSchedule (e.g. discreteSchedule({...}))');
   if (options.signal?.aborted) throw abortError(options.signal);
   const batch = checkCount(options.batch ?? 1, 'batch', 'pass the number of samples');
   const seed = options.seed ?? 0;

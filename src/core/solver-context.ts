@@ -164,7 +164,7 @@ export function createSolverContext(opts: SolverContextOptions): CountingSolverC
           `model returned ${Number.isNaN(v) ? 'NaN' : v} at t=${t} (model time ${call.modelTime}, element ${bad}): check the model file/inputs`,
         );
       }
-      if ((out instanceof Float64Array) !== (x instanceof Float64Array)) {
+      if (out instanceof Float64Array !== x instanceof Float64Array) {
         out = x instanceof Float64Array ? Float64Array.from(out) : Float32Array.from(out);
       }
       const { alpha, sigma } = call;

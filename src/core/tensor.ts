@@ -19,15 +19,10 @@ function sameLength(arrays: readonly NumArray[], op: string): void {
   const n = arrays[0]!.length;
   for (const a of arrays) {
     if (a.length !== n) {
-      throw new RangeError(
-        `${op}: arrays differ in length (${n} vs ${a.length}); all states of one sampling run must share one shape`,
-      );
+      throw new RangeError(`${op}: arrays differ in length (${n} vs ${a.length}); all states of one sampling run must share one shape`);
     }
   }
 }
-
-
-
 
 /** `a·x + b·y` */
 export function axpby(a: number, x: NumArray, b: number, y: NumArray): NumArray {
@@ -58,8 +53,6 @@ export function sub(x: NumArray, y: NumArray): NumArray {
   return axpby(1, x, -1, y);
 }
 
-
-
 /** Mean squared difference of two arrays of equal length. */
 export function meanSquaredError(x: NumArray, y: NumArray): number {
   sameLength([x, y], 'meanSquaredError');
@@ -86,4 +79,3 @@ export function clamp(x: NumArray, lo: number, hi: number): NumArray {
   for (let i = 0; i < x.length; i++) out[i] = Math.min(hi, Math.max(lo, x[i]!));
   return out;
 }
-

@@ -12,7 +12,6 @@ import { now } from './clock.js';
 /** Untimed rounds before the timed ones. */
 export const TIMING_WARMUP_ROUNDS = 2;
 
-
 /** The median of `values` (the mean of the two middle values for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
@@ -31,7 +30,11 @@ export interface InterleavedTiming {
  * Run `tasks` in interleaved rounds ({@link TIMING_WARMUP_ROUNDS} untimed, then `repeats` timed)
  * and return each task's round times and median (see the module notes).
  */
-export async function timeInterleaved(tasks: readonly (() => Promise<unknown>)[], repeats: number, clock: () => number = now): Promise<InterleavedTiming> {
+export async function timeInterleaved(
+  tasks: readonly (() => Promise<unknown>)[],
+  repeats: number,
+  clock: () => number = now,
+): Promise<InterleavedTiming> {
   if (!Number.isInteger(repeats) || repeats < 1) throw new RangeError(`timing repeats must be an integer ≥ 1, got ${repeats}`);
   const ms = tasks.map(() => [] as number[]);
   for (let round = 0; round < TIMING_WARMUP_ROUNDS + repeats; round++) {

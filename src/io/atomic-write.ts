@@ -15,7 +15,20 @@
  * none is in flight), and any older than a day.
  * @packageDocumentation
  */
-import { closeSync, fchmodSync, fchownSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { checkOutputPath, OutputPathError } from './output-path.js';
 
@@ -115,7 +128,10 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, opts: A
     if (fd !== undefined) closeSync(fd);
     if (tmp !== undefined) rmSync(tmp, { force: true });
     const e = err as NodeJS.ErrnoException;
-    throw new OutputPathError(`cannot write ${target} (${e.code ?? e.message}); check the folder exists and is writable, or choose another ${flag}`, target);
+    throw new OutputPathError(
+      `cannot write ${target} (${e.code ?? e.message}); check the folder exists and is writable, or choose another ${flag}`,
+      target,
+    );
   }
   return target;
 }

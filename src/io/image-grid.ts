@@ -164,4 +164,3 @@ export function imageGridRgba(images: NumArray, opts: ImageGridOptions): RgbaIma
   });
   return { width: L.width, height: L.height, data };
 }
-

@@ -102,7 +102,10 @@ export function checkOutputPath(path: string, opts: OutputPathOptions = {}): str
       throw refuse('is a symbolic link to a missing file', `remove the link or point it at a file, or choose another ${flag}`);
     }
     if (kind === 'file' && !real.isFile()) {
-      throw refuse(`is a symbolic link to ${describeNode(real)}`, `rediffuse writes only regular files (it replaces them atomically); choose another ${flag}, e.g. a file name`);
+      throw refuse(
+        `is a symbolic link to ${describeNode(real)}`,
+        `rediffuse writes only regular files (it replaces them atomically); choose another ${flag}, e.g. a file name`,
+      );
     }
     st = real;
   }
@@ -113,9 +116,13 @@ export function checkOutputPath(path: string, opts: OutputPathOptions = {}): str
       if (why) throw refuse(why, `make it writable, or choose another ${flag}`);
       return target;
     }
-    if (st.isDirectory()) throw refuse('is a folder', `pass a file path inside it (e.g. ${resolve(target, 'rediffuse-samples.png')}), or choose another ${flag}`);
+    if (st.isDirectory())
+      throw refuse('is a folder', `pass a file path inside it (e.g. ${resolve(target, 'rediffuse-samples.png')}), or choose another ${flag}`);
     if (!st.isFile()) {
-      throw refuse(`is ${describeNode(st)}, not a regular file`, `rediffuse writes only regular files (it replaces them atomically, which would replace the device or pipe itself); choose another ${flag}, e.g. a file name`);
+      throw refuse(
+        `is ${describeNode(st)}, not a regular file`,
+        `rediffuse writes only regular files (it replaces them atomically, which would replace the device or pipe itself); choose another ${flag}, e.g. a file name`,
+      );
     }
     const why = writable(target, st, false);
     if (why) throw refuse(why, `make it writable (chmod u+w), remove it, or choose another ${flag}`);
@@ -128,7 +135,10 @@ export function checkOutputPath(path: string, opts: OutputPathOptions = {}): str
     if (dst) {
       const real = dst.isSymbolicLink() ? statOrUndefined(dir) : dst;
       if (!real || !real.isDirectory()) {
-        throw refuse(`would go inside ${dir}, which is ${real ? describeNode(real) : 'a dangling symbolic link'}, not a folder`, `choose another ${flag}`);
+        throw refuse(
+          `would go inside ${dir}, which is ${real ? describeNode(real) : 'a dangling symbolic link'}, not a folder`,
+          `choose another ${flag}`,
+        );
       }
       const why = writable(dir, real, true);
       if (why) throw new OutputPathError(`cannot write ${flag} ${given}: the folder ${dir} ${why}; make it writable, or choose another ${flag}`, given);

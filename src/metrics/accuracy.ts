@@ -34,9 +34,7 @@ export function argmaxRows(logits: ArrayLike<number>, numClasses: number): Int32
     throw new RangeError(`argmaxRows: numClasses must be a positive integer, got ${numClasses}`);
   }
   if (logits.length % numClasses !== 0) {
-    throw new RangeError(
-      `argmaxRows: ${logits.length} logits are not a whole number of rows of ${numClasses} classes; pass [N, C] row-major logits`,
-    );
+    throw new RangeError(`argmaxRows: ${logits.length} logits are not a whole number of rows of ${numClasses} classes; pass [N, C] row-major logits`);
   }
   const n = logits.length / numClasses;
   const out = new Int32Array(n);
@@ -60,11 +58,7 @@ export function argmaxRows(logits: ArrayLike<number>, numClasses: number): Int32
  * Accuracy of `[N, C]` classifier logits against the labels the samples were generated for.
  * @param labels N intended labels in 0..C−1 (numbers, an integer typed array or a BigInt64Array).
  */
-export function classAccuracy(
-  logits: ArrayLike<number>,
-  labels: ArrayLike<number> | BigInt64Array,
-  numClasses: number,
-): AccuracyResult {
+export function classAccuracy(logits: ArrayLike<number>, labels: ArrayLike<number> | BigInt64Array, numClasses: number): AccuracyResult {
   const predictions = argmaxRows(logits, numClasses);
   const n = predictions.length;
   if (n === 0) throw new RangeError('classAccuracy: no samples; pass at least one row of logits');

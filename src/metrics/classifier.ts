@@ -127,11 +127,7 @@ export class FeatureClassifier {
  * Load the feature classifier from a path or the ONNX bytes with the injected onnxruntime module
  * (`import * as ort from 'onnxruntime-node'`), check its signature and read C and D off one probe run.
  */
-export async function loadClassifier(
-  ort: OrtModuleLike,
-  model: string | Uint8Array,
-  options: ClassifierOptions = {},
-): Promise<FeatureClassifier> {
+export async function loadClassifier(ort: OrtModuleLike, model: string | Uint8Array, options: ClassifierOptions = {}): Promise<FeatureClassifier> {
   const { batchSize = 256, threads } = options;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`loadClassifier: batchSize must be a positive integer, got ${batchSize}`);

@@ -9,9 +9,7 @@
  */
 
 /** Fashion-MNIST class names, label order. */
-export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
-] as const;
+export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
 
 /** A uint8 IDX array. */
 export interface IdxArray {
@@ -34,7 +32,9 @@ export function parseIdx(bytes: Uint8Array): IdxArray {
   const offset = 4 + 4 * rank;
   const size = shape.reduce((a, b) => a * b, 1);
   if (bytes.length - offset !== size) {
-    throw new RangeError(`parseIdx: header says ${size} elements [${shape.join('×')}] but the file holds ${bytes.length - offset}; the file is truncated or corrupt`);
+    throw new RangeError(
+      `parseIdx: header says ${size} elements [${shape.join('×')}] but the file holds ${bytes.length - offset}; the file is truncated or corrupt`,
+    );
   }
   return { shape, data: bytes.subarray(offset) };
 }

@@ -104,9 +104,7 @@ export class FeatureStatisticsAccumulator {
     const d = this.dim;
     const n = this.n;
     if (n < 2) {
-      throw new RangeError(
-        `FeatureStatisticsAccumulator.statistics: a covariance needs at least 2 rows, got ${n}; add more features`,
-      );
+      throw new RangeError(`FeatureStatisticsAccumulator.statistics: a covariance needs at least 2 rows, got ${n}; add more features`);
     }
     const shift = this.shift!;
     const mean = new Float64Array(d);

@@ -46,9 +46,7 @@ export function frechetDistanceTerms(a: GaussianStatistics, b: GaussianStatistic
   check(a, 'first');
   check(b, 'second');
   if (a.dim !== b.dim) {
-    throw new RangeError(
-      `frechetDistance: feature dimensions differ (${a.dim} vs ${b.dim}); compare statistics from the same feature layer`,
-    );
+    throw new RangeError(`frechetDistance: feature dimensions differ (${a.dim} vs ${b.dim}); compare statistics from the same feature layer`);
   }
   const n = a.dim;
   let meanTerm = 0;

@@ -167,7 +167,10 @@ function gather(src: ArrayLike<number>, rows: Uint32Array, d: number, out: Float
 export function kid(x: ArrayLike<number>, y: ArrayLike<number>, dim: number, options: KidOptions = {}): KidResult {
   const { subsetSize = 1000, subsets = 100, seed = 0, maxCachedKernels = 2 ** 24 } = options;
   if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`kid: dim must be a positive integer, got ${dim}`);
-  for (const [name, a] of [['first', x], ['second', y]] as const) {
+  for (const [name, a] of [
+    ['first', x],
+    ['second', y],
+  ] as const) {
     if (a.length % dim !== 0) {
       throw new RangeError(`kid: ${name} set has ${a.length} numbers, not a whole number of rows of dimension ${dim}`);
     }

@@ -118,11 +118,12 @@ export function precisionRecall(
   const { k = 3 } = options;
   if (!Number.isInteger(dim) || dim < 1) throw new RangeError(`precisionRecall: dim must be a positive integer, got ${dim}`);
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`precisionRecall: k must be a positive integer, got ${k}`);
-  for (const [name, a] of [['real', real], ['generated', generated]] as const) {
+  for (const [name, a] of [
+    ['real', real],
+    ['generated', generated],
+  ] as const) {
     if (a.length % dim !== 0 || a.length === 0) {
-      throw new RangeError(
-        `precisionRecall: the ${name} set has ${a.length} numbers, not a non-empty whole number of rows of dimension ${dim}`,
-      );
+      throw new RangeError(`precisionRecall: the ${name} set has ${a.length} numbers, not a non-empty whole number of rows of dimension ${dim}`);
     }
   }
   const realRadii = kthNeighbourSqRadii(real, dim, k);

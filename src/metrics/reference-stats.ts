@@ -70,11 +70,7 @@ function fromBinary(bytes: Uint8Array, dtype: unknown, dim: number, source: stri
  * Validate parsed reference statistics (the JSON object, plus the bytes of its binary file when the
  * JSON names one).
  */
-export function parseReferenceStatistics(
-  json: unknown,
-  binary?: Uint8Array,
-  options: ReferenceStatisticsOptions = {},
-): ReferenceStatistics {
+export function parseReferenceStatistics(json: unknown, binary?: Uint8Array, options: ReferenceStatisticsOptions = {}): ReferenceStatistics {
   const { expectedDim, source = 'reference statistics', checkPsd = true } = options;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new Error(`${source}: expected a JSON object with 'mean' and 'covariance'`);

@@ -43,9 +43,7 @@ function symmetrised(a: ArrayLike<number>, n: number, what: string): Matrix {
       const x = a[i * n + j]!;
       const y = a[j * n + i]!;
       if (Math.abs(x - y) > 1e-9 * scale) {
-        throw new RangeError(
-          `${what}: matrix is not symmetric (entry [${i},${j}] = ${x} but [${j},${i}] = ${y}); pass a covariance matrix`,
-        );
+        throw new RangeError(`${what}: matrix is not symmetric (entry [${i},${j}] = ${x} but [${j},${i}] = ${y}); pass a covariance matrix`);
       }
       const s = 0.5 * (x + y);
       m.set(i, j, s);

@@ -80,7 +80,10 @@ export interface CardConditioning {
 }
 
 /** The guidance mode of a request (see the module notes); throws {@link SampleRequestError} naming the fix. */
-export function cardConditioning(setup: CardSamplingSetup, request: Pick<CardSampleRequest, 'guidance' | 'classLabels' | 'classConditional'>): CardConditioning {
+export function cardConditioning(
+  setup: CardSamplingSetup,
+  request: Pick<CardSampleRequest, 'guidance' | 'classLabels' | 'classConditional'>,
+): CardConditioning {
   const conditional = request.classConditional ?? setup.numClasses > 0;
   const labels = request.classLabels ?? [];
   const scale = request.guidance ?? (conditional && labels.length > 0 ? DEFAULT_GUIDANCE_SCALE : 1);
@@ -90,23 +93,36 @@ export function cardConditioning(setup: CardSamplingSetup, request: Pick<CardSam
   if (!conditional) {
     if (labels.length > 0) throw new SampleRequestError('classLabels', `model ${setup.card.name} is not class-conditional: sample without class labels`);
     if (scale !== 0 && scale !== 1) {
-      throw new SampleRequestError('guidance', `classifier-free guidance needs a class-conditional model, but ${setup.card.name} is not one: use guidance 1 (or 0)`);
+      throw new SampleRequestError(
+        'guidance',
+        `classifier-free guidance needs a class-conditional model, but ${setup.card.name} is not one: use guidance 1 (or 0)`,
+      );
     }
     return { mode: 'unconditional', scale };
   }
   if (scale === 0) {
     if (setup.nullLabel === undefined) {
-      throw new SampleRequestError('guidance', `model card ${setup.card.source} has no null_label, so guidance 0 (unconditional) has no unconditional branch: give class labels and guidance 1`);
+      throw new SampleRequestError(
+        'guidance',
+        `model card ${setup.card.source} has no null_label, so guidance 0 (unconditional) has no unconditional branch: give class labels and guidance 1`,
+      );
     }
     return { mode: 'unconditional', scale };
   }
   if (labels.length === 0) {
-    if (scale !== 1) throw new SampleRequestError('guidance', 'classifier-free guidance needs class labels: give classes, or use guidance 1 (or 0) for unconditional samples');
+    if (scale !== 1)
+      throw new SampleRequestError(
+        'guidance',
+        'classifier-free guidance needs class labels: give classes, or use guidance 1 (or 0) for unconditional samples',
+      );
     return { mode: 'unconditional', scale };
   }
   if (scale === 1) return { mode: 'conditional', scale };
   if (setup.nullLabel === undefined) {
-    throw new SampleRequestError('guidance', `model card ${setup.card.source} has no null_label, so classifier-free guidance has no unconditional branch: use guidance 1`);
+    throw new SampleRequestError(
+      'guidance',
+      `model card ${setup.card.source} has no null_label, so classifier-free guidance has no unconditional branch: use guidance 1`,
+    );
   }
   return { mode: 'guided', scale };
 }

@@ -88,7 +88,13 @@ export function parseReusePoints(spec: ReusePointsSpec | undefined): FeatureReus
     const m = /^deepcache:(\d+)$/.exec(spec);
     if (m) return { policy: 'deepcache', branch: Number(m[1]) };
     if ((POLICY_NAMES as readonly string[]).includes(spec)) return spec as FeatureReusePolicy;
-    if (spec.includes(',')) return parseReusePoints(spec.split(',').map((s) => s.trim()).filter(Boolean));
+    if (spec.includes(','))
+      return parseReusePoints(
+        spec
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      );
     throw new Error(
       `unknown reuse points "${spec}": use ${POLICY_NAMES.join(', ')}, deepcache:N (skip branch N), or a comma-separated list of tensor names`,
     );
@@ -210,11 +216,16 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
     const request = this.feeds.request(x, call, cond);
     this.clearCache(); // a keyframe replaces every chunk's cache
     try {
-      const out = await this.timed('keyframe', request, async (chunk) => {
-        const { outputs, cache } = await this.session.runKeyframe(chunk.feeds);
-        this.caches[chunk.index] = cache;
-        return outputs;
-      }, options);
+      const out = await this.timed(
+        'keyframe',
+        request,
+        async (chunk) => {
+          const { outputs, cache } = await this.session.runKeyframe(chunk.feeds);
+          this.caches[chunk.index] = cache;
+          return outputs;
+        },
+        options,
+      );
       this.cacheBatch = request.batch;
       this.peak = Math.max(this.peak, this.cacheBytes);
       return out;
@@ -235,11 +246,16 @@ export class FeatureReuseOnnxModel implements FeatureReuseCapable {
       );
     }
     const request = this.feeds.request(x, call, cond);
-    return this.timed('reuse', request, (chunk) => {
-      const cache = this.caches[chunk.index];
-      if (!cache) throw new Error(`${this.label}: no feature cache for chunk ${chunk.index}; run a keyframe call on this batch first`);
-      return this.session.runReuse(chunk.feeds, cache);
-    }, options);
+    return this.timed(
+      'reuse',
+      request,
+      (chunk) => {
+        const cache = this.caches[chunk.index];
+        if (!cache) throw new Error(`${this.label}: no feature cache for chunk ${chunk.index}; run a keyframe call on this batch first`);
+        return this.session.runReuse(chunk.feeds, cache);
+      },
+      options,
+    );
   }
 
   private async timed(kind: 'keyframe' | 'reuse', request: OnnxFeedRequest, run: OnnxChunkRun, options?: ModelCallOptions): Promise<NumArray> {

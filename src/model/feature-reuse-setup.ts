@@ -28,8 +28,12 @@ export function normalizeReusePoints(spec: string | readonly string[]): string |
   if (typeof spec !== 'string') return [...spec];
   const s = spec.trim();
   if ((POLICY_NAMES as readonly string[]).includes(s) || /^deepcache:\d+$/.test(s)) return s;
-  const names = s.split(',').map((n) => n.trim()).filter(Boolean);
-  if (names.length === 0) throw new Error(`reuse points "${spec}" name nothing: use ${POLICY_NAMES.join(', ')}, deepcache:N, or tensor names as rediffuse inspect prints them`);
+  const names = s
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (names.length === 0)
+    throw new Error(`reuse points "${spec}" name nothing: use ${POLICY_NAMES.join(', ')}, deepcache:N, or tensor names as rediffuse inspect prints them`);
   return names;
 }
 
@@ -159,7 +163,9 @@ export async function createFeatureReuseNets(opts: FeatureReuseNetsOptions): Pro
     }
   }
   if (nets.size === 0) {
-    throw new Error(`${opts.label ?? opts.card?.name ?? 'the model'} has no reuse points for ${points.map(String).join(', ')}: ${skipped.map((s) => s.reason).join('; ')}`);
+    throw new Error(
+      `${opts.label ?? opts.card?.name ?? 'the model'} has no reuse points for ${points.map(String).join(', ')}: ${skipped.map((s) => s.reason).join('; ')}`,
+    );
   }
   return { nets, skipped };
 }

@@ -99,7 +99,8 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
   const sampleShape = ss as number[];
 
   const nc = c['num_classes'];
-  if (nc !== undefined && nc !== null && !positiveInt(nc)) fail(source, 'num_classes', `is ${JSON.stringify(nc)}`, 'use a positive integer or leave it out');
+  if (nc !== undefined && nc !== null && !positiveInt(nc))
+    fail(source, 'num_classes', `is ${JSON.stringify(nc)}`, 'use a positive integer or leave it out');
   const numClasses = typeof nc === 'number' ? nc : undefined;
 
   const nl = c['null_label'];
@@ -108,7 +109,12 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
   }
   const nullLabel = typeof nl === 'number' ? nl : undefined;
   if (nullLabel !== undefined && numClasses !== undefined && nullLabel < numClasses) {
-    fail(source, 'null_label', `(${nullLabel}) is one of the real classes 0…${numClasses - 1}`, 'use the extra label the model was trained with for "no class"');
+    fail(
+      source,
+      'null_label',
+      `(${nullLabel}) is one of the real classes 0…${numClasses - 1}`,
+      'use the extra label the model was trained with for "no class"',
+    );
   }
 
   const cn = c['class_names'];
@@ -262,7 +268,7 @@ export function solverSettingsFor(setup: CardSamplingSetup, solver?: string): Ca
     if (solver !== undefined || setup.card.defaultSolver === undefined) throw err;
     throw new Error(
       `model card ${setup.card.source}: field "default_solver" names no solver (${(err as Error).message}); fix the card, or choose a solver (--solver)`,
-     { cause: err },
+      { cause: err },
     );
   }
   const s = setup.scheduler;

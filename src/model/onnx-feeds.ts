@@ -175,7 +175,9 @@ export class OnnxFeedBuilder {
     }
     const rowSize = shape.reduce((a, b) => a * b, 1);
     if (data.length !== batch * rowSize) {
-      throw new RangeError(`${label}: encoderHiddenStates has ${data.length} values, expected batch ${batch} × [${shape.join(',')}] = ${batch * rowSize}`);
+      throw new RangeError(
+        `${label}: encoderHiddenStates has ${data.length} values, expected batch ${batch} × [${shape.join(',')}] = ${batch * rowSize}`,
+      );
     }
     return { data, shape, rowSize };
   }

@@ -72,7 +72,9 @@ export class OnnxRunner {
     const values = readFloats(y, label);
     const used = chunk.rows * this.sampleSize;
     if (values.length < used) {
-      throw new Error(`${label}: output "${name}" holds ${values.length} values but declares shape [${y.dims.join(',')}]; the runtime returned a truncated tensor`);
+      throw new Error(
+        `${label}: output "${name}" holds ${values.length} values but declares shape [${y.dims.join(',')}]; the runtime returned a truncated tensor`,
+      );
     }
     const bad = firstNonFinite(values, 0, used);
     if (bad >= 0) {

@@ -46,7 +46,7 @@ export async function createOnnxSession(
     throw new Error(
       `${label} is not a valid ONNX model or could not be loaded (onnxruntime: ${msg.trim()}); ` +
         're-export it (torch.onnx.export, opset ≥ 14) or check that the file is complete',
-     { cause: err },
+      { cause: err },
     );
   }
 }

@@ -97,7 +97,9 @@ export function recogniseSignature(io: OnnxSessionIo, label: string, card: Model
     const fromCard = card?.inputs?.[name];
     const t = (m && m.isTensor ? m.type : undefined) ?? fromCard?.dtype ?? allowed[0]!;
     if (!(allowed as readonly string[]).includes(t)) {
-      throw new Error(`${label}: input "${name}" (${role}) has element type ${t}; rediffuse supports ${allowed.join(', ')} there — re-export the model with one of those`);
+      throw new Error(
+        `${label}: input "${name}" (${role}) has element type ${t}; rediffuse supports ${allowed.join(', ')} there — re-export the model with one of those`,
+      );
     }
     const shape = (m && m.isTensor && m.shape && m.shape.length ? m.shape : undefined) ?? fromCard?.shape ?? [];
     return { name, dtype: t as OrtElementType, shape };
@@ -106,14 +108,18 @@ export function recogniseSignature(io: OnnxSessionIo, label: string, card: Model
   const timeName = pickName(names, TIMESTEP_NAMES);
   if (sampleName === undefined || timeName === undefined) {
     const missing = [sampleName === undefined ? 'sample' : '', timeName === undefined ? 'timestep' : ''].filter(Boolean).join(' and ');
-    throw new Error(`${label}: cannot find the ${missing} input. The model has inputs (${have}); rediffuse needs ${need}. Rename the inputs when exporting (torch.onnx.export input_names=[...])`);
+    throw new Error(
+      `${label}: cannot find the ${missing} input. The model has inputs (${have}); rediffuse needs ${need}. Rename the inputs when exporting (torch.onnx.export input_names=[...])`,
+    );
   }
   const classLabelName = pickName(names, CLASS_NAMES);
   const encoderName = pickName(names, ENCODER_NAMES);
   const used = new Set([sampleName, timeName, classLabelName, encoderName].filter((n): n is string => n !== undefined));
   const extra = names.filter((n) => !used.has(n));
   if (extra.length > 0) {
-    throw new Error(`${label}: input(s) ${extra.join(', ')} are not understood. The model has inputs (${have}); rediffuse needs ${need}. Export a model with that signature`);
+    throw new Error(
+      `${label}: input(s) ${extra.join(', ')} are not understood. The model has inputs (${have}); rediffuse needs ${need}. Export a model with that signature`,
+    );
   }
   const outNames = io.outputNames;
   if (outNames.length === 0) throw new Error(`${label}: the model has no outputs; re-export it`);

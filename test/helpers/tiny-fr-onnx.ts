@@ -71,11 +71,7 @@ function model(nodes: OnnxNode[], initializer: OnnxTensor[], { withLabels, times
       name: 'tiny',
       node: nodes,
       initializer,
-      input: [
-        io('sample', 1, ['batch', 1, 4, 4]),
-        io('timestep', timestepType, ['batch']),
-        ...(withLabels ? [io('class_labels', 7, ['batch'])] : []),
-      ],
+      input: [io('sample', 1, ['batch', 1, 4, 4]), io('timestep', timestepType, ['batch']), ...(withLabels ? [io('class_labels', 7, ['batch'])] : [])],
       output: [io('out_sample', 1, outDims)],
     },
   };

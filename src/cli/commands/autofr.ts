@@ -84,27 +84,44 @@ export interface AutofrReport {
 }
 
 function parseBiases(text: string): (number | null)[] {
-  return text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-    if (s === 'none' || s === 'null') return null;
-    const v = Number(s);
-    if (!Number.isFinite(v) || v < -1 || v > 2) throw new CliError(`--biases: "${s}" is not a bias in [-1, 2] or "none"`);
-    return v;
-  });
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      if (s === 'none' || s === 'null') return null;
+      const v = Number(s);
+      if (!Number.isFinite(v) || v < -1 || v > 2) throw new CliError(`--biases: "${s}" is not a bias in [-1, 2] or "none"`);
+      return v;
+    });
 }
 
 /** Register `autofr` on a commander program. */
 export function registerAutofr(program: Command): Command {
   return program
     .command('autofr')
-    .description('Auto-FR: search a feature-reuse policy (keyframes, mixing bias, reuse points) under a measured cost budget and write it as JSON for sample --fr-policy / bench')
+    .description(
+      'Auto-FR: search a feature-reuse policy (keyframes, mixing bias, reuse points) under a measured cost budget and write it as JSON for sample --fr-policy / bench',
+    )
     .addOption(new Option('-m, --model <path>', 'ONNX diffusion model (default: the bundled models/fashion-unet.onnx)'))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
     .addOption(new Option('-s, --solver <name>', 'solver').default('ddim'))
     .addOption(new Option('--steps <n>', 'grid intervals').argParser(intArg(1)))
-    .addOption(new Option('-n, --nfe <n>', `model-call budget instead of --steps (default ${AUTOFR_DEFAULT_NFE} calls)`).argParser(intArg(1)).conflicts('steps'))
+    .addOption(
+      new Option('-n, --nfe <n>', `model-call budget instead of --steps (default ${AUTOFR_DEFAULT_NFE} calls)`).argParser(intArg(1)).conflicts('steps'),
+    )
     .addOption(new Option('-g, --guidance <scale>', 'classifier-free guidance scale (1 = off)').argParser(numberArg(0)).default(2))
-    .addOption(new Option('--budget <fraction>', "largest cost as a fraction of full computation, e.g. 0.5, or interval:M for the cost of the uniform interval-M policy").default('interval:3'))
-    .addOption(new Option('--budget-kind <kind>', 'time: measured ms per call kind on this machine; cost: MACs from the graph').choices(['time', 'cost']).default('time'))
+    .addOption(
+      new Option(
+        '--budget <fraction>',
+        'largest cost as a fraction of full computation, e.g. 0.5, or interval:M for the cost of the uniform interval-M policy',
+      ).default('interval:3'),
+    )
+    .addOption(
+      new Option('--budget-kind <kind>', 'time: measured ms per call kind on this machine; cost: MACs from the graph')
+        .choices(['time', 'cost'])
+        .default('time'),
+    )
     .addOption(new Option('--samples <n>', 'samples per seed (the batch the objective is measured on)').argParser(intArg(1, 4096)).default(8))
     .addOption(new Option('--seed <n>', 'seed of the training noise').argParser(intArg(0)).default(1))
     .addOption(new Option('--heldout-seed <n>', 'seed of the held-out evaluation noise').argParser(intArg(0)).default(1001))
@@ -113,7 +130,12 @@ export function registerAutofr(program: Command): Command {
     .addOption(new Option('--max-evals <n>', 'stop after this many policy evaluations').argParser(intArg(1)).default(150))
     .addOption(new Option('--time-limit <seconds>', 'stop the search after this long').argParser(numberArg(1)).default(600))
     .addOption(new Option('--repeats <n>', 'timed calls per kind when measuring costs').argParser(intArg(1)).default(7))
-    .addOption(new Option('--cost-batch <n>', 'samples per sampling run at which call costs are measured: the batch the policy will run at (default: --samples); the cost of a reuse call relative to a full one depends on it').argParser(intArg(1, 4096)))
+    .addOption(
+      new Option(
+        '--cost-batch <n>',
+        'samples per sampling run at which call costs are measured: the batch the policy will run at (default: --samples); the cost of a reuse call relative to a full one depends on it',
+      ).argParser(intArg(1, 4096)),
+    )
     .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
     .addOption(new Option('-o, --out <path>', 'policy JSON to write').default('policy.json'))
     .addOption(new Option('--json', 'print the report as JSON'))
@@ -141,7 +163,10 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const modelPath = opts.model ?? bundledModelPath();
   const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
   const setup = cardSamplingSetup(card);
-  const pointsList = opts.points.split(',').map((s) => s.trim()).filter(Boolean);
+  const pointsList = opts.points
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const biases = parseBiases(opts.biases);
   const labelsFor = (n: number) => Array.from({ length: n }, (_, i) => i % Math.max(1, setup.numClasses));
   const budgetSteps = opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? AUTOFR_DEFAULT_NFE };
@@ -191,7 +216,13 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   // Measure the cost of each kind of call on the network batch the policy will run at.
   const costSamples = opts.costBatch ?? opts.samples;
   const netBatch = guided ? 2 * costSamples : costSamples;
-  const plain = await OnnxDiffusionModel.create({ ort, model: readModelBytes(modelPath), card, maxBatch: Math.max(64, netBatch), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+  const plain = await OnnxDiffusionModel.create({
+    ort,
+    model: readModelBytes(modelPath),
+    card,
+    maxBatch: Math.max(64, netBatch),
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+  });
   const cond = conditional ? { classLabels: labelsFor(netBatch) } : undefined;
   const measured: AutofrReport['measured'] = {};
   const costs: PointsCost[] = [];
@@ -205,7 +236,9 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
         ? { points: name, keyframe: Math.max(1, m.keyframeFraction), reuse: m.reuseFraction }
         : { points: name, keyframe: 1, reuse: net.graphs.flops.ratio },
     );
-    log(`autofr: ${name}: full ${m.fullMs!.toFixed(2)} ms, keyframe ${m.keyframeMs.toFixed(2)} ms, reuse ${m.reuseMs.toFixed(2)} ms (batch ${netBatch}; reuse runs ${(100 * net.graphs.flops.ratio).toFixed(1)}% of the MACs)`);
+    log(
+      `autofr: ${name}: full ${m.fullMs!.toFixed(2)} ms, keyframe ${m.keyframeMs.toFixed(2)} ms, reuse ${m.reuseMs.toFixed(2)} ms (batch ${netBatch}; reuse runs ${(100 * net.graphs.flops.ratio).toFixed(1)}% of the MACs)`,
+    );
   }
   await plain.release();
   const costOf = (p: ReusePolicy) => policyCost(p, costs.find((c) => c.points === pointsKey(p.points)) ?? costs[0]!);
@@ -215,12 +248,18 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   const im = /^interval:(\d+)$/.exec(opts.budget.trim());
   if (im) {
     if (Number(im[1]) < 1) throw new CliError(`--budget interval:${im[1]}: the interval is an integer ≥ 1`);
-    budget = intervalBudget(calls, Number(im[1]), costs.find((c) => c.points === pointsKey(uniform3.points))!);
+    budget = intervalBudget(
+      calls,
+      Number(im[1]),
+      costs.find((c) => c.points === pointsKey(uniform3.points))!,
+    );
   } else {
     budget = Number(opts.budget);
     if (!(budget > 0 && budget <= 1)) throw new CliError(`--budget must be a fraction in (0, 1] or interval:M, got "${opts.budget}"`);
   }
-  log(`autofr: ${calls} calls, budget ${budget.toFixed(3)} of full computation (${opts.budgetKind}); uniform interval 3 costs ${costOf(uniform3).toFixed(3)}`);
+  log(
+    `autofr: ${calls} calls, budget ${budget.toFixed(3)} of full computation (${opts.budgetKind}); uniform interval 3 costs ${costOf(uniform3).toFixed(3)}`,
+  );
 
   // Objective on the training seed.
   const trainRun = baseRun(opts.seed);
@@ -235,7 +274,10 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
     maxEvaluations: opts.maxEvals,
     timeLimitMs: opts.timeLimit * 1000,
     evaluate: async (p) => (await trainObjective(p)).mse,
-    onEvaluation: (e) => log(`autofr: #${e.evaluation} ${e.move.padEnd(16)} ${e.points.padEnd(10)} b=${String(e.bias).padEnd(4)} K=${e.keyframes.length} cost ${e.cost.toFixed(3)} mse ${e.objective.toExponential(3)}`),
+    onEvaluation: (e) =>
+      log(
+        `autofr: #${e.evaluation} ${e.move.padEnd(16)} ${e.points.padEnd(10)} b=${String(e.bias).padEnd(4)} K=${e.keyframes.length} cost ${e.cost.toFixed(3)} mse ${e.objective.toExponential(3)}`,
+      ),
   });
   const searchMs = performance.now() - started;
 
@@ -285,7 +327,17 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   };
   const output = writeFileAtomic(opts.out, `${JSON.stringify(policy, null, 2)}\n`);
   for (const net of nets.values()) await net.release();
-  const report: AutofrReport = { output, policy, budget, budgetKind: opts.budgetKind, measured, comparison: rows, evaluations: result.evaluations, stopped: result.stopped, searchMs };
+  const report: AutofrReport = {
+    output,
+    policy,
+    budget,
+    budgetKind: opts.budgetKind,
+    measured,
+    comparison: rows,
+    evaluations: result.evaluations,
+    stopped: result.stopped,
+    searchMs,
+  };
   if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${formatComparison(report)}\n`);
   return report;
@@ -294,11 +346,18 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
 /** The held-out comparison table. */
 export function formatComparison(r: AutofrReport): string {
   const p = r.policy;
-  const head = `wrote ${r.output}: ${p.keyframes.length} keyframes, mixing ${p.mixing ? `b=${p.mixing.bias}` : 'off'}, points ${Array.isArray(p.points) ? p.points.join(',') : p.points}; ` +
+  const head =
+    `wrote ${r.output}: ${p.keyframes.length} keyframes, mixing ${p.mixing ? `b=${p.mixing.bias}` : 'off'}, points ${Array.isArray(p.points) ? p.points.join(',') : p.points}; ` +
     `budget ${r.budget.toFixed(3)} (${r.budgetKind}), ${r.evaluations} evaluations in ${(r.searchMs / 1000).toFixed(1)} s (${r.stopped})`;
-  const lines = [head, '', `${'policy'.padEnd(30)} ${'full'.padStart(4)} ${'reuse'.padStart(5)} ${'skip'.padStart(4)} ${'cost'.padStart(6)} ${'train MSE'.padStart(10)} ${'held-out MSE'.padStart(12)}`];
+  const lines = [
+    head,
+    '',
+    `${'policy'.padEnd(30)} ${'full'.padStart(4)} ${'reuse'.padStart(5)} ${'skip'.padStart(4)} ${'cost'.padStart(6)} ${'train MSE'.padStart(10)} ${'held-out MSE'.padStart(12)}`,
+  ];
   for (const row of r.comparison) {
-    lines.push(`${row.policy.padEnd(30)} ${String(row.keyframes).padStart(4)} ${String(row.reuse).padStart(5)} ${String(row.skip).padStart(4)} ${row.cost.toFixed(3).padStart(6)} ${row.trainMse.toExponential(2).padStart(10)} ${row.heldoutMse.toExponential(2).padStart(12)}`);
+    lines.push(
+      `${row.policy.padEnd(30)} ${String(row.keyframes).padStart(4)} ${String(row.reuse).padStart(5)} ${String(row.skip).padStart(4)} ${row.cost.toFixed(3).padStart(6)} ${row.trainMse.toExponential(2).padStart(10)} ${row.heldoutMse.toExponential(2).padStart(12)}`,
+    );
   }
   return lines.join('\n');
 }

@@ -61,7 +61,13 @@ export interface BenchCommandResult {
   failedCells: string[];
 }
 
-const splitList = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const splitList = (v: string, prev: string[] | undefined): string[] => [
+  ...(prev ?? []),
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 function intList(v: string, prev: number[] | undefined): number[] {
   return [
@@ -110,20 +116,30 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
     .addOption(new Option('--solvers <list>', 'grid from flags: solvers, comma-separated').argParser(splitList))
     .addOption(new Option('--nfe <list>', 'grid from flags: NFE values, comma-separated').argParser(intList))
-    .addOption(new Option('--pfdiff <list>', "grid from flags: none, k_h or best, comma-separated (default none)").argParser(splitList))
+    .addOption(new Option('--pfdiff <list>', 'grid from flags: none, k_h or best, comma-separated (default none)').argParser(splitList))
     .addOption(new Option('--fr <list>', 'grid from flags: none, M, Mmix or policy:FILE, comma-separated (default none)').argParser(splitList))
-    .addOption(new Option('-g, --guidance <list>', 'guidance scales: 0 = unconditional, 1 = conditional, others = classifier-free guidance (default: the grid\'s, else 0)').argParser(numList))
+    .addOption(
+      new Option(
+        '-g, --guidance <list>',
+        "guidance scales: 0 = unconditional, 1 = conditional, others = classifier-free guidance (default: the grid's, else 0)",
+      ).argParser(numList),
+    )
     .addOption(new Option('--reference <solver:nfe>', 'reference run for trajectory error (default ddim:200)'))
     .addOption(new Option('--count <n>', 'samples per cell (overrides the grid)').argParser(intArg(2, 1_000_000)))
     .addOption(new Option('--batch <n>', 'samples per sampling run (overrides the grid)').argParser(intArg(1, 4096)))
     .addOption(new Option('--seed <n>', 'seed of the seed set (overrides the grid)').argParser(intArg(0, 2 ** 32 - 1)))
     .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
-    .addOption(new Option('--benchmarks-md <file>', 'also write this grid\'s generated section into a BENCHMARKS.md'))
+    .addOption(new Option('--benchmarks-md <file>', "also write this grid's generated section into a BENCHMARKS.md"))
     .addOption(new Option('--assets <dir>', 'folder for the plot PNGs linked from --benchmarks-md (default: <out>/plots)'))
     .addOption(new Option('--no-plots', 'skip the plots'))
     .addOption(new Option('--dry-run', 'print the plan (cells, cached cells, estimated model calls) and stop'))
     .addOption(new Option('--cached-only', 'write the reports from the finished cells on disk only; list the others as not run'))
-    .addOption(new Option('--import <files>', "seed the output folder with the finished cells of earlier results.json files (comma-separated) (e.g. bench/results/<grid>.json), then run only what is missing").argParser(splitList))
+    .addOption(
+      new Option(
+        '--import <files>',
+        'seed the output folder with the finished cells of earlier results.json files (comma-separated) (e.g. bench/results/<grid>.json), then run only what is missing',
+      ).argParser(splitList),
+    )
     .addOption(new Option('--json', 'print results.json on stdout'))
     .addOption(new Option('-q, --quiet', 'print nothing but errors'))
     .addOption(new Option('--no-progress', 'no progress bar'))
@@ -149,7 +165,8 @@ export function registerBench(program: Command): Command {
 /** Why a finished bench run must exit non-zero (failed cells, failed --quick claims), or undefined. */
 export function benchFailure(r: BenchCommandResult): string | undefined {
   const problems: string[] = [];
-  if (r.failedCells.length > 0) problems.push(`${r.failedCells.length} cell(s) failed (see ${join(r.outDir, 'results.md')}):\n  ${r.failedCells.join('\n  ')}`);
+  if (r.failedCells.length > 0)
+    problems.push(`${r.failedCells.length} cell(s) failed (see ${join(r.outDir, 'results.md')}):\n  ${r.failedCells.join('\n  ')}`);
   if (r.quickOk === false) problems.push(`bench --quick: ${r.failures!.length} claim(s) failed:\n  ${r.failures!.join('\n  ')}`);
   return problems.length ? problems.join('\n') : undefined;
 }
@@ -232,9 +249,16 @@ export async function setupForGrid(grid: BenchGrid, warn: (m: string) => void, c
   const bundled = !grid.model.endsWith('.onnx');
   const path = bundled ? bundledModelPath(grid.model) : grid.model;
   try {
-    return await onnxSetup({ modelPath: path, ...(cardPath !== undefined ? { cardPath } : {}), ...(grid.threads !== undefined ? { threads: grid.threads } : {}), warn });
+    return await onnxSetup({
+      modelPath: path,
+      ...(cardPath !== undefined ? { cardPath } : {}),
+      ...(grid.threads !== undefined ? { threads: grid.threads } : {}),
+      warn,
+    });
   } catch (e) {
-    const fix = bundled ? 'check models/STATUS.txt (the bundled models), pass --model FILE.onnx, or --model reference' : 'check the path, pass --card FILE for its JSON card, or --model reference';
+    const fix = bundled
+      ? 'check models/STATUS.txt (the bundled models), pass --model FILE.onnx, or --model reference'
+      : 'check the path, pass --card FILE for its JSON card, or --model reference';
     throw new CliError(`cannot load model "${grid.model}" (${(e as Error).message}); ${fix}`);
   }
 }
@@ -261,7 +285,13 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   const tty = !opts.quiet && opts.progress !== false && process.stderr.isTTY;
   const bar = tty
     ? new cliProgress.SingleBar(
-        { stream: process.stderr, format: 'bench [{bar}] {value}/{total} runs | {label} | {duration_formatted} elapsed, eta {eta_formatted}', hideCursor: true, clearOnComplete: true, etaBuffer: 20 },
+        {
+          stream: process.stderr,
+          format: 'bench [{bar}] {value}/{total} runs | {label} | {duration_formatted} elapsed, eta {eta_formatted}',
+          hideCursor: true,
+          clearOnComplete: true,
+          etaBuffer: 20,
+        },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
@@ -276,7 +306,9 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
     }
     try {
       const n = store.importCells(json, setup.modelHash);
-      say(`${opts.dryRun ? 'would import' : 'imported'} ${n.imported} finished cell(s) from ${file} (${n.present} already present, ${n.skipped} not finished or not ok)`);
+      say(
+        `${opts.dryRun ? 'would import' : 'imported'} ${n.imported} finished cell(s) from ${file} (${n.present} already present, ${n.skipped} not finished or not ok)`,
+      );
     } catch (e) {
       throw new CliError(`--import ${file}: ${(e as Error).message}`);
     }
@@ -307,7 +339,16 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   };
   let results: BenchResults;
   try {
-    results = await runBench({ grid, setup, outDir, store, onEvent, signal, ...(opts.dryRun ? { dryRun: true } : {}), ...(opts.cachedOnly ? { cachedOnly: true } : {}) });
+    results = await runBench({
+      grid,
+      setup,
+      outDir,
+      store,
+      onEvent,
+      signal,
+      ...(opts.dryRun ? { dryRun: true } : {}),
+      ...(opts.cachedOnly ? { cachedOnly: true } : {}),
+    });
   } catch (err) {
     if (signal.aborted) throw new CliError(`interrupted: finished cells are kept in ${outDir}; run the same command again to continue`, EXIT_INTERRUPTED);
     throw new CliError((err as Error).message);
@@ -346,7 +387,9 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   await setup.release();
   // Cells of a --cached-only report that are not on disk are "not run", not failed.
   const failedCells = opts.cachedOnly ? [] : results.cells.filter((c) => c.status === 'error').map((c) => `${c.label}: ${c.error}`);
-  say(`wrote ${written.resultsJson}, ${written.markdown}${written.plots.length ? `, ${written.plots.length} plot files` : ''}${written.benchmarksMd ? `, ${written.benchmarksMd}` : ''}`);
+  say(
+    `wrote ${written.resultsJson}, ${written.markdown}${written.plots.length ? `, ${written.plots.length} plot files` : ''}${written.benchmarksMd ? `, ${written.benchmarksMd}` : ''}`,
+  );
   if (failedCells.length > 0) say(`${failedCells.length} cell(s) failed; see results.md`);
   if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
   if (opts.quick) {

@@ -7,7 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { FeatureReuseModel } from '../../core/frdiff/feature-reuse-model.js';
-import { countCalls, layoutReusePolicy, validateReusePolicy, type KeyframeChoice, type ReuseChoice, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
+import {
+  countCalls,
+  layoutReusePolicy,
+  validateReusePolicy,
+  type KeyframeChoice,
+  type ReuseChoice,
+  type ReusePolicy,
+} from '../../core/frdiff/reuse-policy.js';
 import { DEFAULT_SCORE_MIXING, type ScoreMixing } from '../../core/frdiff/score-mixing.js';
 import type { SampleOptions } from '../../core/sample.js';
 import type { FeatureReuseOnnxModel } from '../../model/feature-reuse-onnx-model.js';
@@ -36,11 +43,26 @@ export interface FeatureReuseFlags {
 /** Add the `--fr-*` flags to a command. */
 export function addFeatureReuseOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--fr-interval <M>', 'FRDiff feature reuse: a keyframe (full call) every M model calls, the others reuse cached features').argParser(intArg(1)))
-    .addOption(new Option('--fr-policy <file>', 'FRDiff feature reuse: a reuse-policy JSON (rediffuse-reuse-policy/1, e.g. from rediffuse autofr)').conflicts('frInterval'))
-    .addOption(new Option('--fr-points <name>', 'reuse points: frdiff (default), residual, deepcache, deepcache:N, or tensor names as rediffuse inspect prints them (comma-separated)'))
+    .addOption(
+      new Option('--fr-interval <M>', 'FRDiff feature reuse: a keyframe (full call) every M model calls, the others reuse cached features').argParser(
+        intArg(1),
+      ),
+    )
+    .addOption(
+      new Option('--fr-policy <file>', 'FRDiff feature reuse: a reuse-policy JSON (rediffuse-reuse-policy/1, e.g. from rediffuse autofr)').conflicts(
+        'frInterval',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--fr-points <name>',
+        'reuse points: frdiff (default), residual, deepcache, deepcache:N, or tensor names as rediffuse inspect prints them (comma-separated)',
+      ),
+    )
     .addOption(new Option('--no-mixing', 'FRDiff: no score mixing (every non-keyframe call is a reuse call)'))
-    .addOption(new Option('--mix-bias <b>', `score mixing: centre b of the hard sigmoid (default ${DEFAULT_SCORE_MIXING.bias})`).argParser(numberArg(-1, 2)))
+    .addOption(
+      new Option('--mix-bias <b>', `score mixing: centre b of the hard sigmoid (default ${DEFAULT_SCORE_MIXING.bias})`).argParser(numberArg(-1, 2)),
+    )
     .addOption(new Option('--mix-temperature <T>', `score mixing: temperature T (default ${DEFAULT_SCORE_MIXING.temperature})`).argParser(numberArg(0)));
 }
 
@@ -56,7 +78,11 @@ export function readReusePolicyFile(path: string, expectedCalls?: number): Reuse
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new CliError(code === 'ENOENT' ? `reuse policy ${path} does not exist; pass --fr-policy with a policy JSON written by rediffuse autofr` : `cannot read reuse policy ${path}: ${(err as Error).message}`);
+    throw new CliError(
+      code === 'ENOENT'
+        ? `reuse policy ${path} does not exist; pass --fr-policy with a policy JSON written by rediffuse autofr`
+        : `cannot read reuse policy ${path}: ${(err as Error).message}`,
+    );
   }
   let json: unknown;
   try {
@@ -81,7 +107,9 @@ export function checkFeatureReuseFlags(f: FeatureReuseFlags): void {
     f.mixTemperature !== undefined ? '--mix-temperature' : '',
   ].filter(Boolean);
   if (stray.length) {
-    throw new CliError(`${stray.join(', ')} ${stray.length === 1 ? 'applies' : 'apply'} to feature reuse only: add --fr-interval M (a keyframe every M calls) or --fr-policy FILE, or drop ${stray.join(', ')}`);
+    throw new CliError(
+      `${stray.join(', ')} ${stray.length === 1 ? 'applies' : 'apply'} to feature reuse only: add --fr-interval M (a keyframe every M calls) or --fr-policy FILE, or drop ${stray.join(', ')}`,
+    );
   }
 }
 
@@ -90,7 +118,11 @@ export function reuseChoiceFromFlags(f: FeatureReuseFlags): ReuseChoice {
   const tuned = f.mixBias !== undefined || f.mixTemperature !== undefined;
   if (f.mixing === false && tuned) throw new CliError('--no-mixing turns score mixing off: drop --mix-bias/--mix-temperature, or drop --no-mixing');
   const mixing: ReuseChoice['mixing'] =
-    f.mixing === false ? null : tuned ? { ...(f.mixBias !== undefined ? { bias: f.mixBias } : {}), ...(f.mixTemperature !== undefined ? { temperature: f.mixTemperature } : {}) } : undefined;
+    f.mixing === false
+      ? null
+      : tuned
+        ? { ...(f.mixBias !== undefined ? { bias: f.mixBias } : {}), ...(f.mixTemperature !== undefined ? { temperature: f.mixTemperature } : {}) }
+        : undefined;
   let keyframes: KeyframeChoice;
   if (f.frPolicy !== undefined) keyframes = { policy: readReusePolicyFile(f.frPolicy) };
   else if (f.frInterval !== undefined) keyframes = { interval: f.frInterval };
@@ -172,7 +204,9 @@ export async function setupFeatureReuse(
       ...choice,
     });
   } catch (err) {
-    throw new CliError(f.frPolicy !== undefined && /reuse policy/.test((err as Error).message) ? `${f.frPolicy}: ${(err as Error).message}` : (err as Error).message);
+    throw new CliError(
+      f.frPolicy !== undefined && /reuse policy/.test((err as Error).message) ? `${f.frPolicy}: ${(err as Error).message}` : (err as Error).message,
+    );
   }
   const { model, net, policy } = setup;
   const planned = countCalls(policy);
@@ -213,6 +247,8 @@ export async function setupFeatureReuse(
 /** One line for humans: `FRDiff: 17 full + 19 reuse calls, 14 skipped; cache 1.2 MiB; 9.1 / 3.2 ms per full / reuse call`. */
 export function formatFeatureReuseLine(r: FeatureReuseReport): string {
   const mib = (r.cacheBytes / (1 << 20)).toFixed(2);
-  return `FRDiff (${Array.isArray(r.policy.points) ? r.policy.points.join(',') : r.policy.points}): ${r.fullCalls} full + ${r.reuseCalls} reuse calls, ${r.skippedSteps} skipped; ` +
-    `cache ${mib} MiB; ${r.msPerKeyframe.toFixed(1)} / ${r.msPerReuse.toFixed(1)} ms per full / reuse call`;
+  return (
+    `FRDiff (${Array.isArray(r.policy.points) ? r.policy.points.join(',') : r.policy.points}): ${r.fullCalls} full + ${r.reuseCalls} reuse calls, ${r.skippedSteps} skipped; ` +
+    `cache ${mib} MiB; ${r.msPerKeyframe.toFixed(1)} / ${r.msPerReuse.toFixed(1)} ms per full / reuse call`
+  );
 }

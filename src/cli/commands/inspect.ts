@@ -39,7 +39,11 @@ export interface InspectReport {
 }
 
 /** Analyse `path` under the given policies (`all` = frdiff, residual, deepcache). */
-export async function inspectModel(path: string, policies: string[], opts: { branch?: number; dimValues?: Record<string, number> } = {}): Promise<InspectReport> {
+export async function inspectModel(
+  path: string,
+  policies: string[],
+  opts: { branch?: number; dimValues?: Record<string, number> } = {},
+): Promise<InspectReport> {
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(readFileSync(path));
@@ -74,21 +78,29 @@ export async function inspectModel(path: string, policies: string[], opts: { bra
   };
 }
 
-const fmtCount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : `${n}`);
+const fmtCount = (n: number) =>
+  n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : `${n}`;
 const fmtBytes = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 
 /** Human-readable rendering of an {@link InspectReport}. */
 export function formatInspectReport(r: InspectReport): string {
-  const lines = [`${r.model}: ${r.full.nodes} nodes, ${fmtCount(r.full.macs)}MACs + ${fmtCount(r.full.elementwise)} elementwise ops per sample, ${r.skipBranches} U-Net skip branches`];
+  const lines = [
+    `${r.model}: ${r.full.nodes} nodes, ${fmtCount(r.full.macs)}MACs + ${fmtCount(r.full.elementwise)} elementwise ops per sample, ${r.skipBranches} U-Net skip branches`,
+  ];
   for (const p of r.policies) {
     lines.push('');
     if (p.error) {
       lines.push(`${p.policy}: not applicable — ${p.error}`);
       continue;
     }
-    lines.push(`${p.policy}: ${p.points!.length} reuse points; a reuse step skips ${(100 * p.macsSkipped!).toFixed(1)}% of MACs ` +
-      `(${(100 * p.elementwiseSkipped!).toFixed(1)}% of elementwise ops), ${p.nodes!.reuse}/${p.nodes!.full} nodes run; cache ${fmtBytes(p.cacheBytesPerSample!)} per sample`);
-    for (const q of p.points!) lines.push(`  ${q.kind.padEnd(16)} ${q.name}  [${q.shape.map((d, k) => (q.symbolic[k] === 'batch' ? 'B' : d)).join('×')}] ${q.dtype}  (block ${q.block})`);
+    lines.push(
+      `${p.policy}: ${p.points!.length} reuse points; a reuse step skips ${(100 * p.macsSkipped!).toFixed(1)}% of MACs ` +
+        `(${(100 * p.elementwiseSkipped!).toFixed(1)}% of elementwise ops), ${p.nodes!.reuse}/${p.nodes!.full} nodes run; cache ${fmtBytes(p.cacheBytesPerSample!)} per sample`,
+    );
+    for (const q of p.points!)
+      lines.push(
+        `  ${q.kind.padEnd(16)} ${q.name}  [${q.shape.map((d, k) => (q.symbolic[k] === 'batch' ? 'B' : d)).join('×')}] ${q.dtype}  (block ${q.block})`,
+      );
   }
   return lines.join('\n');
 }
@@ -97,7 +109,9 @@ export function formatInspectReport(r: InspectReport): string {
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .description('list the feature-reuse points of an ONNX diffusion model per policy, with the share of MACs a reuse step skips and the cache memory per sample')
+    .description(
+      'list the feature-reuse points of an ONNX diffusion model per policy, with the share of MACs a reuse step skips and the cache memory per sample',
+    )
     .argument('<model>', 'path of the .onnx model')
     .option('--policy <name>', `reuse-point policy: ${POLICY_NAMES.join('|')}|all`, 'all')
     .option('--branch <n>', 'deepcache: skip branch index (0 = shallowest)', (v) => Number.parseInt(v, 10))

@@ -20,7 +20,15 @@ import type { OnnxDiffusionModel } from '../../model/onnx-backend.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import { createProgress } from '../progress.js';
-import { addFeatureReuseOptions, checkFeatureReuseFlags, formatFeatureReuseLine, setupFeatureReuse, wantsFeatureReuse, type FeatureReuseFlags, type FeatureReuseReport } from './feature-reuse-options.js';
+import {
+  addFeatureReuseOptions,
+  checkFeatureReuseFlags,
+  formatFeatureReuseLine,
+  setupFeatureReuse,
+  wantsFeatureReuse,
+  type FeatureReuseFlags,
+  type FeatureReuseReport,
+} from './feature-reuse-options.js';
 
 /** Parsed options of `rediffuse sample` (commander's camel-cased names). */
 export interface SampleCommandOptions extends FeatureReuseFlags {
@@ -122,17 +130,30 @@ export function registerSampleCommand(program: Command): Command {
         (v: string, prev: Record<string, unknown> | undefined) => parseSolverOption(v, prev ?? {}),
       ),
     )
-    .addOption(new Option('-n, --nfe <n>', 'model-call budget (default 20, or the card\'s default_nfe)').argParser(intArg(1)).conflicts('steps'))
-    .addOption(new Option('--steps <n>', 'grid intervals instead of an NFE budget (with --pfdiff: base-grid intervals M = N(k+1)−k)').argParser(intArg(1)))
+    .addOption(new Option('-n, --nfe <n>', "model-call budget (default 20, or the card's default_nfe)").argParser(intArg(1)).conflicts('steps'))
+    .addOption(
+      new Option('--steps <n>', 'grid intervals instead of an NFE budget (with --pfdiff: base-grid intervals M = N(k+1)−k)').argParser(intArg(1)),
+    )
     .addOption(new Option('--spacing <name>', `timestep spacing: ${TIMESTEP_SPACINGS.join(', ')} (default: the scheduler config's)`))
     .addOption(new Option('--pfdiff <k_h>', 'PFDiff timestep skipping, e.g. 2_1 (1 ≤ h ≤ k ≤ 3)').argParser(parsePfdiff))
     .addOption(new Option('--pfdiff-reuse <quantity>', 'PFDiff with a first-order solver: the reused quantity').choices(['epsilon', 'x0', 'v']))
-    .addOption(new Option('-g, --guidance <scale>', 'classifier-free guidance scale w (1 = off, 0 = unconditional); default 2 for class-conditional models').argParser(numberArg(0)))
+    .addOption(
+      new Option(
+        '-g, --guidance <scale>',
+        'classifier-free guidance scale w (1 = off, 0 = unconditional); default 2 for class-conditional models',
+      ).argParser(numberArg(0)),
+    )
     .addOption(new Option('--guidance-rescale <phi>', 'guidance rescale φ in [0, 1] (Lin et al. 2023; 0 = off)').argParser(numberArg(0, 1)).default(0))
-    .addOption(new Option('-c, --class <names>', "classes: 'all' (one row each), 'none' (unconditional), or names/indices separated by commas").default('all'))
+    .addOption(
+      new Option('-c, --class <names>', "classes: 'all' (one row each), 'none' (unconditional), or names/indices separated by commas").default('all'),
+    )
     .addOption(new Option('--count <n>', 'images per row (per class); unconditional: images in total (default 8, resp. 64)').argParser(intArg(1, 4096)))
     .addOption(new Option('--seed <n>', 'seed of the initial noise').argParser(intArg(0, 2 ** 32 - 1)).default(0))
-    .addOption(new Option('-b, --batch-size <n>', 'largest batch per network run (a guided call runs cond + uncond together)').argParser(intArg(1, 4096)).default(64))
+    .addOption(
+      new Option('-b, --batch-size <n>', 'largest batch per network run (a guided call runs cond + uncond together)')
+        .argParser(intArg(1, 4096))
+        .default(64),
+    )
     .addOption(new Option('-t, --threads <n>', "onnxruntime intra-op threads (default: onnxruntime's choice)").argParser(threadsArg()))
     .addOption(new Option('-m, --model <path>', 'an ONNX diffusion model (default: the bundled models/fashion-unet.onnx)'))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
@@ -174,7 +195,15 @@ interface LoadedForCli {
 /** The card of the closed-form reference model (development): DDPM's linear betas, diffusers' default linspace grid. */
 const REFERENCE_CARD = {
   name: 'reference',
-  scheduler_config: { _class_name: 'DDPMScheduler', num_train_timesteps: 1000, beta_start: 1e-4, beta_end: 0.02, beta_schedule: 'linear', clip_sample: false, timestep_spacing: 'linspace' },
+  scheduler_config: {
+    _class_name: 'DDPMScheduler',
+    num_train_timesteps: 1000,
+    beta_start: 1e-4,
+    beta_end: 0.02,
+    beta_schedule: 'linear',
+    clip_sample: false,
+    timestep_spacing: 'linspace',
+  },
   sample_size: [1, 28, 28],
 };
 
@@ -223,7 +252,10 @@ function resolveRows(opts: SampleCommandOptions, card: ModelCard | undefined, co
   const c = card!;
   const n = c.numClasses ?? c.classNames?.length ?? 0;
   if (lower === 'all') return Array.from({ length: n }, (_, k) => ({ label: k, name: c.classNames?.[k] ?? `class ${k}` }));
-  const parts = choice.split(',').map((p) => p.trim()).filter((p) => p.length > 0);
+  const parts = choice
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
   if (parts.length === 0) throw new CliError(`--class is empty: use 'all', 'none', or class names/indices`);
   return parts.map((p) => {
     try {
@@ -275,7 +307,10 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const t0 = performance.now();
     const loaded = await loadForCli(opts);
     const loadMs = performance.now() - t0;
-    const conditional = loaded.onnx?.signature.classLabels !== undefined && loaded.card !== undefined && (loaded.card.numClasses ?? loaded.card.classNames?.length ?? 0) > 0;
+    const conditional =
+      loaded.onnx?.signature.classLabels !== undefined &&
+      loaded.card !== undefined &&
+      (loaded.card.numClasses ?? loaded.card.classNames?.length ?? 0) > 0;
     const rows = resolveRows(opts, loaded.card, conditional);
     const unconditional = rows.length === 1 && rows[0]!.label === undefined;
     const perRow = opts.count ?? (unconditional ? 64 : 8);

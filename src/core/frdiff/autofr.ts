@@ -92,7 +92,16 @@ export async function measureCallCost(
   net.clearCache();
   const [fullMs, keyframeMs, reuseMs] = opts.plain ? timing.medianMs : [null, ...timing.medianMs];
   const base = fullMs ?? keyframeMs!;
-  return { batch: opts.batch, fullMs: fullMs ?? null, keyframeMs: keyframeMs!, reuseMs: reuseMs!, keyframeFraction: keyframeMs! / base, reuseFraction: reuseMs! / base, repeats, warmup: TIMING_WARMUP_ROUNDS };
+  return {
+    batch: opts.batch,
+    fullMs: fullMs ?? null,
+    keyframeMs: keyframeMs!,
+    reuseMs: reuseMs!,
+    keyframeFraction: keyframeMs! / base,
+    reuseFraction: reuseMs! / base,
+    repeats,
+    warmup: TIMING_WARMUP_ROUNDS,
+  };
 }
 
 /** One line of the search log. */
@@ -180,10 +189,12 @@ function uniformSet(calls: number, interval: number): number[] {
 export async function searchReusePolicy(opts: AutoFrOptions): Promise<AutoFrResult> {
   const { calls, budget } = opts;
   if (!Number.isInteger(calls) || calls < 1) throw new RangeError(`Auto-FR: calls must be an integer ≥ 1, got ${calls}`);
-  if (!(budget > 0 && budget <= 1)) throw new RangeError(`Auto-FR: the budget is a cost fraction in (0, 1], got ${budget}: e.g. 0.5 for half the cost of full computation`);
+  if (!(budget > 0 && budget <= 1))
+    throw new RangeError(`Auto-FR: the budget is a cost fraction in (0, 1], got ${budget}: e.g. 0.5 for half the cost of full computation`);
   if (opts.points.length === 0) throw new Error('Auto-FR needs at least one reuse-points option with its measured cost');
   for (const p of opts.points) {
-    if (!(p.keyframe > 0) || !(p.reuse >= 0)) throw new RangeError(`Auto-FR: costs of "${p.points}" must be positive fractions of a full call, got keyframe ${p.keyframe}, reuse ${p.reuse}`);
+    if (!(p.keyframe > 0) || !(p.reuse >= 0))
+      throw new RangeError(`Auto-FR: costs of "${p.points}" must be positive fractions of a full call, got keyframe ${p.keyframe}, reuse ${p.reuse}`);
   }
   const temperature = opts.temperature ?? DEFAULT_SCORE_MIXING.temperature;
   const biases = opts.biases ?? DEFAULT_BIASES;
@@ -219,8 +230,14 @@ export async function searchReusePolicy(opts: AutoFrOptions): Promise<AutoFrResu
     evaluations++;
     memo.set(k, value);
     const entry: AutoFrLogEntry = {
-      evaluation: evaluations, move, points: c.points, bias: c.bias, keyframes: toPolicy(c).keyframes,
-      cost: cost(c), objective: value, accepted: false,
+      evaluation: evaluations,
+      move,
+      points: c.points,
+      bias: c.bias,
+      keyframes: toPolicy(c).keyframes,
+      cost: cost(c),
+      objective: value,
+      accepted: false,
     };
     log.push(entry);
     opts.onEvaluation?.(entry);
@@ -286,7 +303,9 @@ export async function searchReusePolicy(opts: AutoFrOptions): Promise<AutoFrResu
       }
       // remove + add elsewhere: a bounded random sample (the full set is |K|·|free|).
       const pairs: { c: Candidate; move: string; group: number }[] = [];
-      for (const k of inner) for (const j of free) if (Math.abs(j - k) > 2) pairs.push({ c: with_([...cur.keyframes.filter((x) => x !== k), j]), move: `move ${k}→${j}`, group: 3 });
+      for (const k of inner)
+        for (const j of free)
+          if (Math.abs(j - k) > 2) pairs.push({ c: with_([...cur.keyframes.filter((x) => x !== k), j]), move: `move ${k}→${j}`, group: 3 });
       shuffle(pairs, rng);
       moves.push(...pairs.slice(0, 3 * Math.max(1, inner.length)));
       // settings with the keyframes fixed

@@ -40,7 +40,10 @@ export function pointsKey(points: ReusePolicy['points']): string {
 
 /** Full-compute final samples of `run` on `net` (every call a keyframe). */
 export async function fullComputeSamples(net: FeatureReuseCapable, run: Omit<SampleOptions, 'model'>): Promise<NumArray> {
-  const r = await sample({ ...run, model: { predictionType: net.predictionType, sampleShape: net.sampleShape, predict: (...a) => net.predictKeyframe(...a) } });
+  const r = await sample({
+    ...run,
+    model: { predictionType: net.predictionType, sampleShape: net.sampleShape, predict: (...a) => net.predictKeyframe(...a) },
+  });
   return r.samples;
 }
 

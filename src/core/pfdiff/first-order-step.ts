@@ -64,14 +64,7 @@ export function storedQuantity(pred: Prediction, reuse: ReuseQuantity, alpha: nu
  * φ(Q, x, s, t): the first-order step from (x, s) to t holding the stored quantity `q` (of kind
  * `reuse`) fixed; see the module comment for the three formulas. No model call.
  */
-export function firstOrderStep(
-  schedule: NoiseSchedule,
-  reuse: ReuseQuantity,
-  q: NumArray,
-  x: NumArray,
-  s: number,
-  t: number,
-): NumArray {
+export function firstOrderStep(schedule: NoiseSchedule, reuse: ReuseQuantity, q: NumArray, x: NumArray, s: number, t: number): NumArray {
   const as = schedule.alpha(s);
   const ss = schedule.sigma(s);
   const at = schedule.alpha(t);
@@ -88,13 +81,7 @@ export function firstOrderStep(
 }
 
 /** The (ε̂, x̂0) pair that the stored `q` implies at the point (x, s) — for progress previews. */
-export function predictionAt(
-  schedule: NoiseSchedule,
-  reuse: ReuseQuantity,
-  q: NumArray,
-  x: NumArray,
-  s: number,
-): Prediction {
+export function predictionAt(schedule: NoiseSchedule, reuse: ReuseQuantity, q: NumArray, x: NumArray, s: number): Prediction {
   const a = schedule.alpha(s);
   const sg = schedule.sigma(s);
   switch (reuse) {

@@ -34,12 +34,7 @@ import type { Prediction } from '../prediction.js';
 import { dpmSolverUpdate } from '../solvers/dpm-solver.js';
 import { dpmppSinglestepUpdate } from '../solvers/dpmpp-singlestep.js';
 import { lambdaStep } from '../solvers/exponential-integrator.js';
-import {
-  intermediateFractions,
-  type IntermediateFractions,
-  type SinglestepOptions,
-  type SinglestepUpdate,
-} from '../solvers/singlestep-plan.js';
+import { intermediateFractions, type IntermediateFractions, type SinglestepOptions, type SinglestepUpdate } from '../solvers/singlestep-plan.js';
 import type { Solver, SolverContext } from '../solvers/types.js';
 import { axpby, type NumArray } from '../tensor.js';
 import { checkPfdiffKH, type PfdiffKH } from './pfdiff.js';
@@ -62,9 +57,7 @@ export function singlestepBaseInfo(base: SinglestepBase): { order: 2 | 3; form: 
     case 'dpmpp_3s':
       return { order: 3, form: 'data' };
     default:
-      throw new RangeError(
-        `"${String(base)}" is not a singlestep higher-order solver: use one of ${SINGLESTEP_BASES.join(', ')}`,
-      );
+      throw new RangeError(`"${String(base)}" is not a singlestep higher-order solver: use one of ${SINGLESTEP_BASES.join(', ')}`);
   }
 }
 

@@ -41,13 +41,7 @@ export interface HistoryEntry {
  * Φ: the exponential-integrator step from (x, s) to t with x̂0(λ) linear through the last two
  * history entries (first order with one entry, or into the clean point). See the module comment.
  */
-export function multistepExtrapolationStep(
-  schedule: NoiseSchedule,
-  x: NumArray,
-  s: number,
-  t: number,
-  history: readonly HistoryEntry[],
-): NumArray {
+export function multistepExtrapolationStep(schedule: NoiseSchedule, x: NumArray, s: number, t: number, history: readonly HistoryEntry[]): NumArray {
   const b = history[history.length - 1];
   if (!b) throw new Error('multistepExtrapolationStep needs at least one past output');
   const as = schedule.alpha(s);

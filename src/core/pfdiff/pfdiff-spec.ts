@@ -107,9 +107,7 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
   const pastOnly = (what: string): RangeError =>
     new RangeError(`PFDiff's past-only variant around ${name} ${what} depends on the NFE budget (its remainder block): plan it with nfe`);
   const firstOrMultistep = (): Solver =>
-    variant === 'first-order'
-      ? createPfdiffSolver({ k, h, reuse: reuse! })
-      : createPfdiffMultistepSolver({ k, h, base: name as MultistepBase });
+    variant === 'first-order' ? createPfdiffSolver({ k, h, reuse: reuse! }) : createPfdiffMultistepSolver({ k, h, base: name as MultistepBase });
 
   return {
     name,
@@ -139,7 +137,8 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
       let calls: number;
       let run: Solver;
       if (variant === 'past-only') {
-        if (budget.nfe === undefined) throw new RangeError(`PFDiff with ${name} needs an nfe budget (the remainder rule depends on it): pass nfe instead of steps`);
+        if (budget.nfe === undefined)
+          throw new RangeError(`PFDiff with ${name} needs an nfe budget (the remainder rule depends on it): pass nfe instead of steps`);
         const nfe = budget.nfe;
         const { order } = singlestepBaseInfo(name as SinglestepBase);
         const clean = gridEndsClean(schedule, grid);

@@ -84,8 +84,7 @@ export function createPfdiffSolver(options: PfdiffOptions): Solver {
     const N = pfdiffCallsForSteps(M, k);
     const sched = ctx.schedule;
     const tau = (i: number): number => timesteps[i]!;
-    const store = (pred: { eps: NumArray; x0: NumArray }, t: number): NumArray =>
-      storedQuantity(pred, reuse, sched.alpha(t), sched.sigma(t));
+    const store = (pred: { eps: NumArray; x0: NumArray }, t: number): NumArray => storedQuantity(pred, reuse, sched.alpha(t), sched.sigma(t));
 
     let x = x0;
     let pred = await ctx.evaluate(x, tau(0));

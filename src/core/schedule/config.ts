@@ -140,7 +140,8 @@ function describe(v: unknown): string {
 function readNumber(c: Json, key: string, fallback: number): number {
   const v = c[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw configError(key, `must be a finite number, got ${describe(v)}`, `write e.g. "${key}": ${fallback}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw configError(key, `must be a finite number, got ${describe(v)}`, `write e.g. "${key}": ${fallback}`);
   return v;
 }
 

@@ -67,9 +67,7 @@ export function makeBetas(opts: DiscreteScheduleOptions = {}): Float64Array {
       return Float64Array.from(opts.trainedBetas);
     }
     default:
-      throw new Error(
-        `unknown beta schedule "${String(name)}": use linear, scaled_linear, squaredcos_cap_v2 or trained_betas`,
-      );
+      throw new Error(`unknown beta schedule "${String(name)}": use linear, scaled_linear, squaredcos_cap_v2 or trained_betas`);
   }
 }
 
@@ -164,9 +162,7 @@ export function scheduleFromBetas(betas: Float64Array): DiscreteSchedule {
     if (Number.isNaN(l)) throw new RangeError('timeOfLambda: λ is NaN');
     const eps = 1e-12 * Math.max(1, Math.abs(l));
     if (l > lambdas[0]! + eps || l < lambdas[tMax]! - eps) {
-      throw new RangeError(
-        `log-SNR ${l} is outside the schedule's range [${lambdas[tMax]}, ${lambdas[0]}] (or +∞ for the clean end point)`,
-      );
+      throw new RangeError(`log-SNR ${l} is outside the schedule's range [${lambdas[tMax]}, ${lambdas[0]}] (or +∞ for the clean end point)`);
     }
     if (l >= lambdas[0]!) return 0;
     if (l <= lambdas[tMax]!) return tMax;

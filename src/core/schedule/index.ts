@@ -15,10 +15,4 @@ export {
   type DiscreteScheduleOptions,
 } from './discrete.js';
 export { continuousVpSchedule, type ContinuousVpOptions } from './continuous.js';
-export {
-  fromSchedulerConfig,
-  SUPPORTED_SCHEDULER_CLASSES,
-  type SchedulerClassName,
-  type SchedulerConfig,
-  type ThresholdingConfig,
-} from './config.js';
+export { fromSchedulerConfig, SUPPORTED_SCHEDULER_CLASSES, type SchedulerClassName, type SchedulerConfig, type ThresholdingConfig } from './config.js';

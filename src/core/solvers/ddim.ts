@@ -33,14 +33,7 @@ export function ddimNoiseScale(schedule: NoiseSchedule, s: number, t: number, et
  * One DDIM update to time t from a prediction (x̂0, ε̂): α_t·x̂0 + √(σ_t² − c²)·ε̂ (+ c·z when c > 0).
  * With c = 0 this is the ε-form transfer PFDiff and PLMS reuse.
  */
-export function ddimTransfer(
-  schedule: NoiseSchedule,
-  x0: NumArray,
-  eps: NumArray,
-  t: number,
-  noiseScale = 0,
-  z?: NumArray,
-): NumArray {
+export function ddimTransfer(schedule: NoiseSchedule, x0: NumArray, eps: NumArray, t: number, noiseScale = 0, z?: NumArray): NumArray {
   const at = schedule.alpha(t);
   const st = schedule.sigma(t);
   const dirScale = Math.sqrt(Math.max(0, st * st - noiseScale * noiseScale));
@@ -60,9 +53,11 @@ export const ddimSpec: SolverSpec<DdimOptions> = defineSolver<DdimOptions>({
   stochastic: (o) => o.eta > 0,
   gridFamily: 'ddim',
   options: { defaults: { eta: 0 }, rules: { eta: { kind: 'number', min: 0, max: 1, doc: 'stochasticity η in [0, 1], default 0' } } },
-  step: ({ eta }) => async ({ s, t, x, ctx }) => {
-    const { eps, x0 } = await ctx.evaluate(x, s);
-    const c = ddimNoiseScale(ctx.schedule, s, t, eta);
-    return { x: ddimTransfer(ctx.schedule, x0, eps, t, c, c > 0 ? ctx.noise() : undefined), x0 };
-  },
+  step:
+    ({ eta }) =>
+    async ({ s, t, x, ctx }) => {
+      const { eps, x0 } = await ctx.evaluate(x, s);
+      const c = ddimNoiseScale(ctx.schedule, s, t, eta);
+      return { x: ddimTransfer(ctx.schedule, x0, eps, t, c, c > 0 ? ctx.noise() : undefined), x0 };
+    },
 });

@@ -42,10 +42,7 @@ export const dpmSolverUpdate: SinglestepUpdate = async (order, x, g, start, s, c
   const g2 = lambdaStep(ctx.schedule, s, s2);
   const u1 = linearCombination([g1.alphaT / g.alphaS, -noiseStepCoefficient(g1)], [x, eps]);
   const d1 = sub((await ctx.evaluate(u1, s1)).eps, eps);
-  const u2 = linearCombination(
-    [g2.alphaT / g.alphaS, -noiseStepCoefficient(g2), -(g2.sigmaT * r2 / r1) * (r2 * g.h) * phi(2, r2 * g.h)],
-    [x, eps, d1],
-  );
+  const u2 = linearCombination([g2.alphaT / g.alphaS, -noiseStepCoefficient(g2), -((g2.sigmaT * r2) / r1) * (r2 * g.h) * phi(2, r2 * g.h)], [x, eps, d1]);
   const d2 = sub((await ctx.evaluate(u2, s2)).eps, eps);
   return linearCombination([linear, -c0, -(g.sigmaT / r2) * g.h * phi(2, g.h)], [x, eps, d2]);
 };

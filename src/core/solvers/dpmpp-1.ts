@@ -28,8 +28,10 @@ export const dpmpp1Spec: SolverSpec<Dpmpp1Options> = defineSolver<Dpmpp1Options>
   description: 'DPM-Solver++(1) (Lu et al. 2022): DDIM in data-prediction (x̂0) form, first order',
   order: 1,
   gridFamily: 'dpm',
-  step: () => async ({ s, t, x, ctx }) => {
-    const { x0 } = await ctx.evaluate(x, s);
-    return { x: dpmpp1Transfer(ctx.schedule, x, x0, s, t), x0 };
-  },
+  step:
+    () =>
+    async ({ s, t, x, ctx }) => {
+      const { x0 } = await ctx.evaluate(x, s);
+      return { x: dpmpp1Transfer(ctx.schedule, x, x0, s, t), x0 };
+    },
 });

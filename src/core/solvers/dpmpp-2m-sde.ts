@@ -55,7 +55,7 @@ export const dpmpp2mSdeSpec: SolverSpec<Dpmpp2mSdeOptions> = defineSolver<Dpmpp2
       let next = axpby(decay, x, c0, x0);
       if (order === 2 && prev) {
         const r0 = (g.lambdaS - prev.lambda) / g.h;
-        next = linearCombination([1, 0.5 * c0 / r0, -0.5 * c0 / r0], [next, x0, prev.x0]);
+        next = linearCombination([1, (0.5 * c0) / r0, (-0.5 * c0) / r0], [next, x0, prev.x0]);
       }
       const noiseScale = g.clean ? 0 : g.sigmaT * Math.sqrt(-Math.expm1(-2 * etaH));
       if (noiseScale > 0) next = axpby(1, next, noiseScale, ctx.noise());

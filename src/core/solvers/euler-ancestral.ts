@@ -35,17 +35,17 @@ export const eulerAncestralSpec: SolverSpec<EulerAncestralOptions> = defineSolve
   stochastic: (o) => o.eta > 0,
   gridFamily: 'euler',
   options: { defaults: { eta: 1 }, rules: { eta: { kind: 'number', min: 0, doc: 'noise amount η ≥ 0, default 1 (0 = euler)' } } },
-  step: ({ eta }) => async ({ s, t, x, ctx }) => {
-    const sch = ctx.schedule;
-    const { eps, x0 } = await ctx.evaluate(x, s);
-    const rs = veSigma(sch, s);
-    const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
-    const at = sch.alpha(t);
-    const ratio = at / sch.alpha(s);
-    const next =
-      up > 0
-        ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()])
-        : linearCombination([ratio, at * (down - rs)], [x, eps]);
-    return { x: next, x0 };
-  },
+  step:
+    ({ eta }) =>
+    async ({ s, t, x, ctx }) => {
+      const sch = ctx.schedule;
+      const { eps, x0 } = await ctx.evaluate(x, s);
+      const rs = veSigma(sch, s);
+      const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
+      const at = sch.alpha(t);
+      const ratio = at / sch.alpha(s);
+      const next =
+        up > 0 ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()]) : linearCombination([ratio, at * (down - rs)], [x, eps]);
+      return { x: next, x0 };
+    },
 });

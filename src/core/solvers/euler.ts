@@ -28,8 +28,10 @@ export const eulerSpec: SolverSpec<EulerOptions> = defineSolver<EulerOptions>({
   description: 'Euler on the probability-flow ODE in σ/α (Karras et al. 2022), first order',
   order: 1,
   gridFamily: 'euler',
-  step: () => async ({ s, t, x, ctx }) => {
-    const { eps, x0 } = await ctx.evaluate(x, s);
-    return { x: veEulerStep(ctx.schedule, x, eps, s, t), x0 };
-  },
+  step:
+    () =>
+    async ({ s, t, x, ctx }) => {
+      const { eps, x0 } = await ctx.evaluate(x, s);
+      return { x: veEulerStep(ctx.schedule, x, eps, s, t), x0 };
+    },
 });

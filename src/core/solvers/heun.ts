@@ -26,7 +26,10 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
   description: "Heun's method in σ/α (Karras et al. 2022 Alg. 1), second order, 2 calls per step, last step Euler",
   order: 2,
   gridFamily: 'euler',
-  options: { defaults: { lowerOrderFinal: true }, rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' } } },
+  options: {
+    defaults: { lowerOrderFinal: true },
+    rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' } },
+  },
   // Calls N = 2M − [lowerOrderFinal], so M = ⌊(N + [lowerOrderFinal])/2⌋.
   cost: {
     callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
@@ -39,12 +42,14 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
       );
     }
   },
-  step: ({ lowerOrderFinal }) => async ({ i, steps, s, t, x, ctx }) => {
-    const sch = ctx.schedule;
-    const first = await ctx.evaluate(x, s);
-    const predicted = veEulerStep(sch, x, first.eps, s, t);
-    if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
-    const second = await ctx.evaluate(predicted, t);
-    return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
-  },
+  step:
+    ({ lowerOrderFinal }) =>
+    async ({ i, steps, s, t, x, ctx }) => {
+      const sch = ctx.schedule;
+      const first = await ctx.evaluate(x, s);
+      const predicted = veEulerStep(sch, x, first.eps, s, t);
+      if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
+      const second = await ctx.evaluate(predicted, t);
+      return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
+    },
 });

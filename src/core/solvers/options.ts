@@ -96,7 +96,9 @@ export function resolveOptions<O extends object>(solver: string, given: Partial<
   const out = { ...schema.defaults };
   if (given === undefined || given === null) return out;
   if (typeof given !== 'object' || Array.isArray(given)) {
-    throw new TypeError(`options of solver "${solver}" must be an object, got ${Array.isArray(given) ? 'an array' : typeof given}: pass e.g. {} or leave them out`);
+    throw new TypeError(
+      `options of solver "${solver}" must be an object, got ${Array.isArray(given) ? 'an array' : typeof given}: pass e.g. {} or leave them out`,
+    );
   }
   const rules = schema.rules as Readonly<Record<string, OptionRule>>;
   for (const [key, value] of Object.entries(given)) {

@@ -35,12 +35,7 @@ export interface PlmsOptions {
 }
 
 /** Adams–Bashforth weights for equal steps, newest first (PNDM eq. 12). */
-const AB_WEIGHTS: readonly (readonly number[])[] = [
-  [1],
-  [3 / 2, -1 / 2],
-  [23 / 12, -16 / 12, 5 / 12],
-  [55 / 24, -59 / 24, 37 / 24, -9 / 24],
-];
+const AB_WEIGHTS: readonly (readonly number[])[] = [[1], [3 / 2, -1 / 2], [23 / 12, -16 / 12, 5 / 12], [55 / 24, -59 / 24, 37 / 24, -9 / 24]];
 
 /** PNDM's transfer φ from (x_s, s) with ε̄ to t, and the x̂0 it implies: x̂0 = (x_s − σ_s·ε̄)/α_s. */
 function transfer(sch: NoiseSchedule, xs: NumArray, eps: NumArray, s: number, t: number): { x: NumArray; x0: NumArray } {

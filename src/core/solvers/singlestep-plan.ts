@@ -39,7 +39,13 @@ export function singlestepRules(order: number): OptionRules<SinglestepOptions> {
   return {
     orders: { kind: 'integers', min: 1, max: order, doc: `per-interval orders 1…${order}, e.g. stepPlanForCalls(nfe, ${order})` },
     lowerOrderFinal: { kind: 'boolean', doc: 'last interval at order 1, default true' },
-    r1: { kind: 'number', min: 0, max: 1, minExclusive: true, doc: 'first intermediate point as a fraction of h, default 1/2 (order 2) or 1/3 (order 3)' },
+    r1: {
+      kind: 'number',
+      min: 0,
+      max: 1,
+      minExclusive: true,
+      doc: 'first intermediate point as a fraction of h, default 1/2 (order 2) or 1/3 (order 3)',
+    },
     r2: { kind: 'number', min: 0, max: 1, minExclusive: true, doc: 'second intermediate point of order-3 intervals, default 2/3' },
   };
 }

@@ -91,14 +91,7 @@ interface History {
  * The UniPC update from (x, s0) over geometry `g` using history `hist` (m0 = newest) at order p;
  * with `mt` it is UniC-p (corrector), without it UniP-p (predictor).
  */
-function unipcUpdate(
-  x: NumArray,
-  g: LambdaStep,
-  hist: History,
-  p: number,
-  opts: UniPcOptions,
-  mt?: NumArray,
-): NumArray {
+function unipcUpdate(x: NumArray, g: LambdaStep, hist: History, p: number, opts: UniPcOptions, mt?: NumArray): NumArray {
   const n = hist.m.length;
   const m0 = hist.m[n - 1]!;
   const hh = opts.predictX0 ? -g.h : g.h;

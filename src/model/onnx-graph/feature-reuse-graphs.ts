@@ -67,7 +67,10 @@ export interface AnalyzedOnnxModel {
 export async function analyzeOnnxModel(modelBytes: Uint8Array, options: FeatureReuseBuildOptions = {}): Promise<AnalyzedOnnxModel> {
   const model = decodeModel(modelBytes);
   const ort = options.ort;
-  if (!ort) throw new TypeError("analyzing an ONNX model measures its tensor shapes with onnxruntime: pass { ort } (import * as ort from 'onnxruntime-node', or 'onnxruntime-web' in a browser)");
+  if (!ort)
+    throw new TypeError(
+      "analyzing an ONNX model measures its tensor shapes with onnxruntime: pass { ort } (import * as ort from 'onnxruntime-node', or 'onnxruntime-web' in a browser)",
+    );
   const shapes = await probeTensorShapes(model, ort, options);
   const index = new GraphIndex(model.graph!);
   const weights = new Map<string, number[]>();

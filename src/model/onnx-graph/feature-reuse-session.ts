@@ -46,10 +46,7 @@ export class FeatureReuseSession {
 
   /** Load already built graphs. */
   static async fromGraphs(ort: OrtModuleLike, graphs: FeatureReuseGraphs, session?: OrtSessionOptionsLike): Promise<FeatureReuseSession> {
-    const [k, r] = await Promise.all([
-      ort.InferenceSession.create(graphs.keyframe, session),
-      ort.InferenceSession.create(graphs.reuse, session),
-    ]);
+    const [k, r] = await Promise.all([ort.InferenceSession.create(graphs.keyframe, session), ort.InferenceSession.create(graphs.reuse, session)]);
     return new FeatureReuseSession(ort, k, r, graphs);
   }
 
@@ -82,7 +79,9 @@ export class FeatureReuseSession {
       if (!t) throw new Error(`feature cache lacks '${p.name}'; pass the cache returned by runKeyframe of this session`);
       const b = batchAxis(p);
       if (b >= 0 && batch !== undefined && t.dims[b] !== batch) {
-        throw new Error(`feature cache was computed for batch ${t.dims[b]} but this call has batch ${batch}; run a keyframe for this batch, or keep matching rows with selectCacheRows`);
+        throw new Error(
+          `feature cache was computed for batch ${t.dims[b]} but this call has batch ${batch}; run a keyframe for this batch, or keep matching rows with selectCacheRows`,
+        );
       }
       all[p.name] = t;
     }
@@ -120,7 +119,10 @@ export function selectCacheRows(ort: OrtModuleLike, points: readonly ReusePoint[
   for (const p of points) {
     const t = cache[p.name];
     const axis = batchAxis(p);
-    if (axis < 0) { out[p.name] = t; continue; }
+    if (axis < 0) {
+      out[p.name] = t;
+      continue;
+    }
     const dims = [...t.dims];
     const outer = dims.slice(0, axis).reduce((a, d) => a * d, 1);
     const inner = dims.slice(axis + 1).reduce((a, d) => a * d, 1);

@@ -24,19 +24,41 @@ export interface OpCount {
 const LINEAR_OPS = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 /** Ops that only move or describe data. */
 const DATA_MOVEMENT_OPS = new Set([
-  'Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Shape', 'Size', 'Gather', 'Slice',
-  'Concat', 'Split', 'Constant', 'ConstantOfShape', 'Cast', 'Expand', 'Tile', 'Range', 'Dropout',
+  'Reshape',
+  'Transpose',
+  'Flatten',
+  'Squeeze',
+  'Unsqueeze',
+  'Identity',
+  'Shape',
+  'Size',
+  'Gather',
+  'Slice',
+  'Concat',
+  'Split',
+  'Constant',
+  'ConstantOfShape',
+  'Cast',
+  'Expand',
+  'Tile',
+  'Range',
+  'Dropout',
 ]);
 
 const numel = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
 
 /** The work of node `i` at batch 1 (zero for nodes whose shapes are unknown). */
-export function nodeOpCount(index: GraphIndex, i: number, shapes: ReadonlyMap<string, TensorInfo>, weightShape: (name: string) => number[] | undefined): OpCount {
+export function nodeOpCount(
+  index: GraphIndex,
+  i: number,
+  shapes: ReadonlyMap<string, TensorInfo>,
+  weightShape: (name: string) => number[] | undefined,
+): OpCount {
   const node = index.nodes[i];
   const op = index.op(i);
   const out = shapes.get(node.output?.[0] ?? '')?.shape;
   if (!out) return { macs: 0, elementwise: 0 };
-  const shapeOf = (name: string | undefined) => (name ? shapes.get(name)?.shape ?? weightShape(name) : undefined);
+  const shapeOf = (name: string | undefined) => (name ? (shapes.get(name)?.shape ?? weightShape(name)) : undefined);
   if (LINEAR_OPS.has(op)) {
     const inputs = node.input ?? [];
     if (op === 'Conv') {
@@ -62,7 +84,12 @@ export function nodeOpCount(index: GraphIndex, i: number, shapes: ReadonlyMap<st
 }
 
 /** Sum of {@link nodeOpCount} over `nodes`. */
-export function totalOpCount(index: GraphIndex, nodes: Iterable<number>, shapes: ReadonlyMap<string, TensorInfo>, weightShape: (name: string) => number[] | undefined): OpCount {
+export function totalOpCount(
+  index: GraphIndex,
+  nodes: Iterable<number>,
+  shapes: ReadonlyMap<string, TensorInfo>,
+  weightShape: (name: string) => number[] | undefined,
+): OpCount {
   const total = { macs: 0, elementwise: 0 };
   for (const i of nodes) {
     const c = nodeOpCount(index, i, shapes, weightShape);

@@ -8,11 +8,23 @@ export { GraphIndex } from './graph-index.js';
 export { probeTensorShapes, type TensorInfo, type ShapeProbeOptions } from './shape-probe.js';
 export { nodeOpCount, totalOpCount, type OpCount } from './flops.js';
 export {
-  findResidualAdds, findSkipConcats, normalizePolicy, selectReusePoints, POLICY_NAMES,
-  type FeatureReusePolicy, type ReusePoint, type ReusePointKind, type ResidualAdd, type SkipConcat,
+  findResidualAdds,
+  findSkipConcats,
+  normalizePolicy,
+  selectReusePoints,
+  POLICY_NAMES,
+  type FeatureReusePolicy,
+  type ReusePoint,
+  type ReusePointKind,
+  type ResidualAdd,
+  type SkipConcat,
 } from './reuse-points.js';
 export {
-  analyzeOnnxModel, buildFeatureReuseGraphs,
-  type AnalyzedOnnxModel, type FeatureReuseBuildOptions, type FeatureReuseGraphs, type ReuseFlops,
+  analyzeOnnxModel,
+  buildFeatureReuseGraphs,
+  type AnalyzedOnnxModel,
+  type FeatureReuseBuildOptions,
+  type FeatureReuseGraphs,
+  type ReuseFlops,
 } from './feature-reuse-graphs.js';
 export { FeatureReuseSession, selectCacheRows, type FeatureCache, type KeyframeResult } from './feature-reuse-session.js';

@@ -146,14 +146,23 @@ message OperatorSetIdProto {
 export type Int64 = number | { toNumber(): number };
 
 /** `TensorShapeProto.Dimension`. */
-export interface OnnxDimension { dimValue?: Int64 | null; dimParam?: string | null; denotation?: string | null }
+export interface OnnxDimension {
+  dimValue?: Int64 | null;
+  dimParam?: string | null;
+  denotation?: string | null;
+}
 /** `TypeProto` (only the tensor case is interpreted). */
 export interface OnnxType {
   tensorType?: { elemType?: number | null; shape?: { dim?: OnnxDimension[] } | null } | null;
   [other: string]: unknown;
 }
 /** `ValueInfoProto`. */
-export interface OnnxValueInfo { name?: string | null; type?: OnnxType | null; docString?: string | null; [other: string]: unknown }
+export interface OnnxValueInfo {
+  name?: string | null;
+  type?: OnnxType | null;
+  docString?: string | null;
+  [other: string]: unknown;
+}
 /** `TensorProto` (initializers and tensor attributes). */
 export interface OnnxTensor {
   dims?: Int64[];
@@ -210,29 +219,54 @@ export interface OnnxModel {
 
 /** ONNX `TensorProto.DataType` codes rediffuse names. */
 export const ONNX_DTYPE = {
-  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9,
-  FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, BFLOAT16: 16,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
+  BFLOAT16: 16,
 } as const;
 
 const DTYPE_NAMES: Record<number, { name: string; bytes: number }> = {
-  1: { name: 'float32', bytes: 4 }, 2: { name: 'uint8', bytes: 1 }, 3: { name: 'int8', bytes: 1 },
-  4: { name: 'uint16', bytes: 2 }, 5: { name: 'int16', bytes: 2 }, 6: { name: 'int32', bytes: 4 },
-  7: { name: 'int64', bytes: 8 }, 9: { name: 'bool', bytes: 1 }, 10: { name: 'float16', bytes: 2 },
-  11: { name: 'float64', bytes: 8 }, 12: { name: 'uint32', bytes: 4 }, 13: { name: 'uint64', bytes: 8 },
+  1: { name: 'float32', bytes: 4 },
+  2: { name: 'uint8', bytes: 1 },
+  3: { name: 'int8', bytes: 1 },
+  4: { name: 'uint16', bytes: 2 },
+  5: { name: 'int16', bytes: 2 },
+  6: { name: 'int32', bytes: 4 },
+  7: { name: 'int64', bytes: 8 },
+  9: { name: 'bool', bytes: 1 },
+  10: { name: 'float16', bytes: 2 },
+  11: { name: 'float64', bytes: 8 },
+  12: { name: 'uint32', bytes: 4 },
+  13: { name: 'uint64', bytes: 8 },
   16: { name: 'bfloat16', bytes: 2 },
 };
 
 /** onnxruntime's element-type name and byte size of an ONNX data-type code. */
 export function dtypeInfo(code: number): { name: string; bytes: number } {
   const info = DTYPE_NAMES[code];
-  if (!info) throw new Error(`ONNX data type ${code} is not supported by rediffuse's graph tools; supported codes: ${Object.keys(DTYPE_NAMES).join(', ')}`);
+  if (!info)
+    throw new Error(`ONNX data type ${code} is not supported by rediffuse's graph tools; supported codes: ${Object.keys(DTYPE_NAMES).join(', ')}`);
   return info;
 }
 
 /** The ONNX data-type code of an onnxruntime element-type name (inverse of {@link dtypeInfo}). */
 export function dtypeCode(name: string): number {
   for (const [code, info] of Object.entries(DTYPE_NAMES)) if (info.name === name) return Number(code);
-  throw new Error(`element type '${name}' has no ONNX code here; use one of ${Object.values(DTYPE_NAMES).map((d) => d.name).join(', ')}`);
+  throw new Error(
+    `element type '${name}' has no ONNX code here; use one of ${Object.values(DTYPE_NAMES)
+      .map((d) => d.name)
+      .join(', ')}`,
+  );
 }
 
 /** An int64 field as a JS number (exact below 2^53, which covers every shape and attribute we read). */
@@ -257,7 +291,10 @@ export function decodeModel(bytes: Uint8Array): OnnxModel {
     reader.discardUnknown = false;
     model = modelProtoType().decode(reader) as unknown as OnnxModel;
   } catch (err) {
-    throw new Error(`cannot parse the ONNX model (${(err as Error).message}); pass the bytes of an .onnx file (ModelProto), not external data or a text dump`, { cause: err });
+    throw new Error(
+      `cannot parse the ONNX model (${(err as Error).message}); pass the bytes of an .onnx file (ModelProto), not external data or a text dump`,
+      { cause: err },
+    );
   }
   if (!model.graph) throw new Error('the ONNX model has no graph; pass a complete ModelProto exported with torch.onnx.export or onnx.save');
   return model;

@@ -23,8 +23,7 @@ import type { GraphIndex } from './graph-index.js';
 import type { TensorInfo } from './shape-probe.js';
 
 /** What a cached tensor is. */
-export type ReusePointKind =
-  | 'resnet-conv1' | 'attention-branch' | 'gated-attention' | 'residual-branch' | 'deep-feature' | 'explicit';
+export type ReusePointKind = 'resnet-conv1' | 'attention-branch' | 'gated-attention' | 'residual-branch' | 'deep-feature' | 'explicit';
 
 /** A tensor to cache at keyframes and feed at reuse steps. */
 export interface ReusePoint {
@@ -43,7 +42,9 @@ export interface ReusePoint {
 
 /** A reuse-point policy: a name, DeepCache with a chosen skip branch, or explicit tensor names. */
 export type FeatureReusePolicy =
-  | 'frdiff' | 'residual' | 'deepcache'
+  | 'frdiff'
+  | 'residual'
+  | 'deepcache'
   | { policy: 'frdiff' | 'residual' }
   | { policy: 'deepcache'; branch?: number }
   | { policy: 'tensors'; tensors: string[] };
@@ -61,7 +62,9 @@ export function normalizePolicy(policy: FeatureReusePolicy | string[]): Exclude<
     return { policy } as Exclude<FeatureReusePolicy, string>;
   }
   if (!policy || !['frdiff', 'residual', 'deepcache', 'tensors'].includes((policy as { policy: string }).policy)) {
-    throw new Error(`malformed feature-reuse policy ${JSON.stringify(policy)}; use {policy: 'frdiff' | 'residual' | 'deepcache', branch?} or {policy: 'tensors', tensors: [...]}`);
+    throw new Error(
+      `malformed feature-reuse policy ${JSON.stringify(policy)}; use {policy: 'frdiff' | 'residual' | 'deepcache', branch?} or {policy: 'tensors', tensors: [...]}`,
+    );
   }
   return policy;
 }
@@ -94,8 +97,7 @@ const EXPENSIVE = new Set(['Conv', 'ConvTranspose', 'MatMul', 'Gemm']);
 /** Class of a dimension for shape comparison: fixed, batch, or another symbolic dimension. */
 const dimClass = (s: string | null) => (s === null ? 'fixed' : s === 'batch' ? 'batch' : 'dynamic');
 const sameShape = (a?: TensorInfo, b?: TensorInfo) =>
-  !!a && !!b && a.shape.length === b.shape.length &&
-  a.shape.every((d, k) => d === b.shape[k] && dimClass(a.symbolic[k]) === dimClass(b.symbolic[k]));
+  !!a && !!b && a.shape.length === b.shape.length && a.shape.every((d, k) => d === b.shape[k] && dimClass(a.symbolic[k]) === dimClass(b.symbolic[k]));
 
 /** Every residual Add of the graph, in topological order. */
 export function findResidualAdds(index: GraphIndex, shapes: ReadonlyMap<string, TensorInfo>): ResidualAdd[] {
@@ -105,7 +107,10 @@ export function findResidualAdds(index: GraphIndex, shapes: ReadonlyMap<string, 
     const [a, b] = node.input!;
     if (a === b || index.isConstant(a) || index.isConstant(b)) return;
     if (!sameShape(shapes.get(a), shapes.get(b))) return;
-    for (const [u, v] of [[a, b], [b, a]]) {
+    for (const [u, v] of [
+      [a, b],
+      [b, a],
+    ]) {
       let x: string | null = null;
       if (index.dependsOn(v, u)) x = u;
       else {
@@ -133,12 +138,13 @@ export function findSkipConcats(index: GraphIndex, shapes: ReadonlyMap<string, T
     if (index.op(i) !== 'Concat') return;
     const ins = (node.input ?? []).filter((n) => n && !index.isConstant(n) && shapes.get(n)?.dtype.startsWith('float'));
     if (ins.length < 2) return;
-    for (const d of ins) for (const s of ins) {
-      if (d !== s && index.dependsOn(d, s) && index.isComputed(s) && index.isComputed(d)) {
-        const expensive = [...index.dataAncestors(d)].some((n) => EXPENSIVE.has(index.op(n)) && index.dataDescendants(s).has(n));
-        if (expensive && !found.some((f) => f.concat === i)) found.push({ concat: i, skip: s, deep: d });
+    for (const d of ins)
+      for (const s of ins) {
+        if (d !== s && index.dependsOn(d, s) && index.isComputed(s) && index.isComputed(d)) {
+          const expensive = [...index.dataAncestors(d)].some((n) => EXPENSIVE.has(index.op(n)) && index.dataDescendants(s).has(n));
+          if (expensive && !found.some((f) => f.concat === i)) found.push({ concat: i, skip: s, deep: d });
+        }
       }
-    }
   });
   return found.sort((p, q) => index.producer.get(p.skip)! - index.producer.get(q.skip)! || q.concat - p.concat);
 }
@@ -191,18 +197,24 @@ export function selectReusePoints(
   if (policy.policy === 'deepcache') {
     const skips = findSkipConcats(index, shapes);
     if (!skips.length) {
-      throw new Error('policy deepcache needs a U-Net: this graph has no skip concatenation (a Concat joining an encoder feature with a deeper feature computed from it); use policy frdiff or residual');
+      throw new Error(
+        'policy deepcache needs a U-Net: this graph has no skip concatenation (a Concat joining an encoder feature with a deeper feature computed from it); use policy frdiff or residual',
+      );
     }
     const branch = policy.branch ?? 0;
     if (!Number.isInteger(branch) || branch < 0 || branch >= skips.length) {
-      throw new Error(`deepcache branch ${branch} does not exist; this U-Net has ${skips.length} skip branches: use 0 (shallowest, skips the most) … ${skips.length - 1} (deepest)`);
+      throw new Error(
+        `deepcache branch ${branch} does not exist; this U-Net has ${skips.length} skip branches: use 0 (shallowest, skips the most) … ${skips.length - 1} (deepest)`,
+      );
     }
     const s = skips[branch];
     return [{ name: s.deep, kind: 'deep-feature', block: label(index, s.concat) }];
   }
   const adds = dropWrappers(index, findResidualAdds(index, shapes));
   const noPoints = (what: string) =>
-    new Error(`policy ${policy.policy} found no reuse points: the graph has no ${what}, so it does not look like a diffusion U-Net/DiT backbone; check the model file, or pass explicit tensor names as reuse points (names as rediffuse inspect prints them, comma-separated)`);
+    new Error(
+      `policy ${policy.policy} found no reuse points: the graph has no ${what}, so it does not look like a diffusion U-Net/DiT backbone; check the model file, or pass explicit tensor names as reuse points (names as rediffuse inspect prints them, comma-separated)`,
+    );
   if (policy.policy === 'residual') {
     const chosen = outermost(adds);
     if (!chosen.length) throw noPoints('residual Add whose branch contains a Conv/MatMul/Gemm');
@@ -230,7 +242,11 @@ function explicitPoints(index: GraphIndex, shapes: ReadonlyMap<string, TensorInf
   if (!names.length) throw new Error('policy tensors needs at least one tensor name; run `rediffuse inspect MODEL.onnx` to list candidates');
   return names.map((name) => {
     if (!index.isComputed(name) || !shapes.has(name)) {
-      const why = index.inputNames.includes(name) ? 'is a graph input' : index.initializerNames.has(name) ? 'is a weight (initializer)' : 'is not a tensor of this graph';
+      const why = index.inputNames.includes(name)
+        ? 'is a graph input'
+        : index.initializerNames.has(name)
+          ? 'is a weight (initializer)'
+          : 'is not a tensor of this graph';
       throw new Error(`cannot cache tensor '${name}': it ${why}; pick a tensor computed by a node, e.g. ${closestNames(index, shapes, name).join(', ')}`);
     }
     if (index.isConstant(name)) throw new Error(`cannot cache tensor '${name}': it does not depend on the model inputs (a constant); pick an activation`);
@@ -258,7 +274,9 @@ function closestNames(index: GraphIndex, shapes: ReadonlyMap<string, TensorInfo>
   const cands = [...shapes.entries()]
     .filter(([n, info]) => info.dtype.startsWith('float') && index.isComputed(n) && !index.isConstant(n))
     .map(([n]) => n);
-  return cands.map((n) => ({ n, s: lcs(name.toLowerCase(), n.toLowerCase()) }))
+  return cands
+    .map((n) => ({ n, s: lcs(name.toLowerCase(), n.toLowerCase()) }))
     .sort((p, q) => q.s - p.s || index.producer.get(p.n)! - index.producer.get(q.n)!)
-    .slice(0, 12).map((c) => `'${c.n}'`);
+    .slice(0, 12)
+    .map((c) => `'${c.n}'`);
 }

@@ -27,7 +27,10 @@ export interface ShapeProbeOptions {
 }
 
 /** A symbolic or fixed input dimension. */
-interface InputDim { value: number; param: string | null }
+interface InputDim {
+  value: number;
+  param: string | null;
+}
 
 /** Shapes of every runtime input and computed tensor of `model` (keyed by tensor name), measured with `ort`. */
 export async function probeTensorShapes(model: OnnxModel, ort: OrtModuleLike, options: ShapeProbeOptions = {}): Promise<Map<string, TensorInfo>> {
@@ -36,10 +39,13 @@ export async function probeTensorShapes(model: OnnxModel, ort: OrtModuleLike, op
   const dimsOf = (v: OnnxValueInfo): InputDim[] =>
     (v.type?.tensorType?.shape?.dim ?? []).map((d) => ({
       value: d.dimValue !== null && d.dimValue !== undefined ? int64ToNumber(d.dimValue) : 0,
-      param: d.dimValue !== null && d.dimValue !== undefined && int64ToNumber(d.dimValue) > 0 ? null : (d.dimParam || 'unnamed'),
+      param: d.dimValue !== null && d.dimValue !== undefined && int64ToNumber(d.dimValue) > 0 ? null : d.dimParam || 'unnamed',
     }));
   const otherParams = new Set<string>();
-  for (const v of inputs) dimsOf(v).forEach((d, k) => { if (d.param && k > 0) otherParams.add(d.param); });
+  for (const v of inputs)
+    dimsOf(v).forEach((d, k) => {
+      if (d.param && k > 0) otherParams.add(d.param);
+    });
 
   const probeBytes = encodeModel(exposeAll(model, index));
   const session = await ort.InferenceSession.create(probeBytes, { graphOptimizationLevel: 'disabled' });
@@ -59,8 +65,13 @@ export async function probeTensorShapes(model: OnnxModel, ort: OrtModuleLike, op
       return { ...feeds, ...(await session.run(feeds)) };
     } catch (err) {
       const dims = [...otherParams].map((p) => `${p}=${options.dimValues?.[p] ?? 8}`).join(', ');
-      throw new Error(`running the model to measure tensor shapes failed (${(err as Error).message.split('\n')[0]})` +
-        (dims ? `; symbolic input dims were set to ${dims}: pass the sizes the model expects (dimValues / --dim name=value)` : '; check that the model runs in onnxruntime'), { cause: err });
+      throw new Error(
+        `running the model to measure tensor shapes failed (${(err as Error).message.split('\n')[0]})` +
+          (dims
+            ? `; symbolic input dims were set to ${dims}: pass the sizes the model expects (dimValues / --dim name=value)`
+            : '; check that the model runs in onnxruntime'),
+        { cause: err },
+      );
     }
   };
   let a: Record<string, OrtTensorLike>;
@@ -96,16 +107,26 @@ function dummyTensor(ort: OrtModuleLike, type: string, shape: number[]): OrtTens
   const size = shape.reduce((p, d) => p * d, 1);
   let data: OrtTensorData;
   switch (type) {
-    case 'float32': case 'float64': {
+    case 'float32':
+    case 'float64': {
       const arr = type === 'float32' ? new Float32Array(size) : new Float64Array(size);
       for (let i = 0; i < size; i++) arr[i] = Math.sin(i * 12.9898 + 1.234) * 0.9;
       data = arr;
       break;
     }
-    case 'float16': data = new Uint16Array(size).fill(0x3c00); break;
-    case 'int64': data = new BigInt64Array(size).fill(1n); break;
-    case 'int32': data = new Int32Array(size).fill(1); break;
-    default: throw new Error(`graph input of element type ${type} is not supported by the shape probe; rediffuse handles float32/float16/float64/int64/int32 inputs`);
+    case 'float16':
+      data = new Uint16Array(size).fill(0x3c00);
+      break;
+    case 'int64':
+      data = new BigInt64Array(size).fill(1n);
+      break;
+    case 'int32':
+      data = new Int32Array(size).fill(1);
+      break;
+    default:
+      throw new Error(
+        `graph input of element type ${type} is not supported by the shape probe; rediffuse handles float32/float16/float64/int64/int32 inputs`,
+      );
   }
   return new ort.Tensor(type as 'float32', data, shape);
 }
