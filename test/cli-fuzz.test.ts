@@ -244,7 +244,7 @@ const rows: Row[] = [
   { name: 'count 5000', args: ['sample', '--count', '5000'], code: 1, stderr: /--count.*expected an integer in 1\.\.4096, got "5000"/ },
   { name: 'nfe and steps', args: ['sample', '--nfe', '3', '--steps', '4'], code: 1, stderr: /cannot be used with/ },
   { name: 'unknown option', args: ['sample', '--colour', 'red'], code: 1, stderr: /unknown option '--colour'/ },
-  { name: 'pfdiff-reuse without pfdiff', args: ['sample', '--pfdiff-reuse', 'x0'], code: 1, stderr: /--pfdiff-reuse needs --pfdiff k_h/ },
+  { name: 'pfdiff-quantity without pfdiff', args: ['sample', '--pfdiff-quantity', 'x0'], code: 1, stderr: /--pfdiff-quantity needs --pfdiff k_h/ },
   { name: 'FR interval 0', args: ['sample', '--fr-interval', '0'], code: 1, stderr: /--fr-interval.*expected an integer ≥ 1, got "0"/ },
   // --threads above the core count (item 14).
   { name: 'threads 0', args: ['sample', '--threads', '0'], code: 1, stderr: /--threads.*expected an integer in 1\.\.\d+/ },

@@ -199,7 +199,7 @@ describe('rediffuse errors (in-process)', () => {
       '--steps',
       '--spacing',
       '--pfdiff',
-      '--pfdiff-reuse',
+      '--pfdiff-quantity',
       '--guidance',
       '--guidance-rescale',
       '--class',
@@ -291,7 +291,7 @@ describe('what a user is told', () => {
   });
 
   it('--fr-points takes one tensor name as inspect prints it', async () => {
-    const name = (await inspectModel(modelPath, ['deepcache'])).policies[0]!.points![0]!.name;
+    const name = (await inspectModel(modelPath, ['deepcache'])).presets[0]!.points![0]!.name;
     const r = await spawnCli([
       'sample',
       ...small,

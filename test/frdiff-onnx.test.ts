@@ -154,17 +154,17 @@ describe('FRDiff errors and policy files', () => {
   it('a model with no reuse points fails with a clear error', async () => {
     await assert.rejects(
       FeatureReuseOnnxModel.create({ ort, model: plainConvOnnx(), points: 'frdiff', sampleShape: [1, 4, 4], label: 'plain-conv' }),
-      /plain-conv: cannot set up feature reuse: policy frdiff found no reuse points.*pass explicit tensor names/,
+      /plain-conv: cannot set up feature reuse: reuse points frdiff: no reuse points found.*pass explicit tensor names/,
     );
     await assert.rejects(
       FeatureReuseOnnxModel.create({ ort, model: plainConvOnnx(), points: 'deepcache', sampleShape: [1, 4, 4] }),
-      /deepcache needs a U-Net/,
+      /deepcache: needs a U-Net/,
     );
   });
 
   it('reuse-points names parse, and unknown ones name the valid forms', () => {
     assert.equal(parseReusePoints(undefined), 'frdiff');
-    assert.deepEqual(parseReusePoints('deepcache:2'), { policy: 'deepcache', branch: 2 });
+    assert.deepEqual(parseReusePoints('deepcache:2'), { preset: 'deepcache', branch: 2 });
     assert.deepEqual(parseReusePoints('a,b'), ['a', 'b']);
     assert.throws(() => parseReusePoints('fastest'), /unknown reuse points "fastest": use frdiff, residual, deepcache, deepcache:N/);
   });

@@ -168,7 +168,7 @@ test("layoutReusePolicy: an interval over the run's calls, a policy checked agai
   assert.throws(() => layoutReusePolicy({ keyframes: { interval: 2 }, mixing: { bias: 9 } }, 5), /bias must lie in \[-1, 2\]/);
 });
 
-test('normalizeReusePoints: one tensor name as inspect prints it is a list of one; policy names stay', () => {
+test('normalizeReusePoints: one tensor name as inspect prints it is a list of one; preset names stay', () => {
   assert.deepEqual(normalizeReusePoints('/Add_11_output_0'), ['/Add_11_output_0']);
   assert.deepEqual(normalizeReusePoints(' /a , /b ,'), ['/a', '/b']);
   assert.equal(normalizeReusePoints('deepcache:2'), 'deepcache:2');

@@ -157,7 +157,7 @@ for (const spec of MODELS) {
 
     it('deepcache: branches are ordered shallow to deep, and a DiT is refused', async () => {
       if (spec.arch === 'dit') {
-        await assert.rejects(buildFeatureReuseGraphs(analyzed, 'deepcache'), /needs a U-Net.*use policy frdiff or residual/);
+        await assert.rejects(buildFeatureReuseGraphs(analyzed, 'deepcache'), /needs a U-Net.*use reuse points frdiff or residual/);
         return;
       }
       const skips = findSkipConcats(analyzed.index, analyzed.shapes);
@@ -166,10 +166,10 @@ for (const spec of MODELS) {
       ).length;
       assert.equal(skips.length, upBlocks);
       const ratios: number[] = [];
-      for (let b = 0; b < skips.length; b++) ratios.push((await buildFeatureReuseGraphs(analyzed, { policy: 'deepcache', branch: b })).flops.ratio);
+      for (let b = 0; b < skips.length; b++) ratios.push((await buildFeatureReuseGraphs(analyzed, { preset: 'deepcache', branch: b })).flops.ratio);
       assert.ok(ratios[0] < ratios[ratios.length - 1], `shallowest branch skips the most: ${ratios}`);
       await assert.rejects(
-        buildFeatureReuseGraphs(analyzed, { policy: 'deepcache', branch: skips.length }),
+        buildFeatureReuseGraphs(analyzed, { preset: 'deepcache', branch: skips.length }),
         new RegExp(`has ${skips.length} skip branches`),
       );
     });
@@ -222,11 +222,11 @@ function tinyMlp(residual: boolean): Uint8Array {
 describe('feature-reuse surgery on graphs without reuse points', () => {
   it('a plain MLP has no reuse point under any policy', async () => {
     const a = await analyzeOnnxModel(tinyMlp(false), { ort });
-    await assert.rejects(buildFeatureReuseGraphs(a, 'frdiff'), /policy frdiff found no reuse points.*explicit tensor names/);
-    await assert.rejects(buildFeatureReuseGraphs(a, 'residual'), /policy residual found no reuse points/);
+    await assert.rejects(buildFeatureReuseGraphs(a, 'frdiff'), /reuse points frdiff: no reuse points found.*explicit tensor names/);
+    await assert.rejects(buildFeatureReuseGraphs(a, 'residual'), /reuse points residual: no reuse points found/);
     await assert.rejects(buildFeatureReuseGraphs(a, 'deepcache'), /needs a U-Net/);
     await assert.rejects(buildFeatureReuseGraphs(a, ['h9']), /'h9'.*e\.g\. .*'h/);
-    await assert.rejects(buildFeatureReuseGraphs(a, 'fast' as 'frdiff'), /unknown feature-reuse policy 'fast'; use one of frdiff, residual, deepcache/);
+    await assert.rejects(buildFeatureReuseGraphs(a, 'fast' as 'frdiff'), /unknown reuse points 'fast'; use one of frdiff, residual, deepcache/);
     await assert.rejects(buildFeatureReuseGraphs(a, ['x']), /is a graph input/);
   });
 
@@ -236,7 +236,7 @@ describe('feature-reuse surgery on graphs without reuse points', () => {
     async () => {
       const a = await analyzeOnnxModel(new Uint8Array(readFileSync('models/fashion-classifier.onnx')), { ort });
       for (const policy of ['frdiff', 'residual'] as const)
-        await assert.rejects(buildFeatureReuseGraphs(a, policy), new RegExp(`policy ${policy} found no reuse points`));
+        await assert.rejects(buildFeatureReuseGraphs(a, policy), new RegExp(`reuse points ${policy}: no reuse points found`));
       await assert.rejects(buildFeatureReuseGraphs(a, 'deepcache'), /needs a U-Net/);
     },
   );
@@ -328,18 +328,22 @@ describe('feature-reuse surgery on graphs without reuse points', () => {
 
 describe('rediffuse inspect', () => {
   const spec = MODELS.find((m) => existsSync(m.path) && m.arch !== 'dit') ?? MODELS.find((m) => existsSync(m.path));
-  it('reports every policy with the share of MACs skipped and the cache size', { skip: spec ? false : 'no model available yet' }, async () => {
-    const report = await inspectModel(spec!.path, ['all']);
-    assert.deepEqual(
-      report.policies.map((p) => p.policy),
-      ['frdiff', 'residual', 'deepcache'],
-    );
-    const fr = report.policies[0];
-    assert.ok(fr.points!.length > 0 && fr.macsSkipped! > 0.15 && fr.macsSkipped! < 0.85);
-    assert.ok(fr.cacheBytesPerSample! > 0);
-    const text = formatInspectReport(report);
-    assert.match(text, new RegExp(`frdiff: ${fr.points!.length} reuse points; a reuse step skips ${(100 * fr.macsSkipped!).toFixed(1)}% of MACs`));
-    assert.match(text, /\[B×\d+/);
-    await assert.rejects(inspectModel('nope.onnx', ['frdiff']), /cannot read model 'nope.onnx'/);
-  });
+  it(
+    'reports every reuse-point preset with the share of MACs skipped and the cache size',
+    { skip: spec ? false : 'no model available yet' },
+    async () => {
+      const report = await inspectModel(spec!.path, ['all']);
+      assert.deepEqual(
+        report.presets.map((p) => p.preset),
+        ['frdiff', 'residual', 'deepcache'],
+      );
+      const fr = report.presets[0]!;
+      assert.ok(fr.points!.length > 0 && fr.macsSkipped! > 0.15 && fr.macsSkipped! < 0.85);
+      assert.ok(fr.cacheBytesPerSample! > 0);
+      const text = formatInspectReport(report);
+      assert.match(text, new RegExp(`frdiff: ${fr.points!.length} reuse points; a reuse step skips ${(100 * fr.macsSkipped!).toFixed(1)}% of MACs`));
+      assert.match(text, /\[B×\d+/);
+      await assert.rejects(inspectModel('nope.onnx', ['frdiff']), /cannot read model 'nope.onnx'/);
+    },
+  );
 });

@@ -60,7 +60,7 @@ const VECTORS: Record<number, Record<string, number>> = {
 async function toy(
   nfe: number,
   solver: string,
-  pfdiff?: PfdiffKH & { reuse?: 'epsilon' | 'x0' | 'v' },
+  pfdiff?: PfdiffKH & { quantity?: 'epsilon' | 'x0' | 'v' },
   spacing: 'linspace_floor' | undefined = 'linspace_floor',
 ) {
   return sample({
@@ -121,8 +121,8 @@ describe('PFDiff test vectors (docs/pfdiff.md, official first-order code in floa
     ];
     for (const [n, name, want] of cases) {
       const a = await toy(n, 'dpmpp_1', KH(name));
-      const b = await toy(n, 'ddim', { ...KH(name), reuse: 'x0' });
-      assert.equal(a.pfdiff?.reuse, 'x0');
+      const b = await toy(n, 'ddim', { ...KH(name), quantity: 'x0' });
+      assert.equal(a.pfdiff?.quantity, 'x0');
       assert.ok(Math.abs(a.samples[0]! - want) < 5e-6, `${n} ${name}: ${a.samples[0]}`);
       assert.equal(a.samples[0], b.samples[0]);
       assert.equal(a.calls, n);
@@ -157,7 +157,7 @@ describe('φ (first-order step with a given output)', () => {
     assert.ok(Math.abs(schedule.alpha(500) * q.x0[0]! + schedule.sigma(500) * q.eps[0]! - x2[0]!) < 1e-12);
   });
   it('v reuse runs with N calls and lands between', async () => {
-    const r = await toy(6, 'ddim', { k: 2, h: 1, reuse: 'v' });
+    const r = await toy(6, 'ddim', { k: 2, h: 1, quantity: 'v' });
     assert.equal(r.calls, 6);
     assert.ok(Number.isFinite(r.samples[0]!));
     // With α = cos θ, σ = sin θ, the DDIM step from (x, s) to t with v held fixed is a rotation:
@@ -191,12 +191,12 @@ describe('PFDiff errors name the fix', () => {
     assert.equal(pfdiffCallsForSteps(10, 2), 4);
     assert.equal(pfdiffBaseSteps(4, 2), 10);
   });
-  it('rejects bad k, h and reuse', async () => {
+  it('rejects bad k, h and quantity', async () => {
     assert.throws(() => createPfdiffSolver({ k: 4, h: 1 }), /k must be an integer 1, 2 or 3/);
     assert.throws(() => createPfdiffSolver({ k: 2, h: 3 }), /1 ≤ h ≤ k = 2/);
     assert.throws(() => createPfdiffSolver({ k: 2, h: 0 }), /h in 1\.\.2/);
     assert.throws(() => createPfdiffSolver({ k: 1.5, h: 1 }), /k must be an integer/);
-    assert.throws(() => createPfdiffSolver({ k: 1, h: 1, reuse: 'score' as 'x0' }), /epsilon, x0, v/);
+    assert.throws(() => createPfdiffSolver({ k: 1, h: 1, quantity: 'score' as 'x0' }), /epsilon, x0, v/);
     await assert.rejects(toy(4, 'heun', { k: 1, h: 1 }), /no variant for solver "heun".*ddim/);
     await assert.rejects(sample({ model, schedule, solver: 'ddim', solverOptions: { eta: 1 }, nfe: 4, pfdiff: { k: 1, h: 1 } }), /eta = 0/);
   });

@@ -200,7 +200,7 @@ describe('PFDiff validates every base-solver option and refuses what it cannot h
     assert.equal(spec.callsForSteps(10), 4);
     const plan = spec.plan({ schedule, nfe: 4, timesteps: { spacing: 'linspace_floor' } });
     assert.deepEqual(plan.timesteps, [999, 888, 777, 666, 555, 444, 333, 222, 111, 0, CLEAN_TIME]);
-    assert.deepEqual(plan.pfdiff, { k: 2, h: 1, variant: 'first-order', reuse: 'epsilon' });
+    assert.deepEqual(plan.pfdiff, { k: 2, h: 1, variant: 'first-order', quantity: 'epsilon' });
     const past = pfdiff(getSolver('dpm_solver_3'), { k: 1, h: 1 });
     assert.throws(() => past.create(), /past-only variant around dpm_solver_3 solver depends on the NFE budget.*plan it with nfe/);
     assert.throws(() => past.plan({ schedule, steps: 5 }), /needs an nfe budget/);

@@ -80,7 +80,7 @@ export interface WebProgress {
 }
 
 /**
- * Runs {@link WebRunSettings}; sessions are created once per model (and reuse-point policy). Bad
+ * Runs {@link WebRunSettings}; sessions are created once per model (and reuse-point preset). Bad
  * settings reject before any session is created (see {@link checkWebRunSettings}).
  */
 export type WebSampler = (settings: WebRunSettings, onProgress?: (step: number, steps: number, progress: WebProgress) => void) => Promise<WebRunResult>;

@@ -57,7 +57,7 @@ export interface BenchSetup {
   nullLabel: number | undefined;
   /** Quality meter; absent when its files are missing (FD/accuracy are then reported as null). */
   meter: QualityMeter | undefined;
-  /** A feature-reuse-capable network for a reuse-point policy; absent when the model cannot reuse. */
+  /** A feature-reuse-capable network for a reuse-point preset; absent when the model cannot reuse. */
   featureReuse?: (points: string | string[]) => Promise<FeatureReuseCapable>;
   /** Versions of the runtime pieces (onnxruntime etc.). */
   versions: Record<string, string>;

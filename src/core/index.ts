@@ -107,7 +107,7 @@ export {
 // PFDiff
 export {
   PFDIFF_CONFIGS,
-  REUSE_QUANTITIES,
+  PFDIFF_QUANTITIES,
   FIRST_ORDER_BASES,
   SINGLESTEP_BASES,
   MULTISTEP_BASES,
@@ -117,7 +117,7 @@ export {
   parseKH,
   formatKH,
   type PfdiffKH,
-  type ReuseQuantity,
+  type PfdiffQuantity,
   type FirstOrderBase,
   type SinglestepBase,
   type MultistepBase,

@@ -16,8 +16,8 @@
  * and w = 1 it has nothing to rescale).
  * @packageDocumentation
  */
-import type { GuidanceOptions } from '../core/guidance.js';
 import type { PfdiffSettings, SampleOptions } from '../core/sample.js';
+import { checkGuidanceOptions, type GuidanceOptions } from '../core/guidance.js';
 import { parseKH } from '../core/pfdiff/kh.js';
 import { DEFAULT_NFE } from '../core/solvers/define-solver.js';
 import type { TimestepSpacing } from '../core/timesteps.js';
@@ -56,7 +56,7 @@ export interface CardSampleRequest {
   /** Number of samples. */
   batch: number;
   seed?: number;
-  /** PFDiff: `k_h` text (`2_1`) or parsed; `reuse` picks the stored quantity (first-order solvers). */
+  /** PFDiff: `k_h` text (`2_1`) or parsed; `quantity` picks the stored model output (first-order solvers). */
   pfdiff?: string | PfdiffSettings | null;
 }
 
@@ -87,8 +87,10 @@ export function cardConditioning(
   const conditional = request.classConditional ?? setup.numClasses > 0;
   const labels = request.classLabels ?? [];
   const scale = request.guidance ?? (conditional && labels.length > 0 ? DEFAULT_GUIDANCE_SCALE : 1);
-  if (!(Number.isFinite(scale) && scale >= 0)) {
-    throw new SampleRequestError('guidance', `the guidance scale must be a finite number ≥ 0 (1 = no guidance), got ${scale}`);
+  try {
+    checkGuidanceOptions({ scale }); // the core's rule for a scale, stated once
+  } catch (err) {
+    throw new SampleRequestError('guidance', (err as Error).message);
   }
   if (!conditional) {
     if (labels.length > 0) throw new SampleRequestError('classLabels', `model ${setup.card.name} is not class-conditional: sample without class labels`);

@@ -26,14 +26,14 @@ import { onnxSessionOptions } from './onnx-session.js';
 import { describeOnnxModel, type OnnxModelDescription, type OnnxSignature } from './onnx-signature.js';
 import { analyzeOnnxModel, buildFeatureReuseGraphs, type AnalyzedOnnxModel, type FeatureReuseGraphs } from './onnx-graph/feature-reuse-graphs.js';
 import { FeatureReuseSession, type FeatureCache } from './onnx-graph/feature-reuse-session.js';
-import { POLICY_NAMES, type FeatureReusePolicy, type ReusePoint } from './onnx-graph/reuse-points.js';
+import { REUSE_POINT_PRESETS, type ReusePointSelection, type ReusePoint } from './onnx-graph/reuse-points.js';
 import type { OrtTensorLike } from './ort-types.js';
 
 /**
  * Which tensors are cached: `frdiff`, `residual`, `deepcache` (shallowest skip branch),
  * `deepcache:N` (skip branch N), a list of tensor names, or a graph-layer policy object.
  */
-export type ReusePointsSpec = string | readonly string[] | FeatureReusePolicy;
+export type ReusePointsSpec = string | readonly string[] | ReusePointSelection;
 
 /**
  * Options of {@link FeatureReuseOnnxModel.create}: those of the plain backend (card, threads, batch
@@ -76,7 +76,7 @@ export interface FeatureReuseOnnxStats extends OnnxModelStats {
 }
 
 /** The graph-layer policy of a {@link ReusePointsSpec}, or an error naming the valid forms. */
-export function parseReusePoints(spec: ReusePointsSpec | undefined): FeatureReusePolicy | string[] {
+export function parseReusePoints(spec: ReusePointsSpec | undefined): ReusePointSelection | string[] {
   if (spec === undefined) return 'frdiff';
   if (Array.isArray(spec)) {
     if (spec.length === 0 || !spec.every((s) => typeof s === 'string' && s.length > 0)) {
@@ -86,8 +86,8 @@ export function parseReusePoints(spec: ReusePointsSpec | undefined): FeatureReus
   }
   if (typeof spec === 'string') {
     const m = /^deepcache:(\d+)$/.exec(spec);
-    if (m) return { policy: 'deepcache', branch: Number(m[1]) };
-    if ((POLICY_NAMES as readonly string[]).includes(spec)) return spec as FeatureReusePolicy;
+    if (m) return { preset: 'deepcache', branch: Number(m[1]) };
+    if ((REUSE_POINT_PRESETS as readonly string[]).includes(spec)) return spec as ReusePointSelection;
     if (spec.includes(','))
       return parseReusePoints(
         spec
@@ -96,10 +96,10 @@ export function parseReusePoints(spec: ReusePointsSpec | undefined): FeatureReus
           .filter(Boolean),
       );
     throw new Error(
-      `unknown reuse points "${spec}": use ${POLICY_NAMES.join(', ')}, deepcache:N (skip branch N), or a comma-separated list of tensor names`,
+      `unknown reuse points "${spec}": use ${REUSE_POINT_PRESETS.join(', ')}, deepcache:N (skip branch N), or a comma-separated list of tensor names`,
     );
   }
-  return spec as FeatureReusePolicy;
+  return spec as ReusePointSelection;
 }
 
 /** A printable name of a points spec (for reports and policy files). */
@@ -107,9 +107,9 @@ export function reusePointsName(spec: ReusePointsSpec | undefined): string | str
   const p = parseReusePoints(spec);
   if (Array.isArray(p)) return p;
   if (typeof p === 'string') return p;
-  if (p.policy === 'tensors') return p.tensors;
-  if (p.policy === 'deepcache') return `deepcache:${p.branch ?? 0}`;
-  return p.policy;
+  if (p.preset === 'tensors') return p.tensors;
+  if (p.preset === 'deepcache') return `deepcache:${p.branch ?? 0}`;
+  return p.preset;
 }
 
 function disposeCache(cache: FeatureCache | undefined): void {

@@ -17,7 +17,7 @@ import type { SampleOptions } from '../core/sample.js';
 import { getSolver } from '../core/solvers/registry.js';
 import { FeatureReuseOnnxModel, type FeatureReuseOnnxOptions, type ReusePointsSpec } from './feature-reuse-onnx-model.js';
 import { analyzeOnnxModel } from './onnx-graph/feature-reuse-graphs.js';
-import { POLICY_NAMES } from './onnx-graph/reuse-points.js';
+import { REUSE_POINT_PRESETS } from './onnx-graph/reuse-points.js';
 
 /**
  * Reuse points as a user writes them: a policy name (`frdiff`, `residual`, `deepcache`,
@@ -27,13 +27,15 @@ import { POLICY_NAMES } from './onnx-graph/reuse-points.js';
 export function normalizeReusePoints(spec: string | readonly string[]): string | string[] {
   if (typeof spec !== 'string') return [...spec];
   const s = spec.trim();
-  if ((POLICY_NAMES as readonly string[]).includes(s) || /^deepcache:\d+$/.test(s)) return s;
+  if ((REUSE_POINT_PRESETS as readonly string[]).includes(s) || /^deepcache:\d+$/.test(s)) return s;
   const names = s
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean);
   if (names.length === 0)
-    throw new Error(`reuse points "${spec}" name nothing: use ${POLICY_NAMES.join(', ')}, deepcache:N, or tensor names as rediffuse inspect prints them`);
+    throw new Error(
+      `reuse points "${spec}" name nothing: use ${REUSE_POINT_PRESETS.join(', ')}, deepcache:N, or tensor names as rediffuse inspect prints them`,
+    );
   return names;
 }
 

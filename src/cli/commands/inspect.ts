@@ -1,5 +1,5 @@
 /**
- * `rediffuse inspect MODEL.onnx`: the feature-reuse points each policy finds in an ONNX model, the
+ * `rediffuse inspect MODEL.onnx`: the feature-reuse points each preset finds in an ONNX model, the
  * share of the model's MACs a reuse step still runs (and so skips), and the cache memory per sample.
  * @packageDocumentation
  */
@@ -10,14 +10,14 @@ import {
   analyzeOnnxModel,
   buildFeatureReuseGraphs,
   findSkipConcats,
-  POLICY_NAMES,
-  type FeatureReusePolicy,
+  REUSE_POINT_PRESETS,
+  type ReusePointSelection,
 } from '../../model/index.js';
 
-/** One policy's line of the report. */
-export interface InspectPolicyReport {
-  policy: string;
-  /** Why the policy does not apply, when it does not. */
+/** One preset's line of the report. */
+export interface InspectPointsReport {
+  preset: string;
+  /** Why the preset does not apply, when it does not. */
   error?: string;
   points?: { name: string; kind: string; block: string; shape: number[]; symbolic: (string | null)[]; dtype: string }[];
   /** Share of the full model's MACs a reuse step skips (1 − reuse/full). */
@@ -35,13 +35,13 @@ export interface InspectReport {
   full: { macs: number; elementwise: number; nodes: number };
   /** Number of U-Net skip branches (valid `--branch` values are 0 … n−1). */
   skipBranches: number;
-  policies: InspectPolicyReport[];
+  presets: InspectPointsReport[];
 }
 
-/** Analyse `path` under the given policies (`all` = frdiff, residual, deepcache). */
+/** Analyse `path` under the given presets (`all` = frdiff, residual, deepcache). */
 export async function inspectModel(
   path: string,
-  policies: string[],
+  presets: string[],
   opts: { branch?: number; dimValues?: Record<string, number> } = {},
 ): Promise<InspectReport> {
   let bytes: Uint8Array;
@@ -52,14 +52,14 @@ export async function inspectModel(
   }
   const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
   const analyzed = await analyzeOnnxModel(bytes, { ort, dimValues: opts.dimValues });
-  const list = policies.includes('all') ? [...POLICY_NAMES] : policies;
-  const reports: InspectPolicyReport[] = [];
+  const list = presets.includes('all') ? [...REUSE_POINT_PRESETS] : presets;
+  const reports: InspectPointsReport[] = [];
   for (const name of list) {
-    const policy: FeatureReusePolicy = name === 'deepcache' ? { policy: 'deepcache', branch: opts.branch ?? 0 } : (name as FeatureReusePolicy);
+    const selection: ReusePointSelection = name === 'deepcache' ? { preset: 'deepcache', branch: opts.branch ?? 0 } : (name as ReusePointSelection);
     try {
-      const g = await buildFeatureReuseGraphs(analyzed, policy);
+      const g = await buildFeatureReuseGraphs(analyzed, selection);
       reports.push({
-        policy: name,
+        preset: name,
         points: g.points.map((p) => ({ name: p.name, kind: p.kind, block: p.block, shape: p.shape, symbolic: p.symbolic, dtype: p.dtype })),
         macsSkipped: 1 - g.flops.ratio,
         elementwiseSkipped: 1 - g.flops.elementwiseRatio,
@@ -67,14 +67,14 @@ export async function inspectModel(
         nodes: g.nodeCount,
       });
     } catch (err) {
-      reports.push({ policy: name, error: (err as Error).message });
+      reports.push({ preset: name, error: (err as Error).message });
     }
   }
   return {
     model: path,
     full: { ...analyzed.fullFlops, nodes: analyzed.index.nodes.length },
     skipBranches: findSkipConcats(analyzed.index, analyzed.shapes).length,
-    policies: reports,
+    presets: reports,
   };
 }
 
@@ -87,14 +87,14 @@ export function formatInspectReport(r: InspectReport): string {
   const lines = [
     `${r.model}: ${r.full.nodes} nodes, ${fmtCount(r.full.macs)}MACs + ${fmtCount(r.full.elementwise)} elementwise ops per sample, ${r.skipBranches} U-Net skip branches`,
   ];
-  for (const p of r.policies) {
+  for (const p of r.presets) {
     lines.push('');
     if (p.error) {
-      lines.push(`${p.policy}: not applicable — ${p.error}`);
+      lines.push(`${p.preset}: not applicable — ${p.error}`);
       continue;
     }
     lines.push(
-      `${p.policy}: ${p.points!.length} reuse points; a reuse step skips ${(100 * p.macsSkipped!).toFixed(1)}% of MACs ` +
+      `${p.preset}: ${p.points!.length} reuse points; a reuse step skips ${(100 * p.macsSkipped!).toFixed(1)}% of MACs ` +
         `(${(100 * p.elementwiseSkipped!).toFixed(1)}% of elementwise ops), ${p.nodes!.reuse}/${p.nodes!.full} nodes run; cache ${fmtBytes(p.cacheBytesPerSample!)} per sample`,
     );
     for (const q of p.points!)
@@ -110,18 +110,18 @@ export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description(
-      'list the feature-reuse points of an ONNX diffusion model per policy, with the share of MACs a reuse step skips and the cache memory per sample',
+      'list the feature-reuse points of an ONNX diffusion model per preset, with the share of MACs a reuse step skips and the cache memory per sample',
     )
     .argument('<model>', 'path of the .onnx model')
-    .option('--policy <name>', `reuse-point policy: ${POLICY_NAMES.join('|')}|all`, 'all')
+    .option('--points <name>', `reuse-point presets to list: ${REUSE_POINT_PRESETS.join('|')}|all (comma-separated)`, 'all')
     .option('--branch <n>', 'deepcache: skip branch index (0 = shallowest)', (v) => Number.parseInt(v, 10))
     .option('--dim <name=value...>', 'size of a symbolic input dimension other than the batch (repeatable), e.g. --dim seq=77')
     .option('--json', 'print the report as JSON')
-    .action(async (model: string, opts: { policy: string; branch?: number; dim?: string[]; json?: boolean }) => {
-      const policies = opts.policy.split(',').map((s) => s.trim());
-      for (const p of policies) {
-        if (p !== 'all' && !(POLICY_NAMES as readonly string[]).includes(p)) {
-          throw new Error(`unknown --policy '${p}'; use one of ${[...POLICY_NAMES, 'all'].join(', ')}`);
+    .action(async (model: string, opts: { points: string; branch?: number; dim?: string[]; json?: boolean }) => {
+      const presets = opts.points.split(',').map((s) => s.trim());
+      for (const p of presets) {
+        if (p !== 'all' && !(REUSE_POINT_PRESETS as readonly string[]).includes(p)) {
+          throw new Error(`unknown --points '${p}'; use one of ${[...REUSE_POINT_PRESETS, 'all'].join(', ')}`);
         }
       }
       const dimValues: Record<string, number> = {};
@@ -130,7 +130,7 @@ export function registerInspect(program: Command): void {
         if (!m) throw new Error(`malformed --dim '${d}'; write name=value, e.g. --dim seq=77`);
         dimValues[m[1]] = Number(m[2]);
       }
-      const report = await inspectModel(model, policies, { branch: opts.branch, dimValues });
+      const report = await inspectModel(model, presets, { branch: opts.branch, dimValues });
       process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatInspectReport(report)) + '\n');
     });
 }

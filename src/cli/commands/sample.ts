@@ -43,7 +43,7 @@ export interface SampleCommandOptions extends FeatureReuseFlags {
   steps?: number;
   spacing?: string;
   pfdiff?: { k: number; h: number };
-  pfdiffReuse?: 'epsilon' | 'x0' | 'v';
+  pfdiffQuantity?: 'epsilon' | 'x0' | 'v';
   guidance?: number;
   guidanceRescale?: number;
   class: string;
@@ -70,7 +70,7 @@ export interface SampleReport {
     nfe: number | null;
     steps: number | null;
     spacing: string;
-    pfdiff: { k: number; h: number; variant: string; reuse?: string } | null;
+    pfdiff: { k: number; h: number; variant: string; quantity?: string } | null;
     guidance: { scale: number; rescale: number } | null;
     classes: { label: number; name: string }[] | null;
     countPerRow: number;
@@ -136,7 +136,9 @@ export function registerSampleCommand(program: Command): Command {
     )
     .addOption(new Option('--spacing <name>', `timestep spacing: ${TIMESTEP_SPACINGS.join(', ')} (default: the scheduler config's)`))
     .addOption(new Option('--pfdiff <k_h>', 'PFDiff timestep skipping, e.g. 2_1 (1 ≤ h ≤ k ≤ 3)').argParser(parsePfdiff))
-    .addOption(new Option('--pfdiff-reuse <quantity>', 'PFDiff with a first-order solver: the reused quantity').choices(['epsilon', 'x0', 'v']))
+    .addOption(
+      new Option('--pfdiff-quantity <quantity>', 'PFDiff with a first-order solver: the stored, reused model output').choices(['epsilon', 'x0', 'v']),
+    )
     .addOption(
       new Option(
         '-g, --guidance <scale>',
@@ -296,7 +298,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const names = listSolvers().flatMap((s) => [s.name, ...(s.aliases ?? [])].map((n) => n.toLowerCase()));
     if (!names.includes(opts.solver.toLowerCase())) throw new CliError(`unknown solver "${opts.solver}": valid names are ${solverHelp()}`);
   }
-  if (opts.pfdiffReuse !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-reuse needs --pfdiff k_h');
+  if (opts.pfdiffQuantity !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-quantity needs --pfdiff k_h');
   checkFeatureReuseFlags(opts);
   checkOutputPath(opts.out); // before the model loads: a bad --out must not cost a run
 
@@ -332,7 +334,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
         classConditional: conditional,
         batch: total,
         seed: opts.seed,
-        ...(opts.pfdiff ? { pfdiff: { ...opts.pfdiff, ...(opts.pfdiffReuse ? { reuse: opts.pfdiffReuse } : {}) } } : {}),
+        ...(opts.pfdiff ? { pfdiff: { ...opts.pfdiff, ...(opts.pfdiffQuantity ? { quantity: opts.pfdiffQuantity } : {}) } } : {}),
       });
     } catch (err) {
       throw requestError(err);

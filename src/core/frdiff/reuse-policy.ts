@@ -27,7 +27,7 @@ export interface ReusePolicy {
   /** Score mixing, or null for pure feature reuse. */
   mixing: ScoreMixing | null;
   /**
-   * Which tensors are cached: a reuse-point policy name of the graph layer (`frdiff`, `residual`,
+   * Which tensors are cached: a reuse-point preset of the graph layer (`frdiff`, `residual`,
    * `deepcache`) or an explicit list of tensor names. Default `frdiff`.
    */
   points?: string | string[];

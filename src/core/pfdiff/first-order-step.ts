@@ -19,10 +19,10 @@ import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { axpby, type NumArray } from '../tensor.js';
 
 /** Which model quantity PFDiff stores and reuses at other points: ε̂, x̂0 or v̂. */
-export type ReuseQuantity = 'epsilon' | 'x0' | 'v';
+export type PfdiffQuantity = 'epsilon' | 'x0' | 'v';
 
-/** Every valid {@link ReuseQuantity}. */
-export const REUSE_QUANTITIES: readonly ReuseQuantity[] = ['epsilon', 'x0', 'v'];
+/** Every valid {@link PfdiffQuantity}. */
+export const PFDIFF_QUANTITIES: readonly PfdiffQuantity[] = ['epsilon', 'x0', 'v'];
 
 /**
  * First-order base solvers PFDiff-k_h wraps. `ddim`, `dpm_solver_1` and `euler` are the same
@@ -34,14 +34,14 @@ export type FirstOrderBase = 'ddim' | 'dpm_solver_1' | 'dpmpp_1' | 'euler';
 export const FIRST_ORDER_BASES: readonly FirstOrderBase[] = ['ddim', 'dpm_solver_1', 'dpmpp_1', 'euler'];
 
 /** The quantity a base solver naturally holds fixed: x̂0 for DPM-Solver++(1), ε̂ for the others. */
-export function defaultReuse(base: FirstOrderBase): ReuseQuantity {
+export function defaultQuantity(base: FirstOrderBase): PfdiffQuantity {
   return base === 'dpmpp_1' ? 'x0' : 'epsilon';
 }
 
-/** Throw unless `reuse` is a {@link ReuseQuantity}. */
-export function checkReuse(reuse: unknown): asserts reuse is ReuseQuantity {
-  if (!REUSE_QUANTITIES.includes(reuse as ReuseQuantity)) {
-    throw new RangeError(`unknown PFDiff reuse quantity "${String(reuse)}": use one of ${REUSE_QUANTITIES.join(', ')}`);
+/** Throw unless `quantity` is a {@link PfdiffQuantity}. */
+export function checkQuantity(quantity: unknown): asserts quantity is PfdiffQuantity {
+  if (!PFDIFF_QUANTITIES.includes(quantity as PfdiffQuantity)) {
+    throw new RangeError(`unknown PFDiff quantity "${String(quantity)}": use one of ${PFDIFF_QUANTITIES.join(', ')}`);
   }
 }
 
@@ -49,8 +49,8 @@ export function checkReuse(reuse: unknown): asserts reuse is ReuseQuantity {
  * The quantity to store from a fresh prediction made at a point with coefficients (α, σ):
  * ε̂, x̂0, or v̂ = α·ε̂ − σ·x̂0.
  */
-export function storedQuantity(pred: Prediction, reuse: ReuseQuantity, alpha: number, sigma: number): NumArray {
-  switch (reuse) {
+export function storedQuantity(pred: Prediction, quantity: PfdiffQuantity, alpha: number, sigma: number): NumArray {
+  switch (quantity) {
     case 'epsilon':
       return pred.eps;
     case 'x0':
@@ -62,14 +62,14 @@ export function storedQuantity(pred: Prediction, reuse: ReuseQuantity, alpha: nu
 
 /**
  * φ(Q, x, s, t): the first-order step from (x, s) to t holding the stored quantity `q` (of kind
- * `reuse`) fixed; see the module comment for the three formulas. No model call.
+ * `quantity`) fixed; see the module comment for the three formulas. No model call.
  */
-export function firstOrderStep(schedule: NoiseSchedule, reuse: ReuseQuantity, q: NumArray, x: NumArray, s: number, t: number): NumArray {
+export function firstOrderStep(schedule: NoiseSchedule, quantity: PfdiffQuantity, q: NumArray, x: NumArray, s: number, t: number): NumArray {
   const as = schedule.alpha(s);
   const ss = schedule.sigma(s);
   const at = schedule.alpha(t);
   const st = schedule.sigma(t);
-  switch (reuse) {
+  switch (quantity) {
     case 'epsilon':
       return axpby(at / as, x, st - (at * ss) / as, q);
     case 'x0':
@@ -81,10 +81,10 @@ export function firstOrderStep(schedule: NoiseSchedule, reuse: ReuseQuantity, q:
 }
 
 /** The (ε̂, x̂0) pair that the stored `q` implies at the point (x, s) — for progress previews. */
-export function predictionAt(schedule: NoiseSchedule, reuse: ReuseQuantity, q: NumArray, x: NumArray, s: number): Prediction {
+export function predictionAt(schedule: NoiseSchedule, quantity: PfdiffQuantity, q: NumArray, x: NumArray, s: number): Prediction {
   const a = schedule.alpha(s);
   const sg = schedule.sigma(s);
-  switch (reuse) {
+  switch (quantity) {
     case 'epsilon':
       return { eps: q, x0: axpby(1 / a, x, -sg / a, q) };
     case 'x0':

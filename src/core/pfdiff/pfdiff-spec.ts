@@ -1,5 +1,5 @@
 /**
- * `pfdiff(spec, { k, h, reuse })`: PFDiff as a spec transformer. The result is a {@link SolverSpec}
+ * `pfdiff(spec, { k, h, quantity })`: PFDiff as a spec transformer. The result is a {@link SolverSpec}
  * whose plan lays out PFDiff's base grid for the call budget and whose solver runs the variant that
  * fits the base solver (Wang et al., ICLR 2025):
  * - first-order bases (ddim, dpm_solver_1, dpmpp_1, euler): PFDiff-k_h, Alg. 1 (`pfdiff.ts`);
@@ -15,7 +15,7 @@ import { buildPlannedGrid, gridOptions, largestBudget, requestBudget } from '../
 import type { PfdiffVariant, PlanRequest, Solver, SolverPlan, SolverSpec } from '../solvers/types.js';
 import type { SinglestepOptions } from '../solvers/singlestep-plan.js';
 import { buildTimesteps, gridEndsClean } from '../timesteps.js';
-import { checkReuse, defaultReuse, FIRST_ORDER_BASES, type FirstOrderBase, type ReuseQuantity } from './first-order-step.js';
+import { checkQuantity, defaultQuantity, FIRST_ORDER_BASES, type FirstOrderBase, type PfdiffQuantity } from './first-order-step.js';
 import { checkPfdiffKH, createPfdiffSolver, pfdiffBaseSteps, pfdiffCallsForSteps } from './pfdiff.js';
 import {
   createPfdiffHigherOrderSolver,
@@ -35,7 +35,7 @@ export interface PfdiffSettings {
   /**
    * First-order bases only: the stored, reused quantity. Default: `x0` for `dpmpp_1`, else `epsilon`.
    */
-  reuse?: ReuseQuantity;
+  quantity?: PfdiffQuantity;
 }
 
 /** Which PFDiff variant applies to a registry solver name, or an error naming the valid ones. */
@@ -67,23 +67,23 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 
 /**
  * The base solver wrapped in PFDiff-k_h (see the module comment). Throws for a base without a
- * variant, bad k/h, or a `reuse` the variant does not store.
+ * variant, bad k/h, or a `quantity` the variant does not store.
  */
 export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSettings): SolverSpec<O> {
   const { k, h } = settings;
   checkPfdiffKH(k, h);
   const name = base.name;
   const variant = pfdiffVariant(name);
-  let reuse: ReuseQuantity | undefined;
+  let quantity: PfdiffQuantity | undefined;
   if (variant === 'first-order') {
-    reuse = settings.reuse ?? defaultReuse(name as FirstOrderBase);
-    checkReuse(reuse);
-  } else if (variant === 'past-only' && settings.reuse !== undefined) {
+    quantity = settings.quantity ?? defaultQuantity(name as FirstOrderBase);
+    checkQuantity(quantity);
+  } else if (variant === 'past-only' && settings.quantity !== undefined) {
     throw new RangeError(
-      `pfdiff.reuse applies to first-order solvers; ${name} reuses its own outputs (${singlestepBaseInfo(name as SinglestepBase).form} prediction): drop reuse`,
+      `pfdiff.quantity applies to first-order solvers; ${name} reuses its own outputs (${singlestepBaseInfo(name as SinglestepBase).form} prediction): drop quantity`,
     );
-  } else if (variant === 'multistep-experimental' && settings.reuse !== undefined && settings.reuse !== 'x0') {
-    throw new RangeError(`the multistep PFDiff variant reuses x̂0 (data prediction), got reuse "${settings.reuse}": drop reuse`);
+  } else if (variant === 'multistep-experimental' && settings.quantity !== undefined && settings.quantity !== 'x0') {
+    throw new RangeError(`the multistep PFDiff variant reuses x̂0 (data prediction), got quantity "${settings.quantity}": drop quantity`);
   }
   const defaults = base.resolveOptions() as Record<string, unknown>;
 
@@ -107,7 +107,7 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
   const pastOnly = (what: string): RangeError =>
     new RangeError(`PFDiff's past-only variant around ${name} ${what} depends on the NFE budget (its remainder block): plan it with nfe`);
   const firstOrMultistep = (): Solver =>
-    variant === 'first-order' ? createPfdiffSolver({ k, h, reuse: reuse! }) : createPfdiffMultistepSolver({ k, h, base: name as MultistepBase });
+    variant === 'first-order' ? createPfdiffSolver({ k, h, quantity: quantity! }) : createPfdiffMultistepSolver({ k, h, base: name as MultistepBase });
 
   return {
     name,
@@ -174,7 +174,7 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
         options: o,
         order: base.order,
         stochastic: false,
-        pfdiff: { k, h, variant, ...(reuse !== undefined ? { reuse } : {}) },
+        pfdiff: { k, h, variant, ...(quantity !== undefined ? { quantity } : {}) },
         run,
       };
     },

@@ -12,7 +12,7 @@
  */
 import type { Solver, SolverContext } from '../solvers/types.js';
 import type { NumArray } from '../tensor.js';
-import { checkReuse, firstOrderStep, storedQuantity, type ReuseQuantity } from './first-order-step.js';
+import { checkQuantity, firstOrderStep, storedQuantity, type PfdiffQuantity } from './first-order-step.js';
 
 /** PFDiff hyperparameters: 1 ≤ h ≤ k ≤ 3. */
 export interface PfdiffKH {
@@ -25,7 +25,7 @@ export interface PfdiffKH {
 /** Options of {@link createPfdiffSolver}. */
 export interface PfdiffOptions extends PfdiffKH {
   /** The stored, reused quantity (see `first-order-step.ts`). Default `epsilon`. */
-  reuse?: ReuseQuantity;
+  quantity?: PfdiffQuantity;
 }
 
 /** The six configurations the paper searches: 1_1, 2_1, 2_2, 3_1, 3_2, 3_3. */
@@ -77,26 +77,26 @@ export function pfdiffCallsForSteps(steps: number, k: number): number {
 export function createPfdiffSolver(options: PfdiffOptions): Solver {
   const { k, h } = options;
   checkPfdiffKH(k, h);
-  const reuse = options.reuse ?? 'epsilon';
-  checkReuse(reuse);
+  const quantity = options.quantity ?? 'epsilon';
+  checkQuantity(quantity);
   return async (x0: NumArray, timesteps: readonly number[], ctx: SolverContext): Promise<NumArray> => {
     const M = timesteps.length - 1;
     const N = pfdiffCallsForSteps(M, k);
     const sched = ctx.schedule;
     const tau = (i: number): number => timesteps[i]!;
-    const store = (pred: { eps: NumArray; x0: NumArray }, t: number): NumArray => storedQuantity(pred, reuse, sched.alpha(t), sched.sigma(t));
+    const store = (pred: { eps: NumArray; x0: NumArray }, t: number): NumArray => storedQuantity(pred, quantity, sched.alpha(t), sched.sigma(t));
 
     let x = x0;
     let pred = await ctx.evaluate(x, tau(0));
     let buf = store(pred, tau(0));
-    x = firstOrderStep(sched, reuse, buf, x, tau(0), tau(1));
+    x = firstOrderStep(sched, quantity, buf, x, tau(0), tau(1));
     await ctx.step({ step: 0, steps: N, t: tau(1), x, x0: pred.x0 });
     let call = 1;
     for (let i = 1; i < M; i += k + 1) {
-      const xs = firstOrderStep(sched, reuse, buf, x, tau(i), tau(i + h));
+      const xs = firstOrderStep(sched, quantity, buf, x, tau(i), tau(i + h));
       pred = await ctx.evaluate(xs, tau(i + h));
       buf = store(pred, tau(i + h));
-      x = firstOrderStep(sched, reuse, buf, x, tau(i), tau(i + k + 1));
+      x = firstOrderStep(sched, quantity, buf, x, tau(i), tau(i + k + 1));
       await ctx.step({ step: call, steps: N, t: tau(i + k + 1), x, x0: pred.x0 });
       call++;
     }

@@ -10,7 +10,7 @@
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import type { Prediction } from '../prediction.js';
 import type { NumArray } from '../tensor.js';
-import type { ReuseQuantity } from '../pfdiff/first-order-step.js';
+import type { PfdiffQuantity } from '../pfdiff/first-order-step.js';
 import type { TimestepFamily, TimestepOptions } from '../timesteps.js';
 
 /** Progress of a sampling run, reported after each solver step. */
@@ -70,7 +70,7 @@ export interface PfdiffPlanInfo {
   readonly h: number;
   readonly variant: PfdiffVariant;
   /** The stored quantity (first-order variant only). */
-  readonly reuse?: ReuseQuantity;
+  readonly quantity?: PfdiffQuantity;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { OrtModuleLike } from '../ort-types.js';
 import { totalOpCount, type OpCount } from './flops.js';
 import { GraphIndex } from './graph-index.js';
 import { decodeModel, dtypeCode, encodeModel, int64ToNumber, withFields, type OnnxModel, type OnnxNode, type OnnxValueInfo } from './onnx-proto.js';
-import { normalizePolicy, selectReusePoints, type FeatureReusePolicy, type ReusePoint } from './reuse-points.js';
+import { normalizePointSelection, selectReusePoints, type ReusePointSelection, type ReusePoint } from './reuse-points.js';
 import { probeTensorShapes, type ShapeProbeOptions, type TensorInfo } from './shape-probe.js';
 
 /** Work of one full and one reuse call (batch 1). */
@@ -81,17 +81,17 @@ export async function analyzeOnnxModel(modelBytes: Uint8Array, options: FeatureR
 }
 
 /**
- * Derive the keyframe and reuse graphs of `modelBytes` for `policy` (see {@link FeatureReusePolicy}).
+ * Derive the keyframe and reuse graphs of `modelBytes` for `policy` (see {@link ReusePointSelection}).
  * Throws when the policy finds no reuse point or names a tensor the graph does not compute.
  */
 export async function buildFeatureReuseGraphs(
   modelBytes: Uint8Array | AnalyzedOnnxModel,
-  policy: FeatureReusePolicy | string[],
+  policy: ReusePointSelection | string[],
   options: FeatureReuseBuildOptions = {},
 ): Promise<FeatureReuseGraphs> {
   const analyzed = modelBytes instanceof Uint8Array ? await analyzeOnnxModel(modelBytes, options) : modelBytes;
   const { model, index, shapes, weightShape, fullFlops } = analyzed;
-  const selected = selectReusePoints(index, shapes, normalizePolicy(policy));
+  const selected = selectReusePoints(index, shapes, normalizePointSelection(policy));
   const seen = new Set<string>();
   const points: ReusePoint[] = [];
   for (const p of selected) {

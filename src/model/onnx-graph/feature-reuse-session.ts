@@ -10,7 +10,7 @@
 import type { OnnxSessionIo } from '../onnx-signature.js';
 import type { OrtModuleLike, OrtSessionLike, OrtSessionOptionsLike, OrtTensorData, OrtTensorLike } from '../ort-types.js';
 import { buildFeatureReuseGraphs, type FeatureReuseBuildOptions, type FeatureReuseGraphs } from './feature-reuse-graphs.js';
-import type { FeatureReusePolicy, ReusePoint } from './reuse-points.js';
+import type { ReusePointSelection, ReusePoint } from './reuse-points.js';
 
 /** Cached tensors by reuse-point name. */
 export type FeatureCache = Record<string, OrtTensorLike>;
@@ -37,7 +37,7 @@ export class FeatureReuseSession {
   static async create(
     ort: OrtModuleLike,
     modelBytes: Uint8Array,
-    policy: FeatureReusePolicy | string[],
+    policy: ReusePointSelection | string[],
     options: FeatureReuseBuildOptions & { session?: OrtSessionOptionsLike } = {},
   ): Promise<FeatureReuseSession> {
     const graphs = await buildFeatureReuseGraphs(modelBytes, policy, { ...options, ort });

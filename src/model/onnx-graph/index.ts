@@ -10,10 +10,10 @@ export { nodeOpCount, totalOpCount, type OpCount } from './flops.js';
 export {
   findResidualAdds,
   findSkipConcats,
-  normalizePolicy,
+  normalizePointSelection,
   selectReusePoints,
-  POLICY_NAMES,
-  type FeatureReusePolicy,
+  REUSE_POINT_PRESETS,
+  type ReusePointSelection,
   type ReusePoint,
   type ReusePointKind,
   type ResidualAdd,

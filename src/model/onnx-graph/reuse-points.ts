@@ -40,33 +40,33 @@ export interface ReusePoint {
   block: string;
 }
 
-/** A reuse-point policy: a name, DeepCache with a chosen skip branch, or explicit tensor names. */
-export type FeatureReusePolicy =
+/** Which tensors a keyframe caches (the reuse points): a preset name, DeepCache with a chosen skip branch, or explicit tensor names. */
+export type ReusePointSelection =
   | 'frdiff'
   | 'residual'
   | 'deepcache'
-  | { policy: 'frdiff' | 'residual' }
-  | { policy: 'deepcache'; branch?: number }
-  | { policy: 'tensors'; tensors: string[] };
+  | { preset: 'frdiff' | 'residual' }
+  | { preset: 'deepcache'; branch?: number }
+  | { preset: 'tensors'; tensors: string[] };
 
-/** Names accepted by {@link normalizePolicy}. */
-export const POLICY_NAMES = ['frdiff', 'residual', 'deepcache'] as const;
+/** Names accepted by {@link normalizePointSelection}. */
+export const REUSE_POINT_PRESETS = ['frdiff', 'residual', 'deepcache'] as const;
 
-/** The policy as an object; throws on an unknown name. */
-export function normalizePolicy(policy: FeatureReusePolicy | string[]): Exclude<FeatureReusePolicy, string> {
-  if (Array.isArray(policy)) return { policy: 'tensors', tensors: policy };
-  if (typeof policy === 'string') {
-    if (!(POLICY_NAMES as readonly string[]).includes(policy)) {
-      throw new Error(`unknown feature-reuse policy '${policy}'; use one of ${POLICY_NAMES.join(', ')}, or a list of tensor names`);
+/** The selection as an object; throws on an unknown preset. */
+export function normalizePointSelection(selection: ReusePointSelection | string[]): Exclude<ReusePointSelection, string> {
+  if (Array.isArray(selection)) return { preset: 'tensors', tensors: selection };
+  if (typeof selection === 'string') {
+    if (!(REUSE_POINT_PRESETS as readonly string[]).includes(selection)) {
+      throw new Error(`unknown reuse points '${selection}'; use one of ${REUSE_POINT_PRESETS.join(', ')}, or a list of tensor names`);
     }
-    return { policy } as Exclude<FeatureReusePolicy, string>;
+    return { preset: selection } as Exclude<ReusePointSelection, string>;
   }
-  if (!policy || !['frdiff', 'residual', 'deepcache', 'tensors'].includes((policy as { policy: string }).policy)) {
+  if (!selection || !['frdiff', 'residual', 'deepcache', 'tensors'].includes((selection as { preset: string }).preset)) {
     throw new Error(
-      `malformed feature-reuse policy ${JSON.stringify(policy)}; use {policy: 'frdiff' | 'residual' | 'deepcache', branch?} or {policy: 'tensors', tensors: [...]}`,
+      `malformed reuse points ${JSON.stringify(selection)}; use {preset: 'frdiff' | 'residual' | 'deepcache', branch?} or {preset: 'tensors', tensors: [...]}`,
     );
   }
-  return policy;
+  return selection;
 }
 
 /** A residual addition found in the graph. */
@@ -187,21 +187,21 @@ function peelGate(index: GraphIndex, v: string, x: string): string | null {
   return null;
 }
 
-/** Reuse points `policy` selects (before shape annotation): tensor, kind and block label. */
+/** The reuse points `selection` selects (before shape annotation): tensor, kind and block label. */
 export function selectReusePoints(
   index: GraphIndex,
   shapes: ReadonlyMap<string, TensorInfo>,
-  policy: Exclude<FeatureReusePolicy, string>,
+  selection: Exclude<ReusePointSelection, string>,
 ): Omit<ReusePoint, 'shape' | 'symbolic' | 'dtype'>[] {
-  if (policy.policy === 'tensors') return explicitPoints(index, shapes, policy.tensors);
-  if (policy.policy === 'deepcache') {
+  if (selection.preset === 'tensors') return explicitPoints(index, shapes, selection.tensors);
+  if (selection.preset === 'deepcache') {
     const skips = findSkipConcats(index, shapes);
     if (!skips.length) {
       throw new Error(
-        'policy deepcache needs a U-Net: this graph has no skip concatenation (a Concat joining an encoder feature with a deeper feature computed from it); use policy frdiff or residual',
+        'reuse points deepcache: needs a U-Net: this graph has no skip concatenation (a Concat joining an encoder feature with a deeper feature computed from it); use reuse points frdiff or residual',
       );
     }
-    const branch = policy.branch ?? 0;
+    const branch = selection.branch ?? 0;
     if (!Number.isInteger(branch) || branch < 0 || branch >= skips.length) {
       throw new Error(
         `deepcache branch ${branch} does not exist; this U-Net has ${skips.length} skip branches: use 0 (shallowest, skips the most) … ${skips.length - 1} (deepest)`,
@@ -213,9 +213,9 @@ export function selectReusePoints(
   const adds = dropWrappers(index, findResidualAdds(index, shapes));
   const noPoints = (what: string) =>
     new Error(
-      `policy ${policy.policy} found no reuse points: the graph has no ${what}, so it does not look like a diffusion U-Net/DiT backbone; check the model file, or pass explicit tensor names as reuse points (names as rediffuse inspect prints them, comma-separated)`,
+      `reuse points ${selection.preset}: no reuse points found: the graph has no ${what}, so it does not look like a diffusion U-Net/DiT backbone; check the model file, or pass explicit tensor names as reuse points (names as rediffuse inspect prints them, comma-separated)`,
     );
-  if (policy.policy === 'residual') {
+  if (selection.preset === 'residual') {
     const chosen = outermost(adds);
     if (!chosen.length) throw noPoints('residual Add whose branch contains a Conv/MatMul/Gemm');
     return chosen.map((r) => ({ name: r.branch, kind: 'residual-branch', block: label(index, r.add) }));
@@ -239,7 +239,7 @@ export function selectReusePoints(
 
 /** Validate explicit tensor names. */
 function explicitPoints(index: GraphIndex, shapes: ReadonlyMap<string, TensorInfo>, names: string[]): Omit<ReusePoint, 'shape' | 'symbolic' | 'dtype'>[] {
-  if (!names.length) throw new Error('policy tensors needs at least one tensor name; run `rediffuse inspect MODEL.onnx` to list candidates');
+  if (!names.length) throw new Error('reuse points as tensor names need at least one name; run `rediffuse inspect MODEL.onnx` to list candidates');
   return names.map((name) => {
     if (!index.isComputed(name) || !shapes.has(name)) {
       const why = index.inputNames.includes(name)
