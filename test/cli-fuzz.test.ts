@@ -16,6 +16,7 @@ import { after, describe, it } from 'node:test';
 import { decodePng, gridLayout } from '../src/io/png.js';
 import { bundledModelPath, cardPathFor } from '../src/node/load-model.js';
 import { encodeModel, type OnnxNode, type OnnxTensor } from '../src/model/onnx-graph/onnx-proto.js';
+import { busyFor, spawnCli } from './helpers/cli.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -146,60 +147,6 @@ symlinkSync(p('link-target.png'), p('link.png'));
 
 // ---------------------------------------------------------------------------------------------
 // The runner.
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function spawnCli(args: string[], opts: { timeoutMs?: number; onSpawn?: (child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
-      cwd: tmp,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 });
-    });
-    opts.onSpawn?.(child);
-  });
-}
-
-/**
- * Resolve once process `pid` has used `cpuMs` of CPU time (utime + stime in /proc/PID/stat, at
- * the usual 100 ticks per second): past the CLI's start-up (about 1 s of CPU; main() installs the
- * signal handlers and the parent watch first), so it is loading the model or sampling. CPU time,
- * not wall time, so a loaded machine does not make the interruption land before the handlers.
- * Falls back to a fixed wait where /proc is missing.
- */
-async function busyFor(pid: number, cpuMs = 4000, timeoutMs = 120_000): Promise<void> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < timeoutMs) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      await new Promise((r) => setTimeout(r, 5000));
-      return;
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if ((Number(fields[11]) + Number(fields[12])) * 10 >= cpuMs) return; // fields 14, 15 of stat(5)
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`process ${pid} did not reach ${cpuMs} ms of CPU time within ${timeoutMs} ms`);
-}
 
 interface Row {
   name: string;
@@ -517,7 +464,7 @@ describe('rediffuse against bad input (subprocess, table)', { concurrency: 3 }, 
     it(`${row.name} → exit ${row.code}`, async () => {
       const { args, out } = withOut(row);
       const before = new Map((row.unchanged ?? []).map((f) => [f, readFileSync(p(f))]));
-      const r = await spawnCli(args, { timeoutMs: row.heavy ? 90_000 : 120_000 }); // a heavy run that samples takes 20+ min
+      const r = await spawnCli(args, { cwd: tmp, timeoutMs: row.heavy ? 90_000 : 120_000 }); // a heavy run that samples takes 20+ min
       const all = `${r.stdout}\n${r.stderr}`;
       assert.equal(r.signal, null, `killed by ${r.signal} after ${r.ms.toFixed(0)} ms (a heavy row must be refused before sampling): ${all}`);
       assert.equal(r.code, row.code, all);
@@ -536,7 +483,7 @@ describe('rediffuse against bad input (subprocess, table)', { concurrency: 3 }, 
 
 describe('rediffuse outputs and interruptions (subprocess)', { concurrency: 2 }, () => {
   it('--out a symbolic link: the file it points to is replaced, the link stays (item 3)', async () => {
-    const r = await spawnCli(['sample', ...TINY, '--out', p('link.png')]);
+    const r = await spawnCli(['sample', ...TINY, '--out', p('link.png')], { cwd: tmp });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^wrote .*link-target\.png/);
     assert.ok(lstatSync(p('link.png')).isSymbolicLink());
@@ -546,7 +493,9 @@ describe('rediffuse outputs and interruptions (subprocess)', { concurrency: 2 },
   });
 
   it('--count 40 --class 0 wraps the row at 16 images (item 13)', async () => {
-    const r = await spawnCli(['sample', '--nfe', '1', '--count', '40', '--class', '0', '--solver', 'ddim', '--threads', '1', '--out', p('wrapped.png')]);
+    const r = await spawnCli(['sample', '--nfe', '1', '--count', '40', '--class', '0', '--solver', 'ddim', '--threads', '1', '--out', p('wrapped.png')], {
+      cwd: tmp,
+    });
     assert.equal(r.code, 0, r.stderr);
     const png = decodePng(readFileSync(p('wrapped.png')));
     const L = gridLayout(40, { sampleShape: [1, 28, 28], columns: 40, rowLabels: ['T-shirt/top'] });
@@ -559,6 +508,7 @@ describe('rediffuse outputs and interruptions (subprocess)', { concurrency: 2 },
     const dir = join(tmp, 'ctrl-c');
     mkdirSync(dir);
     const r = await spawnCli(['sample', ...HEAVY, '--out', join(dir, 'never.png')], {
+      cwd: tmp,
       onSpawn: (child) => {
         void busyFor(child.pid!).then(() => child.kill('SIGINT'));
       },

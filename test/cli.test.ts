@@ -3,7 +3,6 @@
  * its JSON report and PNG, Ctrl-C, and the error exits (run in-process, output captured).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,45 +12,14 @@ import { inspectModel } from '../src/cli/commands/inspect.js';
 import type { SampleReport } from '../src/cli/commands/sample.js';
 import { decodePng, gridLayout } from '../src/io/png.js';
 import { bundledModelPath, cardPathFor, loadModelCard } from '../src/node/load-model.js';
+import { busyFor, spawnCli } from './helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..');
-const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
-/** tsx's loader by absolute URL, since the CLI runs from a folder outside the package. */
-const TSX = import.meta.resolve('tsx');
 const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-cli-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Extra arguments selecting the model under test (the bundled one unless overridden for development). */
 const MODEL_ARGS = process.env['REDIFFUSE_CLI_MODEL'] ? ['--model', process.env['REDIFFUSE_CLI_MODEL']] : [];
 const modelPath = process.env['REDIFFUSE_CLI_MODEL'] ?? bundledModelPath();
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Spawn the CLI from another working folder (the bundled model must be found from the package root). */
-function spawnCli(args: string[], onSpawn?: (kill: (sig: NodeJS.Signals) => void, stderr: () => string) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
-      cwd: tmp,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    onSpawn?.(
-      (sig) => child.kill(sig),
-      () => stderr,
-    );
-  });
-}
 
 /** Run in-process with captured output. */
 async function runInProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -64,23 +32,10 @@ async function runInProcess(args: string[]): Promise<{ code: number; out: string
 describe('rediffuse sample (spawned)', () => {
   it('writes the class grid and prints only a JSON report with --json', async () => {
     const out = join(tmp, 'grid.png');
-    const r = await spawnCli([
-      'sample',
-      ...MODEL_ARGS,
-      '--nfe',
-      '4',
-      '--count',
-      '2',
-      '--solver',
-      'ddim',
-      '--batch-size',
-      '16',
-      '--threads',
-      '1',
-      '--out',
-      'grid.png',
-      '--json',
-    ]);
+    const r = await spawnCli(
+      ['sample', ...MODEL_ARGS, '--nfe', '4', '--count', '2', '--solver', 'ddim', '--batch-size', '16', '--threads', '1', '--out', 'grid.png', '--json'],
+      { cwd: tmp },
+    );
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as SampleReport; // nothing but JSON on stdout
     const card = loadModelCard(cardPathFor(modelPath));
@@ -112,24 +67,27 @@ describe('rediffuse sample (spawned)', () => {
   });
 
   it('with PFDiff on one class prints where the PNG went', async () => {
-    const r = await spawnCli([
-      'sample',
-      ...MODEL_ARGS,
-      '--solver',
-      'ddim',
-      '--pfdiff',
-      '2_1',
-      '--nfe',
-      '3',
-      '--class',
-      '9',
-      '--count',
-      '3',
-      '--guidance',
-      '1',
-      '--out',
-      'one.png',
-    ]);
+    const r = await spawnCli(
+      [
+        'sample',
+        ...MODEL_ARGS,
+        '--solver',
+        'ddim',
+        '--pfdiff',
+        '2_1',
+        '--nfe',
+        '3',
+        '--class',
+        '9',
+        '--count',
+        '3',
+        '--guidance',
+        '1',
+        '--out',
+        'one.png',
+      ],
+      { cwd: tmp },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^wrote .*one\.png \(1 class × 3; ddim \+ PFDiff-2_1, 3 model calls/);
     assert.equal(r.stderr, ''); // no progress bar when stderr is not a terminal
@@ -139,8 +97,10 @@ describe('rediffuse sample (spawned)', () => {
 
   it('exits 130 on Ctrl-C and leaves no file behind', async () => {
     const dir = mkdtempSync(join(tmp, 'int-'));
-    const r = await spawnCli(['sample', ...MODEL_ARGS, '--solver', 'ddim', '--nfe', '500', '--count', '50', '--out', join(dir, 'never.png')], (kill) => {
-      setTimeout(() => kill('SIGINT'), 2500);
+    // SIGINT once the CLI has used 4 s of CPU (past start-up, where its handlers are installed), not after a fixed wait
+    const r = await spawnCli(['sample', ...MODEL_ARGS, '--solver', 'ddim', '--nfe', '500', '--count', '50', '--out', join(dir, 'never.png')], {
+      cwd: tmp,
+      onSpawn: (child) => void busyFor(child.pid!).then(() => child.kill('SIGINT')),
     });
     assert.equal(r.code, 130, `code ${r.code} signal ${r.signal} ${r.stderr}`);
     assert.match(r.stderr, /interrupted/);
@@ -225,25 +185,28 @@ describe('what a user is told', () => {
   const small = ['--class', '0', '--count', '1', '--guidance', '1', '--threads', '1', ...MODEL_ARGS];
 
   it('guidance 0 is the unconditional model at batch B (null labels, one network run per call)', async () => {
-    const r = await spawnCli([
-      'sample',
-      ...MODEL_ARGS,
-      '--solver',
-      'ddim',
-      '--guidance',
-      '0',
-      '--class',
-      '0',
-      '--count',
-      '2',
-      '--nfe',
-      '2',
-      '--batch-size',
-      '2',
-      '--json',
-      '--out',
-      join(tmp, 'g0.png'),
-    ]);
+    const r = await spawnCli(
+      [
+        'sample',
+        ...MODEL_ARGS,
+        '--solver',
+        'ddim',
+        '--guidance',
+        '0',
+        '--class',
+        '0',
+        '--count',
+        '2',
+        '--nfe',
+        '2',
+        '--batch-size',
+        '2',
+        '--json',
+        '--out',
+        join(tmp, 'g0.png'),
+      ],
+      { cwd: tmp },
+    );
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as SampleReport;
     assert.equal(report.settings.guidance, null);
@@ -252,13 +215,13 @@ describe('what a user is told', () => {
   });
 
   it('one call is "1 model call"', async () => {
-    const r = await spawnCli(['sample', ...small, '--solver', 'ddim', '--nfe', '1', '--out', join(tmp, 'one-call.png')]);
+    const r = await spawnCli(['sample', ...small, '--solver', 'ddim', '--nfe', '1', '--out', join(tmp, 'one-call.png')], { cwd: tmp });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /ddim, 1 model call, /);
   });
 
   it("--pfdiff with the default multistep solver warns that the experimental variant runs, and how to get the paper's", async () => {
-    const r = await spawnCli(['sample', ...small, '--pfdiff', '2_1', '--nfe', '3', '--out', join(tmp, 'pf-2m.png')]);
+    const r = await spawnCli(['sample', ...small, '--pfdiff', '2_1', '--nfe', '3', '--out', join(tmp, 'pf-2m.png')], { cwd: tmp });
     assert.equal(r.code, 0, r.stderr);
     // (with --solver ddim stderr stays empty: the spawned PFDiff test above)
     assert.equal(
@@ -281,7 +244,7 @@ describe('what a user is told', () => {
         meta: { tool: 'rediffuse autofr', solver: 'ddim' },
       }),
     );
-    const r = await spawnCli(['sample', ...small, '--nfe', '4', '--fr-policy', policy, '--out', join(tmp, 'frp.png')]);
+    const r = await spawnCli(['sample', ...small, '--nfe', '4', '--fr-policy', policy, '--out', join(tmp, 'frp.png')], { cwd: tmp });
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
@@ -292,21 +255,10 @@ describe('what a user is told', () => {
 
   it('--fr-points takes one tensor name as inspect prints it', async () => {
     const name = (await inspectModel(modelPath, ['deepcache'])).presets[0]!.points![0]!.name;
-    const r = await spawnCli([
-      'sample',
-      ...small,
-      '--solver',
-      'ddim',
-      '--nfe',
-      '4',
-      '--fr-interval',
-      '2',
-      '--fr-points',
-      name,
-      '--json',
-      '--out',
-      join(tmp, 'frt.png'),
-    ]);
+    const r = await spawnCli(
+      ['sample', ...small, '--solver', 'ddim', '--nfe', '4', '--fr-interval', '2', '--fr-points', name, '--json', '--out', join(tmp, 'frt.png')],
+      { cwd: tmp },
+    );
     assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout) as SampleReport;
     assert.deepEqual(
