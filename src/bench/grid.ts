@@ -24,9 +24,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_SCORE_MIXING, type ScoreMixing } from '../core/frdiff/score-mixing.js';
-import { formatKH, parseKH } from '../core/pfdiff/kh.js';
-import { PFDIFF_CONFIGS } from '../core/pfdiff/pfdiff.js';
+import { DEFAULT_SCORE_MIXING, type ScoreMixing, formatKH, parseKH, PFDIFF_CONFIGS } from '../core/index.js';
 
 /** Grid file format tag. */
 export const GRID_FORMAT = 'rediffuse-bench-grid/1';

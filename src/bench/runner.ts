@@ -13,23 +13,27 @@
  */
 import { cpus, platform, arch, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
-import type { FeatureReuseCapable, FeatureReuseModel } from '../core/frdiff/feature-reuse-model.js';
-import { plannedCalls } from '../core/frdiff/planned-calls.js';
-import { layoutReusePolicy, countCalls, type ReusePolicy } from '../core/frdiff/reuse-policy.js';
-import { modelCallAt, type Conditioning, type DiffusionModel } from '../core/model.js';
-import { gaussianBatch } from '../core/rng.js';
-import { sample, type SampleOptions } from '../core/sample.js';
-import { getSolver } from '../core/solvers/registry.js';
-import { now } from '../core/clock.js';
-import { median, timeInterleaved } from '../core/timing.js';
-import { packageVersion } from '../io/package-version.js';
-import { sampleOptionsFromCard, SampleRequestError } from '../model/card-sample-options.js';
-import { featureReuseFor, type FeatureReuseChoice } from '../model/feature-reuse-setup.js';
-import { classAccuracy } from '../metrics/accuracy.js';
-import { featureStatistics } from '../metrics/feature-statistics.js';
-import { frechetDistance } from '../metrics/frechet.js';
-import { kid } from '../metrics/kid.js';
-import { trajectoryError } from '../metrics/trajectory.js';
+import {
+  type FeatureReuseCapable,
+  type FeatureReuseModel,
+  plannedCalls,
+  layoutReusePolicy,
+  countCalls,
+  type ReusePolicy,
+  modelCallAt,
+  type Conditioning,
+  type DiffusionModel,
+  gaussianBatch,
+  sample,
+  type SampleOptions,
+  getSolver,
+  now,
+  median,
+  timeInterleaved,
+} from '../core/index.js';
+import { packageVersion } from '../node/index.js';
+import { sampleOptionsFromCard, SampleRequestError, featureReuseFor, type FeatureReuseChoice } from '../model/index.js';
+import { classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
 import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
 import type { BenchSetup } from './setup.js';

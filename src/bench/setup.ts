@@ -9,13 +9,17 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FeatureReuseCapable } from '../core/frdiff/feature-reuse-model.js';
-import type { DiffusionModel, ModelCall } from '../core/model.js';
-import { gaussianModel } from '../core/reference-models.js';
-import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
-import type { NumArray } from '../core/tensor.js';
-import type { GaussianStatistics } from '../metrics/frechet.js';
-import { cardSamplingSetup, parseModelCard, type CardSamplingSetup } from '../model/model-card.js';
+import {
+  type FeatureReuseCapable,
+  type DiffusionModel,
+  type ModelCall,
+  gaussianModel,
+  REFERENCE_SCHEDULER_CONFIG,
+  type NoiseSchedule,
+  type NumArray,
+} from '../core/index.js';
+import { type GaussianStatistics } from '../metrics/index.js';
+import { cardSamplingSetup, parseModelCard, type CardSamplingSetup } from '../model/index.js';
 import { sha256Hex, fileSha256, canonicalJson } from './cell-key.js';
 
 /** The project's quality meter: features (and logits) of samples plus the real data's statistics. */
@@ -91,15 +95,7 @@ export function referenceSetup(opts: ReferenceSetupOptions = {}): BenchSetup {
     parseModelCard(
       {
         name: 'reference-gaussian',
-        scheduler_config: {
-          _class_name: 'DDPMScheduler',
-          num_train_timesteps: 1000,
-          beta_start: 1e-4,
-          beta_end: 0.02,
-          beta_schedule: 'linear',
-          clip_sample: false,
-          timestep_spacing: 'linspace',
-        },
+        scheduler_config: REFERENCE_SCHEDULER_CONFIG,
         sample_size: sampleShape,
       },
       '(reference model)',

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
-import { parseKH } from '../core/pfdiff/kh.js';
+import { parseKH } from '../core/index.js';
 
 /** Exit code for wrong input or a failed run. */
 export const EXIT_FAILURE = 1;

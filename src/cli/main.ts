@@ -11,7 +11,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { packageVersion } from '../io/package-version.js';
+import { packageVersion } from '../node/index.js';
 import { CliError, EXIT_FAILURE } from './cli-error.js';
 import { interruptSignal, releaseInterrupt } from './interrupt.js';
 

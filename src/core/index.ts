@@ -98,6 +98,7 @@ export { classifierFreeGuidance, MAX_GUIDANCE_SCALE, type GuidanceOptions } from
 export {
   gaussianModel,
   gaussianMixtureModel,
+  REFERENCE_SCHEDULER_CONFIG,
   type GaussianModel,
   type GaussianModelOptions,
   type GaussianMixtureOptions,

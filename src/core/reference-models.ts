@@ -162,3 +162,18 @@ export function gaussianMixtureModel(opts: GaussianMixtureOptions): DiffusionMod
     },
   };
 }
+
+/**
+ * The diffusers scheduler config of the closed-form reference models as the CLI (`--reference`) and
+ * the bench run them: DDPM's linear betas (1e-4 … 0.02 over 1000 steps) on diffusers' default
+ * `linspace` grid.
+ */
+export const REFERENCE_SCHEDULER_CONFIG = {
+  _class_name: 'DDPMScheduler',
+  num_train_timesteps: 1000,
+  beta_start: 1e-4,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  clip_sample: false,
+  timestep_spacing: 'linspace',
+} as const;

@@ -21,3 +21,5 @@ export { FASHION_MNIST_DIR, loadFashionMnist } from './fashion-mnist.js';
 export { loadReferenceStatistics } from './reference-stats.js';
 export { encodePng, decodePng, imageGridPng } from '../io/png.js';
 export { writeFileAtomic, type AtomicWriteOptions } from '../io/atomic-write.js';
+export { checkOutputPath, OutputPathError } from '../io/output-path.js';
+export { packageVersion } from '../io/package-version.js';

@@ -10,20 +10,32 @@
  * @packageDocumentation
  */
 import { Option, type Command } from 'commander';
-import { intervalBudget, measureCallCost, searchReusePolicy, policyCost, type MeasuredCallCost, type PointsCost } from '../../core/frdiff/autofr.js';
-import { plannedCalls } from '../../core/frdiff/planned-calls.js';
-import { createPolicyObjective, fullComputeSamples, pointsKey } from '../../core/frdiff/policy-objective.js';
-import { countCalls, uniformPolicy, type ReusePolicy } from '../../core/frdiff/reuse-policy.js';
-import { DEFAULT_SCORE_MIXING } from '../../core/frdiff/score-mixing.js';
-import type { SampleOptions } from '../../core/sample.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
-import { sampleOptionsFromCard, SampleRequestError } from '../../model/card-sample-options.js';
-import { createFeatureReuseNets } from '../../model/feature-reuse-setup.js';
-import { bundledModelPath, cardPathFor, loadModelCard, readModelBytes } from '../../node/load-model.js';
-import { cardSamplingSetup } from '../../model/model-card.js';
-import { OnnxDiffusionModel } from '../../model/onnx-backend.js';
-import type { OrtModuleLike } from '../../model/ort-types.js';
-import { checkOutputPath } from '../../io/output-path.js';
+import {
+  intervalBudget,
+  measureCallCost,
+  searchReusePolicy,
+  policyCost,
+  type MeasuredCallCost,
+  type PointsCost,
+  plannedCalls,
+  createPolicyObjective,
+  fullComputeSamples,
+  pointsKey,
+  countCalls,
+  uniformPolicy,
+  type ReusePolicy,
+  DEFAULT_SCORE_MIXING,
+  type SampleOptions,
+} from '../../core/index.js';
+import { writeFileAtomic, bundledModelPath, cardPathFor, loadModelCard, readModelBytes, checkOutputPath } from '../../node/index.js';
+import {
+  sampleOptionsFromCard,
+  SampleRequestError,
+  createFeatureReuseNets,
+  cardSamplingSetup,
+  OnnxDiffusionModel,
+  type OrtModuleLike,
+} from '../../model/index.js';
 import { CliError, intArg, numberArg, threadsArg } from '../cli-error.js';
 
 /** Model calls of an Auto-FR run when neither --steps nor --nfe is given. */

@@ -17,8 +17,7 @@ import { writeReport } from '../../bench/report.js';
 import { pairedWallTime, runBench, type BenchEvent, type BenchResults } from '../../bench/runner.js';
 import { onnxSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
 import { BenchStore } from '../../bench/store.js';
-import { checkOutputPath } from '../../io/output-path.js';
-import { bundledModelPath } from '../../node/index.js';
+import { bundledModelPath, checkOutputPath } from '../../node/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 

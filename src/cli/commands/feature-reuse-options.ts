@@ -6,22 +6,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { FeatureReuseModel } from '../../core/frdiff/feature-reuse-model.js';
 import {
+  type FeatureReuseModel,
   countCalls,
   layoutReusePolicy,
   validateReusePolicy,
   type KeyframeChoice,
   type ReuseChoice,
   type ReusePolicy,
-} from '../../core/frdiff/reuse-policy.js';
-import { DEFAULT_SCORE_MIXING, type ScoreMixing } from '../../core/frdiff/score-mixing.js';
-import type { SampleOptions } from '../../core/sample.js';
-import type { FeatureReuseOnnxModel } from '../../model/feature-reuse-onnx-model.js';
-import { createFeatureReuseSetup, normalizeReusePoints } from '../../model/feature-reuse-setup.js';
-import { readModelBytes } from '../../node/load-model.js';
-import type { ModelCard } from '../../model/model-card.js';
-import type { OrtModuleLike } from '../../model/ort-types.js';
+  DEFAULT_SCORE_MIXING,
+  type ScoreMixing,
+  type SampleOptions,
+} from '../../core/index.js';
+import { type FeatureReuseOnnxModel, createFeatureReuseSetup, normalizeReusePoints, type ModelCard, type OrtModuleLike } from '../../model/index.js';
+import { readModelBytes } from '../../node/index.js';
 import { CliError, intArg, numberArg } from '../cli-error.js';
 
 /** The `--fr-*` flags as commander parses them. */

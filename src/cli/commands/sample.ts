@@ -4,19 +4,29 @@
  * @packageDocumentation
  */
 import { Command, Option } from 'commander';
-import type { DiffusionModel } from '../../core/model.js';
-import { gaussianModel } from '../../core/reference-models.js';
-import { sample, type SampleOptions, type SampleResult } from '../../core/sample.js';
-import { MULTISTEP_BASES } from '../../core/pfdiff/pfdiff-multistep.js';
-import { listSolvers } from '../../core/solvers/registry.js';
-import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/timesteps.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
-import { checkOutputPath } from '../../io/output-path.js';
-import { imageGridPng } from '../../io/png.js';
-import { bundledModelPath, loadOnnxModel } from '../../node/load-model.js';
-import { sampleOptionsFromCard, SampleRequestError } from '../../model/card-sample-options.js';
-import { cardSamplingSetup, parseModelCard, resolveClassLabel, type CardSamplingSetup, type ModelCard } from '../../model/model-card.js';
-import type { OnnxDiffusionModel } from '../../model/onnx-backend.js';
+import {
+  type DiffusionModel,
+  gaussianModel,
+  REFERENCE_SCHEDULER_CONFIG,
+  sample,
+  type SampleOptions,
+  type SampleResult,
+  MULTISTEP_BASES,
+  listSolvers,
+  TIMESTEP_SPACINGS,
+  type TimestepSpacing,
+} from '../../core/index.js';
+import { writeFileAtomic, checkOutputPath, imageGridPng, bundledModelPath, loadOnnxModel } from '../../node/index.js';
+import {
+  sampleOptionsFromCard,
+  SampleRequestError,
+  cardSamplingSetup,
+  parseModelCard,
+  resolveClassLabel,
+  type CardSamplingSetup,
+  type ModelCard,
+  type OnnxDiffusionModel,
+} from '../../model/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import { createProgress } from '../progress.js';
@@ -197,15 +207,7 @@ interface LoadedForCli {
 /** The card of the closed-form reference model (development): DDPM's linear betas, diffusers' default linspace grid. */
 const REFERENCE_CARD = {
   name: 'reference',
-  scheduler_config: {
-    _class_name: 'DDPMScheduler',
-    num_train_timesteps: 1000,
-    beta_start: 1e-4,
-    beta_end: 0.02,
-    beta_schedule: 'linear',
-    clip_sample: false,
-    timestep_spacing: 'linspace',
-  },
+  scheduler_config: REFERENCE_SCHEDULER_CONFIG,
   sample_size: [1, 28, 28],
 };
 
