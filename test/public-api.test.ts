@@ -5,7 +5,8 @@
  * leaks through an `export *`.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
 interface Names {
@@ -100,5 +101,19 @@ describe('public API (docs/api.md)', () => {
     const metrics = (await import('../src/metrics/index.js')) as Record<string, unknown>;
     for (const name of ['symmetricEigen', 'mmdUnbiased', 'loadFashionMnist', 'loadReferenceStatistics'])
       assert.equal(metrics[name], undefined, `rediffuse/metrics leaks ${name}`);
+  });
+
+  test('the CLI, the bench and the web page import the library only through its public entries', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+        d.isDirectory() ? files(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : [],
+      );
+    const layer = /from '((?:\.\.\/)+(?:src\/)?(?:core|model|metrics|node|io)\/[^']+)'/g;
+    const entries = /(?:^|\/)(?:core|model|metrics|node)\/index\.js$|(?:^|\/)src\/index\.js$|^(?:\.\.\/)+index\.js$/;
+    const offenders: string[] = [];
+    for (const file of [...files('src/cli'), ...files('src/bench'), ...files('web').filter((f) => !f.includes('dist')), ...files('bench')]) {
+      for (const m of readFileSync(file, 'utf8').matchAll(layer)) if (!entries.test(m[1]!)) offenders.push(`${file} imports ${m[1]}`);
+    }
+    assert.deepEqual(offenders, []);
   });
 });
