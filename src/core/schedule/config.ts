@@ -80,6 +80,24 @@ export interface SchedulerConfig {
   notes: string[];
   /** Fields we do not interpret, kept as they were. */
   unknownFields: Record<string, unknown>;
+  /**
+   * The {@link sample} options that reproduce diffusers' `set_timesteps(numInferenceSteps)` and
+   * its loop: solver, solver options, grid, and the budget (`steps` or `nfe`, as the class counts
+   * `num_inference_steps`).
+   */
+  sampleOptions(numInferenceSteps: number): ConfigSampleOptions;
+}
+
+/** What {@link SchedulerConfig.sampleOptions} returns: spread it into `sample({ model, ...it })`. */
+export interface ConfigSampleOptions {
+  schedule: DiscreteSchedule;
+  solver: string;
+  solverOptions: Record<string, unknown>;
+  steps?: number;
+  nfe?: number;
+  timesteps: Omit<TimestepOptions, 'steps'>;
+  clipSample?: number;
+  thresholding?: ThresholdingConfig;
 }
 
 type Json = Record<string, unknown>;
@@ -312,6 +330,21 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
     timestepOptions,
     notes,
     unknownFields,
+    sampleOptions(numInferenceSteps: number): ConfigSampleOptions {
+      if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
+        throw new RangeError(`sampleOptions: numInferenceSteps must be an integer ≥ 1, got ${String(numInferenceSteps)}`);
+      }
+      const singlestep = className === 'DPMSolverSinglestepScheduler';
+      return {
+        schedule,
+        solver,
+        solverOptions: { ...solverOptions },
+        ...(singlestep ? { nfe: numInferenceSteps } : { steps: numInferenceSteps }),
+        timesteps: { ...timestepOptions },
+        ...(clipSample ? { clipSample: clipSampleRange } : {}),
+        ...(thresholding ? { thresholding } : {}),
+      };
+    },
   };
   if (thresholding) out.thresholding = thresholding;
   if (typeof rawSpacing === 'string') out.timestepSpacing = rawSpacing;
