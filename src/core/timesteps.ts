@@ -77,6 +77,19 @@ export interface TimestepOptions {
    * at `sigma_min` as in the DPM-Solver code; continuous schedules only allow `sigma_min`.
    */
   terminal?: TimestepTerminal;
+  /**
+   * Precision of the Euler-family `linspace` times: `float32` (default, diffusers as shipped:
+   * `np.linspace(..., dtype=np.float32)`) or `float64` (the same formula unrounded).
+   */
+  timeDtype?: 'float32' | 'float64';
+  /**
+   * Keep a grid whose last time equals its terminal (e.g. DDIM `linspace` or PNDM without
+   * `steps_offset` end at t = 0, and `set_alpha_to_one=False` puts the terminal at t = 0 too): the
+   * last interval then has zero length, an identity step that still calls the model — what diffusers
+   * runs. Default false: such a grid is refused as not strictly decreasing. Only solvers whose update
+   * is the identity on a zero-length interval accept it (ddim, plms).
+   */
+  repeatedTerminal?: boolean;
   /** Karras ρ, default 7. */
   rho?: number;
   /** Smallest VE sigma σ/α for `karras` / `exponential`, default the schedule's at `tMin`. */
@@ -183,7 +196,14 @@ function trainSteps(schedule: NoiseSchedule, spacing: string): number {
 }
 
 /** diffusers' `leading` / `trailing` / `linspace` without the terminal (S values, decreasing). */
-function diffusersGrid(spacing: 'leading' | 'trailing' | 'linspace', family: TimestepFamily, n: number, s: number, offset: number): number[] {
+function diffusersGrid(
+  spacing: 'leading' | 'trailing' | 'linspace',
+  family: TimestepFamily,
+  n: number,
+  s: number,
+  offset: number,
+  timeDtype: 'float32' | 'float64' = 'float32',
+): number[] {
   switch (spacing) {
     case 'leading': {
       if (family === 'dpm') {
@@ -206,7 +226,8 @@ function diffusersGrid(spacing: 'leading' | 'trailing' | 'linspace', family: Tim
       }
       if (family === 'euler') {
         // Euler/Heun/LMS: linspace(0, N−1, S, dtype=float32)[::-1] — fractional, float32-rounded.
-        return linspace(0, n - 1, s).map(Math.fround).reverse();
+        const times = linspace(0, n - 1, s);
+        return (timeDtype === 'float64' ? times : times.map(Math.fround)).reverse();
       }
       return linspace(0, n - 1, s).map(roundHalfEven).reverse();
     }
@@ -250,9 +271,16 @@ export function exponentialSigmas(sigmaMin: number, sigmaMax: number, count: num
   return linspace(Math.log(sigmaMax), Math.log(sigmaMin), count).map(Math.exp);
 }
 
-/** The first position where `grid` fails to decrease strictly, or −1. */
-function firstNonDecreasing(grid: readonly number[]): number {
-  for (let i = 1; i < grid.length; i++) if (!(grid[i]! < grid[i - 1]!)) return i;
+/**
+ * The first position where `grid` fails to decrease strictly, or −1; with `repeatedTerminal`, a last
+ * time equal to the one before it is allowed (the identity final step, see {@link TimestepOptions}).
+ */
+function firstNonDecreasing(grid: readonly number[], repeatedTerminal = false): number {
+  for (let i = 1; i < grid.length; i++) {
+    if (grid[i]! < grid[i - 1]!) continue;
+    if (repeatedTerminal && i === grid.length - 1 && i > 1 && grid[i] === grid[i - 1]) continue;
+    return i;
+  }
   return -1;
 }
 
@@ -355,7 +383,7 @@ export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions
     );
   }
   const grid = rawTimesteps(schedule, { ...options, steps });
-  const bad = firstNonDecreasing(grid);
+  const bad = firstNonDecreasing(grid, options.repeatedTerminal === true);
   if (bad >= 0) {
     const max = largestValidSteps(schedule, options, steps - 1);
     const detail = `${what} is not strictly decreasing at position ${bad} (${grid[bad - 1]} then ${grid[bad]})`;
@@ -373,7 +401,7 @@ export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions
 function largestValidSteps(schedule: NoiseSchedule, options: TimestepOptions, upTo: number): number {
   const ok = (m: number): boolean => {
     try {
-      return firstNonDecreasing(rawTimesteps(schedule, { ...options, steps: m })) < 0;
+      return firstNonDecreasing(rawTimesteps(schedule, { ...options, steps: m }), options.repeatedTerminal === true) < 0;
     } catch {
       return false;
     }
@@ -412,7 +440,9 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
       if (!Number.isInteger(offset) || offset < 0) {
         fail(`timesteps: stepsOffset must be an integer ≥ 0, got ${offset}`);
       }
-      grid = [...diffusersGrid(spacing, family, n, steps, offset), terminalTime];
+      const dtype = options.timeDtype ?? 'float32';
+      if (dtype !== 'float32' && dtype !== 'float64') fail(`timesteps: timeDtype must be 'float32' or 'float64', got ${String(dtype)}`);
+      grid = [...diffusersGrid(spacing, family, n, steps, offset, dtype), terminalTime];
       break;
     }
     case 'uniform': {

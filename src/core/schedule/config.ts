@@ -239,14 +239,14 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   }
   const betaSchedule = readChoice<BetaScheduleName>(c, 'beta_schedule', 'linear', BETA_SCHEDULES);
   const rescaleBetasZeroSnr = readBoolean(c, 'rescale_betas_zero_snr', false);
-  const schedule = discreteSchedule({
+  const betaOptions = {
     numTrainTimesteps: trainedBetas ? trainedBetas.length : numTrainTimesteps,
     betaStart: readNumber(c, 'beta_start', 0.0001),
     betaEnd: readNumber(c, 'beta_end', 0.02),
-    betaSchedule: trainedBetas ? 'trained_betas' : betaSchedule,
+    betaSchedule: trainedBetas ? ('trained_betas' as const) : betaSchedule,
     trainedBetas,
     rescaleBetasZeroSnr,
-  });
+  };
   const predictionType = readChoice<PredictionType>(c, 'prediction_type', 'epsilon', PREDICTION_TYPES);
 
   // --- grid ---------------------------------------------------------------------------------------
@@ -285,6 +285,16 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
     terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', 'zero', ['zero', 'sigma_min']);
   }
 
+  // --- fractional times (see discrete.ts): the Euler family interpolates σ/α linearly; the DPM
+  // family hands the network rounded times on sigma-spaced grids. ---
+  const eulerFamily = defaults.family === 'euler';
+  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential';
+  const schedule = discreteSchedule({
+    ...betaOptions,
+    ...(eulerFamily ? { sigmaInterpolation: 'linear' as const } : {}),
+    ...(!eulerFamily && sigmaSpaced ? { roundModelTimes: true } : {}),
+  });
+
   // --- x̂0 post-processing ---------------------------------------------------------------------
   const clipSample = readBoolean(c, 'clip_sample', defaults.clipSample);
   const clipSampleRange = readNumber(c, 'clip_sample_range', 1);
@@ -294,12 +304,14 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
 
   // --- solver -------------------------------------------------------------------------------------
   const { solver, solverOptions } = mapSolver(className, c, notes);
+  // diffusers' Euler family: init_noise_sigma = σ_max for linspace/trailing, √(σ_max² + 1) (the VP start z) for leading.
+  if (eulerFamily && (defaults.spacing === 'linspace' ? rawSpacing ?? 'linspace' : rawSpacing) !== 'leading') solverOptions['noiseStart'] = 'sigma_max';
 
   if (c['timestep_type'] !== undefined && c['timestep_type'] !== 'discrete') {
     notes.push(`timestep_type ${describe(c['timestep_type'])} is not supported: the network receives discrete-schedule times`);
   }
   if (c['interpolation_type'] !== undefined && c['interpolation_type'] !== 'linear') {
-    notes.push(`interpolation_type ${describe(c['interpolation_type'])}: fractional times always interpolate log σ linearly here`);
+    notes.push(`interpolation_type ${describe(c['interpolation_type'])} is not supported: fractional times interpolate σ/α linearly (diffusers' "linear")`);
   }
   if (typeof c['lambda_min_clipped'] === 'number' && Number.isFinite(c['lambda_min_clipped'])) {
     notes.push('lambda_min_clipped is not applied: the grid spans the whole schedule');
@@ -310,6 +322,8 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   const version = c['_diffusers_version'];
 
   const timestepOptions: Omit<TimestepOptions, 'steps'> = { spacing, family: defaults.family, stepsOffset, terminal };
+  // DDIM / PNDM grids ending at t = 0 followed by the terminal t = 0 run an identity last step, as in diffusers.
+  if (className === 'DDIMScheduler' || className === 'PNDMScheduler') timestepOptions.repeatedTerminal = true;
   if (sigmaMin !== undefined) timestepOptions.sigmaMin = sigmaMin;
   if (sigmaMax !== undefined) timestepOptions.sigmaMax = sigmaMax;
 
@@ -358,15 +372,16 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
 function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver: string; solverOptions: Record<string, unknown> } {
   switch (cls) {
     case 'DDIMScheduler':
-      // η is a call argument in diffusers, not a config field: deterministic DDIM.
-      return { solver: 'ddim', solverOptions: { eta: 0 } };
+      // η is a call argument in diffusers, not a config field: deterministic DDIM, stepping t → t − ⌊T/N⌋.
+      return { solver: 'ddim', solverOptions: { eta: 0, stepping: 'ratio' } };
     case 'DDPMScheduler': {
       const v = c['variance_type'];
       const varianceType = v === undefined || v === null ? 'fixed_small' : v;
       if (varianceType !== 'fixed_small' && varianceType !== 'fixed_large') {
         throw configError('variance_type', `${describe(v)} is not supported`, 'use "fixed_small" or "fixed_large"');
       }
-      return { solver: 'ddpm', solverOptions: { varianceType } };
+      // diffusers clamps the fixed_small variance at 1e-20 (so its last step adds 1e-10·z).
+      return { solver: 'ddpm', solverOptions: varianceType === 'fixed_small' ? { varianceType, varianceFloor: 1e-20 } : { varianceType } };
     }
     case 'PNDMScheduler':
       if (!readBoolean(c, 'skip_prk_steps', false)) {

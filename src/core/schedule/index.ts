@@ -13,6 +13,7 @@ export {
   type BetaScheduleName,
   type DiscreteSchedule,
   type DiscreteScheduleOptions,
+  type FractionalTimeOptions,
 } from './discrete.js';
 export { continuousVpSchedule, type ContinuousVpOptions } from './continuous.js';
 export {

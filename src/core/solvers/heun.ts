@@ -10,13 +10,15 @@
  */
 import { linearCombination } from '../tensor.js';
 import { defineSolver } from './define-solver.js';
-import { veEulerStep } from './euler.js';
+import { NOISE_START_RULE, noiseStartState, veEulerStep, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
 /** Options of {@link heunSpec}. */
 export interface HeunOptions {
   /** Last step without the correction (default true; required when the grid ends at σ = 0). */
   lowerOrderFinal: boolean;
+  /** The start, default `'unit'` (see euler.ts). */
+  noiseStart: NoiseStart;
 }
 
 /** Heun (Karras et al. 2022): second order, two calls per step (one on the final Euler step). */
@@ -26,7 +28,10 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
   description: "Heun's method in σ/α (Karras et al. 2022 Alg. 1), second order, 2 calls per step, last step Euler",
   order: 2,
   gridFamily: 'euler',
-  options: { defaults: { lowerOrderFinal: true }, rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' } } },
+  options: {
+    defaults: { lowerOrderFinal: true, noiseStart: 'unit' },
+    rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' }, noiseStart: NOISE_START_RULE },
+  },
   // Calls N = 2M − [lowerOrderFinal], so M = ⌊(N + [lowerOrderFinal])/2⌋.
   cost: {
     callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
@@ -39,8 +44,9 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
       );
     }
   },
-  step: ({ lowerOrderFinal }) => async ({ i, steps, s, t, x, ctx }) => {
+  step: ({ lowerOrderFinal, noiseStart }) => async ({ i, steps, s, t, x: given, ctx }) => {
     const sch = ctx.schedule;
+    const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
     const first = await ctx.evaluate(x, s);
     const predicted = veEulerStep(sch, x, first.eps, s, t);
     if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
