@@ -416,7 +416,8 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
         return { solver: 'dpmpp_2m_sde', solverOptions: multistep };
       }
       if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
-      return { solver: order === 2 ? 'dpmpp_2m' : 'dpmpp_3m', solverOptions: multistep };
+      // 3M: diffusers weights D2 by h·φ₃(−h) (half the Taylor weight).
+      return order === 2 ? { solver: 'dpmpp_2m', solverOptions: multistep } : { solver: 'dpmpp_3m', solverOptions: { ...multistep, d2Weight: 'diffusers' } };
     }
     case 'DPMSolverSinglestepScheduler': {
       const algorithm = readChoice(c, 'algorithm_type', 'dpmsolver++', ['dpmsolver++', 'dpmsolver', 'sde-dpmsolver++']);

@@ -30,6 +30,6 @@ export { dataStepCoefficient, lambdaStep, noiseStepCoefficient, phi, type Lambda
 export { stepPlanForCalls, singlestepOrders, type SinglestepOptions } from './singlestep-plan.js';
 export { dpmSolver1Spec, dpmSolver2Spec, dpmSolver3Spec, dpmSolverUpdate } from './dpm-solver.js';
 export { dpmpp2sSpec, dpmpp3sSpec, dpmppSinglestepUpdate } from './dpmpp-singlestep.js';
-export { dpmpp2mSpec, dpmpp3mSpec, dpmppMultistepUpdate, multistepOrder, type DpmppMultistepOptions } from './dpmpp-multistep.js';
+export { dpmpp2mSpec, dpmpp3mSpec, dpmppMultistepUpdate, multistepOrder, type Dpmpp3mOptions, type DpmppMultistepOptions } from './dpmpp-multistep.js';
 export { dpmpp2mSdeSpec, type Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 export { unipcSpec, type UniPcOptions } from './unipc.js';

@@ -8,7 +8,7 @@ import type { DdimOptions } from './ddim.js';
 import type { DdpmOptions } from './ddpm.js';
 import type { Dpmpp1Options } from './dpmpp-1.js';
 import type { Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
-import type { DpmppMultistepOptions } from './dpmpp-multistep.js';
+import type { Dpmpp3mOptions, DpmppMultistepOptions } from './dpmpp-multistep.js';
 import type { EulerOptions } from './euler.js';
 import type { EulerAncestralOptions } from './euler-ancestral.js';
 import type { HeunOptions } from './heun.js';
@@ -33,7 +33,7 @@ export interface SolverOptionsMap {
   dpmpp_2s: SinglestepOptions;
   dpmpp_3s: SinglestepOptions;
   dpmpp_2m: DpmppMultistepOptions;
-  dpmpp_3m: DpmppMultistepOptions;
+  dpmpp_3m: Dpmpp3mOptions;
   dpmpp_2m_sde: Dpmpp2mSdeOptions;
   unipc: UniPcOptions;
 }
