@@ -24,6 +24,7 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'DPMSolverMultistepScheduler',
   'DPMSolverSinglestepScheduler',
   'UniPCMultistepScheduler',
+  'DEISMultistepScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -190,6 +191,8 @@ interface ClassDefaults {
   spacing: (typeof SPACINGS)[number];
   clipSample: boolean;
   setAlphaToOne?: boolean;
+  /** The `final_sigmas_type` default where the class has one other than "zero". */
+  finalSigmas?: TimestepTerminal;
 }
 
 const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
@@ -203,6 +206,8 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   DPMSolverMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
   DPMSolverSinglestepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
   UniPCMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
+  // DEIS ends its sigmas at σ(t = 0), not 0.
+  DEISMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false, finalSigmas: 'sigma_min' },
 };
 
 /**
@@ -282,7 +287,7 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   } else if (className === 'DDPMScheduler') {
     terminal = 'zero';
   } else {
-    terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', 'zero', ['zero', 'sigma_min']);
+    terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', defaults.finalSigmas ?? 'zero', ['zero', 'sigma_min']);
   }
 
   // --- fractional times (see discrete.ts): the Euler family interpolates σ/α linearly; the DPM
@@ -428,6 +433,13 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       if (algorithm === 'dpmsolver') return { solver: `dpm_solver_${order}`, solverOptions: order === 1 ? {} : { lowerOrderFinal } };
       if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
       return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal } };
+    }
+    case 'DEISMultistepScheduler': {
+      readChoice(c, 'algorithm_type', 'deis', ['deis']);
+      readChoice(c, 'solver_type', 'logrho', ['logrho']);
+      const order = readInteger(c, 'solver_order', 2, 1);
+      if (order > 3) throw configError('solver_order', `is ${order}`, 'use 1, 2 or 3');
+      return { solver: 'deis', solverOptions: { order, lowerOrderFinal: readBoolean(c, 'lower_order_final', true) } };
     }
     case 'UniPCMultistepScheduler': {
       const variant = readChoice(c, 'solver_type', 'bh2', ['bh1', 'bh2']);

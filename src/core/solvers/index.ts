@@ -33,3 +33,4 @@ export { dpmpp2sSpec, dpmpp3sSpec, dpmppSinglestepUpdate } from './dpmpp-singles
 export { dpmpp2mSpec, dpmpp3mSpec, dpmppMultistepUpdate, multistepOrder, type Dpmpp3mOptions, type DpmppMultistepOptions } from './dpmpp-multistep.js';
 export { dpmpp2mSdeSpec, type Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 export { unipcSpec, type UniPcOptions } from './unipc.js';
+export { deisCoefficients, deisSpec, type DeisOptions } from './deis.js';

@@ -17,6 +17,7 @@ import { dpmpp2sSpec, dpmpp3sSpec } from './dpmpp-singlestep.js';
 import { dpmpp2mSpec, dpmpp3mSpec } from './dpmpp-multistep.js';
 import { dpmpp2mSdeSpec } from './dpmpp-2m-sde.js';
 import { unipcSpec } from './unipc.js';
+import { deisSpec } from './deis.js';
 
 const ALL_SPECS: readonly SolverSpec<any>[] = [
   // classic solvers
@@ -38,6 +39,7 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   dpmpp3mSpec,
   dpmpp2mSdeSpec,
   unipcSpec,
+  deisSpec,
 ];
 
 /** Every solver by registry name. */

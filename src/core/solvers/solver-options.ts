@@ -6,6 +6,7 @@
  */
 import type { DdimOptions } from './ddim.js';
 import type { DdpmOptions } from './ddpm.js';
+import type { DeisOptions } from './deis.js';
 import type { Dpmpp1Options } from './dpmpp-1.js';
 import type { Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 import type { Dpmpp3mOptions, DpmppMultistepOptions } from './dpmpp-multistep.js';
@@ -34,6 +35,7 @@ export interface SolverOptionsMap {
   dpmpp_3s: SinglestepOptions;
   dpmpp_2m: DpmppMultistepOptions;
   dpmpp_3m: Dpmpp3mOptions;
+  deis: DeisOptions;
   dpmpp_2m_sde: Dpmpp2mSdeOptions;
   unipc: UniPcOptions;
 }
