@@ -353,7 +353,8 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
       if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
         throw new RangeError(`sampleOptions: numInferenceSteps must be an integer ≥ 1, got ${String(numInferenceSteps)}`);
       }
-      const singlestep = className === 'DPMSolverSinglestepScheduler';
+      // DPM-Solver's own singlestep plan counts calls; diffusers' counts one call per interval.
+      const singlestep = className === 'DPMSolverSinglestepScheduler' && solverOptions['plan'] !== 'diffusers';
       return {
         schedule,
         solver,
@@ -429,10 +430,15 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       const order = readInteger(c, 'solver_order', 2, 1);
       if (order > 3) throw configError('solver_order', `is ${order}`, 'use 1, 2 or 3');
       const lowerOrderFinal = readBoolean(c, 'lower_order_final', true);
+      const solverType = readChoice(c, 'solver_type', 'midpoint', ['midpoint', 'heun']);
       if (algorithm === 'sde-dpmsolver++') notes.push('algorithm_type "sde-dpmsolver++" singlestep: using the deterministic dpmpp singlestep solver');
-      if (algorithm === 'dpmsolver') return { solver: `dpm_solver_${order}`, solverOptions: order === 1 ? {} : { lowerOrderFinal } };
+      if (algorithm === 'dpmsolver') {
+        notes.push('algorithm_type "dpmsolver" singlestep: DPM-Solver\'s own plan (k calls per interval), not diffusers\' one call per interval');
+        return { solver: `dpm_solver_${order}`, solverOptions: order === 1 ? {} : { lowerOrderFinal } };
+      }
       if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
-      return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal } };
+      // diffusers' plan: one call per interval, order list [1, 2, (3), …] (singlestep-plan.ts).
+      return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal, plan: 'diffusers', solverType } };
     }
     case 'DEISMultistepScheduler': {
       readChoice(c, 'algorithm_type', 'deis', ['deis']);
