@@ -144,7 +144,8 @@ test('config: DDIM with class defaults (clip_sample, set_alpha_to_one) and unkno
     my_custom_field: [1, 2],
   });
   assert.equal(c.solver, 'ddim');
-  assert.deepEqual(c.solverOptions, { eta: 0 });
+  // Deliberate default (issue 14): diffusers' t → t − ⌊T/N⌋ stepping; the grid-aligned DDIM is stepping 'grid'.
+  assert.deepEqual(c.solverOptions, { eta: 0, stepping: 'ratio' });
   assert.equal(c.predictionType, 'v_prediction');
   assert.equal(c.clipSample, true); // DDIMScheduler's default
   assert.equal(c.clipSampleRange, 1);
