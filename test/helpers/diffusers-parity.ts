@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DiffusionModel, ModelCall } from '../../src/core/model.js';
 import { sample } from '../../src/core/sample.js';
-import { fromSchedulerConfig, type SchedulerConfig } from '../../src/core/schedule/config.js';
+import { fromSchedulerConfig, type ConfigSampleOptions, type SchedulerConfig } from '../../src/core/schedule/config.js';
 import { veSigma } from '../../src/core/schedule/noise-schedule.js';
 import type { NumArray } from '../../src/core/tensor.js';
 
@@ -114,12 +114,13 @@ export async function runOurs(
   run: ParityRun,
   extraSolverOptions: Record<string, unknown> = {},
   gridOverrides: Record<string, unknown> = {},
+  adjust: (o: ConfigSampleOptions) => ConfigSampleOptions = (o) => o,
 ): Promise<OurRun> {
   const config = fromSchedulerConfig(run.scheduler_config);
   const model = parityModel(data);
   const noise = run.f64.step_noise;
   const steps: OurStep[] = [];
-  const opts = config.sampleOptions(run.num_inference_steps);
+  const opts = adjust(config.sampleOptions(run.num_inference_steps));
   const result = await sample({
     ...opts,
     solverOptions: { ...opts.solverOptions, ...extraSolverOptions },
@@ -130,7 +131,7 @@ export async function runOurs(
     precision: 'float64',
     ...(noise ? { noise: (i: number) => Float64Array.from(noise[i]!) } : {}),
     onStep: ({ t, x, x0 }) => {
-      steps.push({ sigma: t === -1 ? 0 : veSigma(config.schedule, t), x: Float64Array.from(x), ...(x0 ? { x0: Float64Array.from(x0) } : {}) });
+      steps.push({ sigma: t === -1 ? 0 : veSigma(opts.schedule, t), x: Float64Array.from(x), ...(x0 ? { x0: Float64Array.from(x0) } : {}) });
     },
   });
   return { config, calls: result.calls, times: model.times, final: Float64Array.from(result.samples), steps };

@@ -20,6 +20,7 @@ export {
   fromSchedulerConfig,
   SUPPORTED_SCHEDULER_CLASSES,
   type SchedulerClassName,
+  type ConfigSampleOptions,
   type SchedulerConfig,
   type ThresholdingConfig,
 } from './config.js';
