@@ -24,3 +24,4 @@ export {
   type SchedulerConfig,
   type ThresholdingConfig,
 } from './config.js';
+export { resolveSamplerName, type ResolvedSampler } from './sampler-names.js';
