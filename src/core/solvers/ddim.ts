@@ -15,7 +15,7 @@
  *   `trailing` grids whose spacing is not ⌊T/N⌋ (SD 1.5 at N = 6: 999 → 833, the next call at 832)
  *   and on `linspace` grids the state lands off the grid, and the next call treats it as lying at
  *   the next grid time. Measured on the SD 1.5 closed-form parity data: the final samples differ
- *   from `'grid'` by 1.6·10⁻² (trailing, N = 6) and 3·10⁻²…8·10⁻² (linspace) — see
+ *   from `'grid'` by 1.9·10⁻³ (trailing, N = 6) and 1.7·10⁻²…5.8·10⁻¹ (linspace, N = 50…4) — see
  *   docs/diffusers-parity.md.
  * A zero-length last interval (a grid ending at t = 0 followed by the terminal t = 0) is the
  * identity step x_t = α_s·x̂0 + σ_s·ε̂ = x_s (after its model call), as in diffusers.
