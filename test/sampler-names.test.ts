@@ -23,6 +23,10 @@ test('A1111 and ComfyUI names resolve to solver, options and spacing', () => {
     ['UniPC', 'unipc', { variant: 'bh1', order: 3 }, 'time_uniform'],
     ['uni_pc_bh2', 'unipc', { variant: 'bh2', order: 3, lowerOrderFinal: true }, 'linspace'],
     ['  dpmpp_2m   KARRAS ', 'dpmpp_2m', { lowerOrderFinal: false }, 'karras'],
+    ['DPM2', 'dpm_2', { noiseStart: 'sigma_max' }, 'linspace'],
+    ['DPM2 a Karras', 'dpm_2_a', { noiseStart: 'sigma_max' }, 'karras'],
+    ['dpm_2_ancestral', 'dpm_2_a', { noiseStart: 'sigma_max' }, 'linspace'],
+    ['ipndm', 'ipndm', { noiseStart: 'sigma_max' }, 'linspace'],
   ];
   for (const [name, solver, options, spacing] of cases) {
     const r = resolveSamplerName(name);
@@ -49,7 +53,7 @@ test('the grids are the samplers’ own: normal = t from 999 to 0 then σ = 0; C
 });
 
 test('unknown and not-yet-provided names throw, naming what they are', () => {
-  assert.throws(() => resolveSamplerName('DPM2 a Karras'), /"DPM2 a Karras" is KDPM2 ancestral .* does not provide yet: pick one of/);
+  assert.throws(() => resolveSamplerName('LCM'), /"LCM" is LCM .* does not provide yet: pick one of/);
   assert.throws(() => resolveSamplerName('DPM++ SDE Karras'), /DPMSolverSDE/);
   assert.throws(() => resolveSamplerName('Euler b'), /unknown sampler name "Euler b": use one of euler, euler a/);
   assert.throws(() => resolveSamplerName('DDIM Karras'), /runs on its own grid, not a karras schedule/);

@@ -68,7 +68,12 @@ const SAMPLERS: Record<string, Entry> = {
   },
   deis: { solver: 'deis', options: { order: 3 }, notes: ["ComfyUI's deis uses the 'tab' coefficients; here the log-ρ ones (same order)"] },
   ddpm: { solver: 'ddpm' },
+  dpm2: { solver: 'dpm_2', options: K_START },
+  'dpm2 a': { solver: 'dpm_2_a', options: K_START },
   // ComfyUI sampler_name spellings
+  dpm_2: { solver: 'dpm_2', options: K_START },
+  dpm_2_ancestral: { solver: 'dpm_2_a', options: K_START },
+  ipndm: { solver: 'ipndm', options: K_START },
   euler_ancestral: { solver: 'euler_a', options: K_START },
   dpmpp_2m: { solver: 'dpmpp_2m', options: { lowerOrderFinal: false } },
   dpmpp_2m_sde: { solver: 'dpmpp_2m_sde', options: { lowerOrderFinal: false } },
@@ -78,10 +83,6 @@ const SAMPLERS: Record<string, Entry> = {
 
 /** Names we know that have no solver here yet, with what they are. */
 const MISSING: Record<string, string> = {
-  'dpm2': 'KDPM2 (k-diffusion sample_dpm_2)',
-  'dpm2 a': 'KDPM2 ancestral (sample_dpm_2_ancestral)',
-  dpm_2: 'KDPM2 (k-diffusion sample_dpm_2)',
-  dpm_2_ancestral: 'KDPM2 ancestral (sample_dpm_2_ancestral)',
   'dpm++ sde': 'DPMSolverSDE (sample_dpmpp_sde, Brownian-tree noise)',
   dpmpp_sde: 'DPMSolverSDE (sample_dpmpp_sde, Brownian-tree noise)',
   'dpm++ 2s a': 'DPM++ 2S ancestral (sample_dpmpp_2s_ancestral)',
@@ -90,7 +91,6 @@ const MISSING: Record<string, string> = {
   dpmpp_3m_sde: 'DPM++ 3M SDE (sample_dpmpp_3m_sde)',
   lcm: 'LCM (consistency-model sampling, LCMScheduler)',
   tcd: 'TCD (TCDScheduler)',
-  ipndm: 'iPNDM (improved PNDM, diff-sampler)',
   ipndm_v: 'iPNDM with variable steps',
   'dpm fast': "DPM-Solver's adaptive-order fast sampler",
   'dpm adaptive': "DPM-Solver's adaptive step-size sampler",

@@ -34,3 +34,5 @@ export { dpmpp2mSpec, dpmpp3mSpec, dpmppMultistepUpdate, multistepOrder, type Dp
 export { dpmpp2mSdeSpec, type Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 export { unipcSpec, type UniPcOptions } from './unipc.js';
 export { deisCoefficients, deisSpec, type DeisOptions } from './deis.js';
+export { dpm2AncestralSpec, dpm2Spec, type Dpm2AncestralOptions, type Dpm2Options } from './kdpm2.js';
+export { IPNDM_WEIGHTS, ipndmSpec, type IpndmOptions } from './ipndm.js';

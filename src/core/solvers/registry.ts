@@ -18,6 +18,8 @@ import { dpmpp2mSpec, dpmpp3mSpec } from './dpmpp-multistep.js';
 import { dpmpp2mSdeSpec } from './dpmpp-2m-sde.js';
 import { unipcSpec } from './unipc.js';
 import { deisSpec } from './deis.js';
+import { dpm2AncestralSpec, dpm2Spec } from './kdpm2.js';
+import { ipndmSpec } from './ipndm.js';
 
 const ALL_SPECS: readonly SolverSpec<any>[] = [
   // classic solvers
@@ -40,6 +42,9 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   dpmpp2mSdeSpec,
   unipcSpec,
   deisSpec,
+  dpm2Spec,
+  dpm2AncestralSpec,
+  ipndmSpec,
 ];
 
 /** Every solver by registry name. */

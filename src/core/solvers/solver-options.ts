@@ -7,6 +7,8 @@
 import type { DdimOptions } from './ddim.js';
 import type { DdpmOptions } from './ddpm.js';
 import type { DeisOptions } from './deis.js';
+import type { Dpm2AncestralOptions, Dpm2Options } from './kdpm2.js';
+import type { IpndmOptions } from './ipndm.js';
 import type { Dpmpp1Options } from './dpmpp-1.js';
 import type { Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 import type { Dpmpp3mOptions, DpmppMultistepOptions } from './dpmpp-multistep.js';
@@ -36,6 +38,9 @@ export interface SolverOptionsMap {
   dpmpp_2m: DpmppMultistepOptions;
   dpmpp_3m: Dpmpp3mOptions;
   deis: DeisOptions;
+  dpm_2: Dpm2Options;
+  dpm_2_a: Dpm2AncestralOptions;
+  ipndm: IpndmOptions;
   dpmpp_2m_sde: Dpmpp2mSdeOptions;
   unipc: UniPcOptions;
 }
