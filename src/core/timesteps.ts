@@ -33,6 +33,7 @@ export const TIMESTEP_SPACINGS = [
   'karras',
   'exponential',
   'ays',
+  'lcm',
 ] as const;
 
 /**
@@ -44,6 +45,8 @@ export const TIMESTEP_SPACINGS = [
  *   `int(np.linspace(0, N−1, S))`, the grid of the PFDiff reference code.
  * - `karras`: Karras et al. 2022 eq. 5; `exponential`: log-uniform σ.
  * - `ays`: Align Your Steps (Sabour et al. 2024).
+ * - `lcm`: diffusers' LCMScheduler grid, `steps` of the `lcmOriginalSteps` distillation times
+ *   (k·i − 1, k = ⌊N/origin⌋), picked at ⌊linspace(0, origin, steps, endpoint=False)⌋ from the noisy end.
  */
 export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
 
@@ -90,6 +93,8 @@ export interface TimestepOptions {
    * is the identity on a zero-length interval accept it (ddim, plms).
    */
   repeatedTerminal?: boolean;
+  /** `lcm` spacing: the distillation's step count (diffusers' `original_inference_steps`), default 50. */
+  lcmOriginalSteps?: number;
   /** Karras ρ, default 7. */
   rho?: number;
   /** Smallest VE sigma σ/α for `karras` / `exponential`, default the schedule's at `tMin`. */
@@ -505,6 +510,9 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
     case 'ays':
       grid = aysGrid(schedule, steps, terminal, options);
       break;
+    case 'lcm':
+      grid = [...lcmGrid(schedule, steps, options.lcmOriginalSteps ?? 50), terminal === 'zero' ? CLEAN_TIME : schedule.tMin];
+      break;
   }
   return grid;
 }
@@ -520,6 +528,27 @@ function resolveTerminal(schedule: NoiseSchedule, requested: TimestepTerminal | 
     return 'sigma_min';
   }
   return requested ?? discreteDefault;
+}
+
+/**
+ * diffusers' LCMScheduler times: origin = [k·1 − 1, …, k·O − 1] (k = ⌊N/O⌋, O the original steps),
+ * reversed, at indices ⌊i·O/S⌋ for i = 0…S−1 (numpy's `linspace(0, O, S, endpoint=False)`).
+ */
+function lcmGrid(schedule: NoiseSchedule, steps: number, original: number): number[] {
+  const n = trainSteps(schedule, 'lcm');
+  if (!Number.isInteger(original) || original < 1 || original > n) {
+    fail(`timesteps: lcmOriginalSteps must be an integer in [1, ${n}], got ${String(original)}; LCM models use 50`);
+  }
+  if (steps > original) {
+    throw new TimestepCountError(
+      `timesteps: the lcm grid picks from ${original} distillation times, so it allows at most ${original} steps: pass steps ≤ ${original}`,
+      original,
+      steps,
+    );
+  }
+  const k = Math.floor(n / original);
+  const reversed = Array.from({ length: original }, (_, j) => (original - j) * k - 1);
+  return Array.from({ length: steps }, (_, i) => reversed[Math.floor((i * original) / steps)]!);
 }
 
 /** Align Your Steps: the published tables, log-linearly resampled for other step counts. */

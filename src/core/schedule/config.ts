@@ -25,6 +25,7 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'DPMSolverSinglestepScheduler',
   'UniPCMultistepScheduler',
   'DEISMultistepScheduler',
+  'LCMScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -141,6 +142,8 @@ const KNOWN_FIELDS = new Set([
   'interpolation_type',
   'timestep_type',
   'lambda_min_clipped',
+  'original_inference_steps',
+  'timestep_scaling',
 ]);
 
 const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
@@ -208,6 +211,8 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   UniPCMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
   // DEIS ends its sigmas at σ(t = 0), not 0.
   DEISMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false, finalSigmas: 'sigma_min' },
+  // LCM's set_timesteps ignores timestep_spacing: its own grid (the `lcm` spacing).
+  LCMScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
 };
 
 /**
@@ -326,7 +331,9 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   for (const [k, v] of Object.entries(c)) if (!KNOWN_FIELDS.has(k)) unknownFields[k] = v;
   const version = c['_diffusers_version'];
 
+  if (className === 'LCMScheduler') spacing = 'lcm';
   const timestepOptions: Omit<TimestepOptions, 'steps'> = { spacing, family: defaults.family, stepsOffset, terminal };
+  if (className === 'LCMScheduler') timestepOptions.lcmOriginalSteps = readInteger(c, 'original_inference_steps', 50, 1);
   // DDIM / PNDM grids ending at t = 0 followed by the terminal t = 0 run an identity last step, as in diffusers.
   if (className === 'DDIMScheduler' || className === 'PNDMScheduler') timestepOptions.repeatedTerminal = true;
   if (sigmaMin !== undefined) timestepOptions.sigmaMin = sigmaMin;
@@ -440,6 +447,8 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       // diffusers' plan: one call per interval, order list [1, 2, (3), …] (singlestep-plan.ts).
       return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal, plan: 'diffusers', solverType } };
     }
+    case 'LCMScheduler':
+      return { solver: 'lcm', solverOptions: { timestepScaling: readNumber(c, 'timestep_scaling', 10) } };
     case 'DEISMultistepScheduler': {
       readChoice(c, 'algorithm_type', 'deis', ['deis']);
       readChoice(c, 'solver_type', 'logrho', ['logrho']);

@@ -20,6 +20,7 @@ import { unipcSpec } from './unipc.js';
 import { deisSpec } from './deis.js';
 import { dpm2AncestralSpec, dpm2Spec } from './kdpm2.js';
 import { ipndmSpec } from './ipndm.js';
+import { lcmSpec } from './lcm.js';
 
 const ALL_SPECS: readonly SolverSpec<any>[] = [
   // classic solvers
@@ -45,6 +46,7 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   dpm2Spec,
   dpm2AncestralSpec,
   ipndmSpec,
+  lcmSpec,
 ];
 
 /** Every solver by registry name. */
