@@ -54,7 +54,7 @@ test('the grids are the samplers’ own: normal = t from 999 to 0 then σ = 0; C
 });
 
 test('unknown and not-yet-provided names throw, naming what they are', () => {
-  assert.throws(() => resolveSamplerName('TCD'), /"TCD" is TCD .* does not provide yet: pick one of/);
+  assert.throws(() => resolveSamplerName('Restart'), /"Restart" is Restart sampling, which rediffuse does not provide yet: pick one of/);
   assert.throws(() => resolveSamplerName('DPM++ SDE Karras'), /DPMSolverSDE/);
   assert.throws(() => resolveSamplerName('Euler b'), /unknown sampler name "Euler b": use one of euler, euler a/);
   assert.throws(() => resolveSamplerName('DDIM Karras'), /runs on its own grid, not a karras schedule/);

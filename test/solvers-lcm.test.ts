@@ -1,5 +1,5 @@
 /**
- * LCM (lcm.ts) and the `lcm` grid: diffusers' LCMScheduler times, and a two-step run on the
+ * LCM (lcm.ts), TCD (tcd.ts) and the `lcm` grid: diffusers' LCMScheduler times, and two-step runs on the
  * closed-form Gaussian model against the update written out by hand (posterior-mean x̂0, the
  * boundary scalings, re-noising with an injected stream).
  */
@@ -54,4 +54,36 @@ test('lcm: two steps on the Gaussian model equal the hand-written consistency up
   // The boundary condition: c_skip → 1, c_out → 0 at t = 0; c_out ≈ 1 at t = 999.
   assert.deepEqual(lcmScalings(0, 10, 0.5), { cSkip: 1, cOut: 0 });
   assert.ok(Math.abs(lcmScalings(999, 10, 0.5).cOut - 1) < 2e-9);
+});
+
+test('tcd: γ = 0 is DDIM; γ = 0.5 equals the hand-written DDIM jump to ⌊t/2⌋ and forward noise back to t', async () => {
+  const model = gaussianModel({ schedule: sd15, mean: 0.3, std: 0.5, sampleShape: [3] });
+  const xT = Float64Array.from([0.7, -1.2, 0.4]);
+  const z = Float64Array.from([0.5, 0.1, -2]);
+  const config = fromSchedulerConfig({ _class_name: 'TCDScheduler', beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012 });
+  const opts = config.sampleOptions(2);
+  assert.equal(opts.solver, 'tcd');
+  const common = { model, schedule: sd15, steps: 2, timesteps: opts.timesteps, initialNoise: xT, precision: 'float64' as const, noise: () => z };
+  const tcd0 = await sample({ ...common, solver: 'tcd', solverOptions: { gamma: 0 } });
+  const ddim = await sample({ ...common, solver: 'ddim' });
+  assert.deepEqual(tcd0.timesteps, [999, 499, 0]);
+  for (let i = 0; i < 3; i++) assert.ok(Math.abs(tcd0.samples[i]! - ddim.samples[i]!) < 1e-13);
+  const tcd = await sample({ ...common, solver: 'tcd', solverOptions: { gamma: 0.5 } });
+  const eps = (x: number, t: number): number => {
+    const a = sd15.alpha(t);
+    const sg = sd15.sigma(t);
+    return (sg * (x - a * 0.3)) / (a * a * 0.25 + sg * sg);
+  };
+  const ddimTo = (x: number, s: number, t: number): number => {
+    const e = eps(x, s);
+    const x0 = (x - sd15.sigma(s) * e) / sd15.alpha(s);
+    return sd15.alpha(t) * x0 + sd15.sigma(t) * e;
+  };
+  for (let i = 0; i < 3; i++) {
+    const jumped = ddimTo(xT[i]!, 999, 249); // ⌊0.5·499⌋
+    const r = sd15.alpha(499) / sd15.alpha(249);
+    const x1 = r * jumped + Math.sqrt(1 - r * r) * z[i]!;
+    const last = ddimTo(x1, 499, 0); // the last step lands at ⌊0.5·0⌋ = 0, no noise
+    assert.ok(Math.abs(tcd.samples[i]! - last) < 1e-12, `coordinate ${i}: ${tcd.samples[i]} vs ${last}`);
+  }
 });

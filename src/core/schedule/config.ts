@@ -26,6 +26,7 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'UniPCMultistepScheduler',
   'DEISMultistepScheduler',
   'LCMScheduler',
+  'TCDScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -213,6 +214,7 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   DEISMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false, finalSigmas: 'sigma_min' },
   // LCM's set_timesteps ignores timestep_spacing: its own grid (the `lcm` spacing).
   LCMScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
+  TCDScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
 };
 
 /**
@@ -331,9 +333,12 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   for (const [k, v] of Object.entries(c)) if (!KNOWN_FIELDS.has(k)) unknownFields[k] = v;
   const version = c['_diffusers_version'];
 
-  if (className === 'LCMScheduler') spacing = 'lcm';
+  const lcmGrid = className === 'LCMScheduler' || className === 'TCDScheduler';
+  if (lcmGrid) spacing = 'lcm';
+  // TCD's last step lands at ᾱ_0 (timestep_s = ⌊(1 − γ)·0⌋ = 0), whatever set_alpha_to_one says.
+  if (className === 'TCDScheduler') terminal = 'sigma_min';
   const timestepOptions: Omit<TimestepOptions, 'steps'> = { spacing, family: defaults.family, stepsOffset, terminal };
-  if (className === 'LCMScheduler') timestepOptions.lcmOriginalSteps = readInteger(c, 'original_inference_steps', 50, 1);
+  if (lcmGrid) timestepOptions.lcmOriginalSteps = readInteger(c, 'original_inference_steps', 50, 1);
   // DDIM / PNDM grids ending at t = 0 followed by the terminal t = 0 run an identity last step, as in diffusers.
   if (className === 'DDIMScheduler' || className === 'PNDMScheduler') timestepOptions.repeatedTerminal = true;
   if (sigmaMin !== undefined) timestepOptions.sigmaMin = sigmaMin;
@@ -447,6 +452,9 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       // diffusers' plan: one call per interval, order list [1, 2, (3), …] (singlestep-plan.ts).
       return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal, plan: 'diffusers', solverType } };
     }
+    case 'TCDScheduler':
+      // γ is diffusers' step() argument eta (default 0.3), not a config field.
+      return { solver: 'tcd', solverOptions: { gamma: 0.3 } };
     case 'LCMScheduler':
       return { solver: 'lcm', solverOptions: { timestepScaling: readNumber(c, 'timestep_scaling', 10) } };
     case 'DEISMultistepScheduler': {

@@ -21,6 +21,7 @@ import { deisSpec } from './deis.js';
 import { dpm2AncestralSpec, dpm2Spec } from './kdpm2.js';
 import { ipndmSpec } from './ipndm.js';
 import { lcmSpec } from './lcm.js';
+import { tcdSpec } from './tcd.js';
 
 const ALL_SPECS: readonly SolverSpec<any>[] = [
   // classic solvers
@@ -47,6 +48,7 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   dpm2AncestralSpec,
   ipndmSpec,
   lcmSpec,
+  tcdSpec,
 ];
 
 /** Every solver by registry name. */

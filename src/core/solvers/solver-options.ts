@@ -10,6 +10,7 @@ import type { DeisOptions } from './deis.js';
 import type { Dpm2AncestralOptions, Dpm2Options } from './kdpm2.js';
 import type { IpndmOptions } from './ipndm.js';
 import type { LcmOptions } from './lcm.js';
+import type { TcdOptions } from './tcd.js';
 import type { Dpmpp1Options } from './dpmpp-1.js';
 import type { Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 import type { Dpmpp3mOptions, DpmppMultistepOptions } from './dpmpp-multistep.js';
@@ -43,6 +44,7 @@ export interface SolverOptionsMap {
   dpm_2_a: Dpm2AncestralOptions;
   ipndm: IpndmOptions;
   lcm: LcmOptions;
+  tcd: TcdOptions;
   dpmpp_2m_sde: Dpmpp2mSdeOptions;
   unipc: UniPcOptions;
 }
