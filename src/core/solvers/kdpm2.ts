@@ -63,7 +63,8 @@ async function dpm2Slope(args: StepArgs, x: NumArray, rhoTo: number, euler: bool
   const sch = ctx.schedule;
   const first = await ctx.evaluate(x, s);
   if (euler || rhoTo === 0) return { slope: first.eps, x0: first.x0 };
-  const mid = timeOfVeSigma(sch, Math.sqrt(veSigma(sch, s) * rhoTo));
+  // √(ρ_s·ρ_down) ≥ ρ_t for η ≤ 1 (equality at η = 1, ρ_down = ρ_t²/ρ_s); the max keeps rounding inside the schedule.
+  const mid = timeOfVeSigma(sch, Math.max(veSigma(sch, args.t), Math.sqrt(veSigma(sch, s) * rhoTo)));
   const second = await ctx.evaluate(veEulerStep(sch, x, first.eps, s, mid), mid);
   return { slope: second.eps, x0: second.x0 };
 }
