@@ -12,7 +12,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadParityData, maxDiff, pairIntermediates, runOurs, type OurRun, type ParityRun, type ParityVariant } from './helpers/diffusers-parity.js';
+import { loadParityData, maxDiff, pairIntermediates, parityModel, runOurs, type OurRun, type ParityRun, type ParityVariant } from './helpers/diffusers-parity.js';
+import { sample } from '../src/core/sample.js';
+import { fromSchedulerConfig } from '../src/core/schedule/config.js';
 import { measureOrder, smoothLogSnrGrid } from './helpers/convergence.js';
 import type { ConfigSampleOptions } from '../src/core/schedule/config.js';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
@@ -200,5 +202,28 @@ describe('diffusers parity: the paper-faithful named options differ as documente
       const oursBh2 = await runOurs(data, bh2);
       assert.ok(maxDiff(oursBh2.final, [...oursBh2.steps.at(-1)!.x0!]) <= 1e-12);
     }
+  });
+});
+
+describe('sample({ noise }): an injected noise stream', () => {
+  it('replays draw i as noise(i), and a draw of the wrong size is refused by name', async () => {
+    const run = data.runs.find((r) => r.scheduler === 'ddpm' && r.num_inference_steps === 4)!;
+    const stream = run.f64.step_noise!;
+    const config = fromSchedulerConfig(run.scheduler_config);
+    const base = {
+      model: parityModel(data),
+      ...config.sampleOptions(4),
+      batch: 2,
+      initialNoise: Float64Array.from(data.initial_noise.values.flat()),
+      precision: 'float64' as const,
+    };
+    const asked: number[] = [];
+    const replay = await sample({ ...base, noise: (i) => (asked.push(i), Float64Array.from(stream[i]!)) });
+    assert.deepEqual(asked, [0, 1, 2, 3]);
+    assert.ok(maxDiff(replay.samples, run.f64.final_sample) <= 1e-10);
+    const seeded = await sample({ ...base, seed: 1 });
+    assert.ok(maxDiff(seeded.samples, run.f64.final_sample) > 1e-2, 'the seeded stream is another chain');
+    await assert.rejects(sample({ ...base, noise: () => new Float64Array(3) }), /injected noise draw 0 has 3 values, expected batch 2 × 16/);
+    await assert.rejects(sample({ ...base, noise: 5 as never }), /options.noise must be a function/);
   });
 });

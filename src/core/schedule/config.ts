@@ -299,11 +299,14 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
 
   // --- fractional times (see discrete.ts): the Euler family interpolates σ/α linearly; the DPM
   // family hands the network rounded times on sigma-spaced grids. ---
+  // On sigma-spaced grids (Karras, exponential, Lu's λ) diffusers maps each σ to its time by
+  // `_sigma_to_t` (log σ), so those grids keep the log-σ schedule; the DPM family then rounds the
+  // time handed to the network.
   const eulerFamily = defaults.family === 'euler';
-  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential';
+  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential' || spacing === 'logSNR';
   const schedule = discreteSchedule({
     ...betaOptions,
-    ...(eulerFamily ? { sigmaInterpolation: 'linear' as const } : {}),
+    ...(eulerFamily && !sigmaSpaced ? { sigmaInterpolation: 'linear' as const } : {}),
     ...(!eulerFamily && sigmaSpaced ? { roundModelTimes: true } : {}),
   });
 
@@ -317,7 +320,8 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   // --- solver -------------------------------------------------------------------------------------
   const { solver, solverOptions } = mapSolver(className, c, notes);
   // diffusers' Euler family: init_noise_sigma = σ_max for linspace/trailing, √(σ_max² + 1) (the VP start z) for leading.
-  if (eulerFamily && (defaults.spacing === 'linspace' ? rawSpacing ?? 'linspace' : rawSpacing) !== 'leading') solverOptions['noiseStart'] = 'sigma_max';
+  const spacingName = typeof rawSpacing === 'string' ? rawSpacing : defaults.spacing;
+  if (eulerFamily && spacingName !== 'leading') solverOptions['noiseStart'] = 'sigma_max';
 
   if (c['timestep_type'] !== undefined && c['timestep_type'] !== 'discrete') {
     notes.push(`timestep_type ${describe(c['timestep_type'])} is not supported: the network receives discrete-schedule times`);
