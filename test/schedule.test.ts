@@ -304,3 +304,12 @@ test('config: sampleOptions(N) counts N as diffusers does; DEIS, LCM, TCD and 3M
   assert.equal(m3.solverOptions['d2Weight'], 'diffusers');
   assert.throws(() => fromSchedulerConfig({ _class_name: 'DDIMScheduler' }).sampleOptions(0), /numInferenceSteps must be an integer ≥ 1/);
 });
+
+test('config: KDPM2 classes load as the k-diffusion DPM2 samplers, with a note on the midpoint time', () => {
+  const c = fromSchedulerConfig({ _class_name: 'KDPM2DiscreteScheduler' });
+  assert.equal(c.solver, 'dpm_2');
+  assert.deepEqual(c.solverOptions, { noiseStart: 'sigma_max' });
+  assert.equal(c.notes.length, 1);
+  assert.match(c.notes[0]!, /midpoint/);
+  assert.equal(fromSchedulerConfig({ _class_name: 'KDPM2AncestralDiscreteScheduler' }).solver, 'dpm_2_a');
+});

@@ -27,6 +27,8 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'DEISMultistepScheduler',
   'LCMScheduler',
   'TCDScheduler',
+  'KDPM2DiscreteScheduler',
+  'KDPM2AncestralDiscreteScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -215,6 +217,8 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   // LCM's set_timesteps ignores timestep_spacing: its own grid (the `lcm` spacing).
   LCMScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
   TCDScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
+  KDPM2DiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  KDPM2AncestralDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
 };
 
 /**
@@ -456,6 +460,14 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       // diffusers' plan: one call per interval, order list [1, 2, (3), …] (singlestep-plan.ts).
       return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal, plan: 'diffusers', solverType } };
     }
+    case 'KDPM2DiscreteScheduler':
+    case 'KDPM2AncestralDiscreteScheduler':
+      // diffusers' KDPM2 is k-diffusion's sample_dpm_2(_ancestral): midpoint at √(σ_i·σ_{i+1}), Euler into σ = 0.
+      notes.push(
+        'KDPM2: k-diffusion semantics, not checked against diffusers numbers; on fractional (linspace) grids diffusers hands ' +
+          'the network the log-σ time of the midpoint, we the linear-σ one (both step at the same σ)',
+      );
+      return { solver: cls === 'KDPM2DiscreteScheduler' ? 'dpm_2' : 'dpm_2_a', solverOptions: {} };
     case 'TCDScheduler':
       // γ is diffusers' step() argument eta (default 0.3), not a config field.
       return { solver: 'tcd', solverOptions: { gamma: 0.3 } };

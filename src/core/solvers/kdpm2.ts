@@ -72,7 +72,7 @@ async function dpm2Slope(args: StepArgs, x: NumArray, rhoTo: number, euler: bool
 /** DPM2 (k-diffusion): second order, two calls per step, last step Euler. */
 export const dpm2Spec: SolverSpec<Dpm2Options> = defineSolver<Dpm2Options>({
   name: 'dpm_2',
-  aliases: ['dpm2', 'k_dpm_2'],
+  aliases: ['dpm2', 'k_dpm_2', 'KDPM2DiscreteScheduler'],
   description: 'DPM2 (k-diffusion sample_dpm_2): midpoint in log σ/α, second order, 2 calls per step, last step Euler',
   order: 2,
   gridFamily: 'euler',
@@ -93,7 +93,7 @@ export const dpm2Spec: SolverSpec<Dpm2Options> = defineSolver<Dpm2Options>({
 /** DPM2 ancestral (k-diffusion): the DPM2 step to ρ_down plus fresh noise ρ_up. */
 export const dpm2AncestralSpec: SolverSpec<Dpm2AncestralOptions> = defineSolver<Dpm2AncestralOptions>({
   name: 'dpm_2_a',
-  aliases: ['dpm_2_ancestral', 'dpm2_a', 'k_dpm_2_a'],
+  aliases: ['dpm_2_ancestral', 'dpm2_a', 'k_dpm_2_a', 'KDPM2AncestralDiscreteScheduler'],
   description: 'DPM2 ancestral (k-diffusion sample_dpm_2_ancestral): DPM2 to σ_down plus noise σ_up, 2 calls per step',
   order: 2,
   stochastic: (o) => o.eta > 0,
