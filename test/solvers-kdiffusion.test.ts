@@ -1,6 +1,7 @@
 /**
- * DPM2, DPM2 ancestral (kdpm2.ts) and iPNDM (ipndm.ts): closed-form convergence orders on the
- * Gaussian model, call counts, and the identities that tie them to Euler.
+ * DPM2, DPM2 ancestral (kdpm2.ts), DPM++ SDE (dpmpp-sde.ts) and iPNDM (ipndm.ts): closed-form
+ * convergence orders on the Gaussian model, call counts, the identities that tie them to Euler and
+ * DPM-Solver++(2S), and the data moments the stochastic ones sample.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
 import { timeOfVeSigma, veSigma } from '../src/core/schedule/noise-schedule.js';
 import { getSolver } from '../src/core/solvers/registry.js';
-import { discreteGrid, logSnrGrid, measureOrder, runOnGaussian, type GaussianSetup } from './helpers/convergence.js';
+import { discreteGrid, logSnrGrid, measureOrder, moments, runOnGaussian, type GaussianSetup } from './helpers/convergence.js';
 
 const vp = continuousVpSchedule();
 const vpSetup: GaussianSetup = { schedule: vp };
@@ -33,6 +34,7 @@ const CASES: { name: string; options?: object; grid: (m: number) => number[]; st
   { name: 'dpm_2', grid: (m) => logSnrGrid(vp, m), steps: [8, 16, 32, 64, 128], lo: 1.7, hi: 2.5 },
   { name: 'dpm_2', options: { lowerOrderFinal: false }, grid: (m) => logSnrGrid(vp, m), steps: [8, 16, 32, 64, 128], lo: 1.7, hi: 2.5 },
   { name: 'dpm_2_a', options: { eta: 0 }, grid: (m) => logSnrGrid(vp, m), steps: [8, 16, 32, 64, 128], lo: 1.7, hi: 2.5 },
+  { name: 'dpmpp_sde', options: { eta: 0 }, grid: (m) => logSnrGrid(vp, m), steps: [8, 16, 32, 64, 128], lo: 1.7, hi: 2.5 },
   // The warm-up's first step is Euler (local error O(h²)), which bounds the global order at 2 even
   // where the AB4 weights are exact (ρ-uniform grid; measured 1.61 over 16–256 steps, errors down to
   // 5e-7); on a log-SNR grid the equal-step weights are O(h²) off as well (measured 2.05).
@@ -77,4 +79,27 @@ test('ipndm order 1 is euler (to 1e-13); at equal calls order 4 < order 2 < eule
   assert.equal(i4.calls, 32);
   assert.ok(i4.error < i2.error && i2.error < e.error, `ipndm4 ${i4.error}, ipndm2 ${i2.error}, euler ${e.error}`);
   assert.ok(i4.error * 100 < e.error, `ipndm ${i4.error} vs euler ${e.error}`);
+});
+
+test('dpmpp_sde with η = 0 is DPM-Solver++(2S) with r1 = 1/2 (to 1e-12), at the same 2M − 1 calls', async () => {
+  const grid = logSnrGrid(vp, 10);
+  const a = await runOnGaussian(getSolver('dpmpp_sde').create({ eta: 0 }), grid, vpSetup);
+  const b = await runOnGaussian(getSolver('dpmpp_2s').create({ r1: 0.5 }), grid, vpSetup);
+  assert.ok(maxAbsDiff(a.x, b.x) < 1e-12, `${maxAbsDiff(a.x, b.x)}`);
+  assert.equal(a.calls, 19);
+  assert.equal(b.calls, 19);
+});
+
+test('dpmpp_sde and dpm_2_a (η = 1) sample the data law N(0.5, 0.25) from the closed-form model (4000 samples)', async () => {
+  const disc = discreteSchedule();
+  for (const name of ['dpmpp_sde', 'dpm_2_a']) {
+    const r = await runOnGaussian(getSolver(name).create(), discreteGrid(1000, 30), { schedule: disc, batch: 4000, dim: 1, seed: 9 });
+    const { mean, variance } = moments(r.x);
+    assert.ok(Math.abs(mean - 0.5) < 0.03, `${name}: mean ${mean}`);
+    assert.ok(Math.abs(variance - 0.25) < 0.025, `${name}: variance ${variance}`);
+  }
+  // Without noise the ODE maps N(0, 1) to the same law: the stochastic runs must differ from it sample by sample.
+  const ode = await runOnGaussian(getSolver('dpmpp_sde').create({ eta: 0 }), discreteGrid(1000, 30), { schedule: disc, batch: 4000, dim: 1, seed: 9 });
+  const sde = await runOnGaussian(getSolver('dpmpp_sde').create(), discreteGrid(1000, 30), { schedule: disc, batch: 4000, dim: 1, seed: 9 });
+  assert.ok(maxAbsDiff(ode.x, sde.x) > 0.5);
 });

@@ -29,6 +29,7 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'TCDScheduler',
   'KDPM2DiscreteScheduler',
   'KDPM2AncestralDiscreteScheduler',
+  'DPMSolverSDEScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -219,6 +220,7 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   TCDScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
   KDPM2DiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
   KDPM2AncestralDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  DPMSolverSDEScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
 };
 
 /**
@@ -468,6 +470,12 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
           'the network the log-σ time of the midpoint, we the linear-σ one (both step at the same σ)',
       );
       return { solver: cls === 'KDPM2DiscreteScheduler' ? 'dpm_2' : 'dpm_2_a', solverOptions: {} };
+    case 'DPMSolverSDEScheduler':
+      notes.push(
+        "DPMSolverSDEScheduler: k-diffusion's sample_dpmpp_sde; its Brownian-tree noise is drawn from the run's seed with the " +
+          'same correlations (not the same stream), and the numbers are not checked against diffusers',
+      );
+      return { solver: 'dpmpp_sde', solverOptions: {} };
     case 'TCDScheduler':
       // γ is diffusers' step() argument eta (default 0.3), not a config field.
       return { solver: 'tcd', solverOptions: { gamma: 0.3 } };

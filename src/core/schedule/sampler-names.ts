@@ -69,6 +69,9 @@ const SAMPLERS: Record<string, Entry> = {
   deis: { solver: 'deis', options: { order: 3 }, notes: ["ComfyUI's deis uses the 'tab' coefficients; here the log-ρ ones (same order)"] },
   ddpm: { solver: 'ddpm' },
   dpm2: { solver: 'dpm_2', options: K_START },
+  'dpm++ sde': { solver: 'dpmpp_sde', options: K_START },
+  dpmpp_sde: { solver: 'dpmpp_sde', options: K_START },
+  dpmpp_sde_gpu: { solver: 'dpmpp_sde', options: K_START },
   'dpm2 a': { solver: 'dpm_2_a', options: K_START },
   // ComfyUI sampler_name spellings
   dpm_2: { solver: 'dpm_2', options: K_START },
@@ -85,8 +88,6 @@ const SAMPLERS: Record<string, Entry> = {
 
 /** Names we know that have no solver here yet, with what they are. */
 const MISSING: Record<string, string> = {
-  'dpm++ sde': 'DPMSolverSDE (sample_dpmpp_sde, Brownian-tree noise)',
-  dpmpp_sde: 'DPMSolverSDE (sample_dpmpp_sde, Brownian-tree noise)',
   'dpm++ 2s a': 'DPM++ 2S ancestral (sample_dpmpp_2s_ancestral)',
   dpmpp_2s_ancestral: 'DPM++ 2S ancestral (sample_dpmpp_2s_ancestral)',
   'dpm++ 3m sde': 'DPM++ 3M SDE (sample_dpmpp_3m_sde)',

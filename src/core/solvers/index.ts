@@ -38,3 +38,4 @@ export { dpm2AncestralSpec, dpm2Spec, type Dpm2AncestralOptions, type Dpm2Option
 export { IPNDM_WEIGHTS, ipndmSpec, type IpndmOptions } from './ipndm.js';
 export { lcmScalings, lcmSpec, type LcmOptions } from './lcm.js';
 export { tcdSpec, type TcdOptions } from './tcd.js';
+export { dpmppSdeSpec, type DpmppSdeOptions } from './dpmpp-sde.js';

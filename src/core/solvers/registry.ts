@@ -22,6 +22,7 @@ import { dpm2AncestralSpec, dpm2Spec } from './kdpm2.js';
 import { ipndmSpec } from './ipndm.js';
 import { lcmSpec } from './lcm.js';
 import { tcdSpec } from './tcd.js';
+import { dpmppSdeSpec } from './dpmpp-sde.js';
 
 const ALL_SPECS: readonly SolverSpec<any>[] = [
   // classic solvers
@@ -49,6 +50,7 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   ipndmSpec,
   lcmSpec,
   tcdSpec,
+  dpmppSdeSpec,
 ];
 
 /** Every solver by registry name. */

@@ -11,6 +11,7 @@ import type { Dpm2AncestralOptions, Dpm2Options } from './kdpm2.js';
 import type { IpndmOptions } from './ipndm.js';
 import type { LcmOptions } from './lcm.js';
 import type { TcdOptions } from './tcd.js';
+import type { DpmppSdeOptions } from './dpmpp-sde.js';
 import type { Dpmpp1Options } from './dpmpp-1.js';
 import type { Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 import type { Dpmpp3mOptions, DpmppMultistepOptions } from './dpmpp-multistep.js';
@@ -45,6 +46,7 @@ export interface SolverOptionsMap {
   ipndm: IpndmOptions;
   lcm: LcmOptions;
   tcd: TcdOptions;
+  dpmpp_sde: DpmppSdeOptions;
   dpmpp_2m_sde: Dpmpp2mSdeOptions;
   unipc: UniPcOptions;
 }
