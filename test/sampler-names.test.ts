@@ -29,6 +29,7 @@ test('A1111 and ComfyUI names resolve to solver, options and spacing', () => {
     ['ipndm', 'ipndm', { noiseStart: 'sigma_max' }, 'linspace'],
     ['LCM', 'lcm', {}, 'lcm'],
     ['DPM++ SDE Karras', 'dpmpp_sde', { noiseStart: 'sigma_max' }, 'karras'],
+    ['DPM++ 2S a', 'dpmpp_2s_a', { noiseStart: 'sigma_max' }, 'linspace'],
   ];
   for (const [name, solver, options, spacing] of cases) {
     const r = resolveSamplerName(name);
@@ -56,7 +57,7 @@ test('the grids are the samplers’ own: normal = t from 999 to 0 then σ = 0; C
 
 test('unknown and not-yet-provided names throw, naming what they are', () => {
   assert.throws(() => resolveSamplerName('Restart'), /"Restart" is Restart sampling, which rediffuse does not provide yet: pick one of/);
-  assert.throws(() => resolveSamplerName('DPM++ 2S a Karras'), /DPM\+\+ 2S ancestral/);
+  assert.throws(() => resolveSamplerName('DPM++ 3M SDE Karras'), /DPM\+\+ 3M SDE \(sample_dpmpp_3m_sde\)/);
   assert.throws(() => resolveSamplerName('Euler b'), /unknown sampler name "Euler b": use one of euler, euler a/);
   assert.throws(() => resolveSamplerName('DDIM Karras'), /runs on its own grid, not a karras schedule/);
   assert.throws(() => resolveSamplerName(''), /pass a sampler name/);

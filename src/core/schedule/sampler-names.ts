@@ -70,6 +70,8 @@ const SAMPLERS: Record<string, Entry> = {
   ddpm: { solver: 'ddpm' },
   dpm2: { solver: 'dpm_2', options: K_START },
   'dpm++ sde': { solver: 'dpmpp_sde', options: K_START },
+  'dpm++ 2s a': { solver: 'dpmpp_2s_a', options: K_START },
+  dpmpp_2s_ancestral: { solver: 'dpmpp_2s_a', options: K_START },
   dpmpp_sde: { solver: 'dpmpp_sde', options: K_START },
   dpmpp_sde_gpu: { solver: 'dpmpp_sde', options: K_START },
   'dpm2 a': { solver: 'dpm_2_a', options: K_START },
@@ -88,8 +90,6 @@ const SAMPLERS: Record<string, Entry> = {
 
 /** Names we know that have no solver here yet, with what they are. */
 const MISSING: Record<string, string> = {
-  'dpm++ 2s a': 'DPM++ 2S ancestral (sample_dpmpp_2s_ancestral)',
-  dpmpp_2s_ancestral: 'DPM++ 2S ancestral (sample_dpmpp_2s_ancestral)',
   'dpm++ 3m sde': 'DPM++ 3M SDE (sample_dpmpp_3m_sde)',
   dpmpp_3m_sde: 'DPM++ 3M SDE (sample_dpmpp_3m_sde)',
   ipndm_v: 'iPNDM with variable steps',

@@ -40,8 +40,11 @@ export interface DpmppSdeOptions {
   noiseStart: NoiseStart;
 }
 
-/** x at time `to` (VE level ρ_to) from the first-order data step to ρ_down plus ρ_up·z, in VP coordinates. */
-function ancestralDataStep(
+/**
+ * x at time `to` (VE level ρ_to) from the first-order data-prediction step to ρ_down plus ρ_up·z, in
+ * VP coordinates: x̃_to = (ρ_down/ρ_s)·x̃_s + (1 − ρ_down/ρ_s)·d + ρ_up·z, x_to = α_to·x̃_to.
+ */
+export function ancestralDataStep(
   sch: NoiseSchedule,
   x: NumArray,
   s: number,

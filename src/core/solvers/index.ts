@@ -39,3 +39,4 @@ export { IPNDM_WEIGHTS, ipndmSpec, type IpndmOptions } from './ipndm.js';
 export { lcmScalings, lcmSpec, type LcmOptions } from './lcm.js';
 export { tcdSpec, type TcdOptions } from './tcd.js';
 export { dpmppSdeSpec, type DpmppSdeOptions } from './dpmpp-sde.js';
+export { dpmpp2sAncestralSpec, type Dpmpp2sAncestralOptions } from './dpmpp-2s-ancestral.js';

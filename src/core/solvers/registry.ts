@@ -23,6 +23,7 @@ import { ipndmSpec } from './ipndm.js';
 import { lcmSpec } from './lcm.js';
 import { tcdSpec } from './tcd.js';
 import { dpmppSdeSpec } from './dpmpp-sde.js';
+import { dpmpp2sAncestralSpec } from './dpmpp-2s-ancestral.js';
 
 const ALL_SPECS: readonly SolverSpec<any>[] = [
   // classic solvers
@@ -51,6 +52,7 @@ const ALL_SPECS: readonly SolverSpec<any>[] = [
   lcmSpec,
   tcdSpec,
   dpmppSdeSpec,
+  dpmpp2sAncestralSpec,
 ];
 
 /** Every solver by registry name. */

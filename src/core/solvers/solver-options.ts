@@ -12,6 +12,7 @@ import type { IpndmOptions } from './ipndm.js';
 import type { LcmOptions } from './lcm.js';
 import type { TcdOptions } from './tcd.js';
 import type { DpmppSdeOptions } from './dpmpp-sde.js';
+import type { Dpmpp2sAncestralOptions } from './dpmpp-2s-ancestral.js';
 import type { Dpmpp1Options } from './dpmpp-1.js';
 import type { Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 import type { Dpmpp3mOptions, DpmppMultistepOptions } from './dpmpp-multistep.js';
@@ -47,6 +48,7 @@ export interface SolverOptionsMap {
   lcm: LcmOptions;
   tcd: TcdOptions;
   dpmpp_sde: DpmppSdeOptions;
+  dpmpp_2s_a: Dpmpp2sAncestralOptions;
   dpmpp_2m_sde: Dpmpp2mSdeOptions;
   unipc: UniPcOptions;
 }
