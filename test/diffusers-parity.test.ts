@@ -13,7 +13,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadParityData, maxDiff, pairIntermediates, parityModel, runOurs, type OurRun, type ParityRun, type ParityVariant } from './helpers/diffusers-parity.js';
-import { sample } from '../src/core/sample.js';
+import { planSample, sample } from '../src/core/sample.js';
 import { fromSchedulerConfig } from '../src/core/schedule/config.js';
 import { measureOrder, smoothLogSnrGrid } from './helpers/convergence.js';
 import type { ConfigSampleOptions } from '../src/core/schedule/config.js';
@@ -225,5 +225,21 @@ describe('sample({ noise }): an injected noise stream', () => {
     assert.ok(maxDiff(seeded.samples, run.f64.final_sample) > 1e-2, 'the seeded stream is another chain');
     await assert.rejects(sample({ ...base, noise: () => new Float64Array(3) }), /injected noise draw 0 has 3 values, expected batch 2 × 16/);
     await assert.rejects(sample({ ...base, noise: 5 as never }), /options.noise must be a function/);
+  });
+});
+
+describe("ddim stepping 'ratio' guards", () => {
+  it('refuses fractional grids and continuous schedules, naming the fix', async () => {
+    const sd = discreteSchedule(sd15);
+    assert.throws(
+      () => planSample({ schedule: sd, solver: 'ddim', solverOptions: { stepping: 'ratio' }, steps: 6, timesteps: { spacing: 'karras' } }),
+      /stepping 'ratio' .* needs integer times of a discrete schedule, got timesteps\[1\] = .*: use stepping 'grid'/,
+    );
+    assert.throws(
+      () => planSample({ schedule: continuousVpSchedule(), solver: 'ddim', solverOptions: { stepping: 'ratio' }, steps: 6, timesteps: { spacing: 'time_uniform' } }),
+      /got a continuous schedule/,
+    );
+    const p = planSample({ schedule: sd, solver: 'ddim', solverOptions: { stepping: 'ratio' }, steps: 10, timesteps: { spacing: 'leading', family: 'ddim', stepsOffset: 1 } });
+    assert.equal(p.calls, 10);
   });
 });

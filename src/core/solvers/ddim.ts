@@ -91,9 +91,18 @@ export const ddimSpec: SolverSpec<DdimOptions> = defineSolver<DdimOptions>({
       stepping: { kind: 'enum', values: ['grid', 'ratio'], doc: "land on the next grid time ('grid', default) or at s − ⌊T/N⌋ ('ratio', diffusers)" },
     },
   },
+  checkGrid(timesteps, schedule, { stepping }) {
+    if (stepping !== 'ratio') return;
+    const i = timesteps.slice(0, -1).findIndex((t) => !Number.isInteger(t));
+    if (schedule.kind !== 'discrete' || i >= 0) {
+      throw new RangeError(
+        `ddim stepping 'ratio' (diffusers' t → t − ⌊T/N⌋) needs integer times of a discrete schedule, got ` +
+          `${schedule.kind !== 'discrete' ? 'a continuous schedule' : `timesteps[${i}] = ${timesteps[i]}`}: use stepping 'grid' on this grid`,
+      );
+    }
+  },
   step: ({ eta, stepping }, { steps, timesteps, schedule }) => {
     const terminal = timesteps[timesteps.length - 1]!;
-    if (stepping === 'ratio') ratioLanding(schedule, timesteps[0]!, steps, terminal);
     return async ({ s, t, x, ctx }) => {
       const { eps, x0 } = await ctx.evaluate(x, s);
       const to = stepping === 'ratio' ? ratioLanding(ctx.schedule, s, steps, terminal) : t;
