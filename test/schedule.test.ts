@@ -137,7 +137,8 @@ test('config: DDIM with class defaults (clip_sample, set_alpha_to_one) and unkno
     my_custom_field: [1, 2],
   });
   assert.equal(c.solver, 'ddim');
-  assert.deepEqual(c.solverOptions, { eta: 0 });
+  // Deliberate default (issue 14): diffusers' t → t − ⌊T/N⌋ stepping; the grid-aligned DDIM is stepping 'grid'.
+  assert.deepEqual(c.solverOptions, { eta: 0, stepping: 'ratio' });
   assert.equal(c.predictionType, 'v_prediction');
   assert.equal(c.clipSample, true); // DDIMScheduler's default
   assert.equal(c.clipSampleRange, 1);
@@ -219,7 +220,7 @@ test('config: UniPC with variant, order and disable_corrector', () => {
     timestep_spacing: 'linspace',
   });
   assert.equal(c.solver, 'unipc');
-  assert.deepEqual(c.solverOptions, { variant: 'bh1', order: 3, disableCorrector: [0], predictX0: true, lowerOrderFinal: true });
+  assert.deepEqual(c.solverOptions, { variant: 'bh1', order: 3, disableCorrector: [0], predictX0: true, lowerOrderFinal: true, spanLimit: false });
   assert.deepEqual(buildTimesteps(c.schedule, { ...c.timestepOptions, steps: 6 }), [999, 832, 666, 500, 333, 166, CLEAN_TIME]);
 });
 
@@ -241,4 +242,67 @@ test('config: class names map to the registry; bad input names the field', () =>
   assert.throws(() => fromSchedulerConfig({ _class_name: 'DDIMScheduler', prediction_type: 'flow' }), /"prediction_type"/);
   assert.throws(() => fromSchedulerConfig({ _class_name: 'DDIMScheduler', steps_offset: 1.5 }), /"steps_offset" must be an integer/);
   assert.throws(() => fromSchedulerConfig([1]), /JSON object/);
+});
+
+test('fractional times: sigmaInterpolation linear (diffusers Euler family) and roundModelTimes (DPM family on σ grids)', () => {
+  const sd = { betaSchedule: 'scaled_linear' as const, betaStart: 0.00085, betaEnd: 0.012 };
+  const log = discreteSchedule(sd);
+  const lin = discreteSchedule({ ...sd, sigmaInterpolation: 'linear' });
+  // Integer times are the table in both; between them σ/α is linear in t (numpy.interp of the sigmas).
+  assert.equal(veSigma(lin, 799), veSigma(log, 799));
+  const s799 = veSigma(log, 799);
+  const s800 = veSigma(log, 800);
+  close(veSigma(lin, 799.2), 0.8 * s799 + 0.2 * s800, 1e-13);
+  close(veSigma(lin, 799.2) - veSigma(log, 799.2), 8.487e-6, 1e-3);
+  close(veSigma(lin, 0.5) - veSigma(log, 0.5), 5.273e-4, 1e-3);
+  close(lin.timeOfLambda(lin.lambda(0.5)), 0.5, 1e-12);
+  close(lin.timeOfLambda(lin.lambda(998.5)), 998.5, 1e-12);
+  assert.throws(() => discreteSchedule({ ...sd, sigmaInterpolation: 'cubic' as never }), /sigmaInterpolation must be 'log' or 'linear'/);
+  const rounded = discreteSchedule({ ...sd, roundModelTimes: true });
+  assert.deepEqual([686.5, 687.5, 3.2, CLEAN_TIME].map(rounded.modelTime), [686, 688, 3, CLEAN_TIME]); // half to even
+  assert.equal(rounded.alpha(686.5), log.alpha(686.5)); // the solver still steps at t
+  // The loader picks them per class: Euler family on linspace grids → linear; DPM family on Karras → rounded.
+  const euler = fromSchedulerConfig({ _class_name: 'EulerDiscreteScheduler', ...{ beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012 } });
+  close(veSigma(euler.schedule, 799.2), veSigma(lin, 799.2), 1e-15);
+  assert.equal(euler.solverOptions['noiseStart'], 'sigma_max');
+  const eulerLeading = fromSchedulerConfig({ _class_name: 'EulerDiscreteScheduler', timestep_spacing: 'leading' });
+  assert.equal(eulerLeading.solverOptions['noiseStart'], undefined); // init_noise_sigma √(σ_max² + 1): the VP start z
+  const eulerKarras = fromSchedulerConfig({ _class_name: 'EulerDiscreteScheduler', use_karras_sigmas: true });
+  assert.equal(eulerKarras.schedule.modelTime(686.5), 686.5);
+  const dpmKarras = fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', use_karras_sigmas: true });
+  assert.equal(dpmKarras.schedule.modelTime(686.5), 686);
+  assert.equal(fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler' }).schedule.modelTime(686.5), 686.5);
+});
+
+test('config: sampleOptions(N) counts N as diffusers does; DEIS, LCM, TCD and 3M load', () => {
+  const sd = { beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012 };
+  const single = fromSchedulerConfig({ _class_name: 'DPMSolverSinglestepScheduler', solver_order: 3, ...sd }).sampleOptions(10);
+  assert.equal(single.solver, 'dpmpp_3s');
+  assert.deepEqual(single.solverOptions, { lowerOrderFinal: true, plan: 'diffusers', solverType: 'midpoint' });
+  assert.equal(single.steps, 10);
+  const own = fromSchedulerConfig({ _class_name: 'DPMSolverSinglestepScheduler', algorithm_type: 'dpmsolver', ...sd }).sampleOptions(10);
+  assert.equal(own.nfe, 10); // DPM-Solver's own plan spends a budget of N calls
+  const ddim = fromSchedulerConfig({ _class_name: 'DDIMScheduler', timestep_spacing: 'linspace', set_alpha_to_one: false, ...sd }).sampleOptions(4);
+  assert.deepEqual(buildTimesteps(ddim.schedule, { ...ddim.timesteps, steps: 4 }), [999, 666, 333, 0, 0]);
+  const deis = fromSchedulerConfig({ _class_name: 'DEISMultistepScheduler', solver_order: 3, ...sd });
+  assert.equal(deis.solver, 'deis');
+  assert.deepEqual(deis.solverOptions, { order: 3, lowerOrderFinal: true });
+  assert.equal(deis.terminal, 'sigma_min');
+  assert.throws(() => fromSchedulerConfig({ _class_name: 'DEISMultistepScheduler', solver_type: 'bh2' }), /"solver_type" must be one of "logrho"/);
+  const lcm = fromSchedulerConfig({ _class_name: 'LCMScheduler', original_inference_steps: 25, ...sd }).sampleOptions(4);
+  assert.deepEqual(buildTimesteps(lcm.schedule, { ...lcm.timesteps, steps: 4 }), [999, 759, 519, 279, CLEAN_TIME]); // k = 40: 999 − 40·⌊i·25/4⌋
+  const tcd = fromSchedulerConfig({ _class_name: 'TCDScheduler', ...sd }).sampleOptions(2);
+  assert.deepEqual(buildTimesteps(tcd.schedule, { ...tcd.timesteps, steps: 2 }), [999, 499, 0]);
+  const m3 = fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', solver_order: 3 });
+  assert.equal(m3.solverOptions['d2Weight'], 'diffusers');
+  assert.throws(() => fromSchedulerConfig({ _class_name: 'DDIMScheduler' }).sampleOptions(0), /numInferenceSteps must be an integer ≥ 1/);
+});
+
+test('config: KDPM2 classes load as the k-diffusion DPM2 samplers, with a note on the midpoint time', () => {
+  const c = fromSchedulerConfig({ _class_name: 'KDPM2DiscreteScheduler' });
+  assert.equal(c.solver, 'dpm_2');
+  assert.deepEqual(c.solverOptions, { noiseStart: 'sigma_max' });
+  assert.equal(c.notes.length, 1);
+  assert.match(c.notes[0]!, /midpoint/);
+  assert.equal(fromSchedulerConfig({ _class_name: 'KDPM2AncestralDiscreteScheduler' }).solver, 'dpm_2_a');
 });

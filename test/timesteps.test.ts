@@ -297,3 +297,21 @@ test('gridEndsClean resolves the terminal before the grid is built', () => {
   assert.equal(gridEndsClean(linear, { timesteps: [900, 100], terminal: 'sigma_min' }), false);
   assert.equal(gridEndsClean(continuousVpSchedule(), {}), false);
 });
+
+test('timeDtype: Euler-family linspace in float32 (diffusers as shipped, default) or float64', () => {
+  const s = discreteSchedule();
+  const f32 = buildTimesteps(s, { spacing: 'linspace', family: 'euler', steps: 6 });
+  const f64 = buildTimesteps(s, { spacing: 'linspace', family: 'euler', steps: 6, timeDtype: 'float64' });
+  assert.deepEqual(f32.slice(0, 6), [999, 799.2000122070312, 599.4000244140625, 399.6000061035156, 199.8000030517578, 0]);
+  assert.deepEqual(f64.slice(0, 6), [999, 799.2, 599.4000000000001, 399.6, 199.8, 0]);
+  assert.throws(() => buildTimesteps(s, { spacing: 'linspace', family: 'euler', steps: 6, timeDtype: 'float16' as never }), /timeDtype must be 'float32' or 'float64'/);
+});
+
+test('repeatedTerminal keeps a grid ending at t = 0 followed by the terminal t = 0 (identity last step); otherwise refused', () => {
+  const s = discreteSchedule();
+  const opts = { spacing: 'linspace' as const, family: 'ddim' as const, terminal: 'sigma_min' as const, steps: 4 };
+  assert.deepEqual(buildTimesteps(s, { ...opts, repeatedTerminal: true }), [999, 666, 333, 0, 0]);
+  assert.throws(() => buildTimesteps(s, opts), /not strictly decreasing at position 4 \(0 then 0\)/);
+  // Only the last pair may repeat: a grid repeating earlier is still refused.
+  assert.throws(() => buildTimesteps(s, { ...opts, steps: 1001, repeatedTerminal: true }), /cannot be strictly decreasing/);
+});

@@ -71,6 +71,12 @@ export interface SampleOptions<S extends string = string> {
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** Stops the run (the promise rejects with an `AbortError`). */
   signal?: AbortSignal;
+  /**
+   * The stochastic solver's noise from a given stream instead of `seed`: draw `index` (in the order
+   * the solver draws) is `noise(index)`, batch × sampleSize values — e.g. a stream recorded from
+   * diffusers, to replay its DDPM or Euler-ancestral run step for step.
+   */
+  noise?: (index: number) => NumArray;
 }
 
 /** What {@link sample} returns. */
@@ -138,6 +144,9 @@ function validate(options: SampleOptions): RunSettings {
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') throw new RangeError(`precision must be 'float32' or 'float64', got "${String(precision)}"`);
   checkCond(options.cond, batch);
+  if (options.noise !== undefined && typeof options.noise !== 'function') {
+    throw new TypeError('sample: options.noise must be a function (index) => NumArray giving the solver\'s noise draw number index');
+  }
   if (options.guidance) checkGuidanceOptions(options.guidance);
   if (options.initialNoise !== undefined) {
     const d = sampleSizeOf(model.sampleShape);
@@ -201,6 +210,7 @@ export async function sample<S extends string = string>(options: SampleOptions<S
     ...(options.thresholding ? { thresholding: options.thresholding } : {}),
     ...(options.onStep ? { onStep: options.onStep } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.noise ? { noise: options.noise } : {}),
   });
   const samples = await plan.run(x, plan.timesteps, ctx);
   return {

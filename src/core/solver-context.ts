@@ -45,6 +45,12 @@ export interface SolverContextOptions {
   onStep?: (info: StepInfo) => void | Promise<void>;
   /** Aborts the run: the next model call or step throws an `AbortError`. */
   signal?: AbortSignal;
+  /**
+   * An injected noise stream instead of the seeded one: draw `index` (0, 1, …, in the order the
+   * solver asks) is `noise(index)`, batch × sampleSize values (e.g. a recorded stream, to replay
+   * another implementation's stochastic run).
+   */
+  noise?: (index: number) => NumArray;
 }
 
 /** A {@link SolverContext} that also reports what the run cost. */
@@ -117,6 +123,7 @@ export function createSolverContext(opts: SolverContextOptions): CountingSolverC
   const rngs = Array.from({ length: batch }, (_, b) => new Rng(seedForSample((seed ^ SOLVER_NOISE_SALT) >>> 0, b)));
   const callTimes: number[] = [];
   let nextIndex = 0;
+  let nextDraw = 0;
   const checkAbort = (): void => {
     if (signal?.aborted) throw abortError(signal);
   };
@@ -175,6 +182,16 @@ export function createSolverContext(opts: SolverContextOptions): CountingSolverC
       return { eps, x0 };
     },
     noise(): NumArray {
+      if (opts.noise) {
+        const index = nextDraw++;
+        const z = opts.noise(index);
+        if (!z || z.length !== n) {
+          throw new RangeError(
+            `injected noise draw ${index} has ${z?.length ?? 0} values, expected batch ${batch} × ${d}: return one standard-normal draw shaped like the state`,
+          );
+        }
+        return precision === 'float64' ? Float64Array.from(z) : Float32Array.from(z);
+      }
       const out = precision === 'float64' ? new Float64Array(n) : new Float32Array(n);
       for (let b = 0; b < batch; b++) rngs[b]!.fillNormal(out.subarray(b * d, (b + 1) * d));
       return out;

@@ -24,6 +24,13 @@ function sameLength(arrays: readonly NumArray[], op: string): void {
   }
 }
 
+/** `a·x` */
+export function scale(a: number, x: NumArray): NumArray {
+  const out = like(x);
+  for (let i = 0; i < x.length; i++) out[i] = a * x[i]!;
+  return out;
+}
+
 /** `a·x + b·y` */
 export function axpby(a: number, x: NumArray, b: number, y: NumArray): NumArray {
   sameLength([x, y], 'axpby');

@@ -33,6 +33,7 @@ export const TIMESTEP_SPACINGS = [
   'karras',
   'exponential',
   'ays',
+  'lcm',
 ] as const;
 
 /**
@@ -44,6 +45,8 @@ export const TIMESTEP_SPACINGS = [
  *   `int(np.linspace(0, N−1, S))`, the grid of the PFDiff reference code.
  * - `karras`: Karras et al. 2022 eq. 5; `exponential`: log-uniform σ.
  * - `ays`: Align Your Steps (Sabour et al. 2024).
+ * - `lcm`: diffusers' LCMScheduler grid, `steps` of the `lcmOriginalSteps` distillation times
+ *   (k·i − 1, k = ⌊N/origin⌋), picked at ⌊linspace(0, origin, steps, endpoint=False)⌋ from the noisy end.
  */
 export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
 
@@ -77,6 +80,21 @@ export interface TimestepOptions {
    * at `sigma_min` as in the DPM-Solver code; continuous schedules only allow `sigma_min`.
    */
   terminal?: TimestepTerminal;
+  /**
+   * Precision of the Euler-family `linspace` times: `float32` (default, diffusers as shipped:
+   * `np.linspace(..., dtype=np.float32)`) or `float64` (the same formula unrounded).
+   */
+  timeDtype?: 'float32' | 'float64';
+  /**
+   * Keep a grid whose last time equals its terminal (e.g. DDIM `linspace` or PNDM without
+   * `steps_offset` end at t = 0, and `set_alpha_to_one=False` puts the terminal at t = 0 too): the
+   * last interval then has zero length, an identity step that still calls the model — what diffusers
+   * runs. Default false: such a grid is refused as not strictly decreasing. Only solvers whose update
+   * is the identity on a zero-length interval accept it (ddim, plms).
+   */
+  repeatedTerminal?: boolean;
+  /** `lcm` spacing: the distillation's step count (diffusers' `original_inference_steps`), default 50. */
+  lcmOriginalSteps?: number;
   /** Karras ρ, default 7. */
   rho?: number;
   /** Smallest VE sigma σ/α for `karras` / `exponential`, default the schedule's at `tMin`. */
@@ -104,15 +122,15 @@ export const AYS_TABLES: Readonly<Record<AysModel, { timesteps: readonly number[
   sd15: {
     timesteps: [999, 850, 736, 645, 545, 455, 343, 233, 124, 24],
     sigmas: [
-      14.6146412293, 6.4745760956, 3.8636745985, 2.694615152, 1.8841921177, 1.3943805092, 0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662,
-      0.0291671582,
+      14.6146412293, 6.4745760956, 3.8636745985, 2.694615152, 1.8841921177, 1.3943805092, 0.9642583904,
+      0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582,
     ],
   },
   sdxl: {
     timesteps: [999, 845, 730, 587, 443, 310, 193, 116, 53, 13],
     sigmas: [
-      14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141, 0.5550693289, 0.3798540708, 0.2332364134, 0.1114188177,
-      0.0291671582,
+      14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141, 0.5550693289,
+      0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582,
     ],
   },
 };
@@ -183,7 +201,14 @@ function trainSteps(schedule: NoiseSchedule, spacing: string): number {
 }
 
 /** diffusers' `leading` / `trailing` / `linspace` without the terminal (S values, decreasing). */
-function diffusersGrid(spacing: 'leading' | 'trailing' | 'linspace', family: TimestepFamily, n: number, s: number, offset: number): number[] {
+function diffusersGrid(
+  spacing: 'leading' | 'trailing' | 'linspace',
+  family: TimestepFamily,
+  n: number,
+  s: number,
+  offset: number,
+  timeDtype: 'float32' | 'float64' = 'float32',
+): number[] {
   switch (spacing) {
     case 'leading': {
       if (family === 'dpm') {
@@ -202,20 +227,14 @@ function diffusersGrid(spacing: 'leading' | 'trailing' | 'linspace', family: Tim
     case 'linspace': {
       if (family === 'dpm') {
         // linspace(0, N−1, S+1).round()[::-1][:-1]
-        return linspace(0, n - 1, s + 1)
-          .map(roundHalfEven)
-          .reverse()
-          .slice(0, s);
+        return linspace(0, n - 1, s + 1).map(roundHalfEven).reverse().slice(0, s);
       }
       if (family === 'euler') {
         // Euler/Heun/LMS: linspace(0, N−1, S, dtype=float32)[::-1] — fractional, float32-rounded.
-        return linspace(0, n - 1, s)
-          .map(Math.fround)
-          .reverse();
+        const times = linspace(0, n - 1, s);
+        return (timeDtype === 'float64' ? times : times.map(Math.fround)).reverse();
       }
-      return linspace(0, n - 1, s)
-        .map(roundHalfEven)
-        .reverse();
+      return linspace(0, n - 1, s).map(roundHalfEven).reverse();
     }
   }
 }
@@ -257,9 +276,16 @@ export function exponentialSigmas(sigmaMin: number, sigmaMax: number, count: num
   return linspace(Math.log(sigmaMax), Math.log(sigmaMin), count).map(Math.exp);
 }
 
-/** The first position where `grid` fails to decrease strictly, or −1. */
-function firstNonDecreasing(grid: readonly number[]): number {
-  for (let i = 1; i < grid.length; i++) if (!(grid[i]! < grid[i - 1]!)) return i;
+/**
+ * The first position where `grid` fails to decrease strictly, or −1; with `repeatedTerminal`, a last
+ * time equal to the one before it is allowed (the identity final step, see {@link TimestepOptions}).
+ */
+function firstNonDecreasing(grid: readonly number[], repeatedTerminal = false): number {
+  for (let i = 1; i < grid.length; i++) {
+    if (grid[i]! < grid[i - 1]!) continue;
+    if (repeatedTerminal && i === grid.length - 1 && i > 1 && grid[i] === grid[i - 1]) continue;
+    return i;
+  }
   return -1;
 }
 
@@ -362,7 +388,7 @@ export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions
     );
   }
   const grid = rawTimesteps(schedule, { ...options, steps });
-  const bad = firstNonDecreasing(grid);
+  const bad = firstNonDecreasing(grid, options.repeatedTerminal === true);
   if (bad >= 0) {
     const max = largestValidSteps(schedule, options, steps - 1);
     const detail = `${what} is not strictly decreasing at position ${bad} (${grid[bad - 1]} then ${grid[bad]})`;
@@ -380,7 +406,7 @@ export function buildTimesteps(schedule: NoiseSchedule, options: TimestepOptions
 function largestValidSteps(schedule: NoiseSchedule, options: TimestepOptions, upTo: number): number {
   const ok = (m: number): boolean => {
     try {
-      return firstNonDecreasing(rawTimesteps(schedule, { ...options, steps: m })) < 0;
+      return firstNonDecreasing(rawTimesteps(schedule, { ...options, steps: m }), options.repeatedTerminal === true) < 0;
     } catch {
       return false;
     }
@@ -419,7 +445,9 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
       if (!Number.isInteger(offset) || offset < 0) {
         fail(`timesteps: stepsOffset must be an integer ≥ 0, got ${offset}`);
       }
-      grid = [...diffusersGrid(spacing, family, n, steps, offset), terminalTime];
+      const dtype = options.timeDtype ?? 'float32';
+      if (dtype !== 'float32' && dtype !== 'float64') fail(`timesteps: timeDtype must be 'float32' or 'float64', got ${String(dtype)}`);
+      grid = [...diffusersGrid(spacing, family, n, steps, offset, dtype), terminalTime];
       break;
     }
     case 'uniform': {
@@ -439,12 +467,7 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
     }
     case 'linspace_floor': {
       const n = trainSteps(schedule, spacing);
-      grid = [
-        ...linspace(0, n - 1, steps)
-          .map(Math.trunc)
-          .reverse(),
-        terminalTime,
-      ];
+      grid = [...linspace(0, n - 1, steps).map(Math.trunc).reverse(), terminalTime];
       break;
     }
     case 'time_uniform':
@@ -476,7 +499,8 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
       }
       const rho = options.rho ?? 7;
       if (!(rho > 0)) fail(`timesteps: rho must be > 0 (Karras et al. use 7), got ${rho}`);
-      const sigmas = spacing === 'karras' ? karrasSigmas(sigmaMin, sigmaMax, spanCount, rho) : exponentialSigmas(sigmaMin, sigmaMax, spanCount);
+      const sigmas =
+        spacing === 'karras' ? karrasSigmas(sigmaMin, sigmaMax, spanCount, rho) : exponentialSigmas(sigmaMin, sigmaMax, spanCount);
       const times = sigmas.map((s) => timeOfSigma(schedule, s));
       if (options.sigmaMax === undefined) times[0] = schedule.tMax;
       if (options.sigmaMin === undefined && spanCount > 1) times[times.length - 1] = schedule.tMin;
@@ -485,6 +509,9 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
     }
     case 'ays':
       grid = aysGrid(schedule, steps, terminal, options);
+      break;
+    case 'lcm':
+      grid = [...lcmGrid(schedule, steps, options.lcmOriginalSteps ?? 50), terminal === 'zero' ? CLEAN_TIME : schedule.tMin];
       break;
   }
   return grid;
@@ -501,6 +528,27 @@ function resolveTerminal(schedule: NoiseSchedule, requested: TimestepTerminal | 
     return 'sigma_min';
   }
   return requested ?? discreteDefault;
+}
+
+/**
+ * diffusers' LCMScheduler times: origin = [k·1 − 1, …, k·O − 1] (k = ⌊N/O⌋, O the original steps),
+ * reversed, at indices ⌊i·O/S⌋ for i = 0…S−1 (numpy's `linspace(0, O, S, endpoint=False)`).
+ */
+function lcmGrid(schedule: NoiseSchedule, steps: number, original: number): number[] {
+  const n = trainSteps(schedule, 'lcm');
+  if (!Number.isInteger(original) || original < 1 || original > n) {
+    fail(`timesteps: lcmOriginalSteps must be an integer in [1, ${n}], got ${String(original)}; LCM models use 50`);
+  }
+  if (steps > original) {
+    throw new TimestepCountError(
+      `timesteps: the lcm grid picks from ${original} distillation times, so it allows at most ${original} steps: pass steps ≤ ${original}`,
+      original,
+      steps,
+    );
+  }
+  const k = Math.floor(n / original);
+  const reversed = Array.from({ length: original }, (_, j) => (original - j) * k - 1);
+  return Array.from({ length: steps }, (_, i) => reversed[Math.floor((i * original) / steps)]!);
 }
 
 /** Align Your Steps: the published tables, log-linearly resampled for other step counts. */

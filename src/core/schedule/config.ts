@@ -24,6 +24,12 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'DPMSolverMultistepScheduler',
   'DPMSolverSinglestepScheduler',
   'UniPCMultistepScheduler',
+  'DEISMultistepScheduler',
+  'LCMScheduler',
+  'TCDScheduler',
+  'KDPM2DiscreteScheduler',
+  'KDPM2AncestralDiscreteScheduler',
+  'DPMSolverSDEScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -80,6 +86,24 @@ export interface SchedulerConfig {
   notes: string[];
   /** Fields we do not interpret, kept as they were. */
   unknownFields: Record<string, unknown>;
+  /**
+   * The {@link sample} options that reproduce diffusers' `set_timesteps(numInferenceSteps)` and
+   * its loop: solver, solver options, grid, and the budget (`steps` or `nfe`, as the class counts
+   * `num_inference_steps`).
+   */
+  sampleOptions(numInferenceSteps: number): ConfigSampleOptions;
+}
+
+/** What {@link SchedulerConfig.sampleOptions} returns: spread it into `sample({ model, ...it })`. */
+export interface ConfigSampleOptions {
+  schedule: DiscreteSchedule;
+  solver: string;
+  solverOptions: Record<string, unknown>;
+  steps?: number;
+  nfe?: number;
+  timesteps: Omit<TimestepOptions, 'steps'>;
+  clipSample?: number;
+  thresholding?: ThresholdingConfig;
 }
 
 type Json = Record<string, unknown>;
@@ -122,6 +146,8 @@ const KNOWN_FIELDS = new Set([
   'interpolation_type',
   'timestep_type',
   'lambda_min_clipped',
+  'original_inference_steps',
+  'timestep_scaling',
 ]);
 
 const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
@@ -173,6 +199,8 @@ interface ClassDefaults {
   spacing: (typeof SPACINGS)[number];
   clipSample: boolean;
   setAlphaToOne?: boolean;
+  /** The `final_sigmas_type` default where the class has one other than "zero". */
+  finalSigmas?: TimestepTerminal;
 }
 
 const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
@@ -186,6 +214,14 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   DPMSolverMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
   DPMSolverSinglestepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
   UniPCMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false },
+  // DEIS ends its sigmas at σ(t = 0), not 0.
+  DEISMultistepScheduler: { family: 'dpm', spacing: 'linspace', clipSample: false, finalSigmas: 'sigma_min' },
+  // LCM's set_timesteps ignores timestep_spacing: its own grid (the `lcm` spacing).
+  LCMScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
+  TCDScheduler: { family: 'ddim', spacing: 'leading', clipSample: false, setAlphaToOne: true },
+  KDPM2DiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  KDPM2AncestralDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  DPMSolverSDEScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
 };
 
 /**
@@ -222,14 +258,14 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   }
   const betaSchedule = readChoice<BetaScheduleName>(c, 'beta_schedule', 'linear', BETA_SCHEDULES);
   const rescaleBetasZeroSnr = readBoolean(c, 'rescale_betas_zero_snr', false);
-  const schedule = discreteSchedule({
+  const betaOptions = {
     numTrainTimesteps: trainedBetas ? trainedBetas.length : numTrainTimesteps,
     betaStart: readNumber(c, 'beta_start', 0.0001),
     betaEnd: readNumber(c, 'beta_end', 0.02),
-    betaSchedule: trainedBetas ? 'trained_betas' : betaSchedule,
+    betaSchedule: trainedBetas ? ('trained_betas' as const) : betaSchedule,
     trainedBetas,
     rescaleBetasZeroSnr,
-  });
+  };
   const predictionType = readChoice<PredictionType>(c, 'prediction_type', 'epsilon', PREDICTION_TYPES);
 
   // --- grid ---------------------------------------------------------------------------------------
@@ -265,8 +301,21 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   } else if (className === 'DDPMScheduler') {
     terminal = 'zero';
   } else {
-    terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', 'zero', ['zero', 'sigma_min']);
+    terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', defaults.finalSigmas ?? 'zero', ['zero', 'sigma_min']);
   }
+
+  // --- fractional times (see discrete.ts): the Euler family interpolates σ/α linearly; the DPM
+  // family hands the network rounded times on sigma-spaced grids. ---
+  // On sigma-spaced grids (Karras, exponential, Lu's λ) diffusers maps each σ to its time by
+  // `_sigma_to_t` (log σ), so those grids keep the log-σ schedule; the DPM family then rounds the
+  // time handed to the network.
+  const eulerFamily = defaults.family === 'euler';
+  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential' || spacing === 'logSNR';
+  const schedule = discreteSchedule({
+    ...betaOptions,
+    ...(eulerFamily && !sigmaSpaced ? { sigmaInterpolation: 'linear' as const } : {}),
+    ...(!eulerFamily && sigmaSpaced ? { roundModelTimes: true } : {}),
+  });
 
   // --- x̂0 post-processing ---------------------------------------------------------------------
   const clipSample = readBoolean(c, 'clip_sample', defaults.clipSample);
@@ -277,12 +326,15 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
 
   // --- solver -------------------------------------------------------------------------------------
   const { solver, solverOptions } = mapSolver(className, c, notes);
+  // diffusers' Euler family: init_noise_sigma = σ_max for linspace/trailing, √(σ_max² + 1) (the VP start z) for leading.
+  const spacingName = typeof rawSpacing === 'string' ? rawSpacing : defaults.spacing;
+  if (eulerFamily && spacingName !== 'leading') solverOptions['noiseStart'] = 'sigma_max';
 
   if (c['timestep_type'] !== undefined && c['timestep_type'] !== 'discrete') {
     notes.push(`timestep_type ${describe(c['timestep_type'])} is not supported: the network receives discrete-schedule times`);
   }
   if (c['interpolation_type'] !== undefined && c['interpolation_type'] !== 'linear') {
-    notes.push(`interpolation_type ${describe(c['interpolation_type'])}: fractional times always interpolate log σ linearly here`);
+    notes.push(`interpolation_type ${describe(c['interpolation_type'])} is not supported: fractional times interpolate σ/α linearly (diffusers' "linear")`);
   }
   if (typeof c['lambda_min_clipped'] === 'number' && Number.isFinite(c['lambda_min_clipped'])) {
     notes.push('lambda_min_clipped is not applied: the grid spans the whole schedule');
@@ -292,7 +344,14 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   for (const [k, v] of Object.entries(c)) if (!KNOWN_FIELDS.has(k)) unknownFields[k] = v;
   const version = c['_diffusers_version'];
 
+  const lcmGrid = className === 'LCMScheduler' || className === 'TCDScheduler';
+  if (lcmGrid) spacing = 'lcm';
+  // TCD's last step lands at ᾱ_0 (timestep_s = ⌊(1 − γ)·0⌋ = 0), whatever set_alpha_to_one says.
+  if (className === 'TCDScheduler') terminal = 'sigma_min';
   const timestepOptions: Omit<TimestepOptions, 'steps'> = { spacing, family: defaults.family, stepsOffset, terminal };
+  if (lcmGrid) timestepOptions.lcmOriginalSteps = readInteger(c, 'original_inference_steps', 50, 1);
+  // DDIM / PNDM grids ending at t = 0 followed by the terminal t = 0 run an identity last step, as in diffusers.
+  if (className === 'DDIMScheduler' || className === 'PNDMScheduler') timestepOptions.repeatedTerminal = true;
   if (sigmaMin !== undefined) timestepOptions.sigmaMin = sigmaMin;
   if (sigmaMax !== undefined) timestepOptions.sigmaMax = sigmaMax;
 
@@ -313,6 +372,22 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
     timestepOptions,
     notes,
     unknownFields,
+    sampleOptions(numInferenceSteps: number): ConfigSampleOptions {
+      if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
+        throw new RangeError(`sampleOptions: numInferenceSteps must be an integer ≥ 1, got ${String(numInferenceSteps)}`);
+      }
+      // DPM-Solver's own singlestep plan counts calls; diffusers' counts one call per interval.
+      const singlestep = className === 'DPMSolverSinglestepScheduler' && solverOptions['plan'] !== 'diffusers';
+      return {
+        schedule,
+        solver,
+        solverOptions: { ...solverOptions },
+        ...(singlestep ? { nfe: numInferenceSteps } : { steps: numInferenceSteps }),
+        timesteps: { ...timestepOptions },
+        ...(clipSample ? { clipSample: clipSampleRange } : {}),
+        ...(thresholding ? { thresholding } : {}),
+      };
+    },
   };
   if (thresholding) out.thresholding = thresholding;
   if (typeof rawSpacing === 'string') out.timestepSpacing = rawSpacing;
@@ -326,15 +401,16 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
 function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver: string; solverOptions: Record<string, unknown> } {
   switch (cls) {
     case 'DDIMScheduler':
-      // η is a call argument in diffusers, not a config field: deterministic DDIM.
-      return { solver: 'ddim', solverOptions: { eta: 0 } };
+      // η is a call argument in diffusers, not a config field: deterministic DDIM, stepping t → t − ⌊T/N⌋.
+      return { solver: 'ddim', solverOptions: { eta: 0, stepping: 'ratio' } };
     case 'DDPMScheduler': {
       const v = c['variance_type'];
       const varianceType = v === undefined || v === null ? 'fixed_small' : v;
       if (varianceType !== 'fixed_small' && varianceType !== 'fixed_large') {
         throw configError('variance_type', `${describe(v)} is not supported`, 'use "fixed_small" or "fixed_large"');
       }
-      return { solver: 'ddpm', solverOptions: { varianceType } };
+      // diffusers clamps the fixed_small variance at 1e-20 (so its last step adds 1e-10·z).
+      return { solver: 'ddpm', solverOptions: varianceType === 'fixed_small' ? { varianceType, varianceFloor: 1e-20 } : { varianceType } };
     }
     case 'PNDMScheduler':
       if (!readBoolean(c, 'skip_prk_steps', false)) {
@@ -369,17 +445,49 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
         return { solver: 'dpmpp_2m_sde', solverOptions: multistep };
       }
       if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
-      return { solver: order === 2 ? 'dpmpp_2m' : 'dpmpp_3m', solverOptions: multistep };
+      // 3M: diffusers weights D2 by h·φ₃(−h) (half the Taylor weight).
+      return order === 2 ? { solver: 'dpmpp_2m', solverOptions: multistep } : { solver: 'dpmpp_3m', solverOptions: { ...multistep, d2Weight: 'diffusers', spanLimit: false } };
     }
     case 'DPMSolverSinglestepScheduler': {
       const algorithm = readChoice(c, 'algorithm_type', 'dpmsolver++', ['dpmsolver++', 'dpmsolver', 'sde-dpmsolver++']);
       const order = readInteger(c, 'solver_order', 2, 1);
       if (order > 3) throw configError('solver_order', `is ${order}`, 'use 1, 2 or 3');
       const lowerOrderFinal = readBoolean(c, 'lower_order_final', true);
+      const solverType = readChoice(c, 'solver_type', 'midpoint', ['midpoint', 'heun']);
       if (algorithm === 'sde-dpmsolver++') notes.push('algorithm_type "sde-dpmsolver++" singlestep: using the deterministic dpmpp singlestep solver');
-      if (algorithm === 'dpmsolver') return { solver: `dpm_solver_${order}`, solverOptions: order === 1 ? {} : { lowerOrderFinal } };
+      if (algorithm === 'dpmsolver') {
+        notes.push('algorithm_type "dpmsolver" singlestep: DPM-Solver\'s own plan (k calls per interval), not diffusers\' one call per interval');
+        return { solver: `dpm_solver_${order}`, solverOptions: order === 1 ? {} : { lowerOrderFinal } };
+      }
       if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
-      return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal } };
+      // diffusers' plan: one call per interval, order list [1, 2, (3), …] (singlestep-plan.ts).
+      return { solver: order === 2 ? 'dpmpp_2s' : 'dpmpp_3s', solverOptions: { lowerOrderFinal, plan: 'diffusers', solverType } };
+    }
+    case 'KDPM2DiscreteScheduler':
+    case 'KDPM2AncestralDiscreteScheduler':
+      // diffusers' KDPM2 is k-diffusion's sample_dpm_2(_ancestral): midpoint at √(σ_i·σ_{i+1}), Euler into σ = 0.
+      notes.push(
+        'KDPM2: k-diffusion semantics, not checked against diffusers numbers; on fractional (linspace) grids diffusers hands ' +
+          'the network the log-σ time of the midpoint, we the linear-σ one (both step at the same σ)',
+      );
+      return { solver: cls === 'KDPM2DiscreteScheduler' ? 'dpm_2' : 'dpm_2_a', solverOptions: {} };
+    case 'DPMSolverSDEScheduler':
+      notes.push(
+        "DPMSolverSDEScheduler: k-diffusion's sample_dpmpp_sde; its Brownian-tree noise is drawn from the run's seed with the " +
+          'same correlations (not the same stream), and the numbers are not checked against diffusers',
+      );
+      return { solver: 'dpmpp_sde', solverOptions: {} };
+    case 'TCDScheduler':
+      // γ is diffusers' step() argument eta (default 0.3), not a config field.
+      return { solver: 'tcd', solverOptions: { gamma: 0.3 } };
+    case 'LCMScheduler':
+      return { solver: 'lcm', solverOptions: { timestepScaling: readNumber(c, 'timestep_scaling', 10) } };
+    case 'DEISMultistepScheduler': {
+      readChoice(c, 'algorithm_type', 'deis', ['deis']);
+      readChoice(c, 'solver_type', 'logrho', ['logrho']);
+      const order = readInteger(c, 'solver_order', 2, 1);
+      if (order > 3) throw configError('solver_order', `is ${order}`, 'use 1, 2 or 3');
+      return { solver: 'deis', solverOptions: { order, lowerOrderFinal: readBoolean(c, 'lower_order_final', true) } };
     }
     case 'UniPCMultistepScheduler': {
       const variant = readChoice(c, 'solver_type', 'bh2', ['bh1', 'bh2']);
@@ -401,6 +509,7 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
           disableCorrector,
           predictX0: readBoolean(c, 'predict_x0', true),
           lowerOrderFinal: readBoolean(c, 'lower_order_final', true),
+          spanLimit: false, // diffusers has no stencil-span rule (ours: see MAX_THIRD_ORDER_SPAN)
         },
       };
     }

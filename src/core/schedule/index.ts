@@ -13,6 +13,15 @@ export {
   type BetaScheduleName,
   type DiscreteSchedule,
   type DiscreteScheduleOptions,
+  type FractionalTimeOptions,
 } from './discrete.js';
 export { continuousVpSchedule, type ContinuousVpOptions } from './continuous.js';
-export { fromSchedulerConfig, SUPPORTED_SCHEDULER_CLASSES, type SchedulerClassName, type SchedulerConfig, type ThresholdingConfig } from './config.js';
+export {
+  fromSchedulerConfig,
+  SUPPORTED_SCHEDULER_CLASSES,
+  type SchedulerClassName,
+  type ConfigSampleOptions,
+  type SchedulerConfig,
+  type ThresholdingConfig,
+} from './config.js';
+export { resolveSamplerName, type ResolvedSampler } from './sampler-names.js';

@@ -31,6 +31,8 @@ export interface StepArgs {
 export interface StepResult {
   readonly x: NumArray;
   readonly x0?: NumArray;
+  /** The time the state lies at, when the step landed off the grid (DDIM's diffusers stepping t → t − ⌊T/N⌋). */
+  readonly t?: number;
 }
 
 /** One interval's update. A multistep solver keeps its history in the closure that made it. */
@@ -72,6 +74,11 @@ export interface SolverDefinition<O extends object> {
    * budget, {@link SolverCost.stepsForCalls}). `endsClean`: the grid ends at σ = 0.
    */
   readonly spend?: (nfe: number, options: O, endsClean: boolean) => { steps: number; options: O };
+  /**
+   * The update is the identity on a zero-length interval, so a grid whose last time repeats (the
+   * terminal equals the last grid time, `repeatedTerminal`) is accepted. Default false.
+   */
+  readonly identityFinalStep?: boolean;
   /** Checks of a grid against the options before any call (e.g. a corrected last step cannot end at σ = 0). */
   readonly checkGrid?: (timesteps: readonly number[], schedule: NoiseSchedule, options: O) => void;
   /** The update: given the options and the run, the function that takes one interval. */
@@ -82,7 +89,7 @@ export interface SolverDefinition<O extends object> {
  * Check that a grid runs from noisy to clean: at least two times, each a valid time of the
  * schedule, with log-SNR strictly increasing (the terminal may be the clean end point, λ = +∞).
  */
-export function checkTimesteps(solver: string, schedule: NoiseSchedule, timesteps: readonly number[]): void {
+export function checkTimesteps(solver: string, schedule: NoiseSchedule, timesteps: readonly number[], repeatedTerminal = false): void {
   if (!Array.isArray(timesteps) || timesteps.length < 2) {
     throw new RangeError(`solver "${solver}" needs a grid of at least 2 times (start and terminal), got ${timesteps?.length ?? 0}`);
   }
@@ -91,7 +98,14 @@ export function checkTimesteps(solver: string, schedule: NoiseSchedule, timestep
     const t = timesteps[i]!;
     if (typeof t !== 'number' || Number.isNaN(t)) throw new TypeError(`timesteps[${i}] is not a number (${String(t)})`);
     const l = schedule.lambda(t);
+    if (repeatedTerminal && i === timesteps.length - 1 && i > 1 && t === timesteps[i - 1]) continue;
     if (!(l > prev)) {
+      if (i === timesteps.length - 1 && t === timesteps[i - 1]) {
+        throw new RangeError(
+          `solver "${solver}" cannot take the zero-length last interval of this grid (timesteps[${i - 1}] = timesteps[${i}] = ${t}): ` +
+            'only ddim and plms run that identity step; end the grid before the terminal or use another terminal',
+        );
+      }
       throw new RangeError(
         `timesteps must go from noisy to clean with strictly decreasing noise level, but timesteps[${i - 1}] = ` +
           `${timesteps[i - 1]} and timesteps[${i}] = ${t} do not: pass the grid noisiest first, without repeats`,
@@ -195,21 +209,19 @@ export function defineSolver<O extends object>(def: SolverDefinition<O>): Solver
   };
   const spend = (nfe: number, o: O, endsClean: boolean): { steps: number; options: O } =>
     def.spend ? def.spend(nfe, o, endsClean) : { steps: stepsWithin(nfe, o), options: o };
-  const bind =
-    (o: O): Solver =>
-    async (x, timesteps, ctx) => {
-      checkTimesteps(name, ctx.schedule, timesteps);
-      def.checkGrid?.(timesteps, ctx.schedule, o);
-      const steps = timesteps.length - 1;
-      const step = def.step(o, { steps, timesteps, schedule: ctx.schedule });
-      for (let i = 0; i < steps; i++) {
-        const t = timesteps[i + 1]!;
-        const r = await step({ i, steps, s: timesteps[i]!, t, x, ctx });
-        x = r.x;
-        await ctx.step({ step: i, steps, t, x, ...(r.x0 ? { x0: r.x0 } : {}) });
-      }
-      return x;
-    };
+  const bind = (o: O): Solver => async (x, timesteps, ctx) => {
+    checkTimesteps(name, ctx.schedule, timesteps, def.identityFinalStep === true);
+    def.checkGrid?.(timesteps, ctx.schedule, o);
+    const steps = timesteps.length - 1;
+    const step = def.step(o, { steps, timesteps, schedule: ctx.schedule });
+    for (let i = 0; i < steps; i++) {
+      const t = timesteps[i + 1]!;
+      const r = await step({ i, steps, s: timesteps[i]!, t, x, ctx });
+      x = r.x;
+      await ctx.step({ step: i, steps, t: r.t ?? t, x, ...(r.x0 ? { x0: r.x0 } : {}) });
+    }
+    return x;
+  };
   const defaults = resolve(undefined);
   return {
     name,
@@ -234,9 +246,11 @@ export function defineSolver<O extends object>(def: SolverDefinition<O>): Solver
         const asked = o;
         const spent = spend(budget.nfe, asked, endsClean);
         o = spent.options;
-        timesteps = buildPlannedGrid(name, schedule, grid, spent.steps, budget.nfe, (max) => largestBudget(max, (n) => spend(n, asked, endsClean).steps));
+        timesteps = buildPlannedGrid(name, schedule, grid, spent.steps, budget.nfe, (max) =>
+          largestBudget(max, (n) => spend(n, asked, endsClean).steps),
+        );
       }
-      checkTimesteps(name, schedule, timesteps);
+      checkTimesteps(name, schedule, timesteps, def.identityFinalStep === true);
       def.checkGrid?.(timesteps, schedule, o);
       const steps = timesteps.length - 1;
       return { solver: name, timesteps, steps, calls: calls(steps, o), options: o, order: orderOf(o), stochastic: stochasticOf(o), run: bind(o) };

@@ -17,7 +17,8 @@
  *   NOTE: diffusers (and DPM-Solver's reference code) weight D2 by h·φ_3(−h), not 2·h·φ_3(−h). Since
  *   D2 ≈ h²·x̂0''/2 and the Taylor term is h³·φ_3(−h)·x̂0'', that weight is half the exact one: for
  *   x̂0(λ) = λ²/2 it is not exact, and on a non-uniform log-SNR grid its measured order is 2, not 3.
- *   We use the exact weight (measured order 3; see test/solvers-dpm.test.ts).
+ *   We use the exact weight by default (measured order 3; see test/solvers-dpm.test.ts);
+ *   `d2Weight: 'diffusers'` takes diffusers' h·φ_3(−h) (what DPMSolverMultistepScheduler configs load).
  *
  * Order schedule (as diffusers' DPMSolverMultistepScheduler): warm-up at orders 1, 2, …; the last
  * interval is first order when `eulerAtFinal`, when `lowerOrderFinal` and fewer than 15 intervals,
@@ -43,6 +44,17 @@ export interface DpmppMultistepOptions {
   eulerAtFinal: boolean;
 }
 
+/** Options of {@link dpmpp3mSpec}: the multistep options and the weight of the D2 term. */
+export interface Dpmpp3mOptions extends DpmppMultistepOptions {
+  /** D2 weight: `'taylor'` 2·h·φ_3(−h) (exact, default) or `'diffusers'` h·φ_3(−h). */
+  d2Weight: 'taylor' | 'diffusers';
+  /**
+   * Take a third-order step only where its stencil spans at most `MAX_THIRD_ORDER_SPAN` in λ
+   * (default true, ours); false is diffusers' behaviour (what DPMSolverMultistepScheduler configs load).
+   */
+  spanLimit: boolean;
+}
+
 /** The diffusers threshold below which `lowerOrderFinal` applies. */
 export const LOWER_ORDER_FINAL_BELOW = 15;
 
@@ -52,6 +64,15 @@ const OPTIONS: OptionSchema<DpmppMultistepOptions> = {
     solverType: { kind: 'enum', values: ['midpoint', 'heun'], doc: "'midpoint' (default) or 'heun'" },
     lowerOrderFinal: { kind: 'boolean', doc: `lower order in the final steps when steps < ${LOWER_ORDER_FINAL_BELOW}, default true` },
     eulerAtFinal: { kind: 'boolean', doc: 'first-order final step, default false' },
+  },
+};
+
+const OPTIONS_3M: OptionSchema<Dpmpp3mOptions> = {
+  defaults: { ...OPTIONS.defaults, d2Weight: 'taylor', spanLimit: true },
+  rules: {
+    ...OPTIONS.rules,
+    d2Weight: { kind: 'enum', values: ['taylor', 'diffusers'], doc: "D2 weight: 'taylor' 2·h·φ₃(−h) (exact, default) or 'diffusers' h·φ₃(−h)" },
+    spanLimit: { kind: 'boolean', doc: 'third order only over stencils spanning ≤ 2 in log-SNR (default true; false as diffusers)' },
   },
 };
 
@@ -82,6 +103,7 @@ export function dpmppMultistepUpdate(
   m: readonly NumArray[],
   lambdas: readonly number[],
   solverType: 'midpoint' | 'heun',
+  d2Factor = 2,
 ): NumArray {
   const n = m.length;
   const m0 = m[n - 1]!;
@@ -101,17 +123,26 @@ export function dpmppMultistepUpdate(
   const dd = sub(d10, d11);
   const d1 = axpby(1, d10, r0 / (r0 + r1), dd);
   const d2Coeff = 1 / (r0 + r1);
-  return linearCombination([1, g.alphaT * g.h * phi(2, -g.h), 2 * g.alphaT * g.h * phi(3, -g.h) * d2Coeff], [base, d1, dd]);
+  return linearCombination(
+    [1, g.alphaT * g.h * phi(2, -g.h), d2Factor * g.alphaT * g.h * phi(3, -g.h) * d2Coeff],
+    [base, d1, dd],
+  );
 }
 
-function spec(name: string, maxOrder: number, description: string, aliases?: readonly string[]): SolverSpec<DpmppMultistepOptions> {
-  return defineSolver<DpmppMultistepOptions>({
+function spec<O extends DpmppMultistepOptions>(
+  name: string,
+  maxOrder: number,
+  description: string,
+  options: OptionSchema<O>,
+  aliases?: readonly string[],
+): SolverSpec<O> {
+  return defineSolver<O>({
     name,
     ...(aliases ? { aliases } : {}),
     description,
     order: maxOrder,
     gridFamily: 'dpm',
-    options: OPTIONS,
+    options,
     step: (opts, { steps }) => {
       const m: NumArray[] = [];
       const lambdas: number[] = [];
@@ -126,8 +157,9 @@ function spec(name: string, maxOrder: number, description: string, aliases?: rea
         }
         let order = multistepOrder(maxOrder, i, steps, opts, g.clean);
         // A third-order stencil wider than 2 in λ amplifies x̂0's error instead of correcting it (see MAX_THIRD_ORDER_SPAN).
-        if (order === 3 && !thirdOrderStencilFits(g, lambdas[lambdas.length - 3]!)) order = 2;
-        return { x: dpmppMultistepUpdate(order, x, g, m, lambdas, opts.solverType), x0: pred.x0 };
+        if (order === 3 && (opts as Partial<Dpmpp3mOptions>).spanLimit !== false && !thirdOrderStencilFits(g, lambdas[lambdas.length - 3]!)) order = 2;
+        const d2Factor = (opts as Partial<Dpmpp3mOptions>).d2Weight === 'diffusers' ? 1 : 2;
+        return { x: dpmppMultistepUpdate(order, x, g, m, lambdas, opts.solverType, d2Factor), x0: pred.x0 };
       };
     },
   });
@@ -138,12 +170,14 @@ export const dpmpp2mSpec: SolverSpec<DpmppMultistepOptions> = spec(
   'dpmpp_2m',
   2,
   'DPM-Solver++(2M) multistep (data prediction, Lu et al. 2022b Alg. 2), 1 call per step',
+  OPTIONS,
   ['DPMSolverMultistepScheduler'],
 );
 
 /** `dpmpp_3m`: DPM-Solver++(3M), one call per step. */
-export const dpmpp3mSpec: SolverSpec<DpmppMultistepOptions> = spec(
+export const dpmpp3mSpec: SolverSpec<Dpmpp3mOptions> = spec(
   'dpmpp_3m',
   3,
   'DPM-Solver++(3M) multistep (data prediction, third order), 1 call per step',
+  OPTIONS_3M,
 );

@@ -11,12 +11,15 @@
 import { veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination } from '../tensor.js';
 import { defineSolver } from './define-solver.js';
+import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
 /** Options of {@link eulerAncestralSpec}. */
 export interface EulerAncestralOptions {
   /** Noise amount η ≥ 0 (default 1); 0 gives Euler. ρ_up is capped at ρ_t. */
   eta: number;
+  /** The start, default `'unit'` (see euler.ts). */
+  noiseStart: NoiseStart;
 }
 
 /** ρ_down and ρ_up of an ancestral step from ρ_s to ρ_t (see the file comment). */
@@ -34,18 +37,22 @@ export const eulerAncestralSpec: SolverSpec<EulerAncestralOptions> = defineSolve
   order: 1,
   stochastic: (o) => o.eta > 0,
   gridFamily: 'euler',
-  options: { defaults: { eta: 1 }, rules: { eta: { kind: 'number', min: 0, doc: 'noise amount η ≥ 0, default 1 (0 = euler)' } } },
-  step:
-    ({ eta }) =>
-    async ({ s, t, x, ctx }) => {
-      const sch = ctx.schedule;
-      const { eps, x0 } = await ctx.evaluate(x, s);
-      const rs = veSigma(sch, s);
-      const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
-      const at = sch.alpha(t);
-      const ratio = at / sch.alpha(s);
-      const next =
-        up > 0 ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()]) : linearCombination([ratio, at * (down - rs)], [x, eps]);
-      return { x: next, x0 };
-    },
+  options: {
+    defaults: { eta: 1, noiseStart: 'unit' },
+    rules: { eta: { kind: 'number', min: 0, doc: 'noise amount η ≥ 0, default 1 (0 = euler)' }, noiseStart: NOISE_START_RULE },
+  },
+  step: ({ eta, noiseStart }) => async ({ i, s, t, x: given, ctx }) => {
+    const sch = ctx.schedule;
+    const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
+    const { eps, x0 } = await ctx.evaluate(x, s);
+    const rs = veSigma(sch, s);
+    const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
+    const at = sch.alpha(t);
+    const ratio = at / sch.alpha(s);
+    const next =
+      up > 0
+        ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()])
+        : linearCombination([ratio, at * (down - rs)], [x, eps]);
+    return { x: next, x0 };
+  },
 });

@@ -10,13 +10,15 @@
  */
 import { linearCombination } from '../tensor.js';
 import { defineSolver } from './define-solver.js';
-import { veEulerStep } from './euler.js';
+import { NOISE_START_RULE, noiseStartState, veEulerStep, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
 /** Options of {@link heunSpec}. */
 export interface HeunOptions {
   /** Last step without the correction (default true; required when the grid ends at σ = 0). */
   lowerOrderFinal: boolean;
+  /** The start, default `'unit'` (see euler.ts). */
+  noiseStart: NoiseStart;
 }
 
 /** Heun (Karras et al. 2022): second order, two calls per step (one on the final Euler step). */
@@ -27,8 +29,8 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
   order: 2,
   gridFamily: 'euler',
   options: {
-    defaults: { lowerOrderFinal: true },
-    rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' } },
+    defaults: { lowerOrderFinal: true, noiseStart: 'unit' },
+    rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' }, noiseStart: NOISE_START_RULE },
   },
   // Calls N = 2M − [lowerOrderFinal], so M = ⌊(N + [lowerOrderFinal])/2⌋.
   cost: {
@@ -42,14 +44,13 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
       );
     }
   },
-  step:
-    ({ lowerOrderFinal }) =>
-    async ({ i, steps, s, t, x, ctx }) => {
-      const sch = ctx.schedule;
-      const first = await ctx.evaluate(x, s);
-      const predicted = veEulerStep(sch, x, first.eps, s, t);
-      if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
-      const second = await ctx.evaluate(predicted, t);
-      return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
-    },
+  step: ({ lowerOrderFinal, noiseStart }) => async ({ i, steps, s, t, x: given, ctx }) => {
+    const sch = ctx.schedule;
+    const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
+    const first = await ctx.evaluate(x, s);
+    const predicted = veEulerStep(sch, x, first.eps, s, t);
+    if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
+    const second = await ctx.evaluate(predicted, t);
+    return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
+  },
 });

@@ -30,6 +30,13 @@ export { dataStepCoefficient, lambdaStep, noiseStepCoefficient, phi, type Lambda
 export { stepPlanForCalls, singlestepOrders, type SinglestepOptions } from './singlestep-plan.js';
 export { dpmSolver1Spec, dpmSolver2Spec, dpmSolver3Spec, dpmSolverUpdate } from './dpm-solver.js';
 export { dpmpp2sSpec, dpmpp3sSpec, dpmppSinglestepUpdate } from './dpmpp-singlestep.js';
-export { dpmpp2mSpec, dpmpp3mSpec, dpmppMultistepUpdate, multistepOrder, type DpmppMultistepOptions } from './dpmpp-multistep.js';
+export { dpmpp2mSpec, dpmpp3mSpec, dpmppMultistepUpdate, multistepOrder, type Dpmpp3mOptions, type DpmppMultistepOptions } from './dpmpp-multistep.js';
 export { dpmpp2mSdeSpec, type Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
 export { unipcSpec, type UniPcOptions } from './unipc.js';
+export { deisCoefficients, deisSpec, type DeisOptions } from './deis.js';
+export { dpm2AncestralSpec, dpm2Spec, type Dpm2AncestralOptions, type Dpm2Options } from './kdpm2.js';
+export { IPNDM_WEIGHTS, ipndmSpec, type IpndmOptions } from './ipndm.js';
+export { lcmScalings, lcmSpec, type LcmOptions } from './lcm.js';
+export { tcdSpec, type TcdOptions } from './tcd.js';
+export { dpmppSdeSpec, type DpmppSdeOptions } from './dpmpp-sde.js';
+export { dpmpp2sAncestralSpec, type Dpmpp2sAncestralOptions } from './dpmpp-2s-ancestral.js';

@@ -12,6 +12,7 @@
 import { veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
 import { defineSolver } from './define-solver.js';
+import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
 /** Options of {@link lmsSpec}. */
@@ -20,6 +21,8 @@ export interface LmsOptions {
   order: number;
   /** Use order 1 on the last step (default false, as diffusers). */
   lowerOrderFinal: boolean;
+  /** The start, default `'unit'` (see euler.ts). */
+  noiseStart: NoiseStart;
 }
 
 /** 4-point Gauss–Legendre on [−1, 1]: nodes ±√(3/7 ∓ (2/7)√(6/5)), weights (18 ± √30)/36. */
@@ -56,8 +59,9 @@ export const lmsSpec: SolverSpec<LmsOptions> = defineSolver<LmsOptions>({
   order: (o) => o.order,
   gridFamily: 'euler',
   options: {
-    defaults: { order: 4, lowerOrderFinal: false },
+    defaults: { order: 4, lowerOrderFinal: false, noiseStart: 'unit' },
     rules: {
+      noiseStart: NOISE_START_RULE,
       order: { kind: 'number', min: 1, max: 4, integer: true, doc: 'slopes combined, 1…4, default 4' },
       lowerOrderFinal: { kind: 'boolean', doc: 'order 1 on the last step, default false' },
     },
@@ -65,8 +69,9 @@ export const lmsSpec: SolverSpec<LmsOptions> = defineSolver<LmsOptions>({
   step: (opts, { steps }) => {
     const slopes: NumArray[] = []; // newest first
     const rhos: number[] = [];
-    return async ({ i, s, t, x, ctx }) => {
+    return async ({ i, s, t, x: given, ctx }) => {
       const sch = ctx.schedule;
+      const x = i === 0 ? noiseStartState(sch, given, s, opts.noiseStart) : given;
       const { eps, x0 } = await ctx.evaluate(x, s);
       const rs = veSigma(sch, s);
       slopes.unshift(eps);

@@ -52,6 +52,8 @@ export const plmsSpec: SolverSpec<PlmsOptions> = defineSolver<PlmsOptions>({
   // weights limit it to 2 (measured 1.99, see test/solvers-classic.test.ts).
   order: (o) => o.order,
   gridFamily: 'ddim',
+  // A zero-length last interval: the transfer φ from s to s is the identity (diffusers' PNDM grids ending at t = 0).
+  identityFinalStep: true,
   options: {
     defaults: { order: 4, firstStep: 'heun', lowerOrderFinal: false },
     rules: {

@@ -17,6 +17,13 @@ import { dpmpp2sSpec, dpmpp3sSpec } from './dpmpp-singlestep.js';
 import { dpmpp2mSpec, dpmpp3mSpec } from './dpmpp-multistep.js';
 import { dpmpp2mSdeSpec } from './dpmpp-2m-sde.js';
 import { unipcSpec } from './unipc.js';
+import { deisSpec } from './deis.js';
+import { dpm2AncestralSpec, dpm2Spec } from './kdpm2.js';
+import { ipndmSpec } from './ipndm.js';
+import { lcmSpec } from './lcm.js';
+import { tcdSpec } from './tcd.js';
+import { dpmppSdeSpec } from './dpmpp-sde.js';
+import { dpmpp2sAncestralSpec } from './dpmpp-2s-ancestral.js';
 
 const ALL_SPECS: readonly AnySolverSpec[] = [
   // classic solvers
@@ -38,6 +45,14 @@ const ALL_SPECS: readonly AnySolverSpec[] = [
   dpmpp3mSpec,
   dpmpp2mSdeSpec,
   unipcSpec,
+  deisSpec,
+  dpm2Spec,
+  dpm2AncestralSpec,
+  ipndmSpec,
+  lcmSpec,
+  tcdSpec,
+  dpmppSdeSpec,
+  dpmpp2sAncestralSpec,
 ];
 
 /** Every solver by registry name. */

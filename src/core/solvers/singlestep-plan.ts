@@ -10,6 +10,17 @@
  * x_t = α_t·x̂0(x_s) (diffusers likewise refuses `final_sigmas_type="zero"` without
  * `lower_order_final`). Hence `lowerOrderFinal` defaults to true, and a plan whose last order is
  * above 1 throws when the grid ends at σ = 0.
+ *
+ * Two plans (`plan`):
+ * - `'dpm-solver'` (default): DPM-Solver's own — each interval of the grid is one singlestep of
+ *   order k with k − 1 intermediate points at λ_s + r_i·h off the grid (k calls per interval).
+ * - `'diffusers'`: diffusers' DPMSolverSinglestepScheduler — one call per grid interval, with the
+ *   order list [1, 2, (3), 1, 2, (3), …] ({@link diffusersSinglestepOrders}): an order-1 interval
+ *   saves its start state, and the order-k interval that follows k − 1 of them steps from that
+ *   saved state across all k intervals, using the k model outputs at their grid points as the
+ *   intermediate points (r = the grid's own log-SNR fractions). The intermediate states are
+ *   reported as steps, as diffusers' `step()` returns them. Measured on the SD 1.5 parity data the
+ *   two plans' final samples differ by 4·10⁻²…3·10⁻¹ at equal calls (docs/diffusers-parity.md).
  * @packageDocumentation
  */
 import { defineSolver } from './define-solver.js';
@@ -32,6 +43,10 @@ export interface SinglestepOptions {
   r1?: number;
   /** Second intermediate point of order-3 intervals, as a fraction of h: default 2/3. */
   r2?: number;
+  /** DPM-Solver's plan (`'dpm-solver'`, default) or diffusers' one-call-per-interval plan (`'diffusers'`); see the file comment. */
+  plan?: 'dpm-solver' | 'diffusers';
+  /** The second/third-order form of the `'diffusers'` plan: `'midpoint'` (default, diffusers' default) or `'heun'`. */
+  solverType?: 'midpoint' | 'heun';
 }
 
 /** The rules of {@link SinglestepOptions} for a solver of order `order`. */
@@ -47,8 +62,66 @@ export function singlestepRules(order: number): OptionRules<SinglestepOptions> {
       doc: 'first intermediate point as a fraction of h, default 1/2 (order 2) or 1/3 (order 3)',
     },
     r2: { kind: 'number', min: 0, max: 1, minExclusive: true, doc: 'second intermediate point of order-3 intervals, default 2/3' },
+    plan: { kind: 'enum', values: ['dpm-solver', 'diffusers'], doc: "'dpm-solver' (k calls per interval, default) or 'diffusers' (1 call per interval, order list 1, 2, 3, …)" },
+    solverType: { kind: 'enum', values: ['midpoint', 'heun'], doc: "form of the 'diffusers' plan's higher orders, 'midpoint' (default) or 'heun'" },
   };
 }
+
+/**
+ * diffusers' order list for `steps` intervals (DPMSolverSinglestepScheduler.get_order_list), with
+ * `lowerOrderFinal`:
+ *   order 3: steps ≡ 0 (mod 3): [1,2,3]×(steps/3 − 1) + [1,2] + [1]; ≡ 1: [1,2,3]×⌊steps/3⌋ + [1]; ≡ 2: … + [1,2]
+ *   order 2: even: [1,2]×(steps/2 − 1) + [1,1]; odd: [1,2]×⌊steps/2⌋ + [1]
+ * without it [1,…,k] repeated (steps must then be a multiple of k); the interval into σ = 0 is order 1.
+ */
+export function diffusersSinglestepOrders(steps: number, order: number, lowerOrderFinal: boolean, endsClean: boolean): number[] {
+  const cycle = Array.from({ length: order }, (_, j) => j + 1);
+  const rep = (n: number): number[] => Array.from({ length: n }, () => cycle).flat();
+  let orders: number[];
+  if (order === 1) orders = Array<number>(steps).fill(1);
+  else if (!lowerOrderFinal) {
+    if (steps % order !== 0) {
+      throw new RangeError(
+        `the diffusers singlestep plan of order ${order} without lowerOrderFinal needs a multiple of ${order} intervals, got ${steps}: set lowerOrderFinal: true or change the steps`,
+      );
+    }
+    orders = rep(steps / order);
+  } else if (order === 3) {
+    const q = Math.floor(steps / 3);
+    orders = steps % 3 === 0 ? [...rep(q - 1), 1, 2, 1] : steps % 3 === 1 ? [...rep(q), 1] : [...rep(q), 1, 2];
+  } else {
+    const q = Math.floor(steps / 2);
+    orders = steps % 2 === 0 ? [...rep(q - 1), 1, 1] : [...rep(q), 1];
+  }
+  if (endsClean) orders[orders.length - 1] = 1;
+  return orders;
+}
+
+/** Check a `'diffusers'`-plan order list: each order is 1 or one more than the order before. */
+function checkDiffusersOrders(solver: string, orders: readonly number[]): void {
+  orders.forEach((k, i) => {
+    if (k !== 1 && k !== (orders[i - 1] ?? 0) + 1) {
+      throw new RangeError(
+        `${solver}: in the 'diffusers' plan interval ${i} has order ${k} after order ${orders[i - 1] ?? 'none'}; each order is 1 or one more than the one before (e.g. [1, 2, 3, 1, 2, 1])`,
+      );
+    }
+  });
+}
+
+/**
+ * One interval of the `'diffusers'` plan of order k: from the state `x` saved k − 1 intervals ago
+ * at `times[0]`, over the grid points `times[0…k−1]` whose model outputs are `outputs` (oldest
+ * first), to `t`.
+ */
+export type DiffusersSinglestepUpdate = (
+  order: number,
+  x: NumArray,
+  times: readonly number[],
+  outputs: readonly Prediction[],
+  t: number,
+  ctx: SolverContext,
+  solverType: 'midpoint' | 'heun',
+) => NumArray;
 
 /** The singlestep defaults: the fast plan for an NFE budget, lower order final, the paper's r1/r2. */
 const SINGLESTEP_DEFAULTS: SinglestepOptions = { lowerOrderFinal: true };
@@ -125,6 +198,15 @@ export function singlestepStepsForCalls(solver: string, order: number, nfe: numb
   return k;
 }
 
+/** The `'diffusers'` plan's orders for `steps` intervals: the given `orders`, or diffusers' list. */
+function diffusersPlanOrders(solver: string, order: number, steps: number, endsClean: boolean, o: SinglestepOptions): number[] {
+  if (o.orders === undefined) return diffusersSinglestepOrders(steps, order, o.lowerOrderFinal ?? true, endsClean);
+  if (o.orders.length !== steps) {
+    throw new RangeError(`${solver}: option orders has ${o.orders.length} entries but the grid has ${steps} intervals; give one order per interval`);
+  }
+  return [...o.orders];
+}
+
 /** Resolved intermediate fractions (r1 for order 2; r1 < r2 for order 3). */
 export interface IntermediateFractions {
   r1Order2: number;
@@ -183,8 +265,11 @@ export function singlestepSpec(def: {
   description: string;
   order: number;
   update: SinglestepUpdate;
+  /** The `'diffusers'` plan's update (solvers without one refuse that plan). */
+  diffusersUpdate?: DiffusersSinglestepUpdate;
 }): SolverSpec<SinglestepOptions> {
   const { name, order, update } = def;
+  const isDiffusers = (o: SinglestepOptions): boolean => o.plan === 'diffusers';
   return defineSolver<SinglestepOptions>({
     name,
     ...(def.aliases ? { aliases: def.aliases } : {}),
@@ -192,22 +277,42 @@ export function singlestepSpec(def: {
     order,
     gridFamily: 'dpm',
     options: { defaults: SINGLESTEP_DEFAULTS, rules: singlestepRules(order) },
-    checkOptions: (o) => void intermediateFractions(name, o, order),
+    checkOptions: (o) => {
+      intermediateFractions(name, o, order);
+      if (isDiffusers(o) && !def.diffusersUpdate) throw new RangeError(`${name} has no 'diffusers' plan: use plan 'dpm-solver' (or dpmpp_2s / dpmpp_3s)`);
+      if (isDiffusers(o) && o.orders !== undefined) checkDiffusersOrders(name, o.orders);
+    },
     cost: {
-      callsForSteps: (steps, o) => singlestepCalls(name, order, steps, o),
-      stepsForCalls: (nfe, o) => singlestepStepsForCalls(name, order, nfe, o),
+      callsForSteps: (steps, o) => (isDiffusers(o) ? steps : singlestepCalls(name, order, steps, o)),
+      stepsForCalls: (nfe, o) => (isDiffusers(o) ? nfe : singlestepStepsForCalls(name, order, nfe, o)),
     },
     // A budget is spent whole with DPM-Solver's adaptive plan (e.g. 10 calls at order 3 → [3, 3, 3, 1]).
     spend(nfe, o, endsClean) {
+      if (isDiffusers(o)) return { steps: nfe, options: o };
       if (o.orders !== undefined) return { steps: singlestepStepsForCalls(name, order, nfe, o), options: o };
       const orders = stepPlanForCalls(nfe, order, endsClean);
       return { steps: orders.length, options: { ...o, orders } };
     },
     checkGrid(timesteps, schedule, o) {
-      const orders = singlestepOrders(name, order, timesteps.length - 1, o);
+      const clean = schedule.sigma(timesteps[timesteps.length - 1]!) === 0;
+      const orders = isDiffusers(o) ? diffusersPlanOrders(name, order, timesteps.length - 1, clean, o) : singlestepOrders(name, order, timesteps.length - 1, o);
       checkCleanInterval(name, orders.length - 1, orders[orders.length - 1]!, schedule.sigma(timesteps[timesteps.length - 1]!) === 0);
     },
-    step(o, { steps }) {
+    step(o, { steps, timesteps, schedule }) {
+      if (isDiffusers(o)) {
+        const orders = diffusersPlanOrders(name, order, steps, schedule.sigma(timesteps[steps]!) === 0, o);
+        const outputs: Prediction[] = [];
+        let saved: NumArray | undefined;
+        return async ({ i, s, t, x, ctx }) => {
+          const pred = await ctx.evaluate(x, s);
+          outputs.push(pred);
+          if (outputs.length > order) outputs.shift();
+          const k = orders[i]!;
+          if (k === 1) saved = x;
+          const times = timesteps.slice(i - k + 1, i + 1);
+          return { x: def.diffusersUpdate!(k, saved!, times, outputs.slice(-k), t, ctx, o.solverType ?? 'midpoint'), x0: pred.x0 };
+        };
+      }
       const r = intermediateFractions(name, o, order);
       const orders = singlestepOrders(name, order, steps, o);
       return async ({ i, s, t, x, ctx }) => {

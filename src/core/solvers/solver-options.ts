@@ -6,9 +6,16 @@
  */
 import type { DdimOptions } from './ddim.js';
 import type { DdpmOptions } from './ddpm.js';
+import type { DeisOptions } from './deis.js';
+import type { Dpm2AncestralOptions, Dpm2Options } from './kdpm2.js';
+import type { IpndmOptions } from './ipndm.js';
+import type { LcmOptions } from './lcm.js';
+import type { TcdOptions } from './tcd.js';
+import type { DpmppSdeOptions } from './dpmpp-sde.js';
+import type { Dpmpp2sAncestralOptions } from './dpmpp-2s-ancestral.js';
 import type { Dpmpp1Options } from './dpmpp-1.js';
 import type { Dpmpp2mSdeOptions } from './dpmpp-2m-sde.js';
-import type { DpmppMultistepOptions } from './dpmpp-multistep.js';
+import type { Dpmpp3mOptions, DpmppMultistepOptions } from './dpmpp-multistep.js';
 import type { EulerOptions } from './euler.js';
 import type { EulerAncestralOptions } from './euler-ancestral.js';
 import type { HeunOptions } from './heun.js';
@@ -33,7 +40,15 @@ export interface SolverOptionsMap {
   dpmpp_2s: SinglestepOptions;
   dpmpp_3s: SinglestepOptions;
   dpmpp_2m: DpmppMultistepOptions;
-  dpmpp_3m: DpmppMultistepOptions;
+  dpmpp_3m: Dpmpp3mOptions;
+  deis: DeisOptions;
+  dpm_2: Dpm2Options;
+  dpm_2_a: Dpm2AncestralOptions;
+  ipndm: IpndmOptions;
+  lcm: LcmOptions;
+  tcd: TcdOptions;
+  dpmpp_sde: DpmppSdeOptions;
+  dpmpp_2s_a: Dpmpp2sAncestralOptions;
   dpmpp_2m_sde: Dpmpp2mSdeOptions;
   unipc: UniPcOptions;
 }

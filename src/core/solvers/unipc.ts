@@ -41,6 +41,11 @@ export interface UniPcOptions {
   predictX0: boolean;
   /** Use order ≤ steps − i at step i (lower orders in the final steps). Default true. */
   lowerOrderFinal: boolean;
+  /**
+   * Take a third-order step only where its stencil spans at most `MAX_THIRD_ORDER_SPAN` in λ
+   * (default true, ours); false is diffusers' behaviour (what UniPCMultistepScheduler configs load).
+   */
+  spanLimit: boolean;
 }
 
 /** Solve the small dense system A·y = b (Gaussian elimination with partial pivoting). */
@@ -132,13 +137,14 @@ export const unipcSpec: SolverSpec<UniPcOptions> = defineSolver<UniPcOptions>({
   order: (o) => o.order + 1,
   gridFamily: 'dpm',
   options: {
-    defaults: { variant: 'bh2', order: 2, disableCorrector: [], predictX0: true, lowerOrderFinal: true },
+    defaults: { variant: 'bh2', order: 2, disableCorrector: [], predictX0: true, lowerOrderFinal: true, spanLimit: true },
     rules: {
       variant: { kind: 'enum', values: ['bh1', 'bh2'], doc: "'bh1' or 'bh2' (default)" },
       order: { kind: 'number', min: 1, max: 3, integer: true, doc: 'predictor order 1…3, default 2' },
       disableCorrector: { kind: 'integers', min: 0, doc: 'list of 0-based step indices whose result is not corrected' },
       predictX0: { kind: 'boolean', doc: 'data prediction (default true) or noise prediction (false)' },
       lowerOrderFinal: { kind: 'boolean', doc: 'lower orders in the final steps, default true' },
+      spanLimit: { kind: 'boolean', doc: 'third order only over stencils spanning ≤ 2 in log-SNR (default true; false as diffusers)' },
     },
   },
   step: (opts, { steps }) => {
@@ -161,7 +167,7 @@ export const unipcSpec: SolverSpec<UniPcOptions> = defineSolver<UniPcOptions>({
       if (opts.lowerOrderFinal) order = Math.min(order, steps - i);
       if (g.clean) order = 1;
       // UniP-3/UniC-3 over a stencil wider than 2 in λ amplify x̂0's error (see MAX_THIRD_ORDER_SPAN).
-      if (order === 3 && !thirdOrderStencilFits(g, hist.lambdas[hist.lambdas.length - 3]!)) order = 2;
+      if (order === 3 && opts.spanLimit && !thirdOrderStencilFits(g, hist.lambdas[hist.lambdas.length - 3]!)) order = 2;
       last = { x, g, order };
       return { x: unipcUpdate(x, g, hist, order, opts), x0: pred.x0 };
     };

@@ -1,0 +1,77 @@
+/**
+ * DPM++ 2S ancestral: k-diffusion's `sample_dpmpp_2s_ancestral` (A1111 "DPM++ 2S a"), in x̃ = x/α,
+ * ρ = σ/α coordinates with τ = −log ρ.
+ *
+ * Step ρ_s → ρ_t: split like Euler ancestral (euler-ancestral.ts) into ρ_down and ρ_up with η; a
+ * deterministic DPM-Solver++(2S) step (Lu et al. 2022b, Alg. 1, r = 1/2) to ρ_down, whose
+ * intermediate point is ρ_m = √(ρ_s·ρ_down):
+ *   x̃_m = (ρ_m/ρ_s)·x̃_s + (1 − ρ_m/ρ_s)·D,   D = x̂0(x_s),   D_m = x̂0(x_m),
+ *   x̃_t = (ρ_down/ρ_s)·x̃_s + (1 − ρ_down/ρ_s)·D_m + ρ_up·z.
+ * Into ρ_t = 0 (ρ_down = 0) the step is x = D (one call); with `lowerOrderFinal` (default true) the
+ * last step is the first-order ancestral one, so M steps cost 2M − 1 calls. η = 0 is dpmpp_2s
+ * (r1 = 1/2); second order.
+ * @packageDocumentation
+ */
+import { timeOfVeSigma, veSigma } from '../schedule/noise-schedule.js';
+import { defineSolver } from './define-solver.js';
+import { ancestralDataStep } from './dpmpp-sde.js';
+import { ancestralSplit } from './euler-ancestral.js';
+import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
+import type { SolverSpec } from './types.js';
+
+/** Options of {@link dpmpp2sAncestralSpec}. */
+export interface Dpmpp2sAncestralOptions {
+  /** Noise amount η ∈ [0, 1] (default 1); 0 is DPM-Solver++(2S). */
+  eta: number;
+  /** Scale of the injected noise (k-diffusion's `s_noise`, default 1). */
+  sNoise: number;
+  /** Last step first order (default true; required when the grid ends at σ = 0). */
+  lowerOrderFinal: boolean;
+  /** The start, default `'unit'` (see euler.ts). */
+  noiseStart: NoiseStart;
+}
+
+/** DPM++ 2S ancestral (k-diffusion): two calls per step (one on the last), stochastic for η > 0. */
+export const dpmpp2sAncestralSpec: SolverSpec<Dpmpp2sAncestralOptions> = defineSolver<Dpmpp2sAncestralOptions>({
+  name: 'dpmpp_2s_a',
+  aliases: ['dpmpp_2s_ancestral', 'k_dpmpp_2s_a'],
+  description: 'DPM++ 2S ancestral (k-diffusion sample_dpmpp_2s_ancestral): DPM-Solver++(2S) to σ_down plus noise σ_up, 2 calls per step',
+  order: 2,
+  stochastic: (o) => o.eta > 0 && o.sNoise > 0,
+  gridFamily: 'euler',
+  options: {
+    defaults: { eta: 1, sNoise: 1, lowerOrderFinal: true, noiseStart: 'unit' },
+    rules: {
+      eta: { kind: 'number', min: 0, max: 1, doc: 'noise amount η in [0, 1], default 1 (0 = DPM-Solver++(2S))' },
+      sNoise: { kind: 'number', min: 0, doc: 'noise scale, default 1' },
+      lowerOrderFinal: { kind: 'boolean', doc: 'last step first order, default true' },
+      noiseStart: NOISE_START_RULE,
+    },
+  },
+  cost: {
+    callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
+    stepsForCalls: (nfe, o) => Math.floor((nfe + (o.lowerOrderFinal ? 1 : 0)) / 2),
+  },
+  checkGrid(timesteps, schedule, o) {
+    if (!o.lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
+      throw new RangeError('dpmpp_2s_a with lowerOrderFinal: false has no intermediate point on the step into σ = 0: set lowerOrderFinal: true or end the grid at σ > 0');
+    }
+  },
+  step: (o) => async ({ i, steps, s, t, x: given, ctx }) => {
+    const sch = ctx.schedule;
+    const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
+    const first = await ctx.evaluate(x, s);
+    const rs = veSigma(sch, s);
+    const rt = veSigma(sch, t);
+    if (rt === 0) return { x: first.x0, x0: first.x0 };
+    const { down, up } = ancestralSplit(rs, rt, o.sNoise > 0 ? o.eta : 0);
+    const z = up > 0 ? ctx.noise() : undefined;
+    if (o.lowerOrderFinal && i === steps - 1) return { x: ancestralDataStep(sch, x, s, first.x0, t, down, up * o.sNoise, z), x0: first.x0 };
+    // √(ρ_s·ρ_down) ≥ ρ_t for η ≤ 1; the max keeps rounding inside the schedule.
+    const rm = Math.max(rt, Math.sqrt(rs * down));
+    const m = timeOfVeSigma(sch, rm);
+    const xm = ancestralDataStep(sch, x, s, first.x0, m, rm, 0, undefined);
+    const second = await ctx.evaluate(xm, m);
+    return { x: ancestralDataStep(sch, x, s, second.x0, t, down, up * o.sNoise, z), x0: second.x0 };
+  },
+});
