@@ -12,7 +12,16 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadParityData, maxDiff, pairIntermediates, parityModel, runOurs, type OurRun, type ParityRun, type ParityVariant } from './helpers/diffusers-parity.js';
+import {
+  loadParityData,
+  maxDiff,
+  pairIntermediates,
+  parityModel,
+  runOurs,
+  type OurRun,
+  type ParityRun,
+  type ParityVariant,
+} from './helpers/diffusers-parity.js';
 import { planSample, sample } from '../src/core/sample.js';
 import { fromSchedulerConfig } from '../src/core/schedule/config.js';
 import { measureOrder, smoothLogSnrGrid } from './helpers/convergence.js';
@@ -45,7 +54,10 @@ function check(run: ParityRun, ref: ParityVariant, ours: OurRun, tol: number, la
   }
   assert.ok(compared >= Math.min(ref.intermediates.length, run.num_inference_steps) / 2, `${name}: only ${compared} intermediates compared`);
   if (NAN_FINAL.has(run.scheduler)) {
-    assert.ok(ref.final_sample.every((v) => v === null), `${name}: the reference final sample was expected to be NaN`);
+    assert.ok(
+      ref.final_sample.every((v) => v === null),
+      `${name}: the reference final sample was expected to be NaN`,
+    );
     assert.ok(ours.final.every(Number.isFinite), `${name}: our final sample must be finite`);
     const last = ours.steps.at(-1)!;
     assert.ok(last.x0, `${name}: the last step reports x̂0`);
@@ -161,27 +173,34 @@ describe('diffusers parity: the paper-faithful named options differ as documente
         const ours = await runOurs(data, run, c.solverOptions ?? {}, { timeDtype: 'float64' }, c.adjust);
         const d = maxDiff(ours.final, run.f64.final_sample);
         const [lo, hi] = c.expected[n]!;
-        assert.ok(d >= lo && d <= hi, `${c.scheduler} N=${n} ${c.option}: final differs from diffusers by ${d.toExponential(2)}, documented [${lo}, ${hi}]`);
+        assert.ok(
+          d >= lo && d <= hi,
+          `${c.scheduler} N=${n} ${c.option}: final differs from diffusers by ${d.toExponential(2)}, documented [${lo}, ${hi}]`,
+        );
         const sameTimes = ours.times.length === run.f64.model_call_timesteps.length && ours.times.every((t, i) => t === run.f64.model_call_timesteps[i]);
         assert.equal(sameTimes, !c.timesDiffer, `${c.scheduler} N=${n}: model-call times ${c.timesDiffer ? 'should' : 'should not'} differ`);
       }
     });
   }
 
-  it("repeatedTerminal: false refuses the DDIM linspace grid (t = 0 twice) that diffusers runs", async () => {
+  it('repeatedTerminal: false refuses the DDIM linspace grid (t = 0 twice) that diffusers runs', async () => {
     const run = data.runs.find((r) => r.scheduler === 'ddim_linspace' && r.num_inference_steps === 10)!;
-    await assert.rejects(
-      runOurs(data, run, {}, { repeatedTerminal: false }),
-      /not strictly decreasing at position 10 \(0 then 0\)/,
-    );
+    await assert.rejects(runOurs(data, run, {}, { repeatedTerminal: false }), /not strictly decreasing at position 10 \(0 then 0\)/);
     // And a solver whose update is not the identity on a zero-length interval refuses it by name.
-    await assert.rejects(runOurs(data, run, {}, {}, (o) => ({ ...o, solver: 'dpmpp_2m', solverOptions: {} })), /zero-length last interval.*only ddim and plms/);
+    await assert.rejects(
+      runOurs(data, run, {}, {}, (o) => ({ ...o, solver: 'dpmpp_2m', solverOptions: {} })),
+      /zero-length last interval.*only ddim and plms/,
+    );
   });
 
   it("d2Weight: 'taylor' converges at order 3, diffusers' weight at order ≈ 2 (smooth log-SNR grid, VP)", async () => {
     const vp = continuousVpSchedule();
     const order = async (d2Weight: 'taylor' | 'diffusers') =>
-      (await measureOrder(dpmpp3mSpec.create({ lowerOrderFinal: false, d2Weight }), (m) => smoothLogSnrGrid(vp, m), [24, 32, 48, 64, 96], { schedule: vp })).order;
+      (
+        await measureOrder(dpmpp3mSpec.create({ lowerOrderFinal: false, d2Weight }), (m) => smoothLogSnrGrid(vp, m), [24, 32, 48, 64, 96], {
+          schedule: vp,
+        })
+      ).order;
     const taylor = await order('taylor');
     const diffusers = await order('diffusers');
     assert.ok(taylor > 2.8 && taylor < 3.5, `taylor order ${taylor}`);
@@ -236,10 +255,23 @@ describe("ddim stepping 'ratio' guards", () => {
       /stepping 'ratio' .* needs integer times of a discrete schedule, got timesteps\[1\] = .*: use stepping 'grid'/,
     );
     assert.throws(
-      () => planSample({ schedule: continuousVpSchedule(), solver: 'ddim', solverOptions: { stepping: 'ratio' }, steps: 6, timesteps: { spacing: 'time_uniform' } }),
+      () =>
+        planSample({
+          schedule: continuousVpSchedule(),
+          solver: 'ddim',
+          solverOptions: { stepping: 'ratio' },
+          steps: 6,
+          timesteps: { spacing: 'time_uniform' },
+        }),
       /got a continuous schedule/,
     );
-    const p = planSample({ schedule: sd, solver: 'ddim', solverOptions: { stepping: 'ratio' }, steps: 10, timesteps: { spacing: 'leading', family: 'ddim', stepsOffset: 1 } });
+    const p = planSample({
+      schedule: sd,
+      solver: 'ddim',
+      solverOptions: { stepping: 'ratio' },
+      steps: 10,
+      timesteps: { spacing: 'leading', family: 'ddim', stepsOffset: 1 },
+    });
     assert.equal(p.calls, 10);
   });
 });

@@ -262,7 +262,10 @@ test('fractional times: sigmaInterpolation linear (diffusers Euler family) and r
   assert.deepEqual([686.5, 687.5, 3.2, CLEAN_TIME].map(rounded.modelTime), [686, 688, 3, CLEAN_TIME]); // half to even
   assert.equal(rounded.alpha(686.5), log.alpha(686.5)); // the solver still steps at t
   // The loader picks them per class: Euler family on linspace grids → linear; DPM family on Karras → rounded.
-  const euler = fromSchedulerConfig({ _class_name: 'EulerDiscreteScheduler', ...{ beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012 } });
+  const euler = fromSchedulerConfig({
+    _class_name: 'EulerDiscreteScheduler',
+    ...{ beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012 },
+  });
   close(veSigma(euler.schedule, 799.2), veSigma(lin, 799.2), 1e-15);
   assert.equal(euler.solverOptions['noiseStart'], 'sigma_max');
   const eulerLeading = fromSchedulerConfig({ _class_name: 'EulerDiscreteScheduler', timestep_spacing: 'leading' });

@@ -19,7 +19,10 @@ const GRIDS = { 1: smoothLogSnrGrid, 2: (s: typeof vp, m: number) => logSnrGrid(
 for (const order of [1, 2, 3] as const) {
   test(`deis order ${order}: measured convergence order ≈ ${order} (steps ${STEPS.join(', ')})`, async () => {
     const r = await measureOrder(deisSpec.create({ order, lowerOrderFinal: false }), (m) => GRIDS[order](vp, m), STEPS, { schedule: vp });
-    assert.ok(r.order > order - 0.3 && r.order < order + 0.35, `order ${r.order.toFixed(3)}, errors ${r.errors.map((e) => e.toExponential(2)).join(' ')}`);
+    assert.ok(
+      r.order > order - 0.3 && r.order < order + 0.35,
+      `order ${r.order.toFixed(3)}, errors ${r.errors.map((e) => e.toExponential(2)).join(' ')}`,
+    );
     for (let i = 1; i < r.errors.length; i++) assert.ok(r.errors[i]! < r.errors[i - 1]!);
   });
 }

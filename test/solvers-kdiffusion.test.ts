@@ -57,7 +57,10 @@ test('dpm_2 costs 2M − 1 calls into the clean point and refuses a corrected st
   assert.equal(r.calls, 11);
   assert.equal(getSolver('dpm_2').callsForSteps(6), 11);
   assert.equal(getSolver('dpm_2').stepsForCalls(11), 6);
-  await assert.rejects(runOnGaussian(getSolver('dpm_2').create({ lowerOrderFinal: false }), discreteGrid(1000, 4), { schedule: disc }), /no midpoint on the step into σ = 0/);
+  await assert.rejects(
+    runOnGaussian(getSolver('dpm_2').create({ lowerOrderFinal: false }), discreteGrid(1000, 4), { schedule: disc }),
+    /no midpoint on the step into σ = 0/,
+  );
 });
 
 test('dpm_2_a with η = 0 is dpm_2; with η = 1 it draws noise and leaves the ODE path', async () => {

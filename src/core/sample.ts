@@ -145,7 +145,7 @@ function validate(options: SampleOptions): RunSettings {
   if (precision !== 'float32' && precision !== 'float64') throw new RangeError(`precision must be 'float32' or 'float64', got "${String(precision)}"`);
   checkCond(options.cond, batch);
   if (options.noise !== undefined && typeof options.noise !== 'function') {
-    throw new TypeError('sample: options.noise must be a function (index) => NumArray giving the solver\'s noise draw number index');
+    throw new TypeError("sample: options.noise must be a function (index) => NumArray giving the solver's noise draw number index");
   }
   if (options.guidance) checkGuidanceOptions(options.guidance);
   if (options.initialNoise !== undefined) {

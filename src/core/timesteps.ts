@@ -122,15 +122,15 @@ export const AYS_TABLES: Readonly<Record<AysModel, { timesteps: readonly number[
   sd15: {
     timesteps: [999, 850, 736, 645, 545, 455, 343, 233, 124, 24],
     sigmas: [
-      14.6146412293, 6.4745760956, 3.8636745985, 2.694615152, 1.8841921177, 1.3943805092, 0.9642583904,
-      0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582,
+      14.6146412293, 6.4745760956, 3.8636745985, 2.694615152, 1.8841921177, 1.3943805092, 0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662,
+      0.0291671582,
     ],
   },
   sdxl: {
     timesteps: [999, 845, 730, 587, 443, 310, 193, 116, 53, 13],
     sigmas: [
-      14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141, 0.5550693289,
-      0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582,
+      14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141, 0.5550693289, 0.3798540708, 0.2332364134, 0.1114188177,
+      0.0291671582,
     ],
   },
 };
@@ -227,14 +227,19 @@ function diffusersGrid(
     case 'linspace': {
       if (family === 'dpm') {
         // linspace(0, N−1, S+1).round()[::-1][:-1]
-        return linspace(0, n - 1, s + 1).map(roundHalfEven).reverse().slice(0, s);
+        return linspace(0, n - 1, s + 1)
+          .map(roundHalfEven)
+          .reverse()
+          .slice(0, s);
       }
       if (family === 'euler') {
         // Euler/Heun/LMS: linspace(0, N−1, S, dtype=float32)[::-1] — fractional, float32-rounded.
         const times = linspace(0, n - 1, s);
         return (timeDtype === 'float64' ? times : times.map(Math.fround)).reverse();
       }
-      return linspace(0, n - 1, s).map(roundHalfEven).reverse();
+      return linspace(0, n - 1, s)
+        .map(roundHalfEven)
+        .reverse();
     }
   }
 }
@@ -467,7 +472,12 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
     }
     case 'linspace_floor': {
       const n = trainSteps(schedule, spacing);
-      grid = [...linspace(0, n - 1, steps).map(Math.trunc).reverse(), terminalTime];
+      grid = [
+        ...linspace(0, n - 1, steps)
+          .map(Math.trunc)
+          .reverse(),
+        terminalTime,
+      ];
       break;
     }
     case 'time_uniform':
@@ -499,8 +509,7 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
       }
       const rho = options.rho ?? 7;
       if (!(rho > 0)) fail(`timesteps: rho must be > 0 (Karras et al. use 7), got ${rho}`);
-      const sigmas =
-        spacing === 'karras' ? karrasSigmas(sigmaMin, sigmaMax, spanCount, rho) : exponentialSigmas(sigmaMin, sigmaMax, spanCount);
+      const sigmas = spacing === 'karras' ? karrasSigmas(sigmaMin, sigmaMax, spanCount, rho) : exponentialSigmas(sigmaMin, sigmaMax, spanCount);
       const times = sigmas.map((s) => timeOfSigma(schedule, s));
       if (options.sigmaMax === undefined) times[0] = schedule.tMax;
       if (options.sigmaMin === undefined && spanCount > 1) times[times.length - 1] = schedule.tMin;

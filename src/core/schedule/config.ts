@@ -334,7 +334,9 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
     notes.push(`timestep_type ${describe(c['timestep_type'])} is not supported: the network receives discrete-schedule times`);
   }
   if (c['interpolation_type'] !== undefined && c['interpolation_type'] !== 'linear') {
-    notes.push(`interpolation_type ${describe(c['interpolation_type'])} is not supported: fractional times interpolate σ/α linearly (diffusers' "linear")`);
+    notes.push(
+      `interpolation_type ${describe(c['interpolation_type'])} is not supported: fractional times interpolate σ/α linearly (diffusers' "linear")`,
+    );
   }
   if (typeof c['lambda_min_clipped'] === 'number' && Number.isFinite(c['lambda_min_clipped'])) {
     notes.push('lambda_min_clipped is not applied: the grid spans the whole schedule');
@@ -446,7 +448,9 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       }
       if (order === 1) return { solver: 'dpmpp_1', solverOptions: {} };
       // 3M: diffusers weights D2 by h·φ₃(−h) (half the Taylor weight).
-      return order === 2 ? { solver: 'dpmpp_2m', solverOptions: multistep } : { solver: 'dpmpp_3m', solverOptions: { ...multistep, d2Weight: 'diffusers', spanLimit: false } };
+      return order === 2
+        ? { solver: 'dpmpp_2m', solverOptions: multistep }
+        : { solver: 'dpmpp_3m', solverOptions: { ...multistep, d2Weight: 'diffusers', spanLimit: false } };
     }
     case 'DPMSolverSinglestepScheduler': {
       const algorithm = readChoice(c, 'algorithm_type', 'dpmsolver++', ['dpmsolver++', 'dpmsolver', 'sde-dpmsolver++']);

@@ -57,14 +57,7 @@ export function ddimNoiseScale(schedule: NoiseSchedule, s: number, t: number, et
  * One DDIM update to time t from a prediction (x̂0, ε̂): α_t·x̂0 + √(σ_t² − c²)·ε̂ (+ c·z when c > 0).
  * With c = 0 this is the ε-form transfer PFDiff and PLMS reuse.
  */
-export function ddimTransfer(
-  schedule: NoiseSchedule,
-  x0: NumArray,
-  eps: NumArray,
-  t: number,
-  noiseScale = 0,
-  z?: NumArray,
-): NumArray {
+export function ddimTransfer(schedule: NoiseSchedule, x0: NumArray, eps: NumArray, t: number, noiseScale = 0, z?: NumArray): NumArray {
   const at = schedule.alpha(t);
   const st = schedule.sigma(t);
   const dirScale = Math.sqrt(Math.max(0, st * st - noiseScale * noiseScale));
@@ -101,7 +94,7 @@ export const ddimSpec: SolverSpec<DdimOptions> = defineSolver<DdimOptions>({
       );
     }
   },
-  step: ({ eta, stepping }, { steps, timesteps, schedule }) => {
+  step: ({ eta, stepping }, { steps, timesteps }) => {
     const terminal = timesteps[timesteps.length - 1]!;
     return async ({ s, t, x, ctx }) => {
       const { eps, x0 } = await ctx.evaluate(x, s);

@@ -38,18 +38,20 @@ export const ddpmSpec: SolverSpec<DdpmOptions> = defineSolver<DdpmOptions>({
       varianceFloor: { kind: 'number', min: 0, max: 1e-6, doc: 'lower bound of the variance, default 0 (diffusers: 1e-20)' },
     },
   },
-  step: ({ varianceType, varianceFloor }) => async ({ s, t, x, ctx }) => {
-    const sch = ctx.schedule;
-    const { x0 } = await ctx.evaluate(x, s);
-    const as = sch.alpha(s);
-    const ss = sch.sigma(s);
-    const at = sch.alpha(t);
-    const st = sch.sigma(t);
-    const jumpVar = Math.max(0, 1 - (as * as) / (at * at)); // σ²_{s|t}
-    const cx = ((as / at) * st * st) / (ss * ss);
-    const c0 = (at * jumpVar) / (ss * ss);
-    if (st === 0 && !(varianceFloor > 0 && s > 0)) return { x: linearCombination([cx, c0], [x, x0]), x0 };
-    const variance = Math.max(varianceFloor, varianceType === 'fixed_small' ? (jumpVar * st * st) / (ss * ss) : jumpVar);
-    return { x: linearCombination([cx, c0, Math.sqrt(variance)], [x, x0, ctx.noise()]), x0 };
-  },
+  step:
+    ({ varianceType, varianceFloor }) =>
+    async ({ s, t, x, ctx }) => {
+      const sch = ctx.schedule;
+      const { x0 } = await ctx.evaluate(x, s);
+      const as = sch.alpha(s);
+      const ss = sch.sigma(s);
+      const at = sch.alpha(t);
+      const st = sch.sigma(t);
+      const jumpVar = Math.max(0, 1 - (as * as) / (at * at)); // σ²_{s|t}
+      const cx = ((as / at) * st * st) / (ss * ss);
+      const c0 = (at * jumpVar) / (ss * ss);
+      if (st === 0 && !(varianceFloor > 0 && s > 0)) return { x: linearCombination([cx, c0], [x, x0]), x0 };
+      const variance = Math.max(varianceFloor, varianceType === 'fixed_small' ? (jumpVar * st * st) / (ss * ss) : jumpVar);
+      return { x: linearCombination([cx, c0, Math.sqrt(variance)], [x, x0, ctx.noise()]), x0 };
+    },
 });

@@ -209,19 +209,21 @@ export function defineSolver<O extends object>(def: SolverDefinition<O>): Solver
   };
   const spend = (nfe: number, o: O, endsClean: boolean): { steps: number; options: O } =>
     def.spend ? def.spend(nfe, o, endsClean) : { steps: stepsWithin(nfe, o), options: o };
-  const bind = (o: O): Solver => async (x, timesteps, ctx) => {
-    checkTimesteps(name, ctx.schedule, timesteps, def.identityFinalStep === true);
-    def.checkGrid?.(timesteps, ctx.schedule, o);
-    const steps = timesteps.length - 1;
-    const step = def.step(o, { steps, timesteps, schedule: ctx.schedule });
-    for (let i = 0; i < steps; i++) {
-      const t = timesteps[i + 1]!;
-      const r = await step({ i, steps, s: timesteps[i]!, t, x, ctx });
-      x = r.x;
-      await ctx.step({ step: i, steps, t: r.t ?? t, x, ...(r.x0 ? { x0: r.x0 } : {}) });
-    }
-    return x;
-  };
+  const bind =
+    (o: O): Solver =>
+    async (x, timesteps, ctx) => {
+      checkTimesteps(name, ctx.schedule, timesteps, def.identityFinalStep === true);
+      def.checkGrid?.(timesteps, ctx.schedule, o);
+      const steps = timesteps.length - 1;
+      const step = def.step(o, { steps, timesteps, schedule: ctx.schedule });
+      for (let i = 0; i < steps; i++) {
+        const t = timesteps[i + 1]!;
+        const r = await step({ i, steps, s: timesteps[i]!, t, x, ctx });
+        x = r.x;
+        await ctx.step({ step: i, steps, t: r.t ?? t, x, ...(r.x0 ? { x0: r.x0 } : {}) });
+      }
+      return x;
+    };
   const defaults = resolve(undefined);
   return {
     name,
@@ -246,9 +248,7 @@ export function defineSolver<O extends object>(def: SolverDefinition<O>): Solver
         const asked = o;
         const spent = spend(budget.nfe, asked, endsClean);
         o = spent.options;
-        timesteps = buildPlannedGrid(name, schedule, grid, spent.steps, budget.nfe, (max) =>
-          largestBudget(max, (n) => spend(n, asked, endsClean).steps),
-        );
+        timesteps = buildPlannedGrid(name, schedule, grid, spent.steps, budget.nfe, (max) => largestBudget(max, (n) => spend(n, asked, endsClean).steps));
       }
       checkTimesteps(name, schedule, timesteps, def.identityFinalStep === true);
       def.checkGrid?.(timesteps, schedule, o);

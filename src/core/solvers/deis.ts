@@ -97,7 +97,10 @@ export const deisSpec: SolverSpec<DeisOptions> = defineSolver<DeisOptions>({
         rhos.pop();
       }
       const at = sch.alpha(t);
-      const k = Math.min(eps.length, multistepOrder(opts.order, i, steps, { lowerOrderFinal: opts.lowerOrderFinal, eulerAtFinal: false }, sch.sigma(t) === 0));
+      const k = Math.min(
+        eps.length,
+        multistepOrder(opts.order, i, steps, { lowerOrderFinal: opts.lowerOrderFinal, eulerAtFinal: false }, sch.sigma(t) === 0),
+      );
       const c = deisCoefficients(rhos.slice(0, k), rs, veSigma(sch, t));
       return { x: linearCombination([at / sch.alpha(s), ...c.map((cj) => at * cj)], [x, ...eps.slice(0, k)]), x0: pred.x0 };
     };

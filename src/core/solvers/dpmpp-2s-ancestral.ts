@@ -54,24 +54,28 @@ export const dpmpp2sAncestralSpec: SolverSpec<Dpmpp2sAncestralOptions> = defineS
   },
   checkGrid(timesteps, schedule, o) {
     if (!o.lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
-      throw new RangeError('dpmpp_2s_a with lowerOrderFinal: false has no intermediate point on the step into σ = 0: set lowerOrderFinal: true or end the grid at σ > 0');
+      throw new RangeError(
+        'dpmpp_2s_a with lowerOrderFinal: false has no intermediate point on the step into σ = 0: set lowerOrderFinal: true or end the grid at σ > 0',
+      );
     }
   },
-  step: (o) => async ({ i, steps, s, t, x: given, ctx }) => {
-    const sch = ctx.schedule;
-    const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
-    const first = await ctx.evaluate(x, s);
-    const rs = veSigma(sch, s);
-    const rt = veSigma(sch, t);
-    if (rt === 0) return { x: first.x0, x0: first.x0 };
-    const { down, up } = ancestralSplit(rs, rt, o.sNoise > 0 ? o.eta : 0);
-    const z = up > 0 ? ctx.noise() : undefined;
-    if (o.lowerOrderFinal && i === steps - 1) return { x: ancestralDataStep(sch, x, s, first.x0, t, down, up * o.sNoise, z), x0: first.x0 };
-    // √(ρ_s·ρ_down) ≥ ρ_t for η ≤ 1; the max keeps rounding inside the schedule.
-    const rm = Math.max(rt, Math.sqrt(rs * down));
-    const m = timeOfVeSigma(sch, rm);
-    const xm = ancestralDataStep(sch, x, s, first.x0, m, rm, 0, undefined);
-    const second = await ctx.evaluate(xm, m);
-    return { x: ancestralDataStep(sch, x, s, second.x0, t, down, up * o.sNoise, z), x0: second.x0 };
-  },
+  step:
+    (o) =>
+    async ({ i, steps, s, t, x: given, ctx }) => {
+      const sch = ctx.schedule;
+      const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
+      const first = await ctx.evaluate(x, s);
+      const rs = veSigma(sch, s);
+      const rt = veSigma(sch, t);
+      if (rt === 0) return { x: first.x0, x0: first.x0 };
+      const { down, up } = ancestralSplit(rs, rt, o.sNoise > 0 ? o.eta : 0);
+      const z = up > 0 ? ctx.noise() : undefined;
+      if (o.lowerOrderFinal && i === steps - 1) return { x: ancestralDataStep(sch, x, s, first.x0, t, down, up * o.sNoise, z), x0: first.x0 };
+      // √(ρ_s·ρ_down) ≥ ρ_t for η ≤ 1; the max keeps rounding inside the schedule.
+      const rm = Math.max(rt, Math.sqrt(rs * down));
+      const m = timeOfVeSigma(sch, rm);
+      const xm = ancestralDataStep(sch, x, s, first.x0, m, rm, 0, undefined);
+      const second = await ctx.evaluate(xm, m);
+      return { x: ancestralDataStep(sch, x, s, second.x0, t, down, up * o.sNoise, z), x0: second.x0 };
+    },
 });

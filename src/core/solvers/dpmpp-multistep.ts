@@ -123,10 +123,7 @@ export function dpmppMultistepUpdate(
   const dd = sub(d10, d11);
   const d1 = axpby(1, d10, r0 / (r0 + r1), dd);
   const d2Coeff = 1 / (r0 + r1);
-  return linearCombination(
-    [1, g.alphaT * g.h * phi(2, -g.h), d2Factor * g.alphaT * g.h * phi(3, -g.h) * d2Coeff],
-    [base, d1, dd],
-  );
+  return linearCombination([1, g.alphaT * g.h * phi(2, -g.h), d2Factor * g.alphaT * g.h * phi(3, -g.h) * d2Coeff], [base, d1, dd]);
 }
 
 function spec<O extends DpmppMultistepOptions>(

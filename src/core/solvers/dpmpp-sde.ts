@@ -85,37 +85,41 @@ export const dpmppSdeSpec: SolverSpec<DpmppSdeOptions> = defineSolver<DpmppSdeOp
   },
   checkGrid(timesteps, schedule, o) {
     if (!o.lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
-      throw new RangeError('dpmpp_sde with lowerOrderFinal: false has no intermediate point on the step into σ = 0: set lowerOrderFinal: true or end the grid at σ > 0');
+      throw new RangeError(
+        'dpmpp_sde with lowerOrderFinal: false has no intermediate point on the step into σ = 0: set lowerOrderFinal: true or end the grid at σ > 0',
+      );
     }
   },
-  step: (o) => async ({ i, steps, s, t, x: given, ctx }) => {
-    const sch = ctx.schedule;
-    const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
-    const first = await ctx.evaluate(x, s);
-    const rs = veSigma(sch, s);
-    const rt = veSigma(sch, t);
-    const eta = o.sNoise > 0 ? o.eta : 0;
-    const draw = (): NumArray => ctx.noise();
-    if (rt === 0) return { x: first.x0, x0: first.x0 };
-    if (o.lowerOrderFinal && i === steps - 1) {
-      const { down, up } = ancestralSplit(rs, rt, eta);
-      return { x: ancestralDataStep(sch, x, s, first.x0, t, down, up * o.sNoise, up > 0 ? draw() : undefined), x0: first.x0 };
-    }
-    const rm = rs * Math.exp(-o.r * (Math.log(rs) - Math.log(rt)));
-    const m = timeOfVeSigma(sch, rm);
-    const split1 = ancestralSplit(rs, rm, eta);
-    const split2 = ancestralSplit(rs, rt, eta);
-    let z1: NumArray | undefined;
-    let z2: NumArray | undefined;
-    if (eta > 0) {
-      z1 = draw();
-      const c = Math.sqrt((rs - rm) / (rs - rt));
-      z2 = linearCombination([c, Math.sqrt(Math.max(0, 1 - c * c))], [z1, draw()]);
-    }
-    const xm = ancestralDataStep(sch, x, s, first.x0, m, split1.down, split1.up * o.sNoise, z1);
-    const second = await ctx.evaluate(xm, m);
-    const fac = 1 / (2 * o.r);
-    const dBar = linearCombination([1 - fac, fac], [first.x0, second.x0]);
-    return { x: ancestralDataStep(sch, x, s, dBar, t, split2.down, split2.up * o.sNoise, z2), x0: second.x0 };
-  },
+  step:
+    (o) =>
+    async ({ i, steps, s, t, x: given, ctx }) => {
+      const sch = ctx.schedule;
+      const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
+      const first = await ctx.evaluate(x, s);
+      const rs = veSigma(sch, s);
+      const rt = veSigma(sch, t);
+      const eta = o.sNoise > 0 ? o.eta : 0;
+      const draw = (): NumArray => ctx.noise();
+      if (rt === 0) return { x: first.x0, x0: first.x0 };
+      if (o.lowerOrderFinal && i === steps - 1) {
+        const { down, up } = ancestralSplit(rs, rt, eta);
+        return { x: ancestralDataStep(sch, x, s, first.x0, t, down, up * o.sNoise, up > 0 ? draw() : undefined), x0: first.x0 };
+      }
+      const rm = rs * Math.exp(-o.r * (Math.log(rs) - Math.log(rt)));
+      const m = timeOfVeSigma(sch, rm);
+      const split1 = ancestralSplit(rs, rm, eta);
+      const split2 = ancestralSplit(rs, rt, eta);
+      let z1: NumArray | undefined;
+      let z2: NumArray | undefined;
+      if (eta > 0) {
+        z1 = draw();
+        const c = Math.sqrt((rs - rm) / (rs - rt));
+        z2 = linearCombination([c, Math.sqrt(Math.max(0, 1 - c * c))], [z1, draw()]);
+      }
+      const xm = ancestralDataStep(sch, x, s, first.x0, m, split1.down, split1.up * o.sNoise, z1);
+      const second = await ctx.evaluate(xm, m);
+      const fac = 1 / (2 * o.r);
+      const dBar = linearCombination([1 - fac, fac], [first.x0, second.x0]);
+      return { x: ancestralDataStep(sch, x, s, dBar, t, split2.down, split2.up * o.sNoise, z2), x0: second.x0 };
+    },
 });

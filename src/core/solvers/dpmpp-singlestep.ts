@@ -27,13 +27,7 @@
  * @packageDocumentation
  */
 import { dataStepCoefficient, lambdaStep, phi } from './exponential-integrator.js';
-import {
-  intermediateTime,
-  singlestepSpec,
-  type DiffusersSinglestepUpdate,
-  type SinglestepOptions,
-  type SinglestepUpdate,
-} from './singlestep-plan.js';
+import { intermediateTime, singlestepSpec, type DiffusersSinglestepUpdate, type SinglestepOptions, type SinglestepUpdate } from './singlestep-plan.js';
 import { linearCombination, sub } from '../tensor.js';
 import type { SolverSpec } from './types.js';
 

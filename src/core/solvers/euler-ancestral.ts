@@ -41,18 +41,18 @@ export const eulerAncestralSpec: SolverSpec<EulerAncestralOptions> = defineSolve
     defaults: { eta: 1, noiseStart: 'unit' },
     rules: { eta: { kind: 'number', min: 0, doc: 'noise amount η ≥ 0, default 1 (0 = euler)' }, noiseStart: NOISE_START_RULE },
   },
-  step: ({ eta, noiseStart }) => async ({ i, s, t, x: given, ctx }) => {
-    const sch = ctx.schedule;
-    const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
-    const { eps, x0 } = await ctx.evaluate(x, s);
-    const rs = veSigma(sch, s);
-    const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
-    const at = sch.alpha(t);
-    const ratio = at / sch.alpha(s);
-    const next =
-      up > 0
-        ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()])
-        : linearCombination([ratio, at * (down - rs)], [x, eps]);
-    return { x: next, x0 };
-  },
+  step:
+    ({ eta, noiseStart }) =>
+    async ({ i, s, t, x: given, ctx }) => {
+      const sch = ctx.schedule;
+      const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
+      const { eps, x0 } = await ctx.evaluate(x, s);
+      const rs = veSigma(sch, s);
+      const { down, up } = ancestralSplit(rs, veSigma(sch, t), eta);
+      const at = sch.alpha(t);
+      const ratio = at / sch.alpha(s);
+      const next =
+        up > 0 ? linearCombination([ratio, at * (down - rs), at * up], [x, eps, ctx.noise()]) : linearCombination([ratio, at * (down - rs)], [x, eps]);
+      return { x: next, x0 };
+    },
 });

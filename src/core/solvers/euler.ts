@@ -54,9 +54,11 @@ export const eulerSpec: SolverSpec<EulerOptions> = defineSolver<EulerOptions>({
   order: 1,
   gridFamily: 'euler',
   options: { defaults: { noiseStart: 'unit' }, rules: { noiseStart: NOISE_START_RULE } },
-  step: ({ noiseStart }) => async ({ i, s, t, x: given, ctx }) => {
-    const x = i === 0 ? noiseStartState(ctx.schedule, given, s, noiseStart) : given;
-    const { eps, x0 } = await ctx.evaluate(x, s);
-    return { x: veEulerStep(ctx.schedule, x, eps, s, t), x0 };
-  },
+  step:
+    ({ noiseStart }) =>
+    async ({ i, s, t, x: given, ctx }) => {
+      const x = i === 0 ? noiseStartState(ctx.schedule, given, s, noiseStart) : given;
+      const { eps, x0 } = await ctx.evaluate(x, s);
+      return { x: veEulerStep(ctx.schedule, x, eps, s, t), x0 };
+    },
 });

@@ -44,13 +44,15 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
       );
     }
   },
-  step: ({ lowerOrderFinal, noiseStart }) => async ({ i, steps, s, t, x: given, ctx }) => {
-    const sch = ctx.schedule;
-    const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
-    const first = await ctx.evaluate(x, s);
-    const predicted = veEulerStep(sch, x, first.eps, s, t);
-    if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
-    const second = await ctx.evaluate(predicted, t);
-    return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
-  },
+  step:
+    ({ lowerOrderFinal, noiseStart }) =>
+    async ({ i, steps, s, t, x: given, ctx }) => {
+      const sch = ctx.schedule;
+      const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
+      const first = await ctx.evaluate(x, s);
+      const predicted = veEulerStep(sch, x, first.eps, s, t);
+      if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
+      const second = await ctx.evaluate(predicted, t);
+      return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
+    },
 });

@@ -29,12 +29,7 @@ export interface IpndmOptions {
 }
 
 /** Adams–Bashforth weights for equal steps, newest first. */
-export const IPNDM_WEIGHTS: readonly (readonly number[])[] = [
-  [1],
-  [3 / 2, -1 / 2],
-  [23 / 12, -16 / 12, 5 / 12],
-  [55 / 24, -59 / 24, 37 / 24, -9 / 24],
-];
+export const IPNDM_WEIGHTS: readonly (readonly number[])[] = [[1], [3 / 2, -1 / 2], [23 / 12, -16 / 12, 5 / 12], [55 / 24, -59 / 24, 37 / 24, -9 / 24]];
 
 /** iPNDM: order 4 by default (on ρ-uniform grids), one call per step. */
 export const ipndmSpec: SolverSpec<IpndmOptions> = defineSolver<IpndmOptions>({
@@ -46,7 +41,10 @@ export const ipndmSpec: SolverSpec<IpndmOptions> = defineSolver<IpndmOptions>({
   gridFamily: 'euler',
   options: {
     defaults: { order: 4, noiseStart: 'unit' },
-    rules: { order: { kind: 'number', min: 1, max: 4, integer: true, doc: 'highest Adams–Bashforth order, 1…4, default 4' }, noiseStart: NOISE_START_RULE },
+    rules: {
+      order: { kind: 'number', min: 1, max: 4, integer: true, doc: 'highest Adams–Bashforth order, 1…4, default 4' },
+      noiseStart: NOISE_START_RULE,
+    },
   },
   step: (o) => {
     const slopes: NumArray[] = []; // newest first

@@ -118,9 +118,7 @@ export const dpm2AncestralSpec: SolverSpec<Dpm2AncestralOptions> = defineSolver<
     const at = sch.alpha(t);
     const ratio = at / sch.alpha(s);
     const next =
-      up > 0
-        ? linearCombination([ratio, at * (down - rs), at * up], [x, slope, ctx.noise()])
-        : linearCombination([ratio, at * (down - rs)], [x, slope]);
+      up > 0 ? linearCombination([ratio, at * (down - rs), at * up], [x, slope, ctx.noise()]) : linearCombination([ratio, at * (down - rs)], [x, slope]);
     return { x: next, x0 };
   },
 });

@@ -47,12 +47,14 @@ export const lcmSpec: SolverSpec<LcmOptions> = defineSolver<LcmOptions>({
       sigmaData: { kind: 'number', min: 0, minExclusive: true, doc: 'σ_data of the boundary condition, default 0.5' },
     },
   },
-  step: ({ timestepScaling, sigmaData }) => async ({ i, steps, s, t, x, ctx }) => {
-    const sch = ctx.schedule;
-    const { x0 } = await ctx.evaluate(x, s);
-    const { cSkip, cOut } = lcmScalings(sch.modelTime(s), timestepScaling, sigmaData);
-    const denoised = linearCombination([cSkip, cOut], [x, x0]);
-    if (i === steps - 1 || sch.sigma(t) === 0) return { x: denoised, x0: denoised };
-    return { x: linearCombination([sch.alpha(t), sch.sigma(t)], [denoised, ctx.noise()]), x0: denoised };
-  },
+  step:
+    ({ timestepScaling, sigmaData }) =>
+    async ({ i, steps, s, t, x, ctx }) => {
+      const sch = ctx.schedule;
+      const { x0 } = await ctx.evaluate(x, s);
+      const { cSkip, cOut } = lcmScalings(sch.modelTime(s), timestepScaling, sigmaData);
+      const denoised = linearCombination([cSkip, cOut], [x, x0]);
+      if (i === steps - 1 || sch.sigma(t) === 0) return { x: denoised, x0: denoised };
+      return { x: linearCombination([sch.alpha(t), sch.sigma(t)], [denoised, ctx.noise()]), x0: denoised };
+    },
 });

@@ -62,7 +62,11 @@ export function singlestepRules(order: number): OptionRules<SinglestepOptions> {
       doc: 'first intermediate point as a fraction of h, default 1/2 (order 2) or 1/3 (order 3)',
     },
     r2: { kind: 'number', min: 0, max: 1, minExclusive: true, doc: 'second intermediate point of order-3 intervals, default 2/3' },
-    plan: { kind: 'enum', values: ['dpm-solver', 'diffusers'], doc: "'dpm-solver' (k calls per interval, default) or 'diffusers' (1 call per interval, order list 1, 2, 3, …)" },
+    plan: {
+      kind: 'enum',
+      values: ['dpm-solver', 'diffusers'],
+      doc: "'dpm-solver' (k calls per interval, default) or 'diffusers' (1 call per interval, order list 1, 2, 3, …)",
+    },
     solverType: { kind: 'enum', values: ['midpoint', 'heun'], doc: "form of the 'diffusers' plan's higher orders, 'midpoint' (default) or 'heun'" },
   };
 }
@@ -295,7 +299,9 @@ export function singlestepSpec(def: {
     },
     checkGrid(timesteps, schedule, o) {
       const clean = schedule.sigma(timesteps[timesteps.length - 1]!) === 0;
-      const orders = isDiffusers(o) ? diffusersPlanOrders(name, order, timesteps.length - 1, clean, o) : singlestepOrders(name, order, timesteps.length - 1, o);
+      const orders = isDiffusers(o)
+        ? diffusersPlanOrders(name, order, timesteps.length - 1, clean, o)
+        : singlestepOrders(name, order, timesteps.length - 1, o);
       checkCleanInterval(name, orders.length - 1, orders[orders.length - 1]!, schedule.sigma(timesteps[timesteps.length - 1]!) === 0);
     },
     step(o, { steps, timesteps, schedule }) {

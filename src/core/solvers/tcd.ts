@@ -26,20 +26,22 @@ export interface TcdOptions {
 export const tcdSpec: SolverSpec<TcdOptions> = defineSolver<TcdOptions>({
   name: 'tcd',
   aliases: ['TCDScheduler'],
-  description: "TCD strategic stochastic sampling (Zheng et al. 2024): DDIM past t to ⌊(1−γ)t⌋, then forward noise to t; gamma 0 = DDIM",
+  description: 'TCD strategic stochastic sampling (Zheng et al. 2024): DDIM past t to ⌊(1−γ)t⌋, then forward noise to t; gamma 0 = DDIM',
   order: 1,
   stochastic: (o) => o.gamma > 0,
   gridFamily: 'ddim',
   options: { defaults: { gamma: 0.3 }, rules: { gamma: { kind: 'number', min: 0, max: 1, doc: 'stochasticity γ in [0, 1], default 0.3 (0 = ddim)' } } },
-  step: ({ gamma }) => async ({ i, steps, s, t, x, ctx }) => {
-    const sch = ctx.schedule;
-    const { eps, x0 } = await ctx.evaluate(x, s);
-    const last = i === steps - 1;
-    const raw = (1 - gamma) * t;
-    const target = t === CLEAN_TIME ? CLEAN_TIME : sch.kind === 'discrete' ? Math.floor(raw) : Math.max(sch.tMin, raw);
-    const jumped = ddimTransfer(sch, x0, eps, target);
-    if (last || gamma === 0 || target === t) return { x: jumped, x0, ...(last && target !== t ? { t: target } : {}) };
-    const ratio = sch.alpha(t) / sch.alpha(target);
-    return { x: linearCombination([ratio, Math.sqrt(Math.max(0, 1 - ratio * ratio))], [jumped, ctx.noise()]), x0 };
-  },
+  step:
+    ({ gamma }) =>
+    async ({ i, steps, s, t, x, ctx }) => {
+      const sch = ctx.schedule;
+      const { eps, x0 } = await ctx.evaluate(x, s);
+      const last = i === steps - 1;
+      const raw = (1 - gamma) * t;
+      const target = t === CLEAN_TIME ? CLEAN_TIME : sch.kind === 'discrete' ? Math.floor(raw) : Math.max(sch.tMin, raw);
+      const jumped = ddimTransfer(sch, x0, eps, target);
+      if (last || gamma === 0 || target === t) return { x: jumped, x0, ...(last && target !== t ? { t: target } : {}) };
+      const ratio = sch.alpha(t) / sch.alpha(target);
+      return { x: linearCombination([ratio, Math.sqrt(Math.max(0, 1 - ratio * ratio))], [jumped, ctx.noise()]), x0 };
+    },
 });
