@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseKH, formatKH } from '../src/core/pfdiff/kh.js';
-import { sample } from '../src/core/sample.js';
+import { planSample, sample } from '../src/core/sample.js';
 import type { DiffusionModel, Conditioning } from '../src/core/model.js';
 import { cardConditioning, sampleOptionsFromCard, SampleRequestError } from '../src/model/card-sample-options.js';
 import { DEFAULT_NFE } from '../src/core/solvers/define-solver.js';
@@ -138,4 +138,54 @@ test('parseKH: the six settings, three separators, errors listing the valid ones
   assert.equal(formatKH(parseKH('3,2')), '3_2');
   for (const bad of ['2_3', '4_1', '0_0', 'two', '21', '2_1_1'])
     assert.throws(() => parseKH(bad), /expected k_h with 1 ≤ h ≤ k ≤ 3 \(one of 1_1, 2_1, 2_2, 3_1, 3_2, 3_3\)/);
+});
+
+test("PFDiff on a card whose scheduler is the run's solver: the card's diffusers-mode options are not forced on it", () => {
+  // SD 1.5's DDIM config loads { eta: 0, stepping: 'ratio' } (diffusers' t → t − T//N); PFDiff's
+  // first-order variant cannot step that way and refuses a user's `stepping`, but the card's own
+  // defaults are not the user's words: PFDiff then runs DDIM with its own options.
+  const card = parseModelCard({
+    name: 'sd-ddim',
+    scheduler_config: {
+      _class_name: 'DDIMScheduler',
+      num_train_timesteps: 1000,
+      beta_start: 0.00085,
+      beta_end: 0.012,
+      beta_schedule: 'scaled_linear',
+      steps_offset: 1,
+      clip_sample: false,
+      set_alpha_to_one: false,
+    },
+    sample_size: [4, 8, 8],
+  });
+  const setup = cardSamplingSetup(card);
+  const plain = sampleOptionsFromCard(setup, { solver: 'ddim', nfe: 6, batch: 1 });
+  assert.deepEqual(plain.solverOptions, { eta: 0, stepping: 'ratio' });
+  const pf = sampleOptionsFromCard(setup, { solver: 'ddim', nfe: 6, pfdiff: '2_1', batch: 1 });
+  assert.deepEqual(pf.solverOptions, {});
+  assert.deepEqual(pf.pfdiff, { k: 2, h: 1 });
+  assert.equal(planSample(pf).calls, 6);
+  // a user's own option that PFDiff cannot honour is still refused
+  assert.throws(
+    () => planSample(sampleOptionsFromCard(setup, { solver: 'ddim', nfe: 6, pfdiff: '2_1', batch: 1, solverOptions: { stepping: 'ratio' } })),
+    /stepping/,
+  );
+});
+
+test('a sampler name as users type it resolves to the solver, its options and its grid; not with a solver', () => {
+  const setup = cardSamplingSetup(parseModelCard({ name: 'c', scheduler_config: SCHEDULER, sample_size: [1, 2, 2] }));
+  const karras = sampleOptionsFromCard(setup, { sampler: 'DPM++ 2M Karras', nfe: 8, batch: 1 });
+  assert.equal(karras.solver, 'dpmpp_2m');
+  assert.equal(karras.timesteps?.spacing, 'karras');
+  assert.equal(planSample(karras).calls, 8);
+  const eulerA = sampleOptionsFromCard(setup, { sampler: 'Euler a', nfe: 5, batch: 1 });
+  assert.equal(eulerA.solver, 'euler_a');
+  assert.throws(
+    () => sampleOptionsFromCard(setup, { sampler: 'Euler a', solver: 'ddim', batch: 1 }),
+    (e: unknown) => e instanceof SampleRequestError && e.field === 'sampler' && /not both/.test(e.message),
+  );
+  assert.throws(
+    () => sampleOptionsFromCard(setup, { sampler: 'Warp 9', batch: 1 }),
+    (e: unknown) => e instanceof SampleRequestError && e.field === 'sampler',
+  );
 });

@@ -175,6 +175,18 @@ const TINY = ['--nfe', '2', '--count', '1', '--class', '0', '--solver', 'ddim', 
 const rows: Row[] = [
   // Option values (already behaved).
   { name: 'unknown solver', args: ['sample', '--solver', 'warp9'], code: 1, stderr: /unknown solver "warp9": valid names are .*ddim/ },
+  {
+    name: 'unknown sampler name',
+    args: ['sample', '--sampler', 'Warp 9'],
+    code: 1,
+    stderr: /--sampler: unknown sampler name "Warp 9": use one of .*dpm\+\+ 2m/,
+  },
+  {
+    name: 'sampler name and solver together',
+    args: ['sample', '--sampler', 'Euler a', '--solver', 'ddim'],
+    code: 1,
+    stderr: /'--sampler <name>' cannot be used with option '-s, --solver <name>'/,
+  },
   { name: 'NFE 0', args: ['sample', '--nfe', '0'], code: 1, stderr: /--nfe.*expected an integer ≥ 1, got "0"/ },
   { name: 'NFE 1.5', args: ['sample', '--nfe', '1.5'], code: 1, stderr: /--nfe.*expected an integer ≥ 1, got "1\.5"/ },
   { name: 'NFE abc', args: ['sample', '--nfe', 'abc'], code: 1, stderr: /--nfe.*expected an integer ≥ 1, got "abc"/ },

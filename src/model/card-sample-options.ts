@@ -19,6 +19,7 @@
 import type { PfdiffSettings, SampleOptions } from '../core/sample.js';
 import { checkGuidanceOptions, type GuidanceOptions } from '../core/guidance.js';
 import { parseKH } from '../core/pfdiff/kh.js';
+import { resolveSamplerName, type ResolvedSampler } from '../core/schedule/sampler-names.js';
 import { DEFAULT_NFE } from '../core/solvers/define-solver.js';
 import type { TimestepSpacing } from '../core/timesteps.js';
 import { solverSettingsFor, type CardSamplingSetup } from './model-card.js';
@@ -30,6 +31,11 @@ export const DEFAULT_GUIDANCE_SCALE = 2;
 export interface CardSampleRequest {
   /** Registry solver name or alias. Default: the card's (`default_solver`, else its scheduler config's). */
   solver?: string;
+  /**
+   * A sampler name as A1111 / ComfyUI users type it ("DPM++ 2M Karras", "Euler a", "dpmpp_2m karras"):
+   * resolved by `resolveSamplerName` to a solver, its options and its grid. Not with `solver`.
+   */
+  sampler?: string;
   /** Solver options on top of the scheduler config's (which apply when the solver is the config's own). */
   solverOptions?: Record<string, unknown>;
   /** Model-call budget. Default: `steps` when given, else the card's `default_nfe`, else {@link DEFAULT_NFE}. */
@@ -141,9 +147,26 @@ export function sampleOptionsFromCard(setup: CardSamplingSetup, request: CardSam
   if (labels.length > 0 && labels.length !== request.batch) {
     throw new SampleRequestError('classLabels', `give one class label per sample: ${labels.length} labels for ${request.batch} samples`);
   }
-  const settings = solverSettingsFor(setup, request.solver);
+  if (request.sampler !== undefined && request.solver !== undefined) {
+    throw new SampleRequestError(
+      'sampler',
+      `give a sampler name or a solver, not both (got sampler "${request.sampler}" and solver "${request.solver}")`,
+    );
+  }
+  let named: ResolvedSampler | undefined;
+  try {
+    named = request.sampler !== undefined ? resolveSamplerName(request.sampler) : undefined;
+  } catch (err) {
+    throw new SampleRequestError('sampler', (err as Error).message);
+  }
+  const settings = solverSettingsFor(setup, named?.solver ?? request.solver);
   const conditioning = cardConditioning(setup, request);
-  const timesteps = { ...settings.timesteps, ...(request.spacing !== undefined ? { spacing: request.spacing } : {}) };
+  const timesteps = {
+    ...settings.timesteps,
+    ...(named?.timesteps ?? {}),
+    ...(request.spacing !== undefined ? { spacing: request.spacing } : {}),
+  };
+  const requested = { ...(named?.solverOptions ?? {}), ...(request.solverOptions ?? {}) };
   const nfe = request.steps === undefined ? (request.nfe ?? setup.defaultNfe ?? DEFAULT_NFE) : undefined;
   const pfdiff = typeof request.pfdiff === 'string' ? parseKH(request.pfdiff) : (request.pfdiff ?? undefined);
   const nullLabels = () => Array.from({ length: request.batch }, () => setup.nullLabel!);
@@ -160,7 +183,9 @@ export function sampleOptionsFromCard(setup: CardSamplingSetup, request: CardSam
   return {
     schedule: setup.schedule,
     solver: settings.solver,
-    solverOptions: { ...settings.solverOptions, ...(request.solverOptions ?? {}) },
+    // PFDiff refuses base options its variant does not use; the card's own (diffusers-mode) options
+    // are defaults, not the user's words, so under PFDiff only the request's options are passed.
+    solverOptions: pfdiff ? requested : { ...settings.solverOptions, ...requested },
     ...(nfe !== undefined ? { nfe } : { steps: request.steps! }),
     timesteps,
     ...(pfdiff ? { pfdiff } : {}),

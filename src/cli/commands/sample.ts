@@ -14,6 +14,7 @@ import {
   MULTISTEP_BASES,
   listSolvers,
   TIMESTEP_SPACINGS,
+  resolveSamplerName,
   type TimestepSpacing,
 } from '../../core/index.js';
 import { writeFileAtomic, checkOutputPath, imageGridPng, bundledModelPath, loadOnnxModel } from '../../node/index.js';
@@ -43,6 +44,7 @@ import {
 /** Parsed options of `rediffuse sample` (commander's camel-cased names). */
 export interface SampleCommandOptions extends FeatureReuseFlags {
   solver?: string;
+  sampler?: string;
   eta?: number;
   order?: number;
   variant?: string;
@@ -129,6 +131,11 @@ export function registerSampleCommand(program: Command): Command {
         'With no options: the bundled Fashion-MNIST U-Net, 8 images per class, DPM-Solver++ 2M, 20 model calls, guidance 2.',
     )
     .addOption(new Option('-s, --solver <name>', `solver: ${solverHelp()} (default: the model card's, else dpmpp_2m)`))
+    .addOption(
+      new Option('--sampler <name>', 'an A1111/ComfyUI sampler name instead of --solver, e.g. "DPM++ 2M Karras", "Euler a", "dpmpp_2m karras"').conflicts(
+        'solver',
+      ),
+    )
     .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
     .addOption(new Option('--order <n>', 'solver option: order (unipc and dpm_solver 1–3, lms 1–4)').argParser(intArg(1, 4)))
     .addOption(new Option('--variant <name>', "solver option: UniPC variant 'bh1' or 'bh2'"))
@@ -300,6 +307,13 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const names = listSolvers().flatMap((s) => [s.name, ...(s.aliases ?? [])].map((n) => n.toLowerCase()));
     if (!names.includes(opts.solver.toLowerCase())) throw new CliError(`unknown solver "${opts.solver}": valid names are ${solverHelp()}`);
   }
+  if (opts.sampler !== undefined) {
+    try {
+      resolveSamplerName(opts.sampler);
+    } catch (err) {
+      throw new CliError(`--sampler: ${(err as Error).message}`);
+    }
+  }
   if (opts.pfdiffQuantity !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-quantity needs --pfdiff k_h');
   checkFeatureReuseFlags(opts);
   checkOutputPath(opts.out); // before the model loads: a bad --out must not cost a run
@@ -326,7 +340,13 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     let base: Omit<SampleOptions, 'model'>;
     try {
       base = sampleOptionsFromCard(loaded.sampling, {
-        ...(opts.solver !== undefined ? { solver: opts.solver } : loaded.card?.defaultSolver === undefined ? { solver: CLI_DEFAULT_SOLVER } : {}),
+        ...(opts.sampler !== undefined
+          ? { sampler: opts.sampler }
+          : opts.solver !== undefined
+            ? { solver: opts.solver }
+            : loaded.card?.defaultSolver === undefined
+              ? { solver: CLI_DEFAULT_SOLVER }
+              : {}),
         solverOptions: solverOptionsFrom(opts),
         ...(opts.steps !== undefined ? { steps: opts.steps } : opts.nfe !== undefined ? { nfe: opts.nfe } : {}),
         ...(opts.spacing !== undefined ? { spacing: opts.spacing as TimestepSpacing } : {}),
