@@ -53,6 +53,28 @@ export interface SolverCost<O> {
   stepsForCalls(nfe: number, options: O): number;
 }
 
+/**
+ * The cost of a two-stage step (two model calls per interval) whose last interval is taken with one
+ * call when `lowerOrderFinal` is set (a step into σ = 0 has no second stage):
+ * N = 2M − [lowerOrderFinal], so M = ⌊(N + [lowerOrderFinal])/2⌋.
+ */
+export const TWO_STAGE_COST: SolverCost<{ lowerOrderFinal: boolean }> = {
+  callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
+  stepsForCalls: (nfe, o) => Math.floor((nfe + (o.lowerOrderFinal ? 1 : 0)) / 2),
+};
+
+/**
+ * A `checkGrid` for two-stage solvers: with `lowerOrderFinal: false` the last interval needs its
+ * second stage, which a step into σ = 0 cannot have (`why` says what is missing there).
+ */
+export function requireFinalSecondStage(name: string, why: string) {
+  return (timesteps: readonly number[], schedule: NoiseSchedule, o: { lowerOrderFinal: boolean }): void => {
+    if (!o.lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
+      throw new RangeError(`${name} with lowerOrderFinal: false ${why}: set lowerOrderFinal: true or end the grid at a time with σ > 0`);
+    }
+  };
+}
+
 /** What a solver file declares (see {@link defineSolver}). */
 export interface SolverDefinition<O extends object> {
   readonly name: string;

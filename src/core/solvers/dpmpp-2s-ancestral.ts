@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 import { timeOfVeSigma, veSigma } from '../schedule/noise-schedule.js';
-import { defineSolver } from './define-solver.js';
+import { defineSolver, requireFinalSecondStage, TWO_STAGE_COST } from './define-solver.js';
 import { ancestralDataStep } from './dpmpp-sde.js';
 import { ancestralSplit } from './euler-ancestral.js';
 import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
@@ -48,17 +48,8 @@ export const dpmpp2sAncestralSpec: SolverSpec<Dpmpp2sAncestralOptions> = defineS
       noiseStart: NOISE_START_RULE,
     },
   },
-  cost: {
-    callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
-    stepsForCalls: (nfe, o) => Math.floor((nfe + (o.lowerOrderFinal ? 1 : 0)) / 2),
-  },
-  checkGrid(timesteps, schedule, o) {
-    if (!o.lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
-      throw new RangeError(
-        'dpmpp_2s_a with lowerOrderFinal: false has no intermediate point on the step into σ = 0: set lowerOrderFinal: true or end the grid at σ > 0',
-      );
-    }
-  },
+  cost: TWO_STAGE_COST,
+  checkGrid: requireFinalSecondStage('dpmpp_2s_a', 'has no intermediate point on the step into σ = 0'),
   step:
     (o) =>
     async ({ i, steps, s, t, x: given, ctx }) => {

@@ -21,7 +21,7 @@
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { timeOfVeSigma, veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import { defineSolver } from './define-solver.js';
+import { defineSolver, requireFinalSecondStage, TWO_STAGE_COST } from './define-solver.js';
 import { ancestralSplit } from './euler-ancestral.js';
 import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
@@ -79,17 +79,8 @@ export const dpmppSdeSpec: SolverSpec<DpmppSdeOptions> = defineSolver<DpmppSdeOp
       noiseStart: NOISE_START_RULE,
     },
   },
-  cost: {
-    callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
-    stepsForCalls: (nfe, o) => Math.floor((nfe + (o.lowerOrderFinal ? 1 : 0)) / 2),
-  },
-  checkGrid(timesteps, schedule, o) {
-    if (!o.lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
-      throw new RangeError(
-        'dpmpp_sde with lowerOrderFinal: false has no intermediate point on the step into σ = 0: set lowerOrderFinal: true or end the grid at σ > 0',
-      );
-    }
-  },
+  cost: TWO_STAGE_COST,
+  checkGrid: requireFinalSecondStage('dpmpp_sde', 'has no intermediate point on the step into σ = 0'),
   step:
     (o) =>
     async ({ i, steps, s, t, x: given, ctx }) => {

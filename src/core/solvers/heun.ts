@@ -9,7 +9,7 @@
  * @packageDocumentation
  */
 import { linearCombination } from '../tensor.js';
-import { defineSolver } from './define-solver.js';
+import { defineSolver, requireFinalSecondStage, TWO_STAGE_COST } from './define-solver.js';
 import { NOISE_START_RULE, noiseStartState, veEulerStep, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
@@ -32,18 +32,8 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
     defaults: { lowerOrderFinal: true, noiseStart: 'unit' },
     rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' }, noiseStart: NOISE_START_RULE },
   },
-  // Calls N = 2M − [lowerOrderFinal], so M = ⌊(N + [lowerOrderFinal])/2⌋.
-  cost: {
-    callsForSteps: (steps, o) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
-    stepsForCalls: (nfe, o) => Math.floor((nfe + (o.lowerOrderFinal ? 1 : 0)) / 2),
-  },
-  checkGrid(timesteps, schedule, { lowerOrderFinal }) {
-    if (!lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
-      throw new RangeError(
-        'heun with lowerOrderFinal: false cannot correct the step into σ = 0 (the clean end point): set lowerOrderFinal: true or end the grid at a time with σ > 0',
-      );
-    }
-  },
+  cost: TWO_STAGE_COST,
+  checkGrid: requireFinalSecondStage('heun', 'cannot correct the step into σ = 0 (the clean end point)'),
   step:
     ({ lowerOrderFinal, noiseStart }) =>
     async ({ i, steps, s, t, x: given, ctx }) => {

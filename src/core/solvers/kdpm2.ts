@@ -16,10 +16,9 @@
  * then x̃_t = x̃_down + ρ_up·z.
  * @packageDocumentation
  */
-import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { timeOfVeSigma, veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import { defineSolver, type StepArgs } from './define-solver.js';
+import { defineSolver, type StepArgs, requireFinalSecondStage, TWO_STAGE_COST } from './define-solver.js';
 import { ancestralSplit } from './euler-ancestral.js';
 import { NOISE_START_RULE, noiseStartState, veEulerStep, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
@@ -39,20 +38,6 @@ export interface Dpm2AncestralOptions extends Dpm2Options {
 }
 
 /** Calls N = 2M − [lowerOrderFinal], so M = ⌊(N + [lowerOrderFinal])/2⌋ (as heun). */
-const COST = {
-  callsForSteps: (steps: number, o: Dpm2Options) => 2 * steps - (o.lowerOrderFinal ? 1 : 0),
-  stepsForCalls: (nfe: number, o: Dpm2Options) => Math.floor((nfe + (o.lowerOrderFinal ? 1 : 0)) / 2),
-};
-
-function checkClean(name: string) {
-  return (timesteps: readonly number[], schedule: NoiseSchedule, o: Dpm2Options): void => {
-    if (!o.lowerOrderFinal && schedule.sigma(timesteps[timesteps.length - 1]!) === 0) {
-      throw new RangeError(
-        `${name} with lowerOrderFinal: false has no midpoint on the step into σ = 0 (log 0): set lowerOrderFinal: true or end the grid at a time with σ > 0`,
-      );
-    }
-  };
-}
 
 /**
  * The deterministic part of one step from s to the VE level `rhoTo` (> 0 for the midpoint form):
@@ -80,8 +65,8 @@ export const dpm2Spec: SolverSpec<Dpm2Options> = defineSolver<Dpm2Options>({
     defaults: { lowerOrderFinal: true, noiseStart: 'unit' },
     rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step Euler, default true' }, noiseStart: NOISE_START_RULE },
   },
-  cost: COST,
-  checkGrid: checkClean('dpm_2'),
+  cost: TWO_STAGE_COST,
+  checkGrid: requireFinalSecondStage('dpm_2', 'has no midpoint on the step into σ = 0 (log 0)'),
   step: (o) => async (args) => {
     const { i, steps, s, t, ctx } = args;
     const x = i === 0 ? noiseStartState(ctx.schedule, args.x, s, o.noiseStart) : args.x;
@@ -106,8 +91,8 @@ export const dpm2AncestralSpec: SolverSpec<Dpm2AncestralOptions> = defineSolver<
       eta: { kind: 'number', min: 0, max: 1, doc: 'noise amount η in [0, 1], default 1 (0 = dpm_2)' },
     },
   },
-  cost: COST,
-  checkGrid: checkClean('dpm_2_a'),
+  cost: TWO_STAGE_COST,
+  checkGrid: requireFinalSecondStage('dpm_2_a', 'has no midpoint on the step into σ = 0 (log 0)'),
   step: (o) => async (args) => {
     const { i, steps, s, t, ctx } = args;
     const sch = ctx.schedule;
