@@ -59,11 +59,12 @@ export function multistepExtrapolationStep(schedule: NoiseSchedule, x: NumArray,
   return linearCombination([st / ss, i0 + slope, -slope], [x, b.x0, a.x0]);
 }
 
-/** Options of {@link createPfdiffMultistepSolver}. */
-export interface PfdiffMultistepOptions extends PfdiffKH {
-  /** The multistep solver named (both use the same data-prediction predictor here). */
-  base?: MultistepBase;
-}
+/**
+ * Options of {@link createPfdiffMultistepSolver}: k_h only. Whichever multistep base is named
+ * (`dpmpp_2m` or `unipc`), the variant's predictor is the DPM-Solver++(2M)-type data-prediction
+ * extrapolation of the module comment; the base's own options are refused by `pfdiff()`.
+ */
+export type PfdiffMultistepOptions = PfdiffKH;
 
 /**
  * A {@link Solver} running the experimental multistep PFDiff (module comment) on a base grid of
@@ -72,9 +73,6 @@ export interface PfdiffMultistepOptions extends PfdiffKH {
 export function createPfdiffMultistepSolver(options: PfdiffMultistepOptions): Solver {
   const { k, h } = options;
   checkPfdiffKH(k, h);
-  if (options.base !== undefined && !MULTISTEP_BASES.includes(options.base)) {
-    throw new RangeError(`"${String(options.base)}" has no multistep PFDiff variant: use one of ${MULTISTEP_BASES.join(', ')}`);
-  }
   return async (xInit: NumArray, timesteps: readonly number[], ctx: SolverContext): Promise<NumArray> => {
     const M = timesteps.length - 1;
     const N = pfdiffCallsForSteps(M, k);

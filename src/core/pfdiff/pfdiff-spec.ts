@@ -24,7 +24,7 @@ import {
   singlestepBaseInfo,
   type SinglestepBase,
 } from './pfdiff-higher-order.js';
-import { createPfdiffMultistepSolver, MULTISTEP_BASES, type MultistepBase } from './pfdiff-multistep.js';
+import { createPfdiffMultistepSolver, MULTISTEP_BASES } from './pfdiff-multistep.js';
 
 /** PFDiff settings of a run. */
 export interface PfdiffSettings {
@@ -107,7 +107,7 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
   const pastOnly = (what: string): RangeError =>
     new RangeError(`PFDiff's past-only variant around ${name} ${what} depends on the NFE budget (its remainder block): plan it with nfe`);
   const firstOrMultistep = (): Solver =>
-    variant === 'first-order' ? createPfdiffSolver({ k, h, quantity: quantity! }) : createPfdiffMultistepSolver({ k, h, base: name as MultistepBase });
+    variant === 'first-order' ? createPfdiffSolver({ k, h, quantity: quantity! }) : createPfdiffMultistepSolver({ k, h });
 
   return {
     name,
