@@ -28,11 +28,12 @@ const processOutput: CliOutput = {
 
 /** Build the `rediffuse` program with all its commands (imported here, on first use). */
 export async function buildProgram(io: CliOutput = processOutput): Promise<Command> {
-  const [{ registerSampleCommand }, { registerInspect }, { registerBench }, { registerAutofr }] = await Promise.all([
+  const [{ registerSampleCommand }, { registerInspect }, { registerBench }, { registerAutofr }, { registerCard }] = await Promise.all([
     import('./commands/sample.js'),
     import('./commands/inspect.js'),
     import('./commands/bench.js'),
     import('./commands/autofr.js'),
+    import('./commands/card.js'),
   ]);
   const program = new Command();
   program
@@ -47,6 +48,7 @@ export async function buildProgram(io: CliOutput = processOutput): Promise<Comma
     .exitOverride();
   registerSampleCommand(program);
   registerInspect(program);
+  registerCard(program);
   registerBench(program);
   registerAutofr(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

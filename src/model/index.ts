@@ -21,12 +21,18 @@ export {
   resolveClassLabel,
   cardSamplingSetup,
   solverSettingsFor,
+  MODEL_INPUT_ROLES,
   type ModelCard,
   type ModelCardInput,
+  type ModelInputRole,
+  type TimestepValue,
+  type ImageRange,
   type CardSamplingSetup,
   type CardSolverSettings,
 } from './model-card.js';
 export { OnnxDiffusionModel, type OnnxModelOptions, type OnnxInputBinding, type OnnxSignature, type OnnxModelStats } from './onnx-backend.js';
+export type { OnnxExtraInput, OnnxTimestepEncoding } from './onnx-signature.js';
+export { starterCard, parseSchedulerConfigText, type StarterCard, type StarterCardOptions } from './card-init.js';
 export {
   FeatureReuseOnnxModel,
   parseReusePoints,
