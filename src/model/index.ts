@@ -32,6 +32,17 @@ export {
 } from './model-card.js';
 export { OnnxDiffusionModel, type OnnxModelOptions, type OnnxInputBinding, type OnnxSignature, type OnnxModelStats } from './onnx-backend.js';
 export type { OnnxExtraInput, OnnxTimestepEncoding } from './onnx-signature.js';
+export {
+  StableDiffusionPipeline,
+  toImages,
+  type StableDiffusionLoadOptions,
+  type PromptEmbedding,
+  type TextToImageRequest,
+  type TextToImageResult,
+} from './pipeline/sd-pipeline.js';
+export { ClipTokenizer } from './pipeline/clip-tokenizer.js';
+export { readPipelineConfigs, checkPipelineParts, PipelineFolderError, type PipelineConfigs } from './pipeline/pipeline-config.js';
+export { fetchPipelineReader, memoryPipelineReader, type PipelineFileReader, type FetchLike } from './pipeline/pipeline-files.js';
 export { starterCard, parseSchedulerConfigText, type StarterCard, type StarterCardOptions } from './card-init.js';
 export {
   FeatureReuseOnnxModel,
