@@ -15,12 +15,14 @@
  * @packageDocumentation
  */
 import type { Conditioning, DiffusionModel } from '../../core/model.js';
-import { sample, type PfdiffSettings, type SampleResult } from '../../core/sample.js';
+import { sample, type PfdiffSettings, type SampleOptions, type SampleResult } from '../../core/sample.js';
 import type { StepInfo } from '../../core/solvers/types.js';
 import type { TimestepSpacing } from '../../core/timesteps.js';
 import type { RgbaImage } from '../../io/image-grid.js';
 import { sampleOptionsFromCard } from '../card-sample-options.js';
 import { cardSamplingSetup, parseModelCard, type CardSamplingSetup, type ModelCard } from '../model-card.js';
+import type { FeatureReuseOnnxModel, FeatureReuseOnnxStats } from '../feature-reuse-onnx-model.js';
+import { createFeatureReuseSetup, type FeatureReuseChoice } from '../feature-reuse-setup.js';
 import { OnnxDiffusionModel } from '../onnx-backend.js';
 import { createOnnxSession, onnxSessionOptions } from '../onnx-session.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../ort-types.js';
@@ -79,8 +81,13 @@ export interface TextToImageRequest {
   pfdiff?: string | PfdiffSettings;
   /** Initial latents [batch, 4, H/8, W/8] instead of seeded noise. */
   initialLatents?: Float32Array;
-  /** Wrap the UNet model (feature reuse, recording, counting) before sampling. */
-  wrapModel?: (unet: OnnxDiffusionModel) => DiffusionModel | Promise<DiffusionModel>;
+  /**
+   * FRDiff feature reuse on the UNet: keyframes (interval or policy), reuse points (default
+   * `frdiff`), mixing. The keyframe/reuse graphs are cut from `unet/model.onnx` for this run.
+   */
+  featureReuse?: FeatureReuseChoice;
+  /** Wrap the UNet model (recording, counting) before sampling; applied over feature reuse when both are given. */
+  wrapModel?: (unet: DiffusionModel) => DiffusionModel | Promise<DiffusionModel>;
   /** After each step: the step info and a cheap RGB preview of the latents. */
   onStep?: (info: StepInfo, preview: () => RgbaImage[]) => void | Promise<void>;
   signal?: AbortSignal;
@@ -98,6 +105,8 @@ export interface TextToImageResult {
   readonly negativePrompt: PromptEmbedding;
   /** The sampling run (calls, grid, times). */
   readonly run: SampleResult;
+  /** Feature reuse's calls per kind and cache memory, when it was on. */
+  readonly featureReuse?: FeatureReuseOnnxStats;
 }
 
 /** A loaded Stable-Diffusion pipeline (see the module notes). */
@@ -120,7 +129,7 @@ export class StableDiffusionPipeline {
   private readonly vaeDecoder: OrtSessionLike;
   private readonly unetSource: string | Uint8Array;
   private readonly unets = new Map<string, Promise<OnnxDiffusionModel>>();
-  private readonly card: (shape: readonly number[]) => ModelCard;
+  private readonly cardFor: (shape: readonly number[]) => ModelCard;
 
   private constructor(
     opts: StableDiffusionLoadOptions,
@@ -148,7 +157,7 @@ export class StableDiffusionPipeline {
     this.latentChannels = intField(this.configs.unet, 'in_channels') ?? 4;
     const schedulerConfig = this.configs.scheduler;
     const unetConfig = this.configs.unet;
-    this.card = (shape) =>
+    this.cardFor = (shape) =>
       parseModelCard(
         {
           name: `${this.label} unet`,
@@ -159,7 +168,7 @@ export class StableDiffusionPipeline {
         },
         `${this.label}/scheduler/scheduler_config.json`,
       );
-    this.setup = cardSamplingSetup(this.card([this.latentChannels, 8, 8]));
+    this.setup = cardSamplingSetup(this.cardFor([this.latentChannels, 8, 8]));
   }
 
   /**
@@ -197,6 +206,11 @@ export class StableDiffusionPipeline {
     return new StableDiffusionPipeline(opts, { tokenizer, configs, textEncoder, vaeDecoder, unetSource, hiddenSize });
   }
 
+  /** The UNet's model card for latents [C, h, w]: the folder's scheduler config, the 0-d timestep as declared. */
+  unetCard(latentHeight: number, latentWidth: number): ModelCard {
+    return this.cardFor([this.latentChannels, latentHeight, latentWidth]);
+  }
+
   /** The UNet as a {@link OnnxDiffusionModel} for latents [C, h, w] (one session per size, cached). */
   unet(latentHeight: number, latentWidth: number): Promise<OnnxDiffusionModel> {
     const shape = [this.latentChannels, latentHeight, latentWidth];
@@ -206,7 +220,7 @@ export class StableDiffusionPipeline {
       m = OnnxDiffusionModel.create({
         ort: this.opts.ort,
         model: this.unetSource,
-        card: this.card(shape),
+        card: this.unetCard(latentHeight, latentWidth),
         label: `${this.label}/unet/model.onnx`,
         ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
         ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
@@ -299,21 +313,53 @@ export class StableDiffusionPipeline {
       for (let b = 0; b < batch; b++) data.set(e.hiddenStates, b * per);
       return { encoderHiddenStates: data, encoderHiddenShape: e.shape };
     };
-    const unet = await this.unet(h, w);
-    const model = req.wrapModel ? await req.wrapModel(unet) : unet;
     const guided = scale !== 0 && scale !== 1;
-    const run = await sample({
+    const runOptions: Omit<SampleOptions, 'model'> = {
       ...options,
-      model,
       cond: rows(scale === 0 ? negativePrompt : prompt),
       ...(guided ? { guidance: { scale, rescale, uncond: rows(negativePrompt) } } : {}),
       ...(req.initialLatents ? { initialNoise: req.initialLatents } : {}),
       ...(req.onStep ? { onStep: (info: StepInfo) => req.onStep!(info, () => this.preview(info.x, batch, h, w)) } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
-    });
+    };
+    let fr: FeatureReuseOnnxModel | undefined;
+    let model: DiffusionModel;
+    if (req.featureReuse) {
+      const bytes = typeof this.unetSource === 'string' ? await this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
+      const setup = await createFeatureReuseSetup({
+        ort: this.opts.ort,
+        model: bytes,
+        card: this.unetCard(h, w),
+        label: `${this.label}/unet/model.onnx`,
+        run: runOptions,
+        ...req.featureReuse,
+        ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
+        ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
+        ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
+      });
+      fr = setup.net;
+      model = setup.model;
+    } else {
+      model = await this.unet(h, w);
+    }
+    if (req.wrapModel) model = await req.wrapModel(model);
+    let run: SampleResult;
+    try {
+      run = await sample({ ...runOptions, model });
+    } finally {
+      await fr?.release();
+    }
     const latents = run.samples instanceof Float32Array ? run.samples : Float32Array.from(run.samples);
     const decoded = await this.decode(latents, batch, h, w);
-    return { latents, decoded, images: toImages(decoded, batch, height, width), prompt, negativePrompt, run };
+    return {
+      latents,
+      decoded,
+      images: toImages(decoded, batch, height, width),
+      prompt,
+      negativePrompt,
+      run,
+      ...(fr ? { featureReuse: fr.stats } : {}),
+    };
   }
 
   /**
