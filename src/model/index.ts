@@ -41,6 +41,7 @@ export {
   type TextToImageResult,
 } from './pipeline/sd-pipeline.js';
 export { ClipTokenizer } from './pipeline/clip-tokenizer.js';
+export { parseNpy, type NpyArray } from './pipeline/npy.js';
 export { readPipelineConfigs, checkPipelineParts, PipelineFolderError, type PipelineConfigs } from './pipeline/pipeline-config.js';
 export { fetchPipelineReader, memoryPipelineReader, type PipelineFileReader, type FetchLike } from './pipeline/pipeline-files.js';
 export { starterCard, parseSchedulerConfigText, type StarterCard, type StarterCardOptions } from './card-init.js';
