@@ -146,6 +146,47 @@ describe('Stable-Diffusion pipeline vs reference.json (diffusers, PyTorch)', () 
     });
   }
 
+  it('image to image: the VAE encoder reproduces the reference round trip; strength cuts the grid; x_t0 = α·z0 + σ·ε', async () => {
+    const r = ref.runs.ddim as Run & { vae_encoder_roundtrip: { latent_parameters: T } };
+    const img = Float32Array.from(r.decoded_image.values, (v) => Math.min(1, Math.max(-1, v)));
+    const params = await pipe.encodeImage(img, 1, 64, 64);
+    assert.equal(params.channels, 8);
+    const d = maxAbsDiff(params.data, f32(r.vae_encoder_roundtrip.latent_parameters));
+    assert.ok(d <= TOL, `latent_parameters max |Δ| ${d}`);
+    const noise = Float32Array.from({ length: 256 }, (_, i) => Math.cos(0.7 * i));
+    for (const [strength, times] of [
+      [0.5, [251, 1]],
+      [0.75, [501, 251, 1]],
+      [1, [751, 501, 251, 1]],
+    ] as const) {
+      const log: Recorded[] = [];
+      const out = await pipe.imageToImage({
+        prompt: 'a photo of a cat',
+        image: { data: img, batch: 1, height: 64, width: 64 },
+        strength,
+        latentMode: 'mean',
+        noise,
+        solver: 'ddim',
+        steps: 4,
+        wrapModel: (u) => recorder(u, log),
+      });
+      assert.deepEqual(
+        log.map((c) => c.modelTime),
+        times,
+      );
+      const t0 = times[0]!;
+      const a = pipe.setup.schedule.alpha(t0);
+      const sg = pipe.setup.schedule.sigma(t0);
+      const x0 = Array.from({ length: 256 }, (_, i) => a * 0.18215 * params.data[i]! + sg * noise[i]!);
+      assert.ok(maxAbsDiff(log[0]!.x.subarray(0, 256), Float32Array.from(x0)) <= 1e-5, `strength ${strength}: x_t0`);
+      assert.ok(out.decoded.every(Number.isFinite));
+    }
+    await assert.rejects(
+      pipe.imageToImage({ prompt: 'x', image: { data: img, batch: 1, height: 64, width: 64 }, strength: 0.1, steps: 4 }),
+      /strength 0.1 of 4 steps leaves no step to run/,
+    );
+  });
+
   describe('folders that do not fit are refused before any model call', () => {
     /** Every file of the fixture, in memory (as a browser holds a picked folder). */
     const files = () => {
@@ -189,6 +230,16 @@ describe('Stable-Diffusion pipeline vs reference.json (diffusers, PyTorch)', () 
       assert.ok(maxAbsDiff(e.hiddenStates, f32(ref.text_encoder_calls[0]!.last_hidden_state)) <= TOL);
       assert.equal(runs, 1);
       runs = 0;
+    });
+    it('image to image without vae_encoder/ says so', async () => {
+      const m = files();
+      m.delete('vae_encoder/model.onnx');
+      const p = await load(m);
+      await assert.rejects(
+        p.imageToImage({ prompt: 'x', image: { data: new Float32Array(3 * 64 * 64), batch: 1, height: 64, width: 64 } }),
+        /has no vae_encoder\/model\.onnx: image-to-image needs it/,
+      );
+      assert.equal(runs, 0);
     });
     it('a missing part', async () => {
       const m = files();

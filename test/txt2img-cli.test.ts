@@ -54,6 +54,15 @@ describe('rediffuse txt2img', () => {
       assert.ok(worst <= 1, `max level difference ${worst}`);
     });
   }
+  it('--image: image to image from the PNG it wrote (strength 0.5 of 4 DDIM steps: 2 UNet calls)', async () => {
+    const out = join(tmp, 'i2i.png');
+    const report = await runTxt2Img({ ...base(out), initialLatents: undefined, solver: 'ddim', image: join(tmp, 'ddim.png'), strength: 0.5 });
+    assert.equal(report.calls, 2);
+    assert.deepEqual(report.timesteps, [251, 1, 0]);
+    const png = decodePng(new Uint8Array(readFileSync(out)));
+    assert.deepEqual([png.width, png.height], [64, 64]);
+    await assert.rejects(runTxt2Img({ ...base(out), initialLatents: undefined, strength: 0.5 }), /--strength needs --image/);
+  });
   it('refuses a folder as --out and a missing pipeline folder before loading', async () => {
     await assert.rejects(runTxt2Img(base(tmp + '/')), /names a folder/);
     await assert.rejects(runTxt2Img({ ...base(join(tmp, 'x.png')), pipeline: join(tmp, 'nope') }), /does not exist or is not a folder/);

@@ -39,6 +39,7 @@ export {
   type PromptEmbedding,
   type TextToImageRequest,
   type TextToImageResult,
+  type ImageToImageRequest,
 } from './pipeline/sd-pipeline.js';
 export { ClipTokenizer } from './pipeline/clip-tokenizer.js';
 export { parseNpy, type NpyArray } from './pipeline/npy.js';

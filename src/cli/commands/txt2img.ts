@@ -11,7 +11,7 @@ import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/timesteps.js
 import { writeFileAtomic } from '../../io/atomic-write.js';
 import type { RgbaImage } from '../../io/image-grid.js';
 import { checkOutputPath } from '../../io/output-path.js';
-import { encodePng } from '../../io/png.js';
+import { decodePng, encodePng } from '../../io/png.js';
 import type { OrtModuleLike } from '../../model/ort-types.js';
 import { parseNpy } from '../../model/pipeline/npy.js';
 import { StableDiffusionPipeline, type TextToImageRequest } from '../../model/pipeline/sd-pipeline.js';
@@ -41,6 +41,8 @@ export interface Txt2ImgOptions {
   batchSize?: number;
   threads?: number;
   initialLatents?: string;
+  image?: string;
+  strength?: number;
   frInterval?: number;
   frPoints?: string;
   out: string;
@@ -104,6 +106,10 @@ export function registerTxt2Img(program: Command): Command {
     .addOption(new Option('--count <n>', 'images').argParser(intArg(1, 64)).default(1))
     .addOption(new Option('--seed <n>', 'seed of the initial latents').argParser(intArg(0, 2 ** 32 - 1)).default(0))
     .addOption(new Option('--initial-latents <file.npy>', 'initial latents [count, 4, H/8, W/8] as float32 .npy instead of seeded noise'))
+    .addOption(
+      new Option('--image <file.png>', 'image to image: start from this PNG (sides multiples of 8; needs vae_encoder/)').conflicts('initialLatents'),
+    )
+    .addOption(new Option('--strength <s>', 'image to image: share of the grid to run, in (0, 1] (default 0.8)').argParser(numberArg(0, 1)))
     .addOption(new Option('--fr-interval <M>', 'FRDiff feature reuse: a keyframe every M model calls').argParser(intArg(1)))
     .addOption(new Option('--fr-points <name>', 'FRDiff reuse points: frdiff, residual, deepcache, deepcache:N or tensor names (default frdiff)'))
     .addOption(new Option('-b, --batch-size <n>', 'largest UNet batch per run').argParser(intArg(1, 4096)))
@@ -144,6 +150,16 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
     } catch (err) {
       throw new CliError(`--initial-latents: ${(err as Error).message}`);
     }
+  }
+  if (opts.strength !== undefined && opts.image === undefined) throw new CliError('--strength needs --image FILE.png');
+  let image: RgbaImage | undefined;
+  if (opts.image !== undefined) {
+    try {
+      image = decodePng(new Uint8Array(readFileSync(opts.image)));
+    } catch (err) {
+      throw new CliError(`--image ${opts.image}: ${(err as Error).message}; pass a PNG file`);
+    }
+    if (opts.count !== 1) throw new CliError('--image takes one start image: use --count 1');
   }
   const signal = interruptSignal();
   const progress = createProgress(!opts.quiet && opts.progress !== false);
@@ -190,7 +206,9 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
     };
     let result;
     try {
-      result = await pipe.textToImage(req);
+      result = image
+        ? await pipe.imageToImage({ ...req, image, ...(opts.strength !== undefined ? { strength: opts.strength } : {}) })
+        : await pipe.textToImage(req);
     } catch (err) {
       if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
       throw new CliError((err as Error).message);

@@ -15,7 +15,9 @@
  * @packageDocumentation
  */
 import type { Conditioning, DiffusionModel } from '../../core/model.js';
-import { sample, type PfdiffSettings, type SampleOptions, type SampleResult } from '../../core/sample.js';
+import { gaussianBatch } from '../../core/rng.js';
+import { planSample, sample, type PfdiffSettings, type SampleOptions, type SampleResult } from '../../core/sample.js';
+import { CLEAN_TIME } from '../../core/schedule/noise-schedule.js';
 import type { StepInfo } from '../../core/solvers/types.js';
 import type { TimestepSpacing } from '../../core/timesteps.js';
 import type { RgbaImage } from '../../io/image-grid.js';
@@ -93,6 +95,18 @@ export interface TextToImageRequest {
   signal?: AbortSignal;
 }
 
+/** An image-to-image request: a text-to-image request with the start image and the strength. */
+export interface ImageToImageRequest extends TextToImageRequest {
+  /** The start image(s): RGBA rasters (8-bit), or [B, 3, H, W] values in [−1, 1] with their size. */
+  image: RgbaImage | readonly RgbaImage[] | { data: Float32Array; batch: number; height: number; width: number };
+  /** How much of the grid to run, in (0, 1]: 1 starts from (almost) pure noise. Default 0.8 (diffusers'). */
+  strength?: number;
+  /** z₀ from the encoder's distribution: a sample (diffusers' default) or its mean. Default `sample`. */
+  latentMode?: 'sample' | 'mean';
+  /** ε of x_{t0} = α·z₀ + σ·ε instead of seeded noise. */
+  noise?: Float32Array;
+}
+
 /** What {@link StableDiffusionPipeline.textToImage} returns. */
 export interface TextToImageResult {
   /** Final latents [batch, 4, H/8, W/8]. */
@@ -128,6 +142,7 @@ export class StableDiffusionPipeline {
   private readonly textEncoder: OrtSessionLike;
   private readonly vaeDecoder: OrtSessionLike;
   private readonly unetSource: string | Uint8Array;
+  private vaeEncoder: Promise<OrtSessionLike> | undefined;
   private readonly unets = new Map<string, Promise<OnnxDiffusionModel>>();
   private readonly cardFor: (shape: readonly number[]) => ModelCard;
 
@@ -270,6 +285,88 @@ export class StableDiffusionPipeline {
 
   /** Text to image (see the module notes). Errors in the request are thrown before any model call. */
   async textToImage(req: TextToImageRequest): Promise<TextToImageResult> {
+    return this.generate(req, undefined);
+  }
+
+  /**
+   * Image to image (diffusers' `StableDiffusionImg2ImgPipeline`): the image [−1, 1] is encoded,
+   * z₀ = scaling_factor · (mean + exp(logvar/2)·ε′) (or the mean), the run's grid of S intervals is
+   * cut to its last ⌊S·strength⌋ (so strength 1 starts at the noisiest time, 0.5 halfway), and
+   * sampling starts from x_{t₀} = α_{t₀}·z₀ + σ_{t₀}·ε. Needs `vae_encoder/` in the folder.
+   */
+  async imageToImage(req: ImageToImageRequest): Promise<TextToImageResult> {
+    const strength = req.strength ?? 0.8;
+    if (!(strength > 0 && strength <= 1)) throw new RangeError(`strength must be in (0, 1], got ${strength}`);
+    const enc = await this.vaeEncoderSession();
+    const { image, batch: imgBatch, height, width } = imageTensor(req.image);
+    const batch = req.batch ?? imgBatch;
+    if (batch !== imgBatch) throw new RangeError(`${imgBatch} image(s) for a batch of ${batch}: give one image per sample`);
+    const f = this.vaeFactor;
+    if (height % f !== 0 || width % f !== 0)
+      throw new RangeError(`the image is ${width}×${height}; image-to-image needs sides that are multiples of ${f} (crop or resize it)`);
+    if ((req.height !== undefined && req.height !== height) || (req.width !== undefined && req.width !== width)) {
+      throw new RangeError(`height/width (${req.width}×${req.height}) differ from the image's ${width}×${height}: leave them out`);
+    }
+    const params = await this.encodeImage(image, batch, height, width, enc);
+    const C = this.latentChannels;
+    const plane = (height / f) * (width / f);
+    const size = C * plane;
+    const z0 = new Float32Array(batch * size);
+    const mode = req.latentMode ?? 'sample';
+    const eps2 = mode === 'sample' ? gaussianBatch((req.seed ?? 0) ^ 0x5eed, batch, size) : undefined;
+    for (let b = 0; b < batch; b++) {
+      for (let i = 0; i < size; i++) {
+        const mean = params.data[b * params.channels * plane + i]!;
+        let v = mean;
+        if (params.channels === 2 * C && eps2) {
+          const logvar = Math.min(20, Math.max(-30, params.data[b * params.channels * plane + size + i]!));
+          v = mean + Math.exp(0.5 * logvar) * eps2[b * size + i]!;
+        }
+        z0[b * size + i] = v * this.scalingFactor;
+      }
+    }
+    return this.generate({ ...req, batch, height, width }, { z0, strength, ...(req.noise ? { noise: req.noise } : {}) });
+  }
+
+  /** The VAE encoder's output for images [B, 3, H, W] in [−1, 1]: `latent_parameters` (mean ++ logvar) or an older export's `latent_sample`. */
+  async encodeImage(
+    image: Float32Array,
+    batch: number,
+    height: number,
+    width: number,
+    session?: OrtSessionLike,
+  ): Promise<{ data: Float32Array; channels: number }> {
+    const enc = session ?? (await this.vaeEncoderSession());
+    const input = new this.opts.ort.Tensor('float32', image, [batch, 3, height, width]);
+    const out = await enc.run({ [enc.inputNames[0]!]: input });
+    try {
+      const y = out['latent_parameters'] ?? out['latent_sample'] ?? out[enc.outputNames[0]!]!;
+      return { data: Float32Array.from(y.data as Float32Array), channels: y.dims[1]! };
+    } finally {
+      for (const v of Object.values(out)) v.dispose?.();
+    }
+  }
+
+  private vaeEncoderSession(): Promise<OrtSessionLike> {
+    if (!this.configs.hasVaeEncoder) {
+      return Promise.reject(
+        new PipelineFolderError(
+          `${this.label} has no vae_encoder/model.onnx: image-to-image needs it — export the pipeline with its VAE encoder (Optimum does by default)`,
+        ),
+      );
+    }
+    this.vaeEncoder ??= (async () => {
+      const r = this.opts.reader;
+      const src = r.pathOf ? r.pathOf('vae_encoder/model.onnx') : await r.readBytes('vae_encoder/model.onnx');
+      return createOnnxSession(this.opts.ort, src, onnxSessionOptions(this.opts), `${this.label}/vae_encoder/model.onnx`);
+    })();
+    return this.vaeEncoder;
+  }
+
+  private async generate(
+    req: TextToImageRequest,
+    start: { z0: Float32Array; strength: number; noise?: Float32Array } | undefined,
+  ): Promise<TextToImageResult> {
     const f = this.vaeFactor;
     const dflt = (intField(this.configs.unet, 'sample_size') ?? 64) * f;
     const height = req.height ?? dflt;
@@ -300,6 +397,26 @@ export class StableDiffusionPipeline {
     const rescale = req.guidanceRescale ?? 0;
     if (!(rescale >= 0 && rescale <= 1)) throw new RangeError(`guidance rescale must be in [0, 1], got ${rescale}`);
     const latentSize = this.latentChannels * h * w;
+    if (start) {
+      // img2img: the tail of the run's grid, entered at α_{t0}·z0 + σ_{t0}·ε
+      const plan = planSample({ ...options });
+      const S = plan.timesteps.length - 1;
+      const init = Math.min(Math.floor(S * start.strength), S);
+      if (init < 1) throw new RangeError(`strength ${start.strength} of ${S} steps leaves no step to run: raise the strength or the steps`);
+      const tail = plan.timesteps.slice(S - init);
+      const last = tail[tail.length - 1]!;
+      delete options.nfe;
+      delete options.steps;
+      options.timesteps = { ...options.timesteps, timesteps: tail.slice(0, -1), terminal: last === CLEAN_TIME ? 'zero' : 'sigma_min' };
+      const t0 = tail[0]!;
+      const a = this.setup.schedule.alpha(t0);
+      const sg = this.setup.schedule.sigma(t0);
+      const eps = start.noise ?? gaussianBatch(req.seed ?? 0, batch, latentSize);
+      if (eps.length !== batch * latentSize) throw new RangeError(`noise has ${eps.length} values; expected ${batch * latentSize}`);
+      const x = new Float32Array(batch * latentSize);
+      for (let i = 0; i < x.length; i++) x[i] = a * start.z0[i]! + sg * eps[i]!;
+      req = { ...req, initialLatents: x };
+    }
     if (req.initialLatents && req.initialLatents.length !== batch * latentSize) {
       throw new RangeError(
         `initialLatents has ${req.initialLatents.length} values; expected [${batch},${this.latentChannels},${h},${w}] = ${batch * latentSize}`,
@@ -393,9 +510,28 @@ export class StableDiffusionPipeline {
   async release(): Promise<void> {
     await this.textEncoder.release?.();
     await this.vaeDecoder.release?.();
+    if (this.vaeEncoder) await (await this.vaeEncoder).release?.();
     for (const m of this.unets.values()) await (await m).release();
     this.unets.clear();
   }
+}
+
+/** Start images as a [B, 3, H, W] tensor in [−1, 1] (8-bit RGB v ↦ 2·v/255 − 1, as diffusers' image processor). */
+function imageTensor(img: ImageToImageRequest['image']): { image: Float32Array; batch: number; height: number; width: number } {
+  if ('batch' in img) {
+    if (img.data.length !== img.batch * 3 * img.height * img.width)
+      throw new RangeError(`image data has ${img.data.length} values for [${img.batch},3,${img.height},${img.width}]`);
+    return { image: img.data, batch: img.batch, height: img.height, width: img.width };
+  }
+  const list = Array.isArray(img) ? (img as readonly RgbaImage[]) : [img as RgbaImage];
+  const { width, height } = list[0]!;
+  if (list.some((im) => im.width !== width || im.height !== height)) throw new RangeError('the start images differ in size: give images of one size');
+  const plane = width * height;
+  const image = new Float32Array(list.length * 3 * plane);
+  list.forEach((im, b) => {
+    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) image[(b * 3 + c) * plane + p] = (2 * im.data[p * 4 + c]!) / 255 - 1;
+  });
+  return { image, batch: list.length, height, width };
 }
 
 /** Images [B, 3, H, W] in [−1, 1] → RGBA, as diffusers: round(clamp(x/2 + 0.5, 0, 1)·255). */
