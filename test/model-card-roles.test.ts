@@ -17,6 +17,8 @@ import { OnnxDiffusionModel } from '../src/model/onnx-backend.js';
 import { decodeModel, encodeModel, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxTensor } from '../src/model/onnx-graph/onnx-proto.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { runCardInit } from '../src/cli/commands/card.js';
+import { runSampleCommand, type SampleCommandOptions } from '../src/cli/commands/sample.js';
+import { decodePng } from '../src/io/png.js';
 import { parseSchedulerConfigText } from '../src/model/card-init.js';
 import { tinyUnetOnnx } from './helpers/tiny-fr-onnx.js';
 import { maxAbsDiff } from './helpers/arrays.js';
@@ -235,5 +237,51 @@ describe('model card roles', () => {
     const standard = await OnnxDiffusionModel.create({ ort, model: tinyUnetOnnx(), card: card({}) });
     assert.equal(maxAbsDiff(await run(m, 'ddim'), await run(standard, 'ddim')), 0);
     assert.equal(parseSchedulerConfigText('{"a": -Infinity, "b": 1}', 'x')['a'], -Infinity);
+  });
+
+  it('rediffuse sample draws a card\'s image_range "[0,1]" as x ↦ 2x − 1 of the same samples', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rediffuse-range-'));
+    const model = join(dir, 'tiny.onnx');
+    writeFileSync(model, tinyUnetOnnx());
+    const pngs: Uint8Array[] = [];
+    for (const range of ['[-1,1]', '[0,1]']) {
+      const cardPath = join(dir, `card${pngs.length}.json`);
+      writeFileSync(
+        cardPath,
+        JSON.stringify({
+          name: 'tiny',
+          scheduler_config: { _class_name: 'DDIMScheduler', num_train_timesteps: 1000 },
+          sample_size: [1, 4, 4],
+          null_label: 10,
+          image_range: range,
+        }),
+      );
+      const out = join(dir, `${pngs.length}.png`);
+      const opts = {
+        model,
+        card: cardPath,
+        out,
+        solver: 'ddim',
+        nfe: 4,
+        class: 'none',
+        count: 8,
+        seed: 2,
+        batchSize: 64,
+        guidanceRescale: 0,
+        quiet: true,
+      };
+      await runSampleCommand(opts as unknown as SampleCommandOptions);
+      pngs.push(decodePng(new Uint8Array(readFileSync(out))).data);
+    }
+    const [a, b] = pngs as [Uint8Array, Uint8Array];
+    assert.equal(a.length, b.length);
+    // a = round((v+1)/2·255), b = round(v·255) = 2a − 255 ± 1 where neither is clipped
+    let inside = 0;
+    for (let i = 0; i < a.length; i++) {
+      if (i % 4 === 3 || a[i]! <= 128 || a[i]! >= 250) continue;
+      inside++;
+      assert.ok(Math.abs(b[i]! - (2 * a[i]! - 255)) <= 2, `pixel byte ${i}: ${a[i]} → ${b[i]}`);
+    }
+    assert.ok(inside > 20, `${inside} comparable pixel bytes`);
   });
 });
