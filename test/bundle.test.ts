@@ -60,7 +60,7 @@ describe('browser bundles (esbuild, platform browser, no Node built-ins)', () =>
   // entry → the layers (src/<folder>) and npm packages the README's architecture table allows it
   const cases: { entry: string; sources: string[]; packages: string[] }[] = [
     { entry: 'src/core/index.ts', sources: ['src/core'], packages: [] },
-    { entry: 'src/model/index.ts', sources: ['src/core', 'src/model'], packages: ['long', 'protobufjs', '@protobufjs'] },
+    { entry: 'src/model/index.ts', sources: ['src/core', 'src/model'], packages: ['long', 'protobufjs', '@protobufjs', '@huggingface/tokenizers'] },
     {
       entry: 'src/metrics/index.ts',
       sources: ['src/core', 'src/metrics'],

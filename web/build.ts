@@ -6,7 +6,7 @@
  *   npx tsx web/build.ts            (npm run build:web)
  * @packageDocumentation
  */
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,7 @@ export async function buildWeb(outDir = join(here, 'dist')): Promise<string> {
   mkdirSync(join(outDir, 'ort'), { recursive: true });
   mkdirSync(join(outDir, 'models'), { recursive: true });
   await build({
-    entryPoints: [join(here, 'app.ts'), join(here, 'worker.ts')],
+    entryPoints: [join(here, 'app.ts'), join(here, 'worker.ts'), join(here, 'pipeline-app.ts')],
     outdir: outDir,
     bundle: true,
     format: 'esm',
@@ -31,6 +31,12 @@ export async function buildWeb(outDir = join(here, 'dist')): Promise<string> {
     logLevel: 'warning',
   });
   copyFileSync(join(here, 'index.html'), join(outDir, 'index.html'));
+  copyFileSync(join(here, 'pipeline.html'), join(outDir, 'pipeline.html'));
+  // the tiny SD test pipeline (random weights), for the pipeline page
+  cpSync(join(root, 'test', 'fixtures', 'tiny-sd-pipeline'), join(outDir, 'pipelines', 'tiny-sd'), {
+    recursive: true,
+    filter: (src) => !src.endsWith('reference.json'),
+  });
   const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/wasm'));
   for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) copyFileSync(join(ortDist, f), join(outDir, 'ort', f));
   for (const m of ['fashion-unet', 'fashion-dit']) {

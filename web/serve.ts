@@ -18,6 +18,8 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.wasm': 'application/wasm',
   '.onnx': 'application/octet-stream',
+  '.txt': 'text/plain; charset=utf-8',
+  '.npy': 'application/octet-stream',
 };
 
 /** Serve `dir` on `port` (0 = any free port); resolves once listening. */

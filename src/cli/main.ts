@@ -28,12 +28,15 @@ const processOutput: CliOutput = {
 
 /** Build the `rediffuse` program with all its commands (imported here, on first use). */
 export async function buildProgram(io: CliOutput = processOutput): Promise<Command> {
-  const [{ registerSampleCommand }, { registerInspect }, { registerBench }, { registerAutofr }] = await Promise.all([
-    import('./commands/sample.js'),
-    import('./commands/inspect.js'),
-    import('./commands/bench.js'),
-    import('./commands/autofr.js'),
-  ]);
+  const [{ registerSampleCommand }, { registerInspect }, { registerBench }, { registerAutofr }, { registerCard }, { registerTxt2Img }] =
+    await Promise.all([
+      import('./commands/sample.js'),
+      import('./commands/inspect.js'),
+      import('./commands/bench.js'),
+      import('./commands/autofr.js'),
+      import('./commands/card.js'),
+      import('./commands/txt2img.js'),
+    ]);
   const program = new Command();
   program
     .name('rediffuse')
@@ -46,7 +49,9 @@ export async function buildProgram(io: CliOutput = processOutput): Promise<Comma
     .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (str, write) => write(str) })
     .exitOverride();
   registerSampleCommand(program);
+  registerTxt2Img(program);
   registerInspect(program);
+  registerCard(program);
   registerBench(program);
   registerAutofr(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -21,12 +21,31 @@ export {
   resolveClassLabel,
   cardSamplingSetup,
   solverSettingsFor,
+  MODEL_INPUT_ROLES,
   type ModelCard,
   type ModelCardInput,
+  type ModelInputRole,
+  type TimestepValue,
+  type ImageRange,
   type CardSamplingSetup,
   type CardSolverSettings,
 } from './model-card.js';
 export { OnnxDiffusionModel, type OnnxModelOptions, type OnnxInputBinding, type OnnxSignature, type OnnxModelStats } from './onnx-backend.js';
+export type { OnnxExtraInput, OnnxTimestepEncoding } from './onnx-signature.js';
+export {
+  StableDiffusionPipeline,
+  toImages,
+  type StableDiffusionLoadOptions,
+  type PromptEmbedding,
+  type TextToImageRequest,
+  type TextToImageResult,
+  type ImageToImageRequest,
+} from './pipeline/sd-pipeline.js';
+export { ClipTokenizer } from './pipeline/clip-tokenizer.js';
+export { parseNpy, type NpyArray } from './pipeline/npy.js';
+export { readPipelineConfigs, checkPipelineParts, PipelineFolderError, type PipelineConfigs } from './pipeline/pipeline-config.js';
+export { fetchPipelineReader, memoryPipelineReader, type PipelineFileReader, type FetchLike } from './pipeline/pipeline-files.js';
+export { starterCard, parseSchedulerConfigText, type StarterCard, type StarterCardOptions } from './card-init.js';
 export {
   FeatureReuseOnnxModel,
   parseReusePoints,

@@ -13,13 +13,44 @@ import { getSolver } from '../core/solvers/registry.js';
 import type { TimestepOptions } from '../core/timesteps.js';
 import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
 
+/**
+ * The role an ONNX input plays (docs/model-card.md, "inputs"): the four network roles, a constant,
+ * or a value derived from the run (the sample's spatial size).
+ */
+export type ModelInputRole = 'sample' | 'timestep' | 'class_labels' | 'encoder_hidden_states' | 'constant' | 'image_height' | 'image_width';
+
+/** The roles a card may give an input. */
+export const MODEL_INPUT_ROLES: readonly ModelInputRole[] = [
+  'sample',
+  'timestep',
+  'class_labels',
+  'encoder_hidden_states',
+  'constant',
+  'image_height',
+  'image_width',
+];
+
+/** What the timestep input receives: the schedule's model time, or the VE noise level σ_t/α_t of the VP point. */
+export type TimestepValue = 'model_time' | 'sigma';
+
 /** What the card says of one ONNX input. */
 export interface ModelCardInput {
   /** Element type, e.g. `float32`, `int64`, `float16`. */
   dtype?: string;
-  /** Declared shape; strings name symbolic dimensions such as `B`. */
+  /** Declared shape; strings name symbolic dimensions such as `B`. An explicit `[]` is a 0-d scalar. */
   shape?: ReadonlyArray<number | string>;
+  /** Which role the input plays; when absent the role is guessed from the name. */
+  role?: ModelInputRole;
+  /** Timestep only: multiplier applied to the fed time (e.g. 0.001 for a model trained on t/1000). Default 1. */
+  scale?: number;
+  /** Timestep only: what is fed (before `scale`). Default `model_time`. */
+  time?: TimestepValue;
+  /** Constant only: the values, row-major, one sample's worth when the first dim is symbolic (repeated per row). */
+  value?: readonly number[];
 }
+
+/** The range of the model's data space: `[-1,1]` (diffusers' default) or `[0,1]`. */
+export type ImageRange = '[-1,1]' | '[0,1]';
 
 /** A validated model card. */
 export interface ModelCard {
@@ -37,8 +68,12 @@ export interface ModelCard {
   readonly nullLabel?: number;
   /** Human-readable class names, `numClasses` of them. */
   readonly classNames?: readonly string[];
-  /** The ONNX inputs by name, when the card lists them. */
+  /** The ONNX inputs by name, when the card lists them (their roles, dtypes, shapes, constants). */
   readonly inputs?: Readonly<Record<string, ModelCardInput>>;
+  /** The output read as the prediction (`output`), when the card names it. */
+  readonly output?: string;
+  /** The data range of a sample (`image_range`). Default `[-1,1]`. */
+  readonly imageRange?: ImageRange;
   /** Solver the card recommends (`default_solver`), if any. */
   readonly defaultSolver?: string;
   /** Model-call budget the card recommends (`default_nfe`), if any. */
@@ -52,7 +87,7 @@ export interface ModelCard {
 const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
 
 function fail(source: string, field: string, problem: string, fix: string): never {
-  throw new Error(`model card ${source}: field "${field}" ${problem}; ${fix}`);
+  throw new Error(`model card ${source}: field "${field}" ${problem}; ${fix} (card format: docs/model-card.md)`);
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -76,7 +111,7 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
       throw new Error(`model card ${source} is not valid JSON (${(err as Error).message}); fix the file or pass another --card`, { cause: err });
     }
   }
-  if (!isRecord(json)) throw new Error(`model card ${source} must be a JSON object; see models/README.md for the format`);
+  if (!isRecord(json)) throw new Error(`model card ${source} must be a JSON object; see docs/model-card.md for the format`);
   const c = json;
 
   const name = c['name'] ?? 'model';
@@ -140,15 +175,21 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
         continue;
       }
       if (!isRecord(spec)) fail(source, `inputs.${key}`, 'must be an object {dtype, shape} or a dtype string', 'e.g. {"dtype": "int64", "shape": ["B"]}');
-      const dtype = spec['dtype'] ?? spec['type'];
-      if (dtype !== undefined && typeof dtype !== 'string') fail(source, `inputs.${key}.dtype`, 'must be a string', 'e.g. "float32"');
-      const shape = spec['shape'];
-      if (shape !== undefined && !(Array.isArray(shape) && shape.every((d) => typeof d === 'string' || (typeof d === 'number' && Number.isInteger(d))))) {
-        fail(source, `inputs.${key}.shape`, 'must be a list of integers or dimension names', 'e.g. ["B", 1, 28, 28]');
-      }
-      inputs[key] = { ...(dtype !== undefined ? { dtype } : {}), ...(shape !== undefined ? { shape: shape as (number | string)[] } : {}) };
+      inputs[key] = parseCardInput(source, key, spec);
     }
   }
+
+  const roleCount = new Map<string, number>();
+  for (const spec of Object.values(inputs ?? {})) if (spec.role) roleCount.set(spec.role, (roleCount.get(spec.role) ?? 0) + 1);
+  for (const role of ['sample', 'timestep', 'class_labels', 'encoder_hidden_states']) {
+    if ((roleCount.get(role) ?? 0) > 1) fail(source, 'inputs', `gives the role "${role}" to more than one input`, 'give each network role to one input');
+  }
+
+  const out = c['output'];
+  if (out !== undefined && (typeof out !== 'string' || out.length === 0)) fail(source, 'output', 'must be the name of an output', 'e.g. "eps"');
+
+  const ir = c['image_range'] ?? '[-1,1]';
+  if (ir !== '[-1,1]' && ir !== '[0,1]') fail(source, 'image_range', `is ${JSON.stringify(ir)}`, 'use "[-1,1]" or "[0,1]"');
 
   const ds = c['default_solver'];
   if (ds !== undefined && typeof ds !== 'string') fail(source, 'default_solver', 'must be a solver name', 'e.g. "dpmpp_2m"');
@@ -164,10 +205,53 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
     ...(nullLabel !== undefined ? { nullLabel } : {}),
     ...(classNames ? { classNames } : {}),
     ...(inputs ? { inputs } : {}),
+    ...(typeof out === 'string' ? { output: out } : {}),
+    imageRange: ir,
     ...(typeof ds === 'string' ? { defaultSolver: ds } : {}),
     ...(typeof dn === 'number' ? { defaultNfe: dn } : {}),
     raw: c,
     source,
+  };
+}
+
+/** One entry of the card's `inputs` (a dtype string, or an object; see {@link ModelCardInput}). */
+function parseCardInput(source: string, key: string, spec: Record<string, unknown>): ModelCardInput {
+  const dtype = spec['dtype'] ?? spec['type'];
+  if (dtype !== undefined && typeof dtype !== 'string') fail(source, `inputs.${key}.dtype`, 'must be a string', 'e.g. "float32"');
+  const shape = spec['shape'];
+  if (shape !== undefined && !(Array.isArray(shape) && shape.every((d) => typeof d === 'string' || (typeof d === 'number' && Number.isInteger(d))))) {
+    fail(source, `inputs.${key}.shape`, 'must be a list of integers or dimension names', 'e.g. ["B", 1, 28, 28]');
+  }
+  const role = spec['role'];
+  if (role !== undefined && !(MODEL_INPUT_ROLES as readonly unknown[]).includes(role)) {
+    fail(source, `inputs.${key}.role`, `is ${JSON.stringify(role)}`, `use one of ${MODEL_INPUT_ROLES.join(', ')}`);
+  }
+  const scale = spec['scale'];
+  if (scale !== undefined && !(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) {
+    fail(source, `inputs.${key}.scale`, `is ${JSON.stringify(scale)}`, 'use a positive number, e.g. 0.001 for a model trained on t/1000');
+  }
+  const time = spec['time'];
+  if (time !== undefined && time !== 'model_time' && time !== 'sigma')
+    fail(source, `inputs.${key}.time`, `is ${JSON.stringify(time)}`, 'use "model_time" or "sigma"');
+  if ((scale !== undefined || time !== undefined) && role !== undefined && role !== 'timestep') {
+    fail(source, `inputs.${key}`, `has "scale"/"time" but its role is ${String(role)}`, 'those apply to the timestep input only');
+  }
+  const value = spec['value'];
+  const values = typeof value === 'number' ? [value] : value;
+  if (values !== undefined && !(Array.isArray(values) && values.length > 0 && values.every((v) => typeof v === 'number' && Number.isFinite(v)))) {
+    fail(source, `inputs.${key}.value`, 'must be a finite number or a non-empty list of them', 'e.g. [64, 64]');
+  }
+  if (role === 'constant' && values === undefined)
+    fail(source, `inputs.${key}.value`, 'is missing for a constant input', 'give the value it is fed, e.g. 1');
+  if (values !== undefined && role !== 'constant')
+    fail(source, `inputs.${key}.value`, 'is only for inputs with role "constant"', 'add "role": "constant"');
+  return {
+    ...(dtype !== undefined ? { dtype: dtype as string } : {}),
+    ...(shape !== undefined ? { shape: shape as (number | string)[] } : {}),
+    ...(role !== undefined ? { role: role as ModelInputRole } : {}),
+    ...(scale !== undefined ? { scale: scale as number } : {}),
+    ...(time !== undefined ? { time: time as TimestepValue } : {}),
+    ...(values !== undefined ? { value: values as number[] } : {}),
   };
 }
 

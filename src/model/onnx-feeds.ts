@@ -9,6 +9,10 @@
  * the time is rounded to the nearest integer (halves up, `Math.round`) — what a discrete model was
  * trained on; a float timestep input receives the exact value.
  *
+ * Timestep tensor: dims as declared — 0-d `[]` (one value for the batch, as Optimum's UNet
+ * export declares), `[1]`, `[B]` or `[B, 1]`; an input of unknown shape gets `[B]` as diffusers
+ * feeds it. The value is `scale · (model time | σ_t/α_t)` (the card's timestep encoding).
+ *
  * Batching: a request of B samples runs in chunks of at most `maxBatch`; classifier-free guidance
  * arrives as one request of 2B (unconditional half, then conditional half) and therefore runs as
  * one batch when 2B ≤ maxBatch.
@@ -17,7 +21,7 @@
 import type { Conditioning, ModelCall } from '../core/model.js';
 import { firstNonFinite, type NumArray } from '../core/tensor.js';
 import { toFloat16Bits } from './float16.js';
-import type { OnnxSignature } from './onnx-signature.js';
+import type { OnnxExtraInput, OnnxSignature } from './onnx-signature.js';
 import type { OrtElementType, OrtModuleLike, OrtTensorData, OrtTensorLike } from './ort-types.js';
 
 /** What a {@link OnnxFeedBuilder} needs to know of its model. */
@@ -117,7 +121,8 @@ export class OnnxFeedBuilder {
       const feedRows = this.fixedBatch ?? rows;
       const feeds: Record<string, OrtTensorLike> = {};
       feeds[signature.sample.name] = this.floatTensor(signature.sample.dtype, padRows(x, start, rows, feedRows, sampleSize), [feedRows, ...sampleShape]);
-      feeds[signature.timestep.name] = this.timestepTensor(modelTime, feedRows);
+      feeds[signature.timestep.name] = this.timestepTensor(call, feedRows);
+      for (const extra of signature.extras ?? []) feeds[extra.binding.name] = this.extraTensor(extra, feedRows);
       if (signature.classLabels && labels) {
         feeds[signature.classLabels.name] = this.intTensor(signature.classLabels.dtype, padRows(labels, start, rows, feedRows, 1), [feedRows]);
       }
@@ -197,18 +202,51 @@ export class OnnxFeedBuilder {
     return new this.opts.ort.Tensor('int64', data, dims);
   }
 
-  /** The timestep tensor: one value per sample, or a scalar / [1] when the model declares that. */
-  private timestepTensor(t: number, n: number): OrtTensorLike {
+  /** The value fed as the timestep: `scale · (model time | σ_t/α_t)`. */
+  private timeValue(call: ModelCall): number {
+    const enc = this.opts.signature.timestepEncoding;
+    if (!enc) return call.modelTime;
+    const base = enc.time === 'sigma' ? call.sigma / call.alpha : call.modelTime;
+    return base * enc.scale;
+  }
+
+  /** The timestep tensor, dims as declared (see the module comment). */
+  private timestepTensor(call: ModelCall, n: number): OrtTensorLike {
     const b = this.opts.signature.timestep;
-    // onnxruntime reports [] both for "scalar" and "unknown", so [] is fed as [B] like diffusers does.
-    const dims = b.shape.length === 1 && b.shape[0] === 1 ? [1] : [n];
-    const count = dims[0]!;
+    const dims = b.shapeKnown ? declaredDims(b.shape, n) : [n];
+    const count = dims.reduce((p, d) => p * d, 1);
+    const t = this.timeValue(call);
     if (b.dtype === 'int64' || b.dtype === 'int32') {
       // Integer-time export: the nearest integer time (see the module comment).
       return this.intTensor(b.dtype, new Array<number>(count).fill(Math.round(t)), dims);
     }
     return this.floatTensor(b.dtype, new Array<number>(count).fill(t), dims);
   }
+
+  /** A constant or derived input: its values repeated per row when the first declared dim is symbolic. */
+  private extraTensor(extra: OnnxExtraInput, n: number): OrtTensorLike {
+    const { sampleShape, label } = this.opts;
+    const b = extra.binding;
+    const dims = declaredDims(b.shape, n);
+    const count = dims.reduce((p, d) => p * d, 1);
+    let row: readonly number[];
+    if (extra.role === 'constant') row = extra.value ?? [];
+    else row = [sampleShape[sampleShape.length - (extra.role === 'image_height' ? 2 : 1)] ?? 0];
+    if (row.length === 0 || count % row.length !== 0) {
+      throw new Error(
+        `${label}: input "${b.name}" is [${b.shape.join(',')}] (${count} values per call) but the card gives ${row.length} value(s); ` +
+          'give a value list that fills one row (docs/model-card.md)',
+      );
+    }
+    const values = Array.from({ length: count }, (_, i) => row[i % row.length]!);
+    if (b.dtype === 'int64' || b.dtype === 'int32') return this.intTensor(b.dtype, values, dims);
+    return this.floatTensor(b.dtype, values, dims);
+  }
+}
+
+/** Concrete dims of a declared shape: the first symbolic (or -1) dim is the batch `n`, the others must be fixed. */
+function declaredDims(shape: ReadonlyArray<number | string>, n: number): number[] {
+  return shape.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? n : 1));
 }
 
 /** Rows [start, start+n) of a row-major array with `rowSize` values per row, padded to `rows` rows by repeating the last. */

@@ -17,6 +17,7 @@ export {
   type LoadOnnxModelOptions,
   type LoadedOnnxModel,
 } from './load-model.js';
+export { nodePipelineReader } from './pipeline-folder.js';
 export { FASHION_MNIST_DIR, loadFashionMnist } from './fashion-mnist.js';
 export { loadReferenceStatistics } from './reference-stats.js';
 export { encodePng, decodePng, imageGridPng } from '../io/png.js';

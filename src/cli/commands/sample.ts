@@ -406,7 +406,9 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
 
     const t1 = performance.now();
-    const png = imageGridPng(result.samples, {
+    // the grid draws [-1, 1]; a card's "[0,1]" data range is mapped onto it (x ↦ 2x − 1)
+    const shown = loaded.card?.imageRange === '[0,1]' ? Float32Array.from(result.samples, (v) => 2 * v - 1) : result.samples;
+    const png = imageGridPng(shown, {
       sampleShape: loaded.model.sampleShape,
       columns,
       ...(unconditional ? {} : { rowLabels: rows.map((r) => r.name) }),

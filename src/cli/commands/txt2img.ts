@@ -1,0 +1,248 @@
+/**
+ * `rediffuse txt2img --pipeline DIR --prompt "…"`: text to image with a Stable-Diffusion ONNX pipeline
+ * folder (diffusers / Optimum layout) through the same sampler suite, PFDiff and feature reuse, written
+ * as one PNG (the images side by side) atomically.
+ * @packageDocumentation
+ */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { listSolvers } from '../../core/solvers/registry.js';
+import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/timesteps.js';
+import { writeFileAtomic } from '../../io/atomic-write.js';
+import type { RgbaImage } from '../../io/image-grid.js';
+import { checkOutputPath } from '../../io/output-path.js';
+import { decodePng, encodePng } from '../../io/png.js';
+import type { OrtModuleLike } from '../../model/ort-types.js';
+import { parseNpy } from '../../model/pipeline/npy.js';
+import { StableDiffusionPipeline, type TextToImageRequest } from '../../model/pipeline/sd-pipeline.js';
+import { nodePipelineReader } from '../../node/pipeline-folder.js';
+import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
+import { interruptSignal } from '../interrupt.js';
+import { createProgress } from '../progress.js';
+
+/** Parsed options of `rediffuse txt2img`. */
+export interface Txt2ImgOptions {
+  pipeline: string;
+  prompt: string;
+  negativePrompt?: string;
+  solver?: string;
+  eta?: number;
+  solverOpt?: Record<string, unknown>;
+  nfe?: number;
+  steps?: number;
+  spacing?: string;
+  pfdiff?: { k: number; h: number };
+  guidance: number;
+  guidanceRescale: number;
+  height?: number;
+  width?: number;
+  count: number;
+  seed: number;
+  batchSize?: number;
+  threads?: number;
+  initialLatents?: string;
+  image?: string;
+  strength?: number;
+  frInterval?: number;
+  frPoints?: string;
+  out: string;
+  json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+}
+
+/** What `txt2img` reports (printed with --json). */
+export interface Txt2ImgReport {
+  output: string;
+  pipeline: string;
+  prompt: string;
+  negativePrompt: string;
+  solver: string;
+  calls: number;
+  timesteps: number[];
+  guidance: number;
+  size: [number, number];
+  count: number;
+  seed: number;
+  wallMs: number;
+  loadMs: number;
+  featureReuse: { keyframe: number; reuse: number } | null;
+}
+
+/** Register `txt2img` on a commander program. */
+export function registerTxt2Img(program: Command): Command {
+  return program
+    .command('txt2img')
+    .description('text to image with a Stable-Diffusion ONNX pipeline folder (diffusers / Optimum export: model_index.json, unet/, text_encoder/, …)')
+    .requiredOption('--pipeline <dir>', 'the pipeline folder (e.g. from optimum-cli export onnx --model <id> <dir>)')
+    .requiredOption('-p, --prompt <text>', 'the prompt')
+    .addOption(new Option('--negative-prompt <text>', 'the unconditional branch\'s prompt (default "")'))
+    .addOption(
+      new Option(
+        '-s, --solver <name>',
+        `solver (default: the folder's scheduler; PNDM → plms): ${listSolvers()
+          .map((s) => s.name)
+          .join(', ')}`,
+      ),
+    )
+    .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
+    .addOption(
+      new Option('-O, --solver-opt <key=value>', 'any other solver option, repeatable').argParser(
+        (v: string, prev: Record<string, unknown> | undefined) => parseSolverOption(v, prev ?? {}),
+      ),
+    )
+    .addOption(new Option('-n, --nfe <n>', 'model-call budget (default 20)').argParser(intArg(1)).conflicts('steps'))
+    .addOption(new Option('--steps <n>', "grid intervals (diffusers' num_inference_steps)").argParser(intArg(1)))
+    .addOption(new Option('--spacing <name>', `timestep spacing: ${TIMESTEP_SPACINGS.join(', ')} (default: the scheduler config's)`))
+    .addOption(new Option('--pfdiff <k_h>', 'PFDiff timestep skipping, e.g. 2_1').argParser(parsePfdiff))
+    .addOption(
+      new Option('-g, --guidance <scale>', 'classifier-free guidance scale w (1 = prompt only, 0 = negative prompt only)')
+        .argParser(numberArg(0))
+        .default(7.5),
+    )
+    .addOption(new Option('--guidance-rescale <phi>', 'guidance rescale φ in [0, 1]').argParser(numberArg(0, 1)).default(0))
+    .addOption(new Option('--height <px>', "image height (multiple of 8; default: the UNet's sample_size × 8)").argParser(intArg(8, 4096)))
+    .addOption(new Option('--width <px>', 'image width (multiple of 8)').argParser(intArg(8, 4096)))
+    .addOption(new Option('--count <n>', 'images').argParser(intArg(1, 64)).default(1))
+    .addOption(new Option('--seed <n>', 'seed of the initial latents').argParser(intArg(0, 2 ** 32 - 1)).default(0))
+    .addOption(new Option('--initial-latents <file.npy>', 'initial latents [count, 4, H/8, W/8] as float32 .npy instead of seeded noise'))
+    .addOption(
+      new Option('--image <file.png>', 'image to image: start from this PNG (sides multiples of 8; needs vae_encoder/)').conflicts('initialLatents'),
+    )
+    .addOption(new Option('--strength <s>', 'image to image: share of the grid to run, in (0, 1] (default 0.8)').argParser(numberArg(0, 1)))
+    .addOption(new Option('--fr-interval <M>', 'FRDiff feature reuse: a keyframe every M model calls').argParser(intArg(1)))
+    .addOption(new Option('--fr-points <name>', 'FRDiff reuse points: frdiff, residual, deepcache, deepcache:N or tensor names (default frdiff)'))
+    .addOption(new Option('-b, --batch-size <n>', 'largest UNet batch per run').argParser(intArg(1, 4096)))
+    .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
+    .addOption(new Option('-o, --out <path>', 'PNG to write').default('rediffuse-txt2img.png'))
+    .addOption(new Option('--json', 'print a JSON report'))
+    .addOption(new Option('-q, --quiet', 'print nothing on success'))
+    .addOption(new Option('--no-progress', 'no progress bar'))
+    .action(async (opts: Txt2ImgOptions) => {
+      await runTxt2Img(opts);
+    });
+}
+
+/** Images side by side in one RGBA raster. */
+function sideBySide(images: readonly RgbaImage[]): RgbaImage {
+  const h = images[0]!.height;
+  const width = images.reduce((a, im) => a + im.width, 0);
+  const data = new Uint8Array(width * h * 4);
+  let x0 = 0;
+  for (const im of images) {
+    for (let y = 0; y < h; y++) data.set(im.data.subarray(y * im.width * 4, (y + 1) * im.width * 4), (y * width + x0) * 4);
+    x0 += im.width;
+  }
+  return { width, height: h, data };
+}
+
+/** Run `rediffuse txt2img` with parsed options (exported for in-process tests). */
+export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
+  if (opts.spacing !== undefined && !(TIMESTEP_SPACINGS as readonly string[]).includes(opts.spacing)) {
+    throw new CliError(`unknown spacing "${opts.spacing}": use one of ${TIMESTEP_SPACINGS.join(', ')}`);
+  }
+  if (opts.frPoints !== undefined && opts.frInterval === undefined) throw new CliError('--fr-points needs --fr-interval M');
+  checkOutputPath(opts.out); // before anything loads
+  let initialLatents: Float32Array | undefined;
+  if (opts.initialLatents !== undefined) {
+    try {
+      initialLatents = parseNpy(new Uint8Array(readFileSync(opts.initialLatents)), opts.initialLatents).data;
+    } catch (err) {
+      throw new CliError(`--initial-latents: ${(err as Error).message}`);
+    }
+  }
+  if (opts.strength !== undefined && opts.image === undefined) throw new CliError('--strength needs --image FILE.png');
+  let image: RgbaImage | undefined;
+  if (opts.image !== undefined) {
+    try {
+      image = decodePng(new Uint8Array(readFileSync(opts.image)));
+    } catch (err) {
+      throw new CliError(`--image ${opts.image}: ${(err as Error).message}; pass a PNG file`);
+    }
+    if (opts.count !== 1) throw new CliError('--image takes one start image: use --count 1');
+  }
+  const signal = interruptSignal();
+  const progress = createProgress(!opts.quiet && opts.progress !== false);
+  progress.phase('loading pipeline');
+  try {
+    const t0 = performance.now();
+    let pipe: StableDiffusionPipeline;
+    try {
+      const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
+      pipe = await StableDiffusionPipeline.load({
+        ort,
+        reader: nodePipelineReader(opts.pipeline),
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        ...(opts.batchSize !== undefined ? { maxBatch: opts.batchSize } : {}),
+      });
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+    const loadMs = performance.now() - t0;
+    const solverOptions = { ...(opts.eta !== undefined ? { eta: opts.eta } : {}), ...(opts.solverOpt ?? {}) };
+    const req: TextToImageRequest = {
+      prompt: opts.prompt,
+      negativePrompt: opts.negativePrompt ?? '',
+      guidanceScale: opts.guidance,
+      guidanceRescale: opts.guidanceRescale,
+      batch: opts.count,
+      seed: opts.seed,
+      ...(opts.height !== undefined ? { height: opts.height } : {}),
+      ...(opts.width !== undefined ? { width: opts.width } : {}),
+      ...(opts.solver !== undefined ? { solver: opts.solver } : {}),
+      ...(Object.keys(solverOptions).length ? { solverOptions } : {}),
+      ...(opts.steps !== undefined ? { steps: opts.steps } : opts.nfe !== undefined ? { nfe: opts.nfe } : {}),
+      ...(opts.spacing !== undefined ? { spacing: opts.spacing as TimestepSpacing } : {}),
+      ...(opts.pfdiff ? { pfdiff: opts.pfdiff } : {}),
+      ...(initialLatents ? { initialLatents } : {}),
+      ...(opts.frInterval !== undefined
+        ? { featureReuse: { keyframes: { interval: opts.frInterval }, ...(opts.frPoints ? { points: opts.frPoints } : {}) } }
+        : {}),
+      onStep: (info) => {
+        if (info.step === 0) progress.start(info.steps, 'sampling');
+        progress.update(info.step + 1);
+      },
+      signal,
+    };
+    let result;
+    try {
+      result = image
+        ? await pipe.imageToImage({ ...req, image, ...(opts.strength !== undefined ? { strength: opts.strength } : {}) })
+        : await pipe.textToImage(req);
+    } catch (err) {
+      if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
+      throw new CliError((err as Error).message);
+    } finally {
+      progress.stop();
+    }
+    if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
+    const output = writeFileAtomic(opts.out, encodePng(sideBySide(result.images)));
+    await pipe.release();
+    const im = result.images[0]!;
+    const report: Txt2ImgReport = {
+      output,
+      pipeline: pipe.label,
+      prompt: opts.prompt,
+      negativePrompt: opts.negativePrompt ?? '',
+      solver: result.run.solver,
+      calls: result.run.calls,
+      timesteps: result.run.timesteps,
+      guidance: opts.guidance,
+      size: [im.height, im.width],
+      count: opts.count,
+      seed: opts.seed,
+      wallMs: result.run.wallMs,
+      loadMs,
+      featureReuse: result.featureReuse ? { keyframe: result.featureReuse.keyframe.calls, reuse: result.featureReuse.reuse.calls } : null,
+    };
+    if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else if (!opts.quiet) {
+      process.stdout.write(
+        `wrote ${output} (${opts.count} × ${im.width}×${im.height}; ${report.solver}, ${report.calls} UNet calls, ${(report.wallMs / 1000).toFixed(2)} s)\n`,
+      );
+    }
+    return report;
+  } finally {
+    progress.stop();
+  }
+}

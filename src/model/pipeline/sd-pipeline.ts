@@ -1,0 +1,553 @@
+/**
+ * A Stable-Diffusion ONNX pipeline folder (diffusers / Optimum layout) as a library object: load
+ * once, encode prompts with the CLIP tokenizer and text encoder, sample latents through the same
+ * `sample()` as every other model (any solver, PFDiff, feature reuse through `wrapModel`), decode
+ * with the VAE. onnxruntime is injected and files come through a {@link PipelineFileReader}, so the
+ * same object runs in Node.js and in a browser.
+ *
+ * Text-to-image as diffusers' `StableDiffusionPipeline`: prompt embeddings e_c = CLIP(prompt) and
+ * e_u = CLIP(negative prompt, "" by default), one guided UNet batch [e_u; e_c] per step combined as
+ * ε̃ = ε_u + w·(ε_c − ε_u) (Ho & Salimans 2022, eq. 6), with guidance rescale φ (Lin et al. 2023,
+ * §3.4); w = 1 runs the conditional batch alone and w = 0 the negative prompt alone (the project's
+ * guidance rule, `card-sample-options.ts`). Initial latents are N(0, I) of shape
+ * [4, H/8, W/8] (or given); the image is vae_decoder(latents / scaling_factor), mapped from [−1, 1]
+ * to 8-bit RGB as diffusers' `(x/2 + 0.5).clamp(0, 1)·255` rounded.
+ * @packageDocumentation
+ */
+import type { Conditioning, DiffusionModel } from '../../core/model.js';
+import { gaussianBatch } from '../../core/rng.js';
+import { planSample, sample, type PfdiffSettings, type SampleOptions, type SampleResult } from '../../core/sample.js';
+import { CLEAN_TIME } from '../../core/schedule/noise-schedule.js';
+import type { StepInfo } from '../../core/solvers/types.js';
+import type { TimestepSpacing } from '../../core/timesteps.js';
+import type { RgbaImage } from '../../io/image-grid.js';
+import { sampleOptionsFromCard } from '../card-sample-options.js';
+import { cardSamplingSetup, parseModelCard, type CardSamplingSetup, type ModelCard } from '../model-card.js';
+import type { FeatureReuseOnnxModel, FeatureReuseOnnxStats } from '../feature-reuse-onnx-model.js';
+import { createFeatureReuseSetup, type FeatureReuseChoice } from '../feature-reuse-setup.js';
+import { OnnxDiffusionModel } from '../onnx-backend.js';
+import { createOnnxSession, onnxSessionOptions } from '../onnx-session.js';
+import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../ort-types.js';
+import { ClipTokenizer } from './clip-tokenizer.js';
+import { checkPipelineParts, intField, readPipelineConfigs, PipelineFolderError, type PipelineConfigs } from './pipeline-config.js';
+import type { PipelineFileReader } from './pipeline-files.js';
+
+/** Options of {@link StableDiffusionPipeline.load}. */
+export interface StableDiffusionLoadOptions {
+  /** The onnxruntime module (`onnxruntime-node` or `onnxruntime-web`). */
+  ort: OrtModuleLike;
+  /** The pipeline folder. */
+  reader: PipelineFileReader;
+  /** onnxruntime intra-op threads. */
+  threads?: number;
+  /** onnxruntime execution providers. */
+  executionProviders?: readonly unknown[];
+  /** Largest UNet batch of one `session.run` (default 64; a guided call of B images is 2B). */
+  maxBatch?: number;
+}
+
+/** One encoded prompt. */
+export interface PromptEmbedding {
+  /** The tokenizer's `maxLength` ids. */
+  readonly inputIds: readonly number[];
+  /** `last_hidden_state`, [tokens, dim] flattened. */
+  readonly hiddenStates: Float32Array;
+  /** [tokens, dim]. */
+  readonly shape: readonly [number, number];
+}
+
+/** A text-to-image request (every field optional but the prompt). */
+export interface TextToImageRequest {
+  prompt: string;
+  /** The unconditional branch's prompt. Default "". */
+  negativePrompt?: string;
+  /** Guidance scale w. Default 7.5. */
+  guidanceScale?: number;
+  /** Guidance rescale φ ∈ [0, 1]. Default 0. */
+  guidanceRescale?: number;
+  /** Image size in pixels (multiples of the VAE factor 8). Default: the UNet's sample_size × 8. */
+  height?: number;
+  width?: number;
+  /** Images per prompt. Default 1. */
+  batch?: number;
+  seed?: number;
+  /** Solver (registry name or alias). Default: the folder's scheduler (PNDM → `plms`). */
+  solver?: string;
+  solverOptions?: Record<string, unknown>;
+  /** Model-call budget, or grid intervals (diffusers' `num_inference_steps`). Default 20 calls. */
+  nfe?: number;
+  steps?: number;
+  /** Timestep spacing instead of the scheduler config's. */
+  spacing?: TimestepSpacing;
+  /** PFDiff `k_h` (e.g. `2_1`) or settings. */
+  pfdiff?: string | PfdiffSettings;
+  /** Initial latents [batch, 4, H/8, W/8] instead of seeded noise. */
+  initialLatents?: Float32Array;
+  /**
+   * FRDiff feature reuse on the UNet: keyframes (interval or policy), reuse points (default
+   * `frdiff`), mixing. The keyframe/reuse graphs are cut from `unet/model.onnx` for this run.
+   */
+  featureReuse?: FeatureReuseChoice;
+  /** Wrap the UNet model (recording, counting) before sampling; applied over feature reuse when both are given. */
+  wrapModel?: (unet: DiffusionModel) => DiffusionModel | Promise<DiffusionModel>;
+  /** After each step: the step info and a cheap RGB preview of the latents. */
+  onStep?: (info: StepInfo, preview: () => RgbaImage[]) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** An image-to-image request: a text-to-image request with the start image and the strength. */
+export interface ImageToImageRequest extends TextToImageRequest {
+  /** The start image(s): RGBA rasters (8-bit), or [B, 3, H, W] values in [−1, 1] with their size. */
+  image: RgbaImage | readonly RgbaImage[] | { data: Float32Array; batch: number; height: number; width: number };
+  /** How much of the grid to run, in (0, 1]: 1 starts from (almost) pure noise. Default 0.8 (diffusers'). */
+  strength?: number;
+  /** z₀ from the encoder's distribution: a sample (diffusers' default) or its mean. Default `sample`. */
+  latentMode?: 'sample' | 'mean';
+  /** ε of x_{t0} = α·z₀ + σ·ε instead of seeded noise. */
+  noise?: Float32Array;
+}
+
+/** What {@link StableDiffusionPipeline.textToImage} returns. */
+export interface TextToImageResult {
+  /** Final latents [batch, 4, H/8, W/8]. */
+  readonly latents: Float32Array;
+  /** The VAE output [batch, 3, H, W], nominally in [−1, 1]. */
+  readonly decoded: Float32Array;
+  /** One RGBA image per sample. */
+  readonly images: RgbaImage[];
+  readonly prompt: PromptEmbedding;
+  readonly negativePrompt: PromptEmbedding;
+  /** The sampling run (calls, grid, times). */
+  readonly run: SampleResult;
+  /** Feature reuse's calls per kind and cache memory, when it was on. */
+  readonly featureReuse?: FeatureReuseOnnxStats;
+}
+
+/** A loaded Stable-Diffusion pipeline (see the module notes). */
+export class StableDiffusionPipeline {
+  readonly tokenizer: ClipTokenizer;
+  readonly configs: PipelineConfigs;
+  /** The sampling setup of the folder's scheduler config. */
+  readonly setup: CardSamplingSetup;
+  /** VAE `scaling_factor` (0.18215 for SD 1.x). */
+  readonly scalingFactor: number;
+  /** Spatial factor of the VAE (2^(blocks − 1), 8 for SD). */
+  readonly vaeFactor: number;
+  /** Latent channels of the UNet. */
+  readonly latentChannels: number;
+  /** The text encoder's hidden size. */
+  readonly hiddenSize: number;
+  readonly label: string;
+  private readonly opts: StableDiffusionLoadOptions;
+  private readonly textEncoder: OrtSessionLike;
+  private readonly vaeDecoder: OrtSessionLike;
+  private readonly unetSource: string | Uint8Array;
+  private vaeEncoder: Promise<OrtSessionLike> | undefined;
+  private readonly unets = new Map<string, Promise<OnnxDiffusionModel>>();
+  private readonly cardFor: (shape: readonly number[]) => ModelCard;
+
+  private constructor(
+    opts: StableDiffusionLoadOptions,
+    parts: {
+      tokenizer: ClipTokenizer;
+      configs: PipelineConfigs;
+      textEncoder: OrtSessionLike;
+      vaeDecoder: OrtSessionLike;
+      unetSource: string | Uint8Array;
+      hiddenSize: number;
+    },
+  ) {
+    this.opts = opts;
+    this.label = opts.reader.label;
+    this.tokenizer = parts.tokenizer;
+    this.configs = parts.configs;
+    this.textEncoder = parts.textEncoder;
+    this.vaeDecoder = parts.vaeDecoder;
+    this.unetSource = parts.unetSource;
+    this.hiddenSize = parts.hiddenSize;
+    const sf = this.configs.vae['scaling_factor'];
+    this.scalingFactor = typeof sf === 'number' && sf > 0 ? sf : 0.18215;
+    const blocks = this.configs.vae['block_out_channels'];
+    this.vaeFactor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 8;
+    this.latentChannels = intField(this.configs.unet, 'in_channels') ?? 4;
+    const schedulerConfig = this.configs.scheduler;
+    const unetConfig = this.configs.unet;
+    this.cardFor = (shape) =>
+      parseModelCard(
+        {
+          name: `${this.label} unet`,
+          scheduler_config: schedulerConfig,
+          sample_size: shape,
+          inputs: { timestep: { role: 'timestep' } },
+          ...(typeof unetConfig['prediction_type'] === 'string' ? { prediction_type: unetConfig['prediction_type'] } : {}),
+        },
+        `${this.label}/scheduler/scheduler_config.json`,
+      );
+    this.setup = cardSamplingSetup(this.cardFor([this.latentChannels, 8, 8]));
+  }
+
+  /**
+   * Load a pipeline folder: check its parts (missing files, tokenizer ↔ text encoder vocabulary,
+   * text encoder ↔ UNet cross-attention width) and open the text encoder and VAE decoder sessions;
+   * the UNet session opens on first use per latent size. Throws {@link PipelineFolderError} naming
+   * the problem and the fix before any model call.
+   */
+  static async load(opts: StableDiffusionLoadOptions): Promise<StableDiffusionPipeline> {
+    const { reader, ort } = opts;
+    const configs = await readPipelineConfigs(reader);
+    const tokenizer = await ClipTokenizer.load(reader, 'tokenizer');
+    const sessionOptions = onnxSessionOptions(opts);
+    const source = async (part: string) => (reader.pathOf ? reader.pathOf(`${part}/model.onnx`) : reader.readBytes(`${part}/model.onnx`));
+    const textEncoder = await createOnnxSession(ort, await source('text_encoder'), sessionOptions, `${reader.label}/text_encoder/model.onnx`);
+    const unetSource = await source('unet');
+    const unetProbe = await createOnnxSession(ort, unetSource, sessionOptions, `${reader.label}/unet/model.onnx`);
+    const lastDim = (meta: OrtSessionLike['inputMetadata'] | OrtSessionLike['outputMetadata'], name: string) => {
+      const m = meta?.find((v) => v.name === name);
+      const d = m && m.isTensor ? m.shape?.[m.shape.length - 1] : undefined;
+      return typeof d === 'number' && d > 0 ? d : undefined;
+    };
+    const textHidden = lastDim(textEncoder.outputMetadata, 'last_hidden_state');
+    const unetContextDim = lastDim(unetProbe.inputMetadata, 'encoder_hidden_states');
+    await unetProbe.release?.();
+    checkPipelineParts(reader.label, configs, { tokenizerVocab: tokenizer.vocabSize, textHidden, unetContextDim });
+    if (!textEncoder.inputNames.includes('input_ids') || !textEncoder.outputNames.includes('last_hidden_state')) {
+      throw new PipelineFolderError(
+        `${reader.label}/text_encoder/model.onnx has inputs ${textEncoder.inputNames.join(', ')} and outputs ${textEncoder.outputNames.join(', ')}; ` +
+          'a CLIP text encoder export takes input_ids and returns last_hidden_state — re-export it with Optimum',
+      );
+    }
+    const vaeDecoder = await createOnnxSession(ort, await source('vae_decoder'), sessionOptions, `${reader.label}/vae_decoder/model.onnx`);
+    const hiddenSize = textHidden ?? intField(configs.textEncoder, 'hidden_size') ?? 768;
+    return new StableDiffusionPipeline(opts, { tokenizer, configs, textEncoder, vaeDecoder, unetSource, hiddenSize });
+  }
+
+  /** The UNet's model card for latents [C, h, w]: the folder's scheduler config, the 0-d timestep as declared. */
+  unetCard(latentHeight: number, latentWidth: number): ModelCard {
+    return this.cardFor([this.latentChannels, latentHeight, latentWidth]);
+  }
+
+  /** The UNet as a {@link OnnxDiffusionModel} for latents [C, h, w] (one session per size, cached). */
+  unet(latentHeight: number, latentWidth: number): Promise<OnnxDiffusionModel> {
+    const shape = [this.latentChannels, latentHeight, latentWidth];
+    const key = shape.join('x');
+    let m = this.unets.get(key);
+    if (!m) {
+      m = OnnxDiffusionModel.create({
+        ort: this.opts.ort,
+        model: this.unetSource,
+        card: this.unetCard(latentHeight, latentWidth),
+        label: `${this.label}/unet/model.onnx`,
+        ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
+        ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
+        ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
+      });
+      this.unets.set(key, m);
+    }
+    return m;
+  }
+
+  /** Tokenize and encode a prompt: `last_hidden_state` of the text encoder. */
+  async encodePrompt(text: string): Promise<PromptEmbedding> {
+    const ids = this.tokenizer.encode(text);
+    const { Tensor } = this.opts.ort;
+    const meta = this.textEncoder.inputMetadata?.find((m) => m.name === 'input_ids');
+    const int32 = meta && meta.isTensor && meta.type === 'int32';
+    const feed = int32
+      ? new Tensor('int32', Int32Array.from(ids), [1, ids.length])
+      : new Tensor('int64', BigInt64Array.from(ids.map((v) => BigInt(v))), [1, ids.length]);
+    const out = await this.textEncoder.run({ input_ids: feed });
+    try {
+      const h = out['last_hidden_state']!;
+      const dim = h.dims[2]!;
+      return { inputIds: ids, hiddenStates: Float32Array.from(h.data as Float32Array), shape: [ids.length, dim] };
+    } finally {
+      for (const v of Object.values(out)) v.dispose?.();
+    }
+  }
+
+  /** VAE decode: latents [B, C, h, w] → image [B, 3, 8h, 8w] (the latents are divided by scaling_factor first). */
+  async decode(latents: Float32Array, batch: number, latentHeight: number, latentWidth: number): Promise<Float32Array> {
+    const n = batch * this.latentChannels * latentHeight * latentWidth;
+    if (latents.length !== n)
+      throw new RangeError(`decode: ${latents.length} latent values for [${batch},${this.latentChannels},${latentHeight},${latentWidth}]`);
+    const scaled = new Float32Array(n);
+    for (let i = 0; i < n; i++) scaled[i] = latents[i]! / this.scalingFactor;
+    const input = new this.opts.ort.Tensor('float32', scaled, [batch, this.latentChannels, latentHeight, latentWidth]);
+    const name = this.vaeDecoder.inputNames[0]!;
+    const out = await this.vaeDecoder.run({ [name]: input });
+    try {
+      const y: OrtTensorLike = out['sample'] ?? out[this.vaeDecoder.outputNames[0]!]!;
+      return Float32Array.from(y.data as Float32Array);
+    } finally {
+      for (const v of Object.values(out)) v.dispose?.();
+    }
+  }
+
+  /** Text to image (see the module notes). Errors in the request are thrown before any model call. */
+  async textToImage(req: TextToImageRequest): Promise<TextToImageResult> {
+    return this.generate(req, undefined);
+  }
+
+  /**
+   * Image to image (diffusers' `StableDiffusionImg2ImgPipeline`): the image [−1, 1] is encoded,
+   * z₀ = scaling_factor · (mean + exp(logvar/2)·ε′) (or the mean), the run's grid of S intervals is
+   * cut to its last ⌊S·strength⌋ (so strength 1 starts at the noisiest time, 0.5 halfway), and
+   * sampling starts from x_{t₀} = α_{t₀}·z₀ + σ_{t₀}·ε. Needs `vae_encoder/` in the folder.
+   */
+  async imageToImage(req: ImageToImageRequest): Promise<TextToImageResult> {
+    const strength = req.strength ?? 0.8;
+    if (!(strength > 0 && strength <= 1)) throw new RangeError(`strength must be in (0, 1], got ${strength}`);
+    const enc = await this.vaeEncoderSession();
+    const { image, batch: imgBatch, height, width } = imageTensor(req.image);
+    const batch = req.batch ?? imgBatch;
+    if (batch !== imgBatch) throw new RangeError(`${imgBatch} image(s) for a batch of ${batch}: give one image per sample`);
+    const f = this.vaeFactor;
+    if (height % f !== 0 || width % f !== 0)
+      throw new RangeError(`the image is ${width}×${height}; image-to-image needs sides that are multiples of ${f} (crop or resize it)`);
+    if ((req.height !== undefined && req.height !== height) || (req.width !== undefined && req.width !== width)) {
+      throw new RangeError(`height/width (${req.width}×${req.height}) differ from the image's ${width}×${height}: leave them out`);
+    }
+    const params = await this.encodeImage(image, batch, height, width, enc);
+    const C = this.latentChannels;
+    const plane = (height / f) * (width / f);
+    const size = C * plane;
+    const z0 = new Float32Array(batch * size);
+    const mode = req.latentMode ?? 'sample';
+    const eps2 = mode === 'sample' ? gaussianBatch((req.seed ?? 0) ^ 0x5eed, batch, size) : undefined;
+    for (let b = 0; b < batch; b++) {
+      for (let i = 0; i < size; i++) {
+        const mean = params.data[b * params.channels * plane + i]!;
+        let v = mean;
+        if (params.channels === 2 * C && eps2) {
+          const logvar = Math.min(20, Math.max(-30, params.data[b * params.channels * plane + size + i]!));
+          v = mean + Math.exp(0.5 * logvar) * eps2[b * size + i]!;
+        }
+        z0[b * size + i] = v * this.scalingFactor;
+      }
+    }
+    return this.generate({ ...req, batch, height, width }, { z0, strength, ...(req.noise ? { noise: req.noise } : {}) });
+  }
+
+  /** The VAE encoder's output for images [B, 3, H, W] in [−1, 1]: `latent_parameters` (mean ++ logvar) or an older export's `latent_sample`. */
+  async encodeImage(
+    image: Float32Array,
+    batch: number,
+    height: number,
+    width: number,
+    session?: OrtSessionLike,
+  ): Promise<{ data: Float32Array; channels: number }> {
+    const enc = session ?? (await this.vaeEncoderSession());
+    const input = new this.opts.ort.Tensor('float32', image, [batch, 3, height, width]);
+    const out = await enc.run({ [enc.inputNames[0]!]: input });
+    try {
+      const y = out['latent_parameters'] ?? out['latent_sample'] ?? out[enc.outputNames[0]!]!;
+      return { data: Float32Array.from(y.data as Float32Array), channels: y.dims[1]! };
+    } finally {
+      for (const v of Object.values(out)) v.dispose?.();
+    }
+  }
+
+  private vaeEncoderSession(): Promise<OrtSessionLike> {
+    if (!this.configs.hasVaeEncoder) {
+      return Promise.reject(
+        new PipelineFolderError(
+          `${this.label} has no vae_encoder/model.onnx: image-to-image needs it — export the pipeline with its VAE encoder (Optimum does by default)`,
+        ),
+      );
+    }
+    this.vaeEncoder ??= (async () => {
+      const r = this.opts.reader;
+      const src = r.pathOf ? r.pathOf('vae_encoder/model.onnx') : await r.readBytes('vae_encoder/model.onnx');
+      return createOnnxSession(this.opts.ort, src, onnxSessionOptions(this.opts), `${this.label}/vae_encoder/model.onnx`);
+    })();
+    return this.vaeEncoder;
+  }
+
+  private async generate(
+    req: TextToImageRequest,
+    start: { z0: Float32Array; strength: number; noise?: Float32Array } | undefined,
+  ): Promise<TextToImageResult> {
+    const f = this.vaeFactor;
+    const dflt = (intField(this.configs.unet, 'sample_size') ?? 64) * f;
+    const height = req.height ?? dflt;
+    const width = req.width ?? dflt;
+    for (const [k, v] of [
+      ['height', height],
+      ['width', width],
+    ] as const) {
+      if (!Number.isInteger(v) || v < f || v % f !== 0) throw new RangeError(`${k} must be a positive multiple of ${f} pixels, got ${v}`);
+    }
+    const batch = req.batch ?? 1;
+    const h = height / f;
+    const w = width / f;
+    const scale = req.guidanceScale ?? 7.5;
+    const options = sampleOptionsFromCard(this.setup, {
+      batch,
+      classConditional: false,
+      guidance: 1,
+      ...(req.solver !== undefined ? { solver: req.solver } : {}),
+      ...(req.solverOptions ? { solverOptions: req.solverOptions } : {}),
+      ...(req.nfe !== undefined ? { nfe: req.nfe } : {}),
+      ...(req.steps !== undefined ? { steps: req.steps } : {}),
+      ...(req.spacing !== undefined ? { spacing: req.spacing } : {}),
+      ...(req.seed !== undefined ? { seed: req.seed } : {}),
+      ...(req.pfdiff !== undefined ? { pfdiff: req.pfdiff } : {}),
+    });
+    if (!Number.isFinite(scale) || scale < 0) throw new RangeError(`guidance scale must be a finite number ≥ 0 (e.g. 7.5), got ${scale}`);
+    const rescale = req.guidanceRescale ?? 0;
+    if (!(rescale >= 0 && rescale <= 1)) throw new RangeError(`guidance rescale must be in [0, 1], got ${rescale}`);
+    const latentSize = this.latentChannels * h * w;
+    if (start) {
+      // img2img: the tail of the run's grid, entered at α_{t0}·z0 + σ_{t0}·ε
+      const plan = planSample({ ...options });
+      const S = plan.timesteps.length - 1;
+      const init = Math.min(Math.floor(S * start.strength), S);
+      if (init < 1) throw new RangeError(`strength ${start.strength} of ${S} steps leaves no step to run: raise the strength or the steps`);
+      const tail = plan.timesteps.slice(S - init);
+      const last = tail[tail.length - 1]!;
+      delete options.nfe;
+      delete options.steps;
+      options.timesteps = { ...options.timesteps, timesteps: tail.slice(0, -1), terminal: last === CLEAN_TIME ? 'zero' : 'sigma_min' };
+      const t0 = tail[0]!;
+      const a = this.setup.schedule.alpha(t0);
+      const sg = this.setup.schedule.sigma(t0);
+      const eps = start.noise ?? gaussianBatch(req.seed ?? 0, batch, latentSize);
+      if (eps.length !== batch * latentSize) throw new RangeError(`noise has ${eps.length} values; expected ${batch * latentSize}`);
+      const x = new Float32Array(batch * latentSize);
+      for (let i = 0; i < x.length; i++) x[i] = a * start.z0[i]! + sg * eps[i]!;
+      req = { ...req, initialLatents: x };
+    }
+    if (req.initialLatents && req.initialLatents.length !== batch * latentSize) {
+      throw new RangeError(
+        `initialLatents has ${req.initialLatents.length} values; expected [${batch},${this.latentChannels},${h},${w}] = ${batch * latentSize}`,
+      );
+    }
+    const prompt = await this.encodePrompt(req.prompt);
+    const negativePrompt = await this.encodePrompt(req.negativePrompt ?? '');
+    const rows = (e: PromptEmbedding): Conditioning => {
+      const per = e.hiddenStates.length;
+      const data = new Float32Array(per * batch);
+      for (let b = 0; b < batch; b++) data.set(e.hiddenStates, b * per);
+      return { encoderHiddenStates: data, encoderHiddenShape: e.shape };
+    };
+    const guided = scale !== 0 && scale !== 1;
+    const runOptions: Omit<SampleOptions, 'model'> = {
+      ...options,
+      cond: rows(scale === 0 ? negativePrompt : prompt),
+      ...(guided ? { guidance: { scale, rescale, uncond: rows(negativePrompt) } } : {}),
+      ...(req.initialLatents ? { initialNoise: req.initialLatents } : {}),
+      ...(req.onStep ? { onStep: (info: StepInfo) => req.onStep!(info, () => this.preview(info.x, batch, h, w)) } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    };
+    let fr: FeatureReuseOnnxModel | undefined;
+    let model: DiffusionModel;
+    if (req.featureReuse) {
+      const bytes = typeof this.unetSource === 'string' ? await this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
+      const setup = await createFeatureReuseSetup({
+        ort: this.opts.ort,
+        model: bytes,
+        card: this.unetCard(h, w),
+        label: `${this.label}/unet/model.onnx`,
+        run: runOptions,
+        ...req.featureReuse,
+        ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
+        ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
+        ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
+      });
+      fr = setup.net;
+      model = setup.model;
+    } else {
+      model = await this.unet(h, w);
+    }
+    if (req.wrapModel) model = await req.wrapModel(model);
+    let run: SampleResult;
+    try {
+      run = await sample({ ...runOptions, model });
+    } finally {
+      await fr?.release();
+    }
+    const latents = run.samples instanceof Float32Array ? run.samples : Float32Array.from(run.samples);
+    const decoded = await this.decode(latents, batch, h, w);
+    return {
+      latents,
+      decoded,
+      images: toImages(decoded, batch, height, width),
+      prompt,
+      negativePrompt,
+      run,
+      ...(fr ? { featureReuse: fr.stats } : {}),
+    };
+  }
+
+  /**
+   * A cheap preview of latents, one image per sample at latent resolution (h × w): latent channels
+   * 0, 1, 2 as R, G, B, each stretched over its own min…max — not the VAE's colours, only where the
+   * structure forms (decode the final latents for the image).
+   */
+  preview(latents: ArrayLike<number>, batch: number, h: number, w: number): RgbaImage[] {
+    const out: RgbaImage[] = [];
+    const plane = h * w;
+    const C = this.latentChannels;
+    for (let b = 0; b < batch; b++) {
+      const data = new Uint8Array(plane * 4).fill(255);
+      for (let c = 0; c < Math.min(3, C); c++) {
+        const off = (b * C + c) * plane;
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (let p = 0; p < plane; p++) {
+          lo = Math.min(lo, latents[off + p]!);
+          hi = Math.max(hi, latents[off + p]!);
+        }
+        const span = hi > lo ? hi - lo : 1;
+        for (let p = 0; p < plane; p++) data[p * 4 + c] = Math.round(((latents[off + p]! - lo) / span) * 255);
+      }
+      out.push({ width: w, height: h, data });
+    }
+    return out;
+  }
+
+  /** Free every session. */
+  async release(): Promise<void> {
+    await this.textEncoder.release?.();
+    await this.vaeDecoder.release?.();
+    if (this.vaeEncoder) await (await this.vaeEncoder).release?.();
+    for (const m of this.unets.values()) await (await m).release();
+    this.unets.clear();
+  }
+}
+
+/** Start images as a [B, 3, H, W] tensor in [−1, 1] (8-bit RGB v ↦ 2·v/255 − 1, as diffusers' image processor). */
+function imageTensor(img: ImageToImageRequest['image']): { image: Float32Array; batch: number; height: number; width: number } {
+  if ('batch' in img) {
+    if (img.data.length !== img.batch * 3 * img.height * img.width)
+      throw new RangeError(`image data has ${img.data.length} values for [${img.batch},3,${img.height},${img.width}]`);
+    return { image: img.data, batch: img.batch, height: img.height, width: img.width };
+  }
+  const list = Array.isArray(img) ? (img as readonly RgbaImage[]) : [img as RgbaImage];
+  const { width, height } = list[0]!;
+  if (list.some((im) => im.width !== width || im.height !== height)) throw new RangeError('the start images differ in size: give images of one size');
+  const plane = width * height;
+  const image = new Float32Array(list.length * 3 * plane);
+  list.forEach((im, b) => {
+    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) image[(b * 3 + c) * plane + p] = (2 * im.data[p * 4 + c]!) / 255 - 1;
+  });
+  return { image, batch: list.length, height, width };
+}
+
+/** Images [B, 3, H, W] in [−1, 1] → RGBA, as diffusers: round(clamp(x/2 + 0.5, 0, 1)·255). */
+export function toImages(decoded: ArrayLike<number>, batch: number, height: number, width: number): RgbaImage[] {
+  const plane = height * width;
+  const images: RgbaImage[] = [];
+  for (let b = 0; b < batch; b++) {
+    const data = new Uint8Array(plane * 4);
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) {
+        const v = decoded[(b * 3 + c) * plane + p]! / 2 + 0.5;
+        data[p * 4 + c] = Math.round(Math.min(1, Math.max(0, v)) * 255);
+      }
+      data[p * 4 + 3] = 255;
+    }
+    images.push({ width, height, data });
+  }
+  return images;
+}

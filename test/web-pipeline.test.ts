@@ -1,0 +1,64 @@
+/**
+ * The pipeline page in a real browser (Debian's chromium, playwright-core): it loads the tiny SD
+ * pipeline folder from its own server with onnxruntime-web and reproduces reference.json's final
+ * latents and decoded image (DDIM and PNDM, 4 steps, CFG 7.5, from initial_latents.npy) within 1e-4.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildWeb } from '../web/build.js';
+import type { PipelineRunResult, PipelineRunSettings } from '../web/pipeline-app.js';
+import { serveStatic } from '../web/serve.js';
+import { maxAbsDiff } from './helpers/arrays.js';
+
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && existsSync(p));
+const skip = CHROMIUM ? false : 'no chromium here: apt-get install chromium (or set CHROMIUM_PATH)';
+const ref = JSON.parse(readFileSync('test/fixtures/tiny-sd-pipeline/reference.json', 'utf8')) as {
+  runs: Record<'ddim' | 'pndm', { final_latents: { values: number[] }; decoded_image: { values: number[] }; timesteps: number[] }>;
+};
+
+describe('the pipeline page in chromium', { skip }, () => {
+  let browser: Browser;
+  let page: Page;
+  let close: () => void;
+  before(async () => {
+    const dir = await buildWeb(join(mkdtempSync(join(tmpdir(), 'rediffuse-web-pipeline-')), 'dist'));
+    const { server, url } = await serveStatic(dir);
+    close = () => server.close();
+    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ['--no-sandbox'] });
+    page = await browser.newPage();
+    await page.goto(`${url}pipeline.html`);
+    await page.waitForFunction(() => window.rediffusePipeline?.ready === true, undefined, { timeout: 30_000 });
+  });
+  after(async () => {
+    await browser?.close();
+    close?.();
+  });
+
+  for (const [run, solver] of [
+    ['ddim', 'ddim'],
+    ['pndm', undefined],
+  ] as const) {
+    test(`${run}: the page's latents and image equal reference.json within 1e-4`, async () => {
+      const settings: PipelineRunSettings = {
+        source: 'pipelines/tiny-sd/',
+        prompt: 'a photo of a cat',
+        steps: 4,
+        guidance: 7.5,
+        initialLatents: true,
+        ...(solver ? { solver } : {}),
+      };
+      const r = await page.evaluate((s) => window.rediffusePipeline.run(s), settings as PipelineRunSettings);
+      const res = r as PipelineRunResult;
+      assert.equal(res.calls, ref.runs[run].timesteps.length);
+      assert.deepEqual([res.width, res.height], [64, 64]);
+      const dl = maxAbsDiff(Float32Array.from(res.latents), Float32Array.from(ref.runs[run].final_latents.values));
+      const di = maxAbsDiff(Float32Array.from(res.decoded), Float32Array.from(ref.runs[run].decoded_image.values));
+      assert.ok(dl <= 1e-4 && di <= 1e-4, `latents ${dl}, image ${di}`);
+      assert.match((await page.textContent('#status')) ?? '', new RegExp(`^${res.solver}, ${res.calls} UNet calls, wall time`));
+    });
+  }
+});
