@@ -10,11 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import * as ortNode from 'onnxruntime-node';
-import { modelCallAt } from '../src/core/model.js';
-import { FeatureReuseOnnxModel } from '../src/model/feature-reuse-onnx-model.js';
-import type { OrtModuleLike } from '../src/model/ort-types.js';
-import { StableDiffusionPipeline } from '../src/model/pipeline/sd-pipeline.js';
-import { nodePipelineReader } from '../src/node/pipeline-folder.js';
+import { modelCallAt } from '../src/core/index.js';
+import { FeatureReuseOnnxModel, type OrtModuleLike, StableDiffusionPipeline } from '../src/model/index.js';
+import { nodePipelineReader } from '../src/node/index.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {

@@ -11,7 +11,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ortNode from 'onnxruntime-node';
 import { modelCallAt } from '../src/core/model.js';
-import { listSolvers } from '../src/core/solvers/registry.js';
+import { getSolver, listSolvers } from '../src/core/solvers/registry.js';
 import { FeatureReuseOnnxModel } from '../src/model/feature-reuse-onnx-model.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { StableDiffusionPipeline, type TextToImageRequest } from '../src/model/pipeline/sd-pipeline.js';
@@ -20,7 +20,6 @@ import { maxAbsDiff } from './helpers/arrays.js';
 
 const ort = ortNode as unknown as OrtModuleLike;
 const DIR = 'test/fixtures/tiny-sd-pipeline';
-const STOCHASTIC = new Set(['ddpm', 'euler_a', 'dpmpp_2m_sde']);
 
 /** ‖a − b‖ / ‖b‖. */
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -54,7 +53,7 @@ describe('the SD UNet fixture under every solver, PFDiff and feature reuse', () 
         `${solver}: finite image`,
       );
       const [e10, e20] = [relErr(r10.latents, ode), relErr(r20.latents, ode)];
-      if (STOCHASTIC.has(solver)) {
+      if (getSolver(solver).stochastic()) {
         const again = await pipe.textToImage({ ...base, solver, nfe: 20 });
         assert.equal(maxAbsDiff(again.latents, r20.latents), 0, `${solver}: same seed, same noise`);
         assert.ok(e20 > 0.1, `${solver} is stochastic: it does not follow the ODE (${e20})`);

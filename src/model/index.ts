@@ -31,6 +31,7 @@ export {
   type CardSolverSettings,
 } from './model-card.js';
 export { OnnxDiffusionModel, type OnnxModelOptions, type OnnxInputBinding, type OnnxSignature, type OnnxModelStats } from './onnx-backend.js';
+export { createOnnxSession, onnxSessionOptions, type OnnxSessionSettings } from './onnx-session.js';
 export type { OnnxExtraInput, OnnxTimestepEncoding } from './onnx-signature.js';
 export {
   StableDiffusionPipeline,

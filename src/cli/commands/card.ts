@@ -6,12 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
-import { parseSchedulerConfigText, starterCard, type StarterCard } from '../../model/card-init.js';
+import { parseSchedulerConfigText, starterCard, type StarterCard, parseModelCard, createOnnxSession, onnxSessionOptions } from '../../model/index.js';
 import type { OrtModuleLike } from '../../model/index.js';
-import { parseModelCard } from '../../model/model-card.js';
-import { createOnnxSession, onnxSessionOptions } from '../../model/onnx-session.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
-import { checkOutputPath } from '../../io/output-path.js';
+import { writeFileAtomic, checkOutputPath } from '../../node/index.js';
 
 /** Options of {@link runCardInit}. */
 export interface CardInitOptions {

@@ -6,16 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { listSolvers } from '../../core/solvers/registry.js';
-import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/timesteps.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
-import type { RgbaImage } from '../../io/image-grid.js';
-import { checkOutputPath } from '../../io/output-path.js';
-import { decodePng, encodePng } from '../../io/png.js';
-import type { OrtModuleLike } from '../../model/ort-types.js';
-import { parseNpy } from '../../model/pipeline/npy.js';
-import { StableDiffusionPipeline, type TextToImageRequest } from '../../model/pipeline/sd-pipeline.js';
-import { nodePipelineReader } from '../../node/pipeline-folder.js';
+import { listSolvers, TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/index.js';
+import { writeFileAtomic, checkOutputPath, decodePng, encodePng, nodePipelineReader } from '../../node/index.js';
+import { type RgbaImage } from '../../index.js';
+import { type OrtModuleLike, parseNpy, StableDiffusionPipeline, type TextToImageRequest } from '../../model/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import { createProgress } from '../progress.js';
