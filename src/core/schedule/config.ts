@@ -415,10 +415,8 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       return { solver: 'ddpm', solverOptions: varianceType === 'fixed_small' ? { varianceType, varianceFloor: 1e-20 } : { varianceType } };
     }
     case 'PNDMScheduler':
-      if (!readBoolean(c, 'skip_prk_steps', false)) {
-        notes.push('skip_prk_steps=false: the Runge–Kutta warm-up of PNDM is replaced by PLMS’s improved-Euler first step');
-      }
-      return { solver: 'plms', solverOptions: {} };
+      // skip_prk_steps=False (the class default): PNDM's Runge–Kutta warm-up over the first 3 intervals.
+      return { solver: 'plms', solverOptions: readBoolean(c, 'skip_prk_steps', false) ? {} : { warmup: 'prk' } };
     case 'EulerDiscreteScheduler':
       return { solver: 'euler', solverOptions: {} };
     case 'EulerAncestralDiscreteScheduler':
