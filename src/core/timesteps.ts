@@ -17,7 +17,7 @@
  * @packageDocumentation
  */
 import { linspace } from './schedule/discrete.js';
-import { CLEAN_TIME, timeOfVeSigma, veSigma, type NoiseSchedule } from './schedule/noise-schedule.js';
+import { CLEAN_TIME, hasCleanEnd, timeOfVeSigma, veSigma, type NoiseSchedule } from './schedule/noise-schedule.js';
 
 /** Every named spacing {@link buildTimesteps} knows, in the order they are documented. */
 export const TIMESTEP_SPACINGS = [
@@ -76,8 +76,8 @@ export interface TimestepOptions {
   /** diffusers' `steps_offset`, added to `leading` grids (SD 1.x uses 1). Default 0. */
   stepsOffset?: number;
   /**
-   * The last point. Default: `zero` for discrete schedules, except DPM-Solver's own spacings which end
-   * at `sigma_min` as in the DPM-Solver code; continuous schedules only allow `sigma_min`.
+   * The last point. Default: `zero` for discrete schedules (and continuous ones with a clean end, e.g. EDM), except DPM-Solver's own spacings which end
+   * at `sigma_min` as in the DPM-Solver code; other continuous schedules only allow `sigma_min`.
    */
   terminal?: TimestepTerminal;
   /**
@@ -337,7 +337,7 @@ function integerValued(spacing: TimestepSpacing, family: TimestepFamily): boolea
 export function gridEndsClean(schedule: NoiseSchedule, options: Omit<TimestepOptions, 'steps'>): boolean {
   const list = options.timesteps;
   if (list !== undefined) {
-    if (Array.isArray(list) && list.length > 1 && list[list.length - 1] === CLEAN_TIME && schedule.kind === 'discrete') return true;
+    if (Array.isArray(list) && list.length > 1 && list[list.length - 1] === CLEAN_TIME && hasCleanEnd(schedule)) return true;
     return resolveTerminal(schedule, options.terminal, 'zero') === 'zero';
   }
   const spacing = options.spacing ?? 'linspace';
@@ -530,7 +530,7 @@ function resolveTerminal(schedule: NoiseSchedule, requested: TimestepTerminal | 
   if (requested !== undefined && requested !== 'zero' && requested !== 'sigma_min') {
     fail(`timesteps: unknown terminal "${String(requested)}"; use "zero" (clean data) or "sigma_min"`);
   }
-  if (schedule.kind === 'continuous') {
+  if (!hasCleanEnd(schedule)) {
     if (requested === 'zero') {
       fail('timesteps: a continuous schedule has no clean end point (σ > 0 on its whole range); use terminal "sigma_min"');
     }
@@ -582,7 +582,7 @@ function aysGrid(schedule: NoiseSchedule, steps: number, terminal: TimestepTermi
 function explicitGrid(schedule: NoiseSchedule, list: readonly number[], options: TimestepOptions): number[] {
   if (!Array.isArray(list) || list.length === 0) fail('timesteps: the explicit list is empty; give at least one time');
   const grid = [...list];
-  const hasTerminal = grid.length > 1 && grid[grid.length - 1] === CLEAN_TIME && schedule.kind === 'discrete';
+  const hasTerminal = grid.length > 1 && grid[grid.length - 1] === CLEAN_TIME && hasCleanEnd(schedule);
   const nodes = hasTerminal ? grid.slice(0, -1) : grid;
   nodes.forEach((t, i) => checkInside(schedule, t, `explicit time [${i}] =`));
   if (options.steps !== undefined && checkSteps(options.steps) !== nodes.length) {

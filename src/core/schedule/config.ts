@@ -11,6 +11,7 @@
 import type { PredictionType } from '../model.js';
 import type { TimestepFamily, TimestepOptions, TimestepSpacing, TimestepTerminal } from '../timesteps.js';
 import { discreteSchedule, type BetaScheduleName, type DiscreteSchedule } from './discrete.js';
+import { edmSchedule, type EdmSchedule } from './edm.js';
 
 /** The diffusers scheduler classes {@link fromSchedulerConfig} understands. */
 export const SUPPORTED_SCHEDULER_CLASSES = [
@@ -30,6 +31,7 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'KDPM2DiscreteScheduler',
   'KDPM2AncestralDiscreteScheduler',
   'DPMSolverSDEScheduler',
+  'EDMEulerScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -47,8 +49,14 @@ export interface ThresholdingConfig {
 export interface SchedulerConfig {
   /** The diffusers class the config names. */
   className: SchedulerClassName;
-  /** The noise schedule built from the beta fields (float64). */
-  schedule: DiscreteSchedule;
+  /** The noise schedule built from the beta fields (float64); for `EDMEulerScheduler` the EDM schedule. */
+  schedule: DiscreteSchedule | EdmSchedule;
+  /**
+   * Set for `EDMEulerScheduler`: the network is an EDM network F, to be wrapped with
+   * `edmPreconditionedModel(network, { sigmaData })` (c_in, c_skip, c_out; the sign of c_out from
+   * `prediction_type`) before sampling.
+   */
+  preconditioning?: { kind: 'edm'; sigmaData: number };
   /** `prediction_type` (default `epsilon`). */
   predictionType: PredictionType;
   /** Our registry solver name. */
@@ -96,7 +104,7 @@ export interface SchedulerConfig {
 
 /** What {@link SchedulerConfig.sampleOptions} returns: spread it into `sample({ model, ...it })`. */
 export interface ConfigSampleOptions {
-  schedule: DiscreteSchedule;
+  schedule: DiscreteSchedule | EdmSchedule;
   solver: string;
   solverOptions: Record<string, unknown>;
   steps?: number;
@@ -148,6 +156,9 @@ const KNOWN_FIELDS = new Set([
   'lambda_min_clipped',
   'original_inference_steps',
   'timestep_scaling',
+  'sigma_data',
+  'sigma_schedule',
+  'rho',
 ]);
 
 const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
@@ -222,6 +233,8 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   KDPM2DiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
   KDPM2AncestralDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
   DPMSolverSDEScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  // Its own σ grid (karras or exponential between sigma_min and sigma_max), see edmSchedulerConfig.
+  EDMEulerScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
 };
 
 /**
@@ -243,6 +256,7 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
     );
   }
   const className = cls as SchedulerClassName;
+  if (className === 'EDMEulerScheduler') return edmSchedulerConfig(c);
   const defaults = CLASS_DEFAULTS[className];
   const notes: string[] = [];
 
@@ -399,6 +413,82 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   return out;
 }
 
+/**
+ * diffusers' `EDMEulerScheduler` (Karras et al. 2022): the EDM schedule on [sigma_min, sigma_max],
+ * N noise levels of `sigma_schedule` (karras with `rho`, or exponential) and then σ = 0
+ * (`final_sigmas_type="zero"`), Euler steps x_VE += (x_VE − D)/σ·(σ_next − σ), the start
+ * z·√(σ_max² + 1) in VE terms — the VP state z, the euler solver's `noiseStart: 'unit'`.
+ * `final_sigmas_type="sigma_min"` repeats σ_min as the last level: diffusers' last call then feeds a
+ * step of length 0, so we stop at σ_min after N − 1 intervals — the same levels and final sample,
+ * one call (whose output diffusers discards) fewer.
+ */
+function edmSchedulerConfig(c: Json): SchedulerConfig {
+  const sigmaMin = readNumber(c, 'sigma_min', 0.002);
+  const sigmaMax = readNumber(c, 'sigma_max', 80);
+  const sigmaData = readNumber(c, 'sigma_data', 0.5);
+  if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) {
+    throw configError('sigma_min', `(${sigmaMin}) and sigma_max (${sigmaMax}) must satisfy 0 < sigma_min < sigma_max`, 'EDM uses 0.002 and 80');
+  }
+  if (!(sigmaData > 0)) throw configError('sigma_data', `must be > 0, got ${sigmaData}`, 'EDM uses 0.5');
+  const sigmaSchedule = readChoice(c, 'sigma_schedule', 'karras', ['karras', 'exponential'] as const);
+  const rho = readNumber(c, 'rho', 7);
+  if (!(rho > 0)) throw configError('rho', `must be > 0, got ${rho}`, 'EDM uses 7');
+  const predictionType = readChoice<PredictionType>(c, 'prediction_type', 'epsilon', ['epsilon', 'v_prediction']);
+  const terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', 'zero', ['zero', 'sigma_min']);
+  readInteger(c, 'num_train_timesteps', 1000, 1); // the training table's length only; no grid uses it
+  const schedule = edmSchedule({ sigmaMin, sigmaMax, sigmaData });
+  const timestepOptions: Omit<TimestepOptions, 'steps'> = {
+    spacing: sigmaSchedule,
+    family: 'euler',
+    terminal,
+    ...(sigmaSchedule === 'karras' ? { rho } : {}),
+  };
+  const unknownFields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (!KNOWN_FIELDS.has(k)) unknownFields[k] = v;
+  const version = c['_diffusers_version'];
+  const out: SchedulerConfig = {
+    className: 'EDMEulerScheduler',
+    schedule,
+    preconditioning: { kind: 'edm', sigmaData },
+    predictionType,
+    solver: 'euler',
+    solverOptions: {},
+    spacing: sigmaSchedule,
+    family: 'euler',
+    stepsOffset: 0,
+    terminal,
+    clipSample: false,
+    clipSampleRange: 1,
+    karras: sigmaSchedule === 'karras',
+    rescaleBetasZeroSnr: false,
+    sigmaMin,
+    sigmaMax,
+    timestepOptions,
+    notes: [],
+    unknownFields,
+    sampleOptions(numInferenceSteps: number): ConfigSampleOptions {
+      if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
+        throw new RangeError(`sampleOptions: numInferenceSteps must be an integer ≥ 1, got ${String(numInferenceSteps)}`);
+      }
+      if (terminal === 'sigma_min' && numInferenceSteps < 2) {
+        throw new RangeError(
+          'sampleOptions: EDMEulerScheduler with final_sigmas_type "sigma_min" and 1 step has the single level σ_max followed by σ_min = σ_max ' +
+            '(diffusers returns the start unchanged): use numInferenceSteps ≥ 2',
+        );
+      }
+      return {
+        schedule,
+        solver: 'euler',
+        solverOptions: {},
+        steps: terminal === 'sigma_min' ? numInferenceSteps - 1 : numInferenceSteps,
+        timesteps: { ...timestepOptions },
+      };
+    },
+  };
+  if (typeof version === 'string') out.diffusersVersion = version;
+  return out;
+}
+
 /** The registry solver and its options for a diffusers class and its solver fields. */
 function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver: string; solverOptions: Record<string, unknown> } {
   switch (cls) {
@@ -484,6 +574,8 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       return { solver: 'tcd', solverOptions: { gamma: 0.3 } };
     case 'LCMScheduler':
       return { solver: 'lcm', solverOptions: { timestepScaling: readNumber(c, 'timestep_scaling', 10) } };
+    case 'EDMEulerScheduler':
+      return { solver: 'euler', solverOptions: {} }; // not reached: edmSchedulerConfig maps this class
     case 'DEISMultistepScheduler': {
       readChoice(c, 'algorithm_type', 'deis', ['deis']);
       readChoice(c, 'solver_type', 'logrho', ['logrho']);
