@@ -63,7 +63,7 @@ export interface SchedulerConfig {
   solver: string;
   /** Options for that solver, in our option names (e.g. `eta`, `lowerOrderFinal`, `variant`). */
   solverOptions: Record<string, unknown>;
-  /** Grid spacing: `timestep_spacing`, or `karras` / `exponential` / `logSNR` when the config asks for those sigmas. */
+  /** Grid spacing: `timestep_spacing`, or `karras` / `exponential` / `beta` / `logSNR` when the config asks for those sigmas. */
   spacing: TimestepSpacing;
   /** The formula family of the class for `leading` / `trailing` / `linspace`. */
   family: TimestepFamily;
@@ -182,6 +182,15 @@ function readNumber(c: Json, key: string, fallback: number): number {
   return v;
 }
 
+/** A number field that may also be ±Infinity (JSON writes diffusers' `-inf` default as `-Infinity` or null). */
+function readNumberOrInfinity(c: Json, key: string): number | undefined {
+  const v = c[key];
+  if (v === undefined || v === null) return undefined;
+  if (v === '-inf' || v === '-Infinity') return -Infinity;
+  if (typeof v !== 'number' || Number.isNaN(v)) throw configError(key, `must be a number, got ${describe(v)}`, `write e.g. "${key}": -5.1, or null`);
+  return v;
+}
+
 function readInteger(c: Json, key: string, fallback: number, min: number): number {
   const v = readNumber(c, key, fallback);
   if (!Number.isInteger(v) || v < min) throw configError(key, `must be an integer ≥ ${min}, got ${v}`, `write e.g. "${key}": ${fallback}`);
@@ -203,6 +212,9 @@ function readChoice<T extends string>(c: Json, key: string, fallback: T, choices
   }
   return v as T;
 }
+
+/** The classes whose set_timesteps clips the grid at `lambda_min_clipped`. */
+const CLIPPING_CLASSES: ReadonlySet<SchedulerClassName> = new Set(['DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler']);
 
 /** Per-class defaults that differ between diffusers schedulers. */
 interface ClassDefaults {
@@ -291,14 +303,17 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   const stepsOffset = readInteger(c, 'steps_offset', 0, 0);
   const karras = readBoolean(c, 'use_karras_sigmas', false);
   const exponential = readBoolean(c, 'use_exponential_sigmas', false);
+  const betaSigmas = readBoolean(c, 'use_beta_sigmas', false);
   if (karras && exponential) {
     throw configError('use_exponential_sigmas', 'is true together with use_karras_sigmas', 'set at most one of them');
   }
+  if (betaSigmas && (karras || exponential)) {
+    throw configError('use_beta_sigmas', `is true together with ${karras ? 'use_karras_sigmas' : 'use_exponential_sigmas'}`, 'set at most one of them');
+  }
   if (karras) spacing = 'karras';
   else if (exponential) spacing = 'exponential';
-  if (readBoolean(c, 'use_beta_sigmas', false)) {
-    notes.push('use_beta_sigmas (beta-distribution sigmas) is not supported: the timestep_spacing grid is used instead');
-  }
+  // Beta sampling (Lee et al. 2024): σ at the Beta(0.6, 0.6) quantiles between the schedule's σ ends.
+  else if (betaSigmas) spacing = 'beta';
   if (readBoolean(c, 'use_lu_lambdas', false)) {
     spacing = 'logSNR';
     notes.push('use_lu_lambdas: mapped to the logSNR spacing (uniform in λ between the schedule ends)');
@@ -324,7 +339,7 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   // `_sigma_to_t` (log σ), so those grids keep the log-σ schedule; the DPM family then rounds the
   // time handed to the network.
   const eulerFamily = defaults.family === 'euler';
-  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential' || spacing === 'logSNR';
+  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential' || spacing === 'beta' || spacing === 'logSNR';
   const schedule = discreteSchedule({
     ...betaOptions,
     ...(eulerFamily && !sigmaSpaced ? { sigmaInterpolation: 'linear' as const } : {}),
@@ -352,8 +367,20 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
       `interpolation_type ${describe(c['interpolation_type'])} is not supported: fractional times interpolate σ/α linearly (diffusers' "linear")`,
     );
   }
-  if (typeof c['lambda_min_clipped'] === 'number' && Number.isFinite(c['lambda_min_clipped'])) {
-    notes.push('lambda_min_clipped is not applied: the grid spans the whole schedule');
+  // lambda_min_clipped (DPM-Solver classes): their leading/linspace/trailing grids skip the times with λ below it.
+  const lambdaMinClipped = readNumberOrInfinity(c, 'lambda_min_clipped');
+  const clipsLambda = lambdaMinClipped !== undefined && lambdaMinClipped !== -Infinity;
+  if (clipsLambda && !CLIPPING_CLASSES.has(className)) {
+    notes.push(`lambda_min_clipped is not a field of ${className} in diffusers: ignored`);
+  }
+  // variance_type "learned"/"learned_range" (DDPM reads it above): the network has 2× output channels.
+  const varianceType = c['variance_type'];
+  if (className !== 'DDPMScheduler' && (varianceType === 'learned' || varianceType === 'learned_range')) {
+    throw configError(
+      'variance_type',
+      `is "${varianceType}": the network outputs 2× channels (ε̂ and its variance), and rediffuse's model interface carries one output shaped like the input`,
+      `export the network with only its first half of output channels (the ε̂ that ${className} uses; diffusers drops the rest) and set "variance_type" to null`,
+    );
   }
 
   const unknownFields: Record<string, unknown> = {};
@@ -370,6 +397,8 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   if (className === 'DDIMScheduler' || className === 'PNDMScheduler') timestepOptions.repeatedTerminal = true;
   if (sigmaMin !== undefined) timestepOptions.sigmaMin = sigmaMin;
   if (sigmaMax !== undefined) timestepOptions.sigmaMax = sigmaMax;
+  // On sigma-spaced grids diffusers' σ come from the whole table: clipping applies to the time spacings only.
+  if (clipsLambda && CLIPPING_CLASSES.has(className) && !sigmaSpaced) timestepOptions.lambdaMinClipped = lambdaMinClipped;
 
   const out: SchedulerConfig = {
     className,
