@@ -39,6 +39,13 @@ function sdAlphasCumprod(): number[] {
   return out;
 }
 
+/** numpy's round: half to even. */
+function npRound(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  return d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+}
+
 /** The exact ε̂ of N(μ, s²) data at ᾱ: √(1−ᾱ)·(x − √ᾱ·μ)/(ᾱ·s² + 1 − ᾱ). */
 function exactEps(x: readonly number[], ab: number): number[] {
   return x.map((v) => (Math.sqrt(1 - ab) * (v - Math.sqrt(ab) * MEAN)) / (ab * STD * STD + 1 - ab));
@@ -48,19 +55,33 @@ function exactEps(x: readonly number[], ab: number): number[] {
  * diffusers' PNDMScheduler (skip_prk_steps=False, leading spacing) transcribed: returns the
  * model-call times and the final sample from `x`.
  */
-function diffusersPndm(x0: readonly number[], steps: number, offset: number, setAlphaToOne: boolean): { times: number[]; x: number[] } {
+function diffusersPndm(
+  x0: readonly number[],
+  steps: number,
+  offset: number,
+  setAlphaToOne: boolean,
+  spacing: 'leading' | 'linspace' | 'trailing' = 'leading',
+  skipPrk = false,
+): { times: number[]; x: number[] } {
   const ac = sdAlphasCumprod();
   const n = 1000;
   const finalAb = setAlphaToOne ? 1 : ac[0]!;
   const ratio = Math.floor(n / steps);
-  const grid = Array.from({ length: steps }, (_, i) => i * ratio + offset); // ascending
+  // _timesteps, ascending: leading arange(S)·⌊N/S⌋ + offset; linspace round(linspace(0, N−1, S)); trailing round(arange(N, 0, −N/S))[::-1] − 1.
+  const grid =
+    spacing === 'leading'
+      ? Array.from({ length: steps }, (_, i) => i * ratio + offset)
+      : spacing === 'linspace'
+        ? Array.from({ length: steps }, (_, i) => npRound(steps === 1 ? 0 : ((n - 1) * i) / (steps - 1)))
+        : Array.from({ length: steps }, (_, i) => npRound(n - (i * n) / steps) - 1).reverse();
   const half = Math.floor(ratio / 2);
   // prk = last 4 times repeated twice + tile([0, half]); then prk[:-1].repeat(2)[1:-1], reversed.
   const last4 = grid.slice(-4);
   const prk0 = last4.flatMap((t) => [t, t + half]);
   const doubled = prk0.slice(0, -1).flatMap((t) => [t, t]);
-  const prk = doubled.slice(1, -1).reverse();
-  const plms = grid.slice(0, -3).reverse();
+  const prk = skipPrk ? [] : doubled.slice(1, -1).reverse();
+  // skip_prk_steps: [_t[:-1], _t[-2], _t[-1]] reversed (the second time repeated), else _t[:-3] reversed.
+  const plms = skipPrk ? [...grid.slice(0, -1), ...grid.slice(-2, -1), ...grid.slice(-1)].reverse() : grid.slice(0, -3).reverse();
   const times = [...prk, ...plms];
   // _get_prev_sample: x_prev = √(ᾱ_prev/ᾱ)·x − (ᾱ_prev − ᾱ)·ε / (ᾱ·√(1−ᾱ_prev) + √(ᾱ(1−ᾱ)ᾱ_prev)).
   const prev = (x: readonly number[], t: number, tp: number, e: readonly number[]): number[] => {
@@ -93,10 +114,24 @@ function diffusersPndm(x0: readonly number[], steps: number, offset: number, set
       }
       x = prev(curSample, tBase, tPrev, e);
     } else {
-      ets = [...ets.slice(-3), out];
-      const [e1, e2, e3, e4] = [ets.at(-1)!, ets.at(-2)!, ets.at(-3)!, ets.at(-4)!];
-      const e = e1.map((v, i) => (55 * v - 59 * e2[i]! + 37 * e3[i]! - 9 * e4[i]!) / 24);
-      x = prev(x, t, t - ratio, e);
+      // step_plms: counter 1 (skip_prk) redoes the first step from t + ⌊N/S⌋ with the mean ε̂.
+      let from = t;
+      let to = t - ratio;
+      if (counter !== 1) ets = [...ets.slice(-3), out];
+      else [from, to] = [t + ratio, t];
+      let e: number[];
+      let base = x;
+      if (ets.length === 1 && counter === 0) {
+        e = out;
+        curSample = x;
+      } else if (ets.length === 1 && counter === 1) {
+        e = out.map((v, i) => (v + ets[0]![i]!) / 2);
+        base = curSample;
+      } else {
+        const w = [[1], [3 / 2, -1 / 2], [23 / 12, -16 / 12, 5 / 12], [55 / 24, -59 / 24, 37 / 24, -9 / 24]][ets.length - 1]!;
+        e = out.map((_, i) => w.reduce((acc, wk, k) => acc + wk * ets.at(-1 - k)![i]!, 0));
+      }
+      x = prev(base, from, to, e);
     }
     counter++;
   }
@@ -142,6 +177,11 @@ for (const [label, config, offset, one] of [
   test(`plms warmup 'prk' reproduces diffusers' PNDM step_prk/step_plms (${label})`, async () => {
     for (const steps of [4, 9, 10, 25]) {
       const ref = diffusersPndm([...X_START], steps, offset, one);
+      // The transcription's skip_prk_steps branch against our plms, which the parity fixture checks against diffusers.
+      const refSkip = diffusersPndm([...X_START], steps, offset, one, 'leading', true);
+      const oursSkip = await runConfig({ ...config, skip_prk_steps: true }, steps, X_START);
+      assert.deepEqual(oursSkip.times, refSkip.times, `S=${steps} skip_prk_steps: times`);
+      assert.ok(maxAbsDiff(Float64Array.from(oursSkip.x), Float64Array.from(refSkip.x)) < 1e-12, `S=${steps} skip_prk_steps: final`);
       const ours = await runConfig(config, steps, X_START);
       assert.equal(ours.times.length, steps + 9, `S=${steps}: S + 9 calls`);
       assert.deepEqual(ours.times, ref.times, `S=${steps}: model-call times`);
@@ -150,6 +190,40 @@ for (const [label, config, offset, one] of [
     }
   });
 }
+
+test("PNDM on linspace / trailing grids (stepping 'ratio', with and without PRK) reproduces the transcription", async () => {
+  for (const spacing of ['linspace', 'trailing'] as const) {
+    for (const skipPrk of [false, true]) {
+      const config = { ...SD15_PRK, steps_offset: 0, timestep_spacing: spacing, skip_prk_steps: skipPrk };
+      assert.equal(fromSchedulerConfig(config).solverOptions['stepping'], 'ratio');
+      for (const steps of [4, 6, 9, 10, 25]) {
+        const ref = diffusersPndm([...X_START], steps, 0, false, spacing, skipPrk);
+        const ours = await runConfig(config, steps, X_START);
+        const label = `${spacing} skip_prk_steps=${skipPrk} S=${steps}`;
+        assert.equal(ours.times.length, skipPrk ? steps + 1 : steps + 9, `${label}: calls`);
+        assert.deepEqual(ours.times, ref.times, `${label}: model-call times`);
+        const d = maxAbsDiff(Float64Array.from(ours.x), Float64Array.from(ref.x));
+        assert.ok(d < 1e-12, `${label}: final sample differs from the transcription by ${d}`);
+        // stepping 'grid' lands on the grid instead: a different final sample wherever the spacing is not ⌊T/N⌋.
+        const c = fromSchedulerConfig(config);
+        const o = c.sampleOptions(steps);
+        const grid = getSolver('plms').plan({ schedule: o.schedule, steps, timesteps: o.timesteps, options: { ...o.solverOptions, stepping: 'grid' } });
+        const spacedByRatio = grid.timesteps.slice(0, -2).every((t, i) => t - grid.timesteps[i + 1]! === Math.floor(1000 / steps));
+        if (!spacedByRatio) {
+          const base = gaussianModel({ schedule: o.schedule, mean: MEAN, std: STD, sampleShape: [X_START.length] });
+          const xg = await grid.run(X_START, grid.timesteps, createSolverContext({ model: base, schedule: o.schedule, batch: 1, precision: 'float64' }));
+          assert.ok(maxAbsDiff(xg, Float64Array.from(ref.x)) > 1e-6, `${label}: stepping 'grid' should differ from diffusers`);
+        }
+      }
+    }
+  }
+  // The SD 1.5 (leading) config keeps the grid stepping (the same steps there).
+  assert.equal(fromSchedulerConfig({ ...SD15_PRK, skip_prk_steps: true }).solverOptions['stepping'], undefined);
+  assert.throws(
+    () => getSolver('plms').plan({ schedule: continuousVpSchedule(), steps: 5, options: { stepping: 'ratio' }, timesteps: { spacing: 'time_uniform' } }),
+    /plms stepping 'ratio' .* needs integer times of a discrete schedule, got a continuous schedule/,
+  );
+});
 
 test('config: PNDM with class defaults runs (PRK warm-up, S + 9 calls, grid ending t = 0 twice)', async () => {
   const c = fromSchedulerConfig({ _class_name: 'PNDMScheduler' });

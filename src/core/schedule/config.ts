@@ -535,7 +535,14 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
     }
     case 'PNDMScheduler':
       // skip_prk_steps=False (the class default): PNDM's Runge–Kutta warm-up over the first 3 intervals.
-      return { solver: 'plms', solverOptions: readBoolean(c, 'skip_prk_steps', false) ? {} : { warmup: 'prk' } };
+      // Off leading grids diffusers steps t → t − ⌊T/N⌋ (as DDIM): stepping 'ratio' (on leading grids the same steps).
+      return {
+        solver: 'plms',
+        solverOptions: {
+          ...(readBoolean(c, 'skip_prk_steps', false) ? {} : { warmup: 'prk' }),
+          ...((c['timestep_spacing'] ?? 'leading') !== 'leading' ? { stepping: 'ratio' } : {}),
+        },
+      };
     case 'EulerDiscreteScheduler':
       return { solver: 'euler', solverOptions: {} };
     case 'EulerAncestralDiscreteScheduler':

@@ -27,12 +27,13 @@
  * 4 calls per warm-up interval: M + 9 calls for M ≥ 4 intervals. The half-step h is ⌊(s − t)/2⌋ between
  * integer times of a discrete schedule — diffusers' `num_train_timesteps // num_inference_steps // 2`
  * on its leading grids, where it hands the network t + h but lands x₁ at s − h (the same time when
- * s − t is even) — and (s − t)/2 otherwise.
+ * s − t is even) — and (s − t)/2 otherwise. With `stepping: 'ratio'` (diffusers off leading grids) steps land
+ * at s − ⌊T/N⌋ and h is ⌊⌊T/N⌋/2⌋, see {@link PlmsOptions.stepping}.
  * @packageDocumentation
  */
 import { linearCombination, type NumArray } from '../tensor.js';
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
-import { ddimTransfer } from './ddim.js';
+import { ddimTransfer, ratioLanding } from './ddim.js';
 import { defineSolver, type SolverCost } from './define-solver.js';
 import type { SolverSpec } from './types.js';
 
@@ -50,6 +51,13 @@ export interface PlmsOptions {
    * `skip_prk_steps=False`), which makes `firstStep` moot.
    */
   warmup: 'none' | 'prk';
+  /**
+   * Where a step lands, as for ddim: the next grid time (`grid`, default) or diffusers' s − ⌊T/N⌋
+   * (`ratio`; then also the PRK half-step ⌊⌊T/N⌋/2⌋ and the improved-Euler redo from t + ⌊T/N⌋).
+   * The same on `leading` grids; on `linspace` / `trailing` grids the state lands off the grid and
+   * the next call treats it as lying at the next grid time, as diffusers' PNDMScheduler does.
+   */
+  stepping: 'grid' | 'ratio';
 }
 
 /** Intervals the PRK warm-up takes (PNDM: enough ε̂ for the fourth-order stencil). */
@@ -98,11 +106,12 @@ export const plmsSpec: SolverSpec<PlmsOptions> = defineSolver<PlmsOptions>({
   // A zero-length last interval: the transfer φ from s to s is the identity (diffusers' PNDM grids ending at t = 0).
   identityFinalStep: true,
   options: {
-    defaults: { order: 4, firstStep: 'heun', lowerOrderFinal: false, warmup: 'none' },
+    defaults: { order: 4, firstStep: 'heun', lowerOrderFinal: false, warmup: 'none', stepping: 'grid' },
     rules: {
       order: { kind: 'number', min: 1, max: 4, integer: true, doc: 'highest Adams–Bashforth order, 1…4, default 4' },
       firstStep: { kind: 'enum', values: ['heun', 'euler'], doc: "'heun' (diffusers, one extra call, default) or 'euler'" },
       lowerOrderFinal: { kind: 'boolean', doc: 'order 1 on the last step, default false' },
+      stepping: { kind: 'enum', values: ['grid', 'ratio'], doc: "land on the next grid time ('grid', default) or at s − ⌊T/N⌋ ('ratio', diffusers)" },
       warmup: { kind: 'enum', values: ['none', 'prk'], doc: "'none' (default) or 'prk' (PNDM's Runge–Kutta warm-up, 4 calls × 3 intervals)" },
     },
   },
@@ -111,8 +120,17 @@ export const plmsSpec: SolverSpec<PlmsOptions> = defineSolver<PlmsOptions>({
       throw new RangeError(`solver "plms": warmup 'prk' starts the order-4 stencil (PNDM), got order ${o.order}: use order 4 or warmup 'none'`);
     }
   },
-  checkGrid: (timesteps, _schedule, o) => {
+  checkGrid: (timesteps, schedule, o) => {
     const steps = timesteps.length - 1;
+    if (o.stepping === 'ratio') {
+      const i = timesteps.slice(0, -1).findIndex((t) => !Number.isInteger(t));
+      if (schedule.kind !== 'discrete' || schedule.numTrainTimesteps === undefined || i >= 0) {
+        throw new RangeError(
+          `plms stepping 'ratio' (diffusers' t → t − ⌊T/N⌋) needs integer times of a discrete schedule, got ` +
+            `${schedule.kind !== 'discrete' ? 'a continuous schedule' : `timesteps[${i}] = ${timesteps[i]}`}: use stepping 'grid' on this grid`,
+        );
+      }
+    }
     if (o.warmup === 'prk' && steps <= PRK_WARMUP_STEPS) {
       throw new RangeError(
         `solver "plms": warmup 'prk' takes ${PRK_WARMUP_STEPS} Runge–Kutta intervals before PLMS, so it needs a grid of at least ` +
@@ -132,7 +150,9 @@ export const plmsSpec: SolverSpec<PlmsOptions> = defineSolver<PlmsOptions>({
     }
     return { steps, options: o };
   },
-  step: (opts, { steps }) => {
+  step: (opts, { steps, timesteps }) => {
+    const ratio = opts.stepping === 'ratio';
+    const terminal = timesteps[timesteps.length - 1]!;
     const history: NumArray[] = []; // ε̂, newest last
     return async ({ i, s, t, x, ctx }) => {
       const sch = ctx.schedule;
@@ -141,7 +161,7 @@ export const plmsSpec: SolverSpec<PlmsOptions> = defineSolver<PlmsOptions>({
       if (history.length > opts.order) history.shift();
       let epsBar: NumArray;
       if (opts.warmup === 'prk' && i < PRK_WARMUP_STEPS) {
-        const h = prkHalfStep(sch, s, t);
+        const h = ratio ? Math.floor(Math.floor(sch.numTrainTimesteps! / steps) / 2) : prkHalfStep(sch, s, t);
         const x1 = transfer(sch, x, eps, s, s - h).x;
         const { eps: k2 } = await ctx.evaluate(x1, t + h);
         const x2 = transfer(sch, x, k2, s, t + h).x;
@@ -150,13 +170,20 @@ export const plmsSpec: SolverSpec<PlmsOptions> = defineSolver<PlmsOptions>({
         const { eps: k4 } = await ctx.evaluate(x3, t);
         epsBar = linearCombination([1 / 6, 1 / 3, 1 / 3, 1 / 6], [eps, k2, k3, k4]);
       } else if (opts.warmup === 'none' && i === 0 && opts.firstStep === 'heun' && steps > 1) {
-        const predicted = transfer(sch, x, eps, s, t).x;
+        const predicted = transfer(sch, x, eps, s, ratio ? ratioLanding(sch, s, steps, terminal) : t).x;
         const { eps: epsNext } = await ctx.evaluate(predicted, t);
         epsBar = linearCombination([0.5, 0.5], [eps, epsNext]);
+        // diffusers redoes the step from t + ⌊T/N⌋ (= s on leading grids) with the mean ε̂.
+        if (ratio) return transfer(sch, x, epsBar, t + Math.floor(sch.numTrainTimesteps! / steps), t);
       } else {
         const k = opts.lowerOrderFinal && i === steps - 1 ? 1 : history.length;
         const w = AB_WEIGHTS[k - 1]!;
         epsBar = linearCombination(w, history.slice(-k).reverse());
+        if (ratio) {
+          const to = ratioLanding(sch, s, steps, terminal);
+          const r = transfer(sch, x, epsBar, s, to);
+          return to === t ? r : { ...r, t: to };
+        }
       }
       return transfer(sch, x, epsBar, s, t);
     };
