@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CLEAN_TIME, continuousVpSchedule, discreteSchedule, fromSchedulerConfig, timeOfVeSigma, veSigma } from '../src/core/schedule/index.js';
+import type { DiscreteSchedule } from '../src/core/schedule/index.js';
 import { buildTimesteps } from '../src/core/timesteps.js';
 
 function close(actual: number, expected: number, rel = 1e-12, label = ''): void {
@@ -118,7 +119,7 @@ test('config: SD 1.5 PNDM → plms, scaled_linear, leading + offset 1, terminal 
   assert.equal(c.diffusersVersion, '0.6.0');
   assert.deepEqual(c.unknownFields, {});
   assert.deepEqual(c.notes, []);
-  close(c.schedule.alphasCumprod[999]!, 0.004660098513077238, 1e-10);
+  close((c.schedule as DiscreteSchedule).alphasCumprod[999]!, 0.004660098513077238, 1e-10);
   // diffusers PNDM leading, 10 steps: (arange(10)·100)[::-1] + 1, then ᾱ_0 at the end.
   assert.deepEqual(buildTimesteps(c.schedule, { ...c.timestepOptions, steps: 10 }), [901, 801, 701, 601, 501, 401, 301, 201, 101, 1, 0]);
 });
@@ -144,7 +145,7 @@ test('config: DDIM with class defaults (clip_sample, set_alpha_to_one) and unkno
   assert.equal(c.clipSampleRange, 1);
   assert.equal(c.terminal, 'zero'); // set_alpha_to_one defaults to true
   assert.equal(c.rescaleBetasZeroSnr, true);
-  assert.equal(c.schedule.alphasCumprod[999], 2 ** -24);
+  assert.equal((c.schedule as DiscreteSchedule).alphasCumprod[999], 2 ** -24);
   assert.equal(c.timestepSpacing, 'trailing');
   assert.deepEqual(c.unknownFields, { my_custom_field: [1, 2] });
   assert.deepEqual(buildTimesteps(c.schedule, { ...c.timestepOptions, steps: 4 }), [999, 749, 499, 249, CLEAN_TIME]);

@@ -16,17 +16,20 @@ export { sampleSize, modelCallAt, type Conditioning, type DiffusionModel, type M
 export { now } from './clock.js';
 export { median, timeInterleaved, TIMING_WARMUP_ROUNDS, type InterleavedTiming } from './timing.js';
 export { convertPrediction, type Prediction } from './prediction.js';
+export { edmPreconditionedModel, type EdmPreconditioningOptions } from './edm-preconditioning.js';
 
 // schedules and timestep grids
 export {
   CLEAN_TIME,
   veSigma,
   timeOfVeSigma,
+  hasCleanEnd,
   discreteSchedule,
   scheduleFromBetas,
   makeBetas,
   rescaleZeroTerminalSnr,
   continuousVpSchedule,
+  edmSchedule,
   fromSchedulerConfig,
   SUPPORTED_SCHEDULER_CLASSES,
   resolveSamplerName,
@@ -38,6 +41,8 @@ export {
   type DiscreteSchedule,
   type DiscreteScheduleOptions,
   type ContinuousVpOptions,
+  type EdmSchedule,
+  type EdmScheduleOptions,
   type SchedulerClassName,
   type SchedulerConfig,
   type ThresholdingConfig,

@@ -16,8 +16,9 @@
  * `final_sigmas_type="sigma_min"`, and the end point of DPM-Solver's own grids).
  * @packageDocumentation
  */
+import { betaSigmas } from './schedule/beta-distribution.js';
 import { linspace } from './schedule/discrete.js';
-import { CLEAN_TIME, timeOfVeSigma, veSigma, type NoiseSchedule } from './schedule/noise-schedule.js';
+import { CLEAN_TIME, hasCleanEnd, timeOfVeSigma, veSigma, type NoiseSchedule } from './schedule/noise-schedule.js';
 
 /** Every named spacing {@link buildTimesteps} knows, in the order they are documented. */
 export const TIMESTEP_SPACINGS = [
@@ -32,6 +33,7 @@ export const TIMESTEP_SPACINGS = [
   'linspace_floor',
   'karras',
   'exponential',
+  'beta',
   'ays',
   'lcm',
 ] as const;
@@ -43,7 +45,8 @@ export const TIMESTEP_SPACINGS = [
  * - `time_uniform`, `logSNR`, `time_quadratic`: DPM-Solver's `skip_type` (Lu et al. 2022, §3.4 / App. D).
  * - `uniform`, `quadratic`: the DDIM code's `skip_type` (Song et al. 2021); `linspace_floor`:
  *   `int(np.linspace(0, N−1, S))`, the grid of the PFDiff reference code.
- * - `karras`: Karras et al. 2022 eq. 5; `exponential`: log-uniform σ.
+ * - `karras`: Karras et al. 2022 eq. 5; `exponential`: log-uniform σ; `beta`: Beta sampling (Lee et
+ *   al. 2024, diffusers' `use_beta_sigmas`): σ at the Beta(0.6, 0.6) quantiles of [σ_min, σ_max].
  * - `ays`: Align Your Steps (Sabour et al. 2024).
  * - `lcm`: diffusers' LCMScheduler grid, `steps` of the `lcmOriginalSteps` distillation times
  *   (k·i − 1, k = ⌊N/origin⌋), picked at ⌊linspace(0, origin, steps, endpoint=False)⌋ from the noisy end.
@@ -76,8 +79,8 @@ export interface TimestepOptions {
   /** diffusers' `steps_offset`, added to `leading` grids (SD 1.x uses 1). Default 0. */
   stepsOffset?: number;
   /**
-   * The last point. Default: `zero` for discrete schedules, except DPM-Solver's own spacings which end
-   * at `sigma_min` as in the DPM-Solver code; continuous schedules only allow `sigma_min`.
+   * The last point. Default: `zero` for discrete schedules (and continuous ones with a clean end, e.g. EDM), except DPM-Solver's own spacings which end
+   * at `sigma_min` as in the DPM-Solver code; other continuous schedules only allow `sigma_min`.
    */
   terminal?: TimestepTerminal;
   /**
@@ -95,6 +98,13 @@ export interface TimestepOptions {
   repeatedTerminal?: boolean;
   /** `lcm` spacing: the distillation's step count (diffusers' `original_inference_steps`), default 50. */
   lcmOriginalSteps?: number;
+  /**
+   * diffusers' `lambda_min_clipped` (DPM-Solver classes, `dpm` family `leading` / `trailing` /
+   * `linspace`): the grid spans only the times whose log-SNR λ is ≥ this (for cosine schedules,
+   * whose λ plunges near t = N − 1). With `trailing`, diffusers keeps its step N/S, so a clipped grid
+   * has ⌈S·last/N⌉ ≤ S intervals. Default −∞ (no clipping).
+   */
+  lambdaMinClipped?: number;
   /** Karras ρ, default 7. */
   rho?: number;
   /** Smallest VE sigma σ/α for `karras` / `exponential`, default the schedule's at `tMin`. */
@@ -208,26 +218,30 @@ function diffusersGrid(
   s: number,
   offset: number,
   timeDtype: 'float32' | 'float64' = 'float32',
+  last = n,
 ): number[] {
   switch (spacing) {
     case 'leading': {
       if (family === 'dpm') {
-        // DPMSolverMultistep / UniPC: ratio = N // (S+1); (arange(S+1)·ratio).round()[::-1][:-1] + offset.
-        const ratio = Math.floor(n / (s + 1));
+        // DPMSolverMultistep / UniPC: ratio = last // (S+1); (arange(S+1)·ratio).round()[::-1][:-1] + offset.
+        const ratio = Math.floor(last / (s + 1));
         return Array.from({ length: s }, (_, i) => (s - i) * ratio + offset);
       }
       // DDIM / DDPM / PNDM / Euler: ratio = N // S; (arange(S)·ratio).round()[::-1] + offset.
       const ratio = Math.floor(n / s);
       return Array.from({ length: s }, (_, i) => (s - 1 - i) * ratio + offset);
     }
-    case 'trailing':
+    case 'trailing': {
       // All families: round(arange(N, 0, −N/S)) − 1. numpy's arange gives S+1 values for some S
-      // (e.g. N=1000, S=61: the extra one rounds to −1); we keep exactly the first S.
-      return arangeFloat(n, -n / s, s).map((v) => roundHalfEven(v) - 1);
+      // (e.g. N=1000, S=61: the extra one rounds to −1); we keep exactly the first S. Clipped (dpm):
+      // arange(last, 0, −N/S) has ⌈last/(N/S)⌉ values.
+      const count = last === n ? s : Math.min(s, Math.ceil(last / (n / s)));
+      return arangeFloat(last, -n / s, count).map((v) => roundHalfEven(v) - 1);
+    }
     case 'linspace': {
       if (family === 'dpm') {
-        // linspace(0, N−1, S+1).round()[::-1][:-1]
-        return linspace(0, n - 1, s + 1)
+        // linspace(0, last−1, S+1).round()[::-1][:-1]
+        return linspace(0, last - 1, s + 1)
           .map(roundHalfEven)
           .reverse()
           .slice(0, s);
@@ -242,6 +256,23 @@ function diffusersGrid(
         .reverse();
     }
   }
+}
+
+/**
+ * diffusers' `last_timestep` under `lambda_min_clipped` L: N minus the number of training times whose
+ * λ_t < L (`searchsorted` over the increasing flipped λ table). N without clipping or outside the dpm family.
+ */
+function clippedLastTimestep(schedule: NoiseSchedule, n: number, family: TimestepFamily, lambdaMinClipped: number | undefined): number {
+  if (lambdaMinClipped === undefined || lambdaMinClipped === -Infinity) return n;
+  if (typeof lambdaMinClipped !== 'number' || Number.isNaN(lambdaMinClipped))
+    fail(`timesteps: lambdaMinClipped must be a number, got ${String(lambdaMinClipped)}`);
+  if (family !== 'dpm')
+    fail(`timesteps: lambdaMinClipped applies to the dpm family's grids (DPM-Solver's lambda_min_clipped), not to family "${family}"`);
+  let clipped = 0;
+  for (let t = 0; t < n; t++) if (schedule.lambda(t) < lambdaMinClipped) clipped++;
+  if (clipped >= n - 1)
+    fail(`timesteps: lambdaMinClipped ${lambdaMinClipped} clips ${clipped} of ${n} training times, leaving no grid: use a smaller value`);
+  return n - clipped;
 }
 
 /** DPM-Solver continuous time t_c ∈ [1/N, 1] ↔ discrete model time n = N·t_c − 1. */
@@ -337,7 +368,7 @@ function integerValued(spacing: TimestepSpacing, family: TimestepFamily): boolea
 export function gridEndsClean(schedule: NoiseSchedule, options: Omit<TimestepOptions, 'steps'>): boolean {
   const list = options.timesteps;
   if (list !== undefined) {
-    if (Array.isArray(list) && list.length > 1 && list[list.length - 1] === CLEAN_TIME && schedule.kind === 'discrete') return true;
+    if (Array.isArray(list) && list.length > 1 && list[list.length - 1] === CLEAN_TIME && hasCleanEnd(schedule)) return true;
     return resolveTerminal(schedule, options.terminal, 'zero') === 'zero';
   }
   const spacing = options.spacing ?? 'linspace';
@@ -452,7 +483,10 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
       }
       const dtype = options.timeDtype ?? 'float32';
       if (dtype !== 'float32' && dtype !== 'float64') fail(`timesteps: timeDtype must be 'float32' or 'float64', got ${String(dtype)}`);
-      grid = [...diffusersGrid(spacing, family, n, steps, offset, dtype), terminalTime];
+      grid = [
+        ...diffusersGrid(spacing, family, n, steps, offset, dtype, clippedLastTimestep(schedule, n, family, options.lambdaMinClipped)),
+        terminalTime,
+      ];
       break;
     }
     case 'uniform': {
@@ -501,7 +535,8 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
       break;
     }
     case 'karras':
-    case 'exponential': {
+    case 'exponential':
+    case 'beta': {
       const sigmaMin = options.sigmaMin ?? veSigma(schedule, schedule.tMin);
       const sigmaMax = options.sigmaMax ?? veSigma(schedule, schedule.tMax);
       if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) {
@@ -509,7 +544,12 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
       }
       const rho = options.rho ?? 7;
       if (!(rho > 0)) fail(`timesteps: rho must be > 0 (Karras et al. use 7), got ${rho}`);
-      const sigmas = spacing === 'karras' ? karrasSigmas(sigmaMin, sigmaMax, spanCount, rho) : exponentialSigmas(sigmaMin, sigmaMax, spanCount);
+      const sigmas =
+        spacing === 'karras'
+          ? karrasSigmas(sigmaMin, sigmaMax, spanCount, rho)
+          : spacing === 'beta'
+            ? betaSigmas(sigmaMin, sigmaMax, spanCount)
+            : exponentialSigmas(sigmaMin, sigmaMax, spanCount);
       const times = sigmas.map((s) => timeOfSigma(schedule, s));
       if (options.sigmaMax === undefined) times[0] = schedule.tMax;
       if (options.sigmaMin === undefined && spanCount > 1) times[times.length - 1] = schedule.tMin;
@@ -530,7 +570,7 @@ function resolveTerminal(schedule: NoiseSchedule, requested: TimestepTerminal | 
   if (requested !== undefined && requested !== 'zero' && requested !== 'sigma_min') {
     fail(`timesteps: unknown terminal "${String(requested)}"; use "zero" (clean data) or "sigma_min"`);
   }
-  if (schedule.kind === 'continuous') {
+  if (!hasCleanEnd(schedule)) {
     if (requested === 'zero') {
       fail('timesteps: a continuous schedule has no clean end point (σ > 0 on its whole range); use terminal "sigma_min"');
     }
@@ -582,7 +622,7 @@ function aysGrid(schedule: NoiseSchedule, steps: number, terminal: TimestepTermi
 function explicitGrid(schedule: NoiseSchedule, list: readonly number[], options: TimestepOptions): number[] {
   if (!Array.isArray(list) || list.length === 0) fail('timesteps: the explicit list is empty; give at least one time');
   const grid = [...list];
-  const hasTerminal = grid.length > 1 && grid[grid.length - 1] === CLEAN_TIME && schedule.kind === 'discrete';
+  const hasTerminal = grid.length > 1 && grid[grid.length - 1] === CLEAN_TIME && hasCleanEnd(schedule);
   const nodes = hasTerminal ? grid.slice(0, -1) : grid;
   nodes.forEach((t, i) => checkInside(schedule, t, `explicit time [${i}] =`));
   if (options.steps !== undefined && checkSteps(options.steps) !== nodes.length) {

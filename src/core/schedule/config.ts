@@ -11,6 +11,7 @@
 import type { PredictionType } from '../model.js';
 import type { TimestepFamily, TimestepOptions, TimestepSpacing, TimestepTerminal } from '../timesteps.js';
 import { discreteSchedule, type BetaScheduleName, type DiscreteSchedule } from './discrete.js';
+import { edmSchedule, type EdmSchedule } from './edm.js';
 
 /** The diffusers scheduler classes {@link fromSchedulerConfig} understands. */
 export const SUPPORTED_SCHEDULER_CLASSES = [
@@ -30,6 +31,7 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'KDPM2DiscreteScheduler',
   'KDPM2AncestralDiscreteScheduler',
   'DPMSolverSDEScheduler',
+  'EDMEulerScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -47,15 +49,21 @@ export interface ThresholdingConfig {
 export interface SchedulerConfig {
   /** The diffusers class the config names. */
   className: SchedulerClassName;
-  /** The noise schedule built from the beta fields (float64). */
-  schedule: DiscreteSchedule;
+  /** The noise schedule built from the beta fields (float64); for `EDMEulerScheduler` the EDM schedule. */
+  schedule: DiscreteSchedule | EdmSchedule;
+  /**
+   * Set for `EDMEulerScheduler`: the network is an EDM network F, to be wrapped with
+   * `edmPreconditionedModel(network, { sigmaData })` (c_in, c_skip, c_out; the sign of c_out from
+   * `prediction_type`) before sampling.
+   */
+  preconditioning?: { kind: 'edm'; sigmaData: number };
   /** `prediction_type` (default `epsilon`). */
   predictionType: PredictionType;
   /** Our registry solver name. */
   solver: string;
   /** Options for that solver, in our option names (e.g. `eta`, `lowerOrderFinal`, `variant`). */
   solverOptions: Record<string, unknown>;
-  /** Grid spacing: `timestep_spacing`, or `karras` / `exponential` / `logSNR` when the config asks for those sigmas. */
+  /** Grid spacing: `timestep_spacing`, or `karras` / `exponential` / `beta` / `logSNR` when the config asks for those sigmas. */
   spacing: TimestepSpacing;
   /** The formula family of the class for `leading` / `trailing` / `linspace`. */
   family: TimestepFamily;
@@ -96,7 +104,7 @@ export interface SchedulerConfig {
 
 /** What {@link SchedulerConfig.sampleOptions} returns: spread it into `sample({ model, ...it })`. */
 export interface ConfigSampleOptions {
-  schedule: DiscreteSchedule;
+  schedule: DiscreteSchedule | EdmSchedule;
   solver: string;
   solverOptions: Record<string, unknown>;
   steps?: number;
@@ -148,6 +156,9 @@ const KNOWN_FIELDS = new Set([
   'lambda_min_clipped',
   'original_inference_steps',
   'timestep_scaling',
+  'sigma_data',
+  'sigma_schedule',
+  'rho',
 ]);
 
 const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
@@ -168,6 +179,15 @@ function readNumber(c: Json, key: string, fallback: number): number {
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'number' || !Number.isFinite(v))
     throw configError(key, `must be a finite number, got ${describe(v)}`, `write e.g. "${key}": ${fallback}`);
+  return v;
+}
+
+/** A number field that may also be ±Infinity (JSON writes diffusers' `-inf` default as `-Infinity` or null). */
+function readNumberOrInfinity(c: Json, key: string): number | undefined {
+  const v = c[key];
+  if (v === undefined || v === null) return undefined;
+  if (v === '-inf' || v === '-Infinity') return -Infinity;
+  if (typeof v !== 'number' || Number.isNaN(v)) throw configError(key, `must be a number, got ${describe(v)}`, `write e.g. "${key}": -5.1, or null`);
   return v;
 }
 
@@ -192,6 +212,9 @@ function readChoice<T extends string>(c: Json, key: string, fallback: T, choices
   }
   return v as T;
 }
+
+/** The classes whose set_timesteps clips the grid at `lambda_min_clipped`. */
+const CLIPPING_CLASSES: ReadonlySet<SchedulerClassName> = new Set(['DPMSolverMultistepScheduler', 'DPMSolverSinglestepScheduler']);
 
 /** Per-class defaults that differ between diffusers schedulers. */
 interface ClassDefaults {
@@ -222,6 +245,8 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   KDPM2DiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
   KDPM2AncestralDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
   DPMSolverSDEScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  // Its own σ grid (karras or exponential between sigma_min and sigma_max), see edmSchedulerConfig.
+  EDMEulerScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
 };
 
 /**
@@ -243,6 +268,7 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
     );
   }
   const className = cls as SchedulerClassName;
+  if (className === 'EDMEulerScheduler') return edmSchedulerConfig(c);
   const defaults = CLASS_DEFAULTS[className];
   const notes: string[] = [];
 
@@ -277,14 +303,17 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   const stepsOffset = readInteger(c, 'steps_offset', 0, 0);
   const karras = readBoolean(c, 'use_karras_sigmas', false);
   const exponential = readBoolean(c, 'use_exponential_sigmas', false);
+  const betaSigmas = readBoolean(c, 'use_beta_sigmas', false);
   if (karras && exponential) {
     throw configError('use_exponential_sigmas', 'is true together with use_karras_sigmas', 'set at most one of them');
   }
+  if (betaSigmas && (karras || exponential)) {
+    throw configError('use_beta_sigmas', `is true together with ${karras ? 'use_karras_sigmas' : 'use_exponential_sigmas'}`, 'set at most one of them');
+  }
   if (karras) spacing = 'karras';
   else if (exponential) spacing = 'exponential';
-  if (readBoolean(c, 'use_beta_sigmas', false)) {
-    notes.push('use_beta_sigmas (beta-distribution sigmas) is not supported: the timestep_spacing grid is used instead');
-  }
+  // Beta sampling (Lee et al. 2024): σ at the Beta(0.6, 0.6) quantiles between the schedule's σ ends.
+  else if (betaSigmas) spacing = 'beta';
   if (readBoolean(c, 'use_lu_lambdas', false)) {
     spacing = 'logSNR';
     notes.push('use_lu_lambdas: mapped to the logSNR spacing (uniform in λ between the schedule ends)');
@@ -310,7 +339,7 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   // `_sigma_to_t` (log σ), so those grids keep the log-σ schedule; the DPM family then rounds the
   // time handed to the network.
   const eulerFamily = defaults.family === 'euler';
-  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential' || spacing === 'logSNR';
+  const sigmaSpaced = spacing === 'karras' || spacing === 'exponential' || spacing === 'beta' || spacing === 'logSNR';
   const schedule = discreteSchedule({
     ...betaOptions,
     ...(eulerFamily && !sigmaSpaced ? { sigmaInterpolation: 'linear' as const } : {}),
@@ -338,8 +367,20 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
       `interpolation_type ${describe(c['interpolation_type'])} is not supported: fractional times interpolate σ/α linearly (diffusers' "linear")`,
     );
   }
-  if (typeof c['lambda_min_clipped'] === 'number' && Number.isFinite(c['lambda_min_clipped'])) {
-    notes.push('lambda_min_clipped is not applied: the grid spans the whole schedule');
+  // lambda_min_clipped (DPM-Solver classes): their leading/linspace/trailing grids skip the times with λ below it.
+  const lambdaMinClipped = readNumberOrInfinity(c, 'lambda_min_clipped');
+  const clipsLambda = lambdaMinClipped !== undefined && lambdaMinClipped !== -Infinity;
+  if (clipsLambda && !CLIPPING_CLASSES.has(className)) {
+    notes.push(`lambda_min_clipped is not a field of ${className} in diffusers: ignored`);
+  }
+  // variance_type "learned"/"learned_range" (DDPM reads it above): the network has 2× output channels.
+  const varianceType = c['variance_type'];
+  if (className !== 'DDPMScheduler' && (varianceType === 'learned' || varianceType === 'learned_range')) {
+    throw configError(
+      'variance_type',
+      `is "${varianceType}": the network outputs 2× channels (ε̂ and its variance), and rediffuse's model interface carries one output shaped like the input`,
+      `export the network with only its first half of output channels (the ε̂ that ${className} uses; diffusers drops the rest) and set "variance_type" to null`,
+    );
   }
 
   const unknownFields: Record<string, unknown> = {};
@@ -356,6 +397,8 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   if (className === 'DDIMScheduler' || className === 'PNDMScheduler') timestepOptions.repeatedTerminal = true;
   if (sigmaMin !== undefined) timestepOptions.sigmaMin = sigmaMin;
   if (sigmaMax !== undefined) timestepOptions.sigmaMax = sigmaMax;
+  // On sigma-spaced grids diffusers' σ come from the whole table: clipping applies to the time spacings only.
+  if (clipsLambda && CLIPPING_CLASSES.has(className) && !sigmaSpaced) timestepOptions.lambdaMinClipped = lambdaMinClipped;
 
   const out: SchedulerConfig = {
     className,
@@ -399,6 +442,82 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   return out;
 }
 
+/**
+ * diffusers' `EDMEulerScheduler` (Karras et al. 2022): the EDM schedule on [sigma_min, sigma_max],
+ * N noise levels of `sigma_schedule` (karras with `rho`, or exponential) and then σ = 0
+ * (`final_sigmas_type="zero"`), Euler steps x_VE += (x_VE − D)/σ·(σ_next − σ), the start
+ * z·√(σ_max² + 1) in VE terms — the VP state z, the euler solver's `noiseStart: 'unit'`.
+ * `final_sigmas_type="sigma_min"` repeats σ_min as the last level: diffusers' last call then feeds a
+ * step of length 0, so we stop at σ_min after N − 1 intervals — the same levels and final sample,
+ * one call (whose output diffusers discards) fewer.
+ */
+function edmSchedulerConfig(c: Json): SchedulerConfig {
+  const sigmaMin = readNumber(c, 'sigma_min', 0.002);
+  const sigmaMax = readNumber(c, 'sigma_max', 80);
+  const sigmaData = readNumber(c, 'sigma_data', 0.5);
+  if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) {
+    throw configError('sigma_min', `(${sigmaMin}) and sigma_max (${sigmaMax}) must satisfy 0 < sigma_min < sigma_max`, 'EDM uses 0.002 and 80');
+  }
+  if (!(sigmaData > 0)) throw configError('sigma_data', `must be > 0, got ${sigmaData}`, 'EDM uses 0.5');
+  const sigmaSchedule = readChoice(c, 'sigma_schedule', 'karras', ['karras', 'exponential'] as const);
+  const rho = readNumber(c, 'rho', 7);
+  if (!(rho > 0)) throw configError('rho', `must be > 0, got ${rho}`, 'EDM uses 7');
+  const predictionType = readChoice<PredictionType>(c, 'prediction_type', 'epsilon', ['epsilon', 'v_prediction']);
+  const terminal = readChoice<TimestepTerminal>(c, 'final_sigmas_type', 'zero', ['zero', 'sigma_min']);
+  readInteger(c, 'num_train_timesteps', 1000, 1); // the training table's length only; no grid uses it
+  const schedule = edmSchedule({ sigmaMin, sigmaMax, sigmaData });
+  const timestepOptions: Omit<TimestepOptions, 'steps'> = {
+    spacing: sigmaSchedule,
+    family: 'euler',
+    terminal,
+    ...(sigmaSchedule === 'karras' ? { rho } : {}),
+  };
+  const unknownFields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (!KNOWN_FIELDS.has(k)) unknownFields[k] = v;
+  const version = c['_diffusers_version'];
+  const out: SchedulerConfig = {
+    className: 'EDMEulerScheduler',
+    schedule,
+    preconditioning: { kind: 'edm', sigmaData },
+    predictionType,
+    solver: 'euler',
+    solverOptions: {},
+    spacing: sigmaSchedule,
+    family: 'euler',
+    stepsOffset: 0,
+    terminal,
+    clipSample: false,
+    clipSampleRange: 1,
+    karras: sigmaSchedule === 'karras',
+    rescaleBetasZeroSnr: false,
+    sigmaMin,
+    sigmaMax,
+    timestepOptions,
+    notes: [],
+    unknownFields,
+    sampleOptions(numInferenceSteps: number): ConfigSampleOptions {
+      if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
+        throw new RangeError(`sampleOptions: numInferenceSteps must be an integer ≥ 1, got ${String(numInferenceSteps)}`);
+      }
+      if (terminal === 'sigma_min' && numInferenceSteps < 2) {
+        throw new RangeError(
+          'sampleOptions: EDMEulerScheduler with final_sigmas_type "sigma_min" and 1 step has the single level σ_max followed by σ_min = σ_max ' +
+            '(diffusers returns the start unchanged): use numInferenceSteps ≥ 2',
+        );
+      }
+      return {
+        schedule,
+        solver: 'euler',
+        solverOptions: {},
+        steps: terminal === 'sigma_min' ? numInferenceSteps - 1 : numInferenceSteps,
+        timesteps: { ...timestepOptions },
+      };
+    },
+  };
+  if (typeof version === 'string') out.diffusersVersion = version;
+  return out;
+}
+
 /** The registry solver and its options for a diffusers class and its solver fields. */
 function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver: string; solverOptions: Record<string, unknown> } {
   switch (cls) {
@@ -415,10 +534,15 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       return { solver: 'ddpm', solverOptions: varianceType === 'fixed_small' ? { varianceType, varianceFloor: 1e-20 } : { varianceType } };
     }
     case 'PNDMScheduler':
-      if (!readBoolean(c, 'skip_prk_steps', false)) {
-        notes.push('skip_prk_steps=false: the Runge–Kutta warm-up of PNDM is replaced by PLMS’s improved-Euler first step');
-      }
-      return { solver: 'plms', solverOptions: {} };
+      // skip_prk_steps=False (the class default): PNDM's Runge–Kutta warm-up over the first 3 intervals.
+      // Off leading grids diffusers steps t → t − ⌊T/N⌋ (as DDIM): stepping 'ratio' (on leading grids the same steps).
+      return {
+        solver: 'plms',
+        solverOptions: {
+          ...(readBoolean(c, 'skip_prk_steps', false) ? {} : { warmup: 'prk' }),
+          ...((c['timestep_spacing'] ?? 'leading') !== 'leading' ? { stepping: 'ratio' } : {}),
+        },
+      };
     case 'EulerDiscreteScheduler':
       return { solver: 'euler', solverOptions: {} };
     case 'EulerAncestralDiscreteScheduler':
@@ -486,6 +610,8 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       return { solver: 'tcd', solverOptions: { gamma: 0.3 } };
     case 'LCMScheduler':
       return { solver: 'lcm', solverOptions: { timestepScaling: readNumber(c, 'timestep_scaling', 10) } };
+    case 'EDMEulerScheduler':
+      return { solver: 'euler', solverOptions: {} }; // not reached: edmSchedulerConfig maps this class
     case 'DEISMultistepScheduler': {
       readChoice(c, 'algorithm_type', 'deis', ['deis']);
       readChoice(c, 'solver_type', 'logrho', ['logrho']);

@@ -1,9 +1,9 @@
 /**
- * Noise schedules: the shared interface, discrete (beta-table) and continuous VP schedules, and the
+ * Noise schedules: the shared interface, discrete (beta-table), continuous VP and EDM schedules, and the
  * diffusers `scheduler_config.json` loader.
  * @packageDocumentation
  */
-export { CLEAN_TIME, veSigma, timeOfVeSigma, type NoiseSchedule } from './noise-schedule.js';
+export { CLEAN_TIME, veSigma, timeOfVeSigma, hasCleanEnd, type NoiseSchedule } from './noise-schedule.js';
 export {
   discreteSchedule,
   scheduleFromBetas,
@@ -16,6 +16,7 @@ export {
   type FractionalTimeOptions,
 } from './discrete.js';
 export { continuousVpSchedule, type ContinuousVpOptions } from './continuous.js';
+export { edmSchedule, type EdmSchedule, type EdmScheduleOptions } from './edm.js';
 export {
   fromSchedulerConfig,
   SUPPORTED_SCHEDULER_CLASSES,

@@ -23,6 +23,11 @@ export interface NoiseSchedule {
   readonly tMax: number;
   /** Smallest model time the network was trained on (0 discrete, ε e.g. 1e-3 continuous). */
   readonly tMin: number;
+  /**
+   * Whether {@link CLEAN_TIME} is a time of this schedule (σ = 0). Discrete schedules always have it;
+   * a continuous one only when it says so (the EDM schedule: diffusers' `final_sigmas_type="zero"`).
+   */
+  readonly cleanEnd?: boolean;
   /** Number of training timesteps (discrete only). */
   readonly numTrainTimesteps?: number;
   /** α_t = √ᾱ_t. */
@@ -35,6 +40,11 @@ export interface NoiseSchedule {
   timeOfLambda(lambda: number): number;
   /** The value the network receives as its timestep input for schedule time `t`. */
   modelTime(t: number): number;
+}
+
+/** Whether the schedule accepts {@link CLEAN_TIME} (σ = 0) as a time: every discrete one, and continuous ones with `cleanEnd`. */
+export function hasCleanEnd(schedule: NoiseSchedule): boolean {
+  return schedule.kind === 'discrete' || schedule.cleanEnd === true;
 }
 
 /** σ_t/α_t: the "VE sigma" k-diffusion and diffusers' Euler-family samplers work in. */
