@@ -24,7 +24,7 @@ import type { RgbaImage } from '../../io/image-grid.js';
 import { sampleOptionsFromCard } from '../card-sample-options.js';
 import { cardSamplingSetup, parseModelCard, type CardSamplingSetup, type ModelCard } from '../model-card.js';
 import type { FeatureReuseOnnxModel, FeatureReuseOnnxStats } from '../feature-reuse-onnx-model.js';
-import { createFeatureReuseSetup, type FeatureReuseChoice } from '../feature-reuse-setup.js';
+import { createFeatureReuseSetup, type FeatureReuseChoice, type FeatureReuseRunSetup } from '../feature-reuse-setup.js';
 import { OnnxDiffusionModel } from '../onnx-backend.js';
 import { createOnnxSession, onnxSessionOptions } from '../onnx-session.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../ort-types.js';
@@ -73,6 +73,8 @@ export interface TextToImageRequest {
   seed?: number;
   /** Solver (registry name or alias). Default: the folder's scheduler (PNDM → `plms`). */
   solver?: string;
+  /** An A1111/ComfyUI sampler name ("DPM++ 2M Karras", "Euler a") instead of `solver`. */
+  sampler?: string;
   solverOptions?: Record<string, unknown>;
   /** Model-call budget, or grid intervals (diffusers' `num_inference_steps`). Default 20 calls. */
   nfe?: number;
@@ -121,6 +123,11 @@ export interface TextToImageResult {
   readonly run: SampleResult;
   /** Feature reuse's calls per kind and cache memory, when it was on. */
   readonly featureReuse?: FeatureReuseOnnxStats;
+  /**
+   * The feature-reuse setup of the run, when it was on: the policy over the run's calls, the wrapper
+   * (`model.stats`: full, reuse and skipped calls) and the network (released; its stats and points stay readable).
+   */
+  readonly featureReuseSetup?: FeatureReuseRunSetup<FeatureReuseOnnxModel>;
 }
 
 /** A loaded Stable-Diffusion pipeline (see the module notes). */
@@ -386,6 +393,7 @@ export class StableDiffusionPipeline {
       classConditional: false,
       guidance: 1,
       ...(req.solver !== undefined ? { solver: req.solver } : {}),
+      ...(req.sampler !== undefined ? { sampler: req.sampler } : {}),
       ...(req.solverOptions ? { solverOptions: req.solverOptions } : {}),
       ...(req.nfe !== undefined ? { nfe: req.nfe } : {}),
       ...(req.steps !== undefined ? { steps: req.steps } : {}),
@@ -440,6 +448,7 @@ export class StableDiffusionPipeline {
       ...(req.signal ? { signal: req.signal } : {}),
     };
     let fr: FeatureReuseOnnxModel | undefined;
+    let frSetup: FeatureReuseRunSetup<FeatureReuseOnnxModel> | undefined;
     let model: DiffusionModel;
     if (req.featureReuse) {
       const bytes = typeof this.unetSource === 'string' ? await this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
@@ -454,6 +463,7 @@ export class StableDiffusionPipeline {
         ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
         ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
       });
+      frSetup = setup;
       fr = setup.net;
       model = setup.model;
     } else {
@@ -476,6 +486,7 @@ export class StableDiffusionPipeline {
       negativePrompt,
       run,
       ...(fr ? { featureReuse: fr.stats } : {}),
+      ...(frSetup ? { featureReuseSetup: frSetup } : {}),
     };
   }
 
