@@ -42,6 +42,7 @@ export {
   type ImageToImageRequest,
 } from './pipeline/sd-pipeline.js';
 export { ClipTokenizer } from './pipeline/clip-tokenizer.js';
+export { fitLatentRgbProjection, previewLatents, type LatentRgbProjection } from './pipeline/latent-preview.js';
 export { parseNpy, type NpyArray } from './pipeline/npy.js';
 export { readPipelineConfigs, checkPipelineParts, PipelineFolderError, type PipelineConfigs } from './pipeline/pipeline-config.js';
 export { fetchPipelineReader, memoryPipelineReader, type PipelineFileReader, type FetchLike } from './pipeline/pipeline-files.js';

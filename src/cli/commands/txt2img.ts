@@ -4,18 +4,12 @@
  * as one PNG (the images side by side) atomically.
  * @packageDocumentation
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { listSolvers } from '../../core/solvers/registry.js';
-import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/timesteps.js';
-import { writeFileAtomic } from '../../io/atomic-write.js';
-import type { RgbaImage } from '../../io/image-grid.js';
-import { checkOutputPath } from '../../io/output-path.js';
-import { decodePng, encodePng } from '../../io/png.js';
-import type { OrtModuleLike } from '../../model/ort-types.js';
-import { parseNpy } from '../../model/pipeline/npy.js';
-import { StableDiffusionPipeline, type TextToImageRequest } from '../../model/pipeline/sd-pipeline.js';
-import { nodePipelineReader } from '../../node/pipeline-folder.js';
+import { listSolvers, TIMESTEP_SPACINGS, type StepInfo, type TimestepSpacing } from '../../core/index.js';
+import { parseNpy, StableDiffusionPipeline, type FeatureReuseChoice, type OrtModuleLike, type TextToImageRequest } from '../../model/index.js';
+import { checkOutputPath, decodePng, encodePng, nodePipelineReader, writeFileAtomic, type RgbaImage } from '../../node/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import {
@@ -29,7 +23,6 @@ import {
   type FeatureReuseReport,
 } from './feature-reuse-options.js';
 import { solverOptionsFrom } from './sample.js';
-import type { FeatureReuseChoice } from '../../model/feature-reuse-setup.js';
 import { createProgress } from '../progress.js';
 
 /** Parsed options of `rediffuse txt2img`. */
@@ -62,6 +55,8 @@ export interface Txt2ImgOptions extends FeatureReuseFlags {
   initialLatents?: string;
   image?: string;
   strength?: number;
+  /** Write one small preview PNG per step here (`step-001.png` …; latent resolution, images side by side). */
+  previewDir?: string;
   out: string;
   json?: boolean;
   quiet?: boolean;
@@ -140,6 +135,12 @@ export function registerTxt2Img(program: Command): Command {
     .addOption(new Option('-b, --batch-size <n>', 'largest UNet batch per run').argParser(intArg(1, 4096)))
     .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
     .addOption(new Option('-o, --out <path>', 'PNG to write').default('rediffuse-txt2img.png'))
+    .addOption(
+      new Option(
+        '--preview-dir <dir>',
+        "write a preview PNG per step (step-001.png …): the step's x̂0 at latent resolution through a linear latent→RGB map fitted to the VAE",
+      ),
+    )
     .addOption(new Option('--json', 'print a JSON report'))
     .addOption(new Option('-q, --quiet', 'print nothing on success'))
     .addOption(new Option('--no-progress', 'no progress bar'))
@@ -172,6 +173,13 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
   // the policy file read and checked, the points normalised, before anything loads
   const featureReuse: FeatureReuseChoice | undefined = wantsFeatureReuse(opts) ? reuseChoiceFromFlags(opts) : undefined;
   checkOutputPath(opts.out); // before anything loads
+  if (opts.previewDir !== undefined) {
+    try {
+      mkdirSync(opts.previewDir, { recursive: true });
+    } catch (err) {
+      throw new CliError(`--preview-dir ${opts.previewDir}: ${(err as Error).message}; pass a folder that can be created`);
+    }
+  }
   let initialLatents: Float32Array | undefined;
   if (opts.initialLatents !== undefined) {
     try {
@@ -230,6 +238,14 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
         if (info.step === 0) progress.start(info.steps, 'sampling');
         progress.update(info.step + 1);
       },
+      ...(opts.previewDir !== undefined
+        ? {
+            onPreview: (info: StepInfo, images: RgbaImage[]) => {
+              const name = `step-${String(info.step + 1).padStart(3, '0')}.png`;
+              writeFileAtomic(join(opts.previewDir!, name), encodePng(sideBySide(images)));
+            },
+          }
+        : {}),
       signal,
     };
     let result;

@@ -29,6 +29,7 @@ import { OnnxDiffusionModel } from '../onnx-backend.js';
 import { createOnnxSession, onnxSessionOptions } from '../onnx-session.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../ort-types.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
+import { fitLatentRgbProjection, previewLatents, type LatentRgbProjection } from './latent-preview.js';
 import { checkPipelineParts, intField, readPipelineConfigs, PipelineFolderError, type PipelineConfigs } from './pipeline-config.js';
 import type { PipelineFileReader } from './pipeline-files.js';
 
@@ -92,8 +93,14 @@ export interface TextToImageRequest {
   featureReuse?: FeatureReuseChoice;
   /** Wrap the UNet model (recording, counting) before sampling; applied over feature reuse when both are given. */
   wrapModel?: (unet: DiffusionModel) => DiffusionModel | Promise<DiffusionModel>;
-  /** After each step: the step info and a cheap RGB preview of the latents. */
+  /** After each step: the step info and a cheap RGB preview of the latents (`preview()` maps `info.x`). */
   onStep?: (info: StepInfo, preview: () => RgbaImage[]) => void | Promise<void>;
+  /**
+   * After each step: a preview per sample, h × w = latent resolution (H/8 × W/8), RGBA, of the
+   * solver's latest x̂₀ when it has one (the image the step points at), else of the state x, through
+   * the pipeline's fitted linear latent → RGB map ({@link StableDiffusionPipeline.latentRgbProjection}).
+   */
+  onPreview?: (info: StepInfo, images: RgbaImage[]) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -152,6 +159,8 @@ export class StableDiffusionPipeline {
   private vaeEncoder: Promise<OrtSessionLike> | undefined;
   private readonly unets = new Map<string, Promise<OnnxDiffusionModel>>();
   private readonly cardFor: (shape: readonly number[]) => ModelCard;
+  private projection: Promise<LatentRgbProjection> | undefined;
+  private fittedProjection: LatentRgbProjection | undefined;
 
   private constructor(
     opts: StableDiffusionLoadOptions,
@@ -432,6 +441,7 @@ export class StableDiffusionPipeline {
     }
     const prompt = await this.encodePrompt(req.prompt);
     const negativePrompt = await this.encodePrompt(req.negativePrompt ?? '');
+    const projection = req.onStep || req.onPreview ? await this.latentRgbProjection() : undefined;
     const rows = (e: PromptEmbedding): Conditioning => {
       const per = e.hiddenStates.length;
       const data = new Float32Array(per * batch);
@@ -444,7 +454,14 @@ export class StableDiffusionPipeline {
       cond: rows(scale === 0 ? negativePrompt : prompt),
       ...(guided ? { guidance: { scale, rescale, uncond: rows(negativePrompt) } } : {}),
       ...(req.initialLatents ? { initialNoise: req.initialLatents } : {}),
-      ...(req.onStep ? { onStep: (info: StepInfo) => req.onStep!(info, () => this.preview(info.x, batch, h, w)) } : {}),
+      ...(req.onStep || req.onPreview
+        ? {
+            onStep: async (info: StepInfo) => {
+              if (req.onPreview) await req.onPreview(info, this.preview(info.x0 ?? info.x, batch, h, w, projection));
+              if (req.onStep) await req.onStep(info, () => this.preview(info.x, batch, h, w, projection));
+            },
+          }
+        : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     };
     let fr: FeatureReuseOnnxModel | undefined;
@@ -491,30 +508,31 @@ export class StableDiffusionPipeline {
   }
 
   /**
-   * A cheap preview of latents, one image per sample at latent resolution (h × w): latent channels
-   * 0, 1, 2 as R, G, B, each stretched over its own min…max — not the VAE's colours, only where the
-   * structure forms (decode the final latents for the image).
+   * The linear latent → RGB map of this pipeline's VAE decoder (see `latent-preview.ts`), fitted by
+   * least squares on one decode of 2 × N(0, I) latents of 16 × 16 (a fixed seed) on first use, then cached.
    */
-  preview(latents: ArrayLike<number>, batch: number, h: number, w: number): RgbaImage[] {
-    const out: RgbaImage[] = [];
-    const plane = h * w;
-    const C = this.latentChannels;
-    for (let b = 0; b < batch; b++) {
-      const data = new Uint8Array(plane * 4).fill(255);
-      for (let c = 0; c < Math.min(3, C); c++) {
-        const off = (b * C + c) * plane;
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (let p = 0; p < plane; p++) {
-          lo = Math.min(lo, latents[off + p]!);
-          hi = Math.max(hi, latents[off + p]!);
-        }
-        const span = hi > lo ? hi - lo : 1;
-        for (let p = 0; p < plane; p++) data[p * 4 + c] = Math.round(((latents[off + p]! - lo) / span) * 255);
-      }
-      out.push({ width: w, height: h, data });
-    }
-    return out;
+  latentRgbProjection(): Promise<LatentRgbProjection> {
+    this.projection ??= (async () => {
+      const [batch, h, w] = [2, 16, 16];
+      const C = this.latentChannels;
+      const z = Float32Array.from(gaussianBatch(0x7e57ab1e, batch, C * h * w));
+      const decoded = await this.decode(z, batch, h, w);
+      const proj = fitLatentRgbProjection(z, decoded, { batch, channels: C, height: h, width: w, factor: this.vaeFactor });
+      this.fittedProjection = proj;
+      return proj;
+    })();
+    return this.projection;
+  }
+
+  /**
+   * A cheap preview of latents [B, C, h, w]: one h × w RGB image per sample through the fitted linear
+   * map ({@link latentRgbProjection}, awaited first, or a map given). Not the VAE's image: the colours
+   * and layout as they form, at latent resolution.
+   */
+  preview(latents: ArrayLike<number>, batch: number, h: number, w: number, projection?: LatentRgbProjection): RgbaImage[] {
+    const proj = projection ?? this.fittedProjection;
+    if (!proj) throw new Error('preview needs the latent → RGB map: await pipeline.latentRgbProjection() first');
+    return previewLatents(latents, batch, h, w, proj);
   }
 
   /** Free every session. */
