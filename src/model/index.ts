@@ -40,6 +40,7 @@ export {
   type TextToImageRequest,
   type TextToImageResult,
   type ImageToImageRequest,
+  type PipelineSampleRun,
 } from './pipeline/sd-pipeline.js';
 export { ClipTokenizer } from './pipeline/clip-tokenizer.js';
 export { fitLatentRgbProjection, previewLatents, type LatentRgbProjection } from './pipeline/latent-preview.js';

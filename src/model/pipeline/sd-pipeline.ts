@@ -116,6 +116,21 @@ export interface ImageToImageRequest extends TextToImageRequest {
   noise?: Float32Array;
 }
 
+/** What {@link StableDiffusionPipeline.sampleRun} returns. */
+export interface PipelineSampleRun {
+  /** `sample()` options without the model. */
+  readonly run: Omit<SampleOptions, 'model'>;
+  readonly prompt: PromptEmbedding;
+  readonly negativePrompt: PromptEmbedding;
+  readonly batch: number;
+  /** Image size in pixels. */
+  readonly height: number;
+  readonly width: number;
+  /** Latent size (pixels / VAE factor). */
+  readonly latentHeight: number;
+  readonly latentWidth: number;
+}
+
 /** What {@link StableDiffusionPipeline.textToImage} returns. */
 export interface TextToImageResult {
   /** Final latents [batch, 4, H/8, W/8]. */
@@ -379,10 +394,34 @@ export class StableDiffusionPipeline {
     return this.vaeEncoder;
   }
 
-  private async generate(
+  /**
+   * The `sample()` options of a text-to-image request without the model: the folder's scheduler
+   * settings for the solver and budget, the prompt's embedding as `cond` (batch rows), the negative
+   * prompt's as the guidance branch, the initial latents, the step callbacks. What `textToImage`
+   * samples with; Auto-FR and the bench run the UNet with it (`unet(latentHeight, latentWidth)` or
+   * the bytes of {@link unetBytes}, with {@link unetCard}). Throws on a bad request before any model call but the text encoder's.
+   */
+  async sampleRun(req: TextToImageRequest): Promise<PipelineSampleRun> {
+    return this.prepare(req, undefined);
+  }
+
+  /** The UNet's ONNX bytes (to cut feature-reuse graphs from). */
+  async unetBytes(): Promise<Uint8Array> {
+    return typeof this.unetSource === 'string' ? this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
+  }
+
+  /** An embedding repeated as `rows` conditioning rows (the UNet's `encoder_hidden_states` of a batch). */
+  promptRows(e: PromptEmbedding, rows: number): Conditioning {
+    const per = e.hiddenStates.length;
+    const data = new Float32Array(per * rows);
+    for (let b = 0; b < rows; b++) data.set(e.hiddenStates, b * per);
+    return { encoderHiddenStates: data, encoderHiddenShape: e.shape };
+  }
+
+  private async prepare(
     req: TextToImageRequest,
     start: { z0: Float32Array; strength: number; noise?: Float32Array } | undefined,
-  ): Promise<TextToImageResult> {
+  ): Promise<PipelineSampleRun> {
     const f = this.vaeFactor;
     const dflt = (intField(this.configs.unet, 'sample_size') ?? 64) * f;
     const height = req.height ?? dflt;
@@ -442,12 +481,7 @@ export class StableDiffusionPipeline {
     const prompt = await this.encodePrompt(req.prompt);
     const negativePrompt = await this.encodePrompt(req.negativePrompt ?? '');
     const projection = req.onStep || req.onPreview ? await this.latentRgbProjection() : undefined;
-    const rows = (e: PromptEmbedding): Conditioning => {
-      const per = e.hiddenStates.length;
-      const data = new Float32Array(per * batch);
-      for (let b = 0; b < batch; b++) data.set(e.hiddenStates, b * per);
-      return { encoderHiddenStates: data, encoderHiddenShape: e.shape };
-    };
+    const rows = (e: PromptEmbedding) => this.promptRows(e, batch);
     const guided = scale !== 0 && scale !== 1;
     const runOptions: Omit<SampleOptions, 'model'> = {
       ...options,
@@ -464,11 +498,20 @@ export class StableDiffusionPipeline {
         : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     };
+    return { run: runOptions, prompt, negativePrompt, batch, height, width, latentHeight: h, latentWidth: w };
+  }
+
+  private async generate(
+    req: TextToImageRequest,
+    start: { z0: Float32Array; strength: number; noise?: Float32Array } | undefined,
+  ): Promise<TextToImageResult> {
+    const prep = await this.prepare(req, start);
+    const { run: runOptions, prompt, negativePrompt, batch, height, width, latentHeight: h, latentWidth: w } = prep;
     let fr: FeatureReuseOnnxModel | undefined;
     let frSetup: FeatureReuseRunSetup<FeatureReuseOnnxModel> | undefined;
     let model: DiffusionModel;
     if (req.featureReuse) {
-      const bytes = typeof this.unetSource === 'string' ? await this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
+      const bytes = await this.unetBytes();
       const setup = await createFeatureReuseSetup({
         ort: this.opts.ort,
         model: bytes,
