@@ -30,7 +30,14 @@ import { createOnnxSession, onnxSessionOptions } from '../onnx-session.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../ort-types.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { fitLatentRgbProjection, previewLatents, type LatentRgbProjection } from './latent-preview.js';
-import { checkPipelineParts, intField, readPipelineConfigs, PipelineFolderError, type PipelineConfigs } from './pipeline-config.js';
+import {
+  checkPipelineParts,
+  checkSdxlConditioning,
+  intField,
+  readPipelineConfigs,
+  PipelineFolderError,
+  type PipelineConfigs,
+} from './pipeline-config.js';
 import type { PipelineFileReader } from './pipeline-files.js';
 
 /** Options of {@link StableDiffusionPipeline.load}. */
@@ -239,7 +246,16 @@ export class StableDiffusionPipeline {
     };
     const textHidden = lastDim(textEncoder.outputMetadata, 'last_hidden_state');
     const unetContextDim = lastDim(unetProbe.inputMetadata, 'encoder_hidden_states');
+    const unetInputs = [...unetProbe.inputNames];
     await unetProbe.release?.();
+    const index2 = configs.modelIndex['text_encoder_2'];
+    const hasTextEncoder2 = (await reader.exists('text_encoder_2/model.onnx')) || (Array.isArray(index2) && index2.some((v) => v !== null));
+    try {
+      checkSdxlConditioning(reader.label, { hasTextEncoder2, unetInputs });
+    } catch (err) {
+      await textEncoder.release?.();
+      throw err;
+    }
     checkPipelineParts(reader.label, configs, { tokenizerVocab: tokenizer.vocabSize, textHidden, unetContextDim });
     if (!textEncoder.inputNames.includes('input_ids') || !textEncoder.outputNames.includes('last_hidden_state')) {
       throw new PipelineFolderError(
