@@ -68,7 +68,10 @@ describe('rediffuse txt2img --fr-*', () => {
     await assert.rejects(runTxt2Img({ ...base(out), frPolicy: join(tmp, 'nope.json') }), /does not exist; pass --fr-policy/);
     const policy = join(tmp, 'p.json');
     writeFileSync(policy, JSON.stringify({ format: 'rediffuse-reuse-policy/1', calls: 6, keyframes: [0, 3], mixing: null, points: 'frdiff' }));
-    await assert.rejects(runTxt2Img({ ...base(out), frPolicy: policy }), /made for 6 model calls but this run makes 10/);
+    await assert.rejects(
+      runTxt2Img({ ...base(out), frPolicy: policy }),
+      /p\.json: invalid reuse policy: it was made for 6 model calls but this run makes 10/,
+    );
     assert.equal(existsSync(out), false);
   });
   it('sample --pipeline points at txt2img', async () => {

@@ -255,7 +255,8 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
         : await pipe.textToImage(req);
     } catch (err) {
       if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
-      throw new CliError((err as Error).message);
+      const msg = (err as Error).message;
+      throw new CliError(opts.frPolicy !== undefined && /reuse policy/.test(msg) ? `${opts.frPolicy}: ${msg}` : msg);
     } finally {
       progress.stop();
     }
