@@ -41,10 +41,19 @@ export {
   type TextToImageRequest,
   type TextToImageResult,
   type ImageToImageRequest,
+  type PipelineSampleRun,
 } from './pipeline/sd-pipeline.js';
 export { ClipTokenizer } from './pipeline/clip-tokenizer.js';
+export { fitLatentRgbProjection, previewLatents, type LatentRgbProjection } from './pipeline/latent-preview.js';
 export { parseNpy, type NpyArray } from './pipeline/npy.js';
-export { readPipelineConfigs, checkPipelineParts, PipelineFolderError, type PipelineConfigs } from './pipeline/pipeline-config.js';
+export {
+  readPipelineConfigs,
+  checkPipelineParts,
+  checkSdxlConditioning,
+  SDXL_UNET_INPUTS,
+  PipelineFolderError,
+  type PipelineConfigs,
+} from './pipeline/pipeline-config.js';
 export { fetchPipelineReader, memoryPipelineReader, type PipelineFileReader, type FetchLike } from './pipeline/pipeline-files.js';
 export { starterCard, parseSchedulerConfigText, type StarterCard, type StarterCardOptions } from './card-init.js';
 export {

@@ -26,15 +26,21 @@ import {
   type ReusePolicy,
   DEFAULT_SCORE_MIXING,
   type SampleOptions,
+  type Conditioning,
+  type DiffusionModel,
+  type NoiseSchedule,
 } from '../../core/index.js';
-import { writeFileAtomic, bundledModelPath, cardPathFor, loadModelCard, readModelBytes, checkOutputPath } from '../../node/index.js';
+import { writeFileAtomic, bundledModelPath, cardPathFor, loadModelCard, readModelBytes, checkOutputPath, nodePipelineReader } from '../../node/index.js';
 import {
   sampleOptionsFromCard,
   SampleRequestError,
   createFeatureReuseNets,
   cardSamplingSetup,
   OnnxDiffusionModel,
+  StableDiffusionPipeline,
+  type FeatureReuseOnnxModel,
   type OrtModuleLike,
+  type PipelineSampleRun,
 } from '../../model/index.js';
 import { CliError, intArg, numberArg, threadsArg } from '../cli-error.js';
 
@@ -49,6 +55,13 @@ export function uniformRowLabel(policy: ReusePolicy): string {
 /** Parsed options of `rediffuse autofr`. */
 export interface AutofrCommandOptions {
   model?: string;
+  /** A Stable-Diffusion pipeline folder: search on its UNet with `prompt`'s embeddings instead of `model`. */
+  pipeline?: string;
+  prompt?: string;
+  negativePrompt?: string;
+  /** Image size in pixels with `pipeline` (default: the UNet's sample_size × 8). */
+  height?: number;
+  width?: number;
   card?: string;
   solver: string;
   steps?: number;
@@ -108,6 +121,175 @@ function parseBiases(text: string): (number | null)[] {
     });
 }
 
+/** What the search runs on: the reuse networks, the run of a seed, the plain model for timing. */
+interface AutofrSource {
+  /** Where the model came from (the policy's `meta.model`). */
+  label: string;
+  /** More `meta` fields (the pipeline's prompts and size). */
+  meta: Record<string, unknown>;
+  schedule: NoiseSchedule;
+  nets: Map<string, FeatureReuseOnnxModel>;
+  skipped: { points: string; reason: string }[];
+  /** The `sample()` options of the run from noise seed `seed`. */
+  baseRun(seed: number): Omit<SampleOptions, 'model'>;
+  /** Guidance 0 means "the unconditional branch alone" (class labels or a negative prompt). */
+  conditional: boolean;
+  labels: number[] | null;
+  plain(netBatch: number): Promise<Pick<DiffusionModel, 'predict'> & { release(): Promise<void> }>;
+  /** The conditioning of a timed network batch. */
+  measureCond(netBatch: number): Conditioning | undefined;
+  release(): Promise<void>;
+}
+
+/** A model file and its card (the default: the bundled U-Net). */
+async function modelSource(opts: AutofrCommandOptions, ort: OrtModuleLike, pointsList: string[]): Promise<AutofrSource> {
+  if (opts.prompt !== undefined || opts.negativePrompt !== undefined) throw new CliError('--prompt/--negative-prompt need --pipeline DIR');
+  const modelPath = opts.model ?? bundledModelPath();
+  const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
+  const setup = cardSamplingSetup(card);
+  const labelsFor = (n: number) => Array.from({ length: n }, (_, i) => i % Math.max(1, setup.numClasses));
+  const budgetSteps = opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? AUTOFR_DEFAULT_NFE };
+  // Every run of the search: the card's settings for the solver, the guidance/label rule of `sample`.
+  const runFor = (seed: number, classConditional: boolean): Omit<SampleOptions, 'model'> => {
+    try {
+      return sampleOptionsFromCard(setup, {
+        solver: opts.solver,
+        ...budgetSteps,
+        guidance: opts.guidance,
+        ...(classConditional && opts.guidance !== 0 ? { classLabels: labelsFor(opts.samples) } : {}),
+        classConditional,
+        batch: opts.samples,
+        seed,
+      });
+    } catch (err) {
+      throw new CliError(err instanceof SampleRequestError ? `${err.message} (--guidance)` : (err as Error).message);
+    }
+  };
+  runFor(opts.seed, setup.numClasses > 0); // refuse a bad request before the graphs are cut
+  let loadedNets: Awaited<ReturnType<typeof createFeatureReuseNets>>;
+  try {
+    loadedNets = await createFeatureReuseNets({
+      ort,
+      model: readModelBytes(modelPath),
+      card,
+      label: modelPath,
+      points: pointsList,
+      skipInapplicable: true,
+      // A guided call of the measured batch runs as one network batch, as `bench` runs it.
+      maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    });
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const first = [...loadedNets.nets.values()][0]!;
+  const conditional = first.signature.classLabels !== undefined && setup.numClasses > 0;
+  return {
+    label: modelPath,
+    meta: {},
+    schedule: setup.schedule,
+    ...loadedNets,
+    baseRun: (seed) => runFor(seed, conditional),
+    conditional,
+    labels: conditional ? labelsFor(opts.samples) : null,
+    plain: (netBatch) =>
+      OnnxDiffusionModel.create({
+        ort,
+        model: readModelBytes(modelPath),
+        card,
+        maxBatch: Math.max(64, netBatch),
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+      }),
+    measureCond: (netBatch) => (conditional ? { classLabels: labelsFor(netBatch) } : undefined),
+    release: async () => {},
+  };
+}
+
+/**
+ * A Stable-Diffusion pipeline folder: the UNet with the prompt's and the negative prompt's
+ * embeddings, the run `txt2img` makes with the same prompt, size, solver and budget, from the
+ * search's noise seeds.
+ */
+async function pipelineSource(opts: AutofrCommandOptions, ort: OrtModuleLike, pointsList: string[]): Promise<AutofrSource> {
+  if (opts.model !== undefined || opts.card !== undefined) throw new CliError("--pipeline runs the folder's UNet: drop --model/--card");
+  if (opts.prompt === undefined) throw new CliError('--pipeline needs --prompt "…" (the policy is searched on that prompt\'s embeddings)');
+  let pipe: StableDiffusionPipeline;
+  try {
+    pipe = await StableDiffusionPipeline.load({
+      ort,
+      reader: nodePipelineReader(opts.pipeline!),
+      maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    });
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  const request = (seed: number) => ({
+    prompt: opts.prompt!,
+    negativePrompt: opts.negativePrompt ?? '',
+    guidanceScale: opts.guidance,
+    batch: opts.samples,
+    seed,
+    solver: opts.solver,
+    ...(opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? AUTOFR_DEFAULT_NFE }),
+    ...(opts.height !== undefined ? { height: opts.height } : {}),
+    ...(opts.width !== undefined ? { width: opts.width } : {}),
+  });
+  let prepared: PipelineSampleRun;
+  try {
+    prepared = await pipe.sampleRun(request(opts.seed));
+  } catch (err) {
+    await pipe.release();
+    throw new CliError((err as Error).message);
+  }
+  const { latentHeight: h, latentWidth: w, prompt, negativePrompt } = prepared;
+  const card = pipe.unetCard(h, w);
+  let loadedNets: Awaited<ReturnType<typeof createFeatureReuseNets>>;
+  try {
+    loadedNets = await createFeatureReuseNets({
+      ort,
+      model: await pipe.unetBytes(),
+      card,
+      label: `${pipe.label}/unet/model.onnx`,
+      points: pointsList,
+      skipInapplicable: true,
+      maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    });
+  } catch (err) {
+    await pipe.release();
+    throw new CliError((err as Error).message);
+  }
+  // The run of another seed: the same conditioning, other initial latents (sample() draws them from the seed).
+  const baseRun = (seed: number): Omit<SampleOptions, 'model'> => ({ ...prepared.run, seed });
+  const guided = prepared.run.guidance !== undefined;
+  return {
+    label: opts.pipeline!,
+    meta: { prompt: opts.prompt, negativePrompt: opts.negativePrompt ?? '', size: [prepared.height, prepared.width] },
+    schedule: pipe.setup.schedule,
+    ...loadedNets,
+    baseRun,
+    conditional: true,
+    labels: null,
+    plain: async (netBatch) => {
+      const unet = await pipe.unet(h, w);
+      return { predict: (x, call, cond) => unet.predict(x, call, cond), release: async () => void netBatch };
+    },
+    // A guided network batch is [negative; prompt] rows, as sample() stacks them.
+    measureCond: (netBatch) => {
+      if (!guided) return pipe.promptRows(opts.guidance === 0 ? negativePrompt : prompt, netBatch);
+      const half = netBatch / 2;
+      const u = pipe.promptRows(negativePrompt, half);
+      const c = pipe.promptRows(prompt, half);
+      const data = new Float32Array(u.encoderHiddenStates!.length * 2);
+      data.set(u.encoderHiddenStates!, 0);
+      data.set(c.encoderHiddenStates!, u.encoderHiddenStates!.length);
+      return { encoderHiddenStates: data, encoderHiddenShape: u.encoderHiddenShape! };
+    },
+    release: () => pipe.release(),
+  };
+}
+
 /** Register `autofr` on a commander program. */
 export function registerAutofr(program: Command): Command {
   return program
@@ -117,6 +299,16 @@ export function registerAutofr(program: Command): Command {
     )
     .addOption(new Option('-m, --model <path>', 'ONNX diffusion model (default: the bundled models/fashion-unet.onnx)'))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
+    .addOption(
+      new Option(
+        '--pipeline <dir>',
+        'a Stable-Diffusion ONNX pipeline folder: search on its UNet with --prompt (the policy is for txt2img --fr-policy)',
+      ).conflicts('model'),
+    )
+    .addOption(new Option('-p, --prompt <text>', 'with --pipeline: the prompt whose embeddings the UNet is run with'))
+    .addOption(new Option('--negative-prompt <text>', 'with --pipeline: the guidance branch\'s prompt (default "")'))
+    .addOption(new Option('--height <px>', 'with --pipeline: image height (multiple of 8)').argParser(intArg(8, 4096)))
+    .addOption(new Option('--width <px>', 'with --pipeline: image width (multiple of 8)').argParser(intArg(8, 4096)))
     .addOption(new Option('-s, --solver <name>', 'solver').default('ddim'))
     .addOption(new Option('--steps <n>', 'grid intervals').argParser(intArg(1)))
     .addOption(
@@ -172,74 +364,30 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
   checkOutputPath(opts.out); // before the search: a bad --out must not cost it
-  const modelPath = opts.model ?? bundledModelPath();
-  const card = loadModelCard(opts.card ?? cardPathFor(modelPath));
-  const setup = cardSamplingSetup(card);
   const pointsList = opts.points
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
   const biases = parseBiases(opts.biases);
-  const labelsFor = (n: number) => Array.from({ length: n }, (_, i) => i % Math.max(1, setup.numClasses));
-  const budgetSteps = opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? AUTOFR_DEFAULT_NFE };
-  // Every run of the search: the card's settings for the solver, the guidance/label rule of `sample`.
-  const runFor = (seed: number, classConditional: boolean): Omit<SampleOptions, 'model'> => {
-    try {
-      return sampleOptionsFromCard(setup, {
-        solver: opts.solver,
-        ...budgetSteps,
-        guidance: opts.guidance,
-        ...(classConditional && opts.guidance !== 0 ? { classLabels: labelsFor(opts.samples) } : {}),
-        classConditional,
-        batch: opts.samples,
-        seed,
-      });
-    } catch (err) {
-      throw new CliError(err instanceof SampleRequestError ? `${err.message} (--guidance)` : (err as Error).message);
-    }
-  };
-  runFor(opts.seed, setup.numClasses > 0); // refuse a bad request before the graphs are cut
   const ort = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
-  let loadedNets: Awaited<ReturnType<typeof createFeatureReuseNets>>;
-  try {
-    loadedNets = await createFeatureReuseNets({
-      ort,
-      model: readModelBytes(modelPath),
-      card,
-      label: modelPath,
-      points: pointsList,
-      skipInapplicable: true,
-      // A guided call of the measured batch runs as one network batch, as `bench` runs it.
-      maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
-      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-    });
-  } catch (err) {
-    throw new CliError((err as Error).message);
-  }
-  const { nets, skipped } = loadedNets;
+  const source = opts.pipeline !== undefined ? await pipelineSource(opts, ort, pointsList) : await modelSource(opts, ort, pointsList);
+  const { nets, skipped, baseRun, conditional, schedule } = source;
   for (const s of skipped) log(`autofr: reuse points ${s.points} do not apply: ${s.reason}`);
   const first = [...nets.values()][0]!;
-  const conditional = first.signature.classLabels !== undefined && setup.numClasses > 0;
-  const baseRun = (seed: number) => runFor(seed, conditional);
   const guided = baseRun(opts.seed).guidance !== undefined;
   const solver = baseRun(opts.seed).solver!;
   const calls = await plannedCalls({ ...baseRun(opts.seed), model: first });
+  const budgetSteps = opts.steps !== undefined ? { steps: opts.steps } : { nfe: opts.nfe ?? AUTOFR_DEFAULT_NFE };
 
   // Measure the cost of each kind of call on the network batch the policy will run at.
   const costSamples = opts.costBatch ?? opts.samples;
   const netBatch = guided ? 2 * costSamples : costSamples;
-  const plain = await OnnxDiffusionModel.create({
-    ort,
-    model: readModelBytes(modelPath),
-    card,
-    maxBatch: Math.max(64, netBatch),
-    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-  });
-  const cond = conditional ? { classLabels: labelsFor(netBatch) } : undefined;
+  const plain = await source.plain(netBatch);
+  const cond = source.measureCond(netBatch);
   const measured: AutofrReport['measured'] = {};
   const costs: PointsCost[] = [];
   for (const [name, net] of nets) {
-    const m = await measureCallCost(net, { batch: netBatch, schedule: setup.schedule, t: 500, ...(cond ? { cond } : {}), plain, repeats: opts.repeats });
+    const m = await measureCallCost(net, { batch: netBatch, schedule, t: 500, ...(cond ? { cond } : {}), plain, repeats: opts.repeats });
     measured[name] = { ...m, macsRatio: net.graphs.flops.ratio };
     // A keyframe pass is the full graph plus cache outputs: it cannot cost less than a full call, so a
     // measured fraction below 1 is timing noise and is raised to 1.
@@ -320,7 +468,8 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
     ...result.policy,
     meta: {
       tool: 'rediffuse autofr',
-      model: modelPath,
+      model: source.label,
+      ...source.meta,
       solver,
       ...budgetSteps,
       guidance: baseRun(opts.seed).guidance?.scale ?? (conditional && opts.guidance === 0 ? 0 : 1),
@@ -328,7 +477,7 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
       budgetKind: opts.budgetKind,
       cost: result.cost,
       objective: { train: rows[0]!.trainMse, heldout: rows[0]!.heldoutMse, metric: 'final-sample MSE vs full computation, same noise and labels' },
-      seeds: { train: opts.seed, heldout: opts.heldoutSeed, samples: opts.samples, labels: conditional ? labelsFor(opts.samples) : null },
+      seeds: { train: opts.seed, heldout: opts.heldoutSeed, samples: opts.samples, labels: source.labels },
       measured,
       comparison: rows,
       evaluations: result.evaluations,
@@ -339,6 +488,7 @@ export async function runAutofrCommand(opts: AutofrCommandOptions): Promise<Auto
   };
   const output = writeFileAtomic(opts.out, `${JSON.stringify(policy, null, 2)}\n`);
   for (const net of nets.values()) await net.release();
+  await source.release();
   const report: AutofrReport = {
     output,
     policy,

@@ -18,7 +18,14 @@ import {
   type ScoreMixing,
   type SampleOptions,
 } from '../../core/index.js';
-import { type FeatureReuseOnnxModel, createFeatureReuseSetup, normalizeReusePoints, type ModelCard, type OrtModuleLike } from '../../model/index.js';
+import {
+  type FeatureReuseOnnxModel,
+  type FeatureReuseRunSetup,
+  createFeatureReuseSetup,
+  normalizeReusePoints,
+  type ModelCard,
+  type OrtModuleLike,
+} from '../../model/index.js';
 import { readModelBytes } from '../../node/index.js';
 import { CliError, intArg, numberArg } from '../cli-error.js';
 
@@ -207,38 +214,42 @@ export async function setupFeatureReuse(
     );
   }
   const { model, net, policy } = setup;
-  const planned = countCalls(policy);
   return {
     model,
     net,
     policy,
     notes: setup.notes,
-    report() {
-      const s = model.stats;
-      const ns = net.stats;
-      return {
-        policy: {
-          calls: policy.calls,
-          keyframes: policy.keyframes,
-          mixing: policy.mixing,
-          points: net.pointsName,
-          source: f.frPolicy ?? `uniform interval ${f.frInterval}`,
-        },
-        fullCalls: s.keyframe,
-        reuseCalls: s.reuse,
-        skippedSteps: s.skip,
-        planned,
-        points: net.points.map((p) => ({ name: p.name, kind: p.kind, shape: p.shape })),
-        cacheBytes: ns.peakCacheBytes,
-        cacheBytesPerSample: ns.cacheBytesPerSample,
-        reuseMacsRatio: ns.reuseMacsRatio,
-        keyframeMs: s.keyframeMs,
-        reuseMs: s.reuseMs,
-        msPerKeyframe: s.keyframe ? s.keyframeMs / s.keyframe : 0,
-        msPerReuse: s.reuse ? s.reuseMs / s.reuse : 0,
-      };
-    },
+    report: () => featureReuseReport(setup, f.frPolicy ?? `uniform interval ${f.frInterval}`),
     release: () => net.release(),
+  };
+}
+
+/**
+ * The report of a feature-reuse run (after `sample()`): calls by kind from the wrapper's stats
+ * (full, reuse, skipped), the policy as planned, the cached tensors and their memory, ms per kind.
+ * `source` says where the keyframes came from (the policy file, or `uniform interval M`).
+ */
+export function featureReuseReport(
+  setup: Pick<FeatureReuseRunSetup<FeatureReuseOnnxModel>, 'model' | 'net' | 'policy'>,
+  source: string,
+): FeatureReuseReport {
+  const { model, net, policy } = setup;
+  const s = model.stats;
+  const ns = net.stats;
+  return {
+    policy: { calls: policy.calls, keyframes: policy.keyframes, mixing: policy.mixing, points: net.pointsName, source },
+    fullCalls: s.keyframe,
+    reuseCalls: s.reuse,
+    skippedSteps: s.skip,
+    planned: countCalls(policy),
+    points: net.points.map((p) => ({ name: p.name, kind: p.kind, shape: p.shape })),
+    cacheBytes: ns.peakCacheBytes,
+    cacheBytesPerSample: ns.cacheBytesPerSample,
+    reuseMacsRatio: ns.reuseMacsRatio,
+    keyframeMs: s.keyframeMs,
+    reuseMs: s.reuseMs,
+    msPerKeyframe: s.keyframe ? s.keyframeMs / s.keyframe : 0,
+    msPerReuse: s.reuse ? s.reuseMs / s.reuse : 0,
   };
 }
 

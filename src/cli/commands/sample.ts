@@ -43,6 +43,9 @@ import {
 
 /** Parsed options of `rediffuse sample` (commander's camel-cased names). */
 export interface SampleCommandOptions extends FeatureReuseFlags {
+  /** Refused with a pointer to `txt2img` (a pipeline folder is not one model). */
+  pipeline?: string;
+  prompt?: string;
   solver?: string;
   sampler?: string;
   eta?: number;
@@ -114,7 +117,7 @@ export interface SampleReport {
   featureReuse: FeatureReuseReport | null;
 }
 
-const SOLVER_OPTION_FLAGS: readonly (keyof SampleCommandOptions)[] = ['eta', 'order', 'variant', 'solverType', 'lowerOrderFinal'];
+const SOLVER_OPTION_FLAGS = ['eta', 'order', 'variant', 'solverType', 'lowerOrderFinal'] as const;
 
 function solverHelp(): string {
   return listSolvers()
@@ -181,6 +184,8 @@ export function registerSampleCommand(program: Command): Command {
     .addOption(new Option('-q, --quiet', 'print nothing on success, no progress bar'))
     .addOption(new Option('--no-progress', 'no progress bar (there is none when stderr is not a terminal anyway)'))
     .addOption(new Option('--reference', 'use the closed-form Gaussian reference model (development)').hideHelp())
+    .addOption(new Option('--pipeline <dir>', 'a Stable-Diffusion pipeline folder: refused, run rediffuse txt2img').hideHelp())
+    .addOption(new Option('--prompt <text>', 'a prompt: refused, run rediffuse txt2img').hideHelp())
     .addHelpText(
       'after',
       [
@@ -279,7 +284,10 @@ function resolveRows(opts: SampleCommandOptions, card: ModelCard | undefined, co
 }
 
 /** Solver options from the flags, then -O pairs (on top of the scheduler config's, which `sampleOptionsFromCard` adds). */
-function solverOptionsFrom(opts: SampleCommandOptions): Record<string, unknown> {
+/** The solver options the flags give (--eta, --order, --variant, --solver-type, --lower-order-final, -O); `txt2img` shares them. */
+export function solverOptionsFrom(
+  opts: Pick<SampleCommandOptions, 'eta' | 'order' | 'variant' | 'solverType' | 'lowerOrderFinal' | 'solverOpt'>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of SOLVER_OPTION_FLAGS) {
     const v = opts[key];
@@ -300,6 +308,12 @@ function requestError(err: unknown): CliError {
 
 /** Run `rediffuse sample` with parsed options (exported for in-process tests). */
 export async function runSampleCommand(opts: SampleCommandOptions): Promise<SampleReport> {
+  if (opts.pipeline !== undefined || opts.prompt !== undefined) {
+    throw new CliError(
+      `sample runs one ONNX diffusion model; a Stable-Diffusion pipeline folder with a prompt runs with rediffuse txt2img --pipeline DIR --prompt "…" ` +
+        '(the same solver, PFDiff and --fr-* flags)',
+    );
+  }
   if (opts.spacing !== undefined && !(TIMESTEP_SPACINGS as readonly string[]).includes(opts.spacing)) {
     throw new CliError(`unknown spacing "${opts.spacing}": use one of ${TIMESTEP_SPACINGS.join(', ')}`);
   }

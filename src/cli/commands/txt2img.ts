@@ -4,28 +4,46 @@
  * as one PNG (the images side by side) atomically.
  * @packageDocumentation
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { listSolvers, TIMESTEP_SPACINGS, type TimestepSpacing } from '../../core/index.js';
-import { writeFileAtomic, checkOutputPath, decodePng, encodePng, nodePipelineReader } from '../../node/index.js';
-import { type RgbaImage } from '../../index.js';
-import { type OrtModuleLike, parseNpy, StableDiffusionPipeline, type TextToImageRequest } from '../../model/index.js';
+import { listSolvers, TIMESTEP_SPACINGS, type StepInfo, type TimestepSpacing } from '../../core/index.js';
+import { parseNpy, StableDiffusionPipeline, type FeatureReuseChoice, type OrtModuleLike, type TextToImageRequest } from '../../model/index.js';
+import { checkOutputPath, decodePng, encodePng, nodePipelineReader, writeFileAtomic, type RgbaImage } from '../../node/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
+import {
+  addFeatureReuseOptions,
+  checkFeatureReuseFlags,
+  featureReuseReport,
+  formatFeatureReuseLine,
+  reuseChoiceFromFlags,
+  wantsFeatureReuse,
+  type FeatureReuseFlags,
+  type FeatureReuseReport,
+} from './feature-reuse-options.js';
+import { solverOptionsFrom } from './sample.js';
 import { createProgress } from '../progress.js';
 
 /** Parsed options of `rediffuse txt2img`. */
-export interface Txt2ImgOptions {
+export interface Txt2ImgOptions extends FeatureReuseFlags {
   pipeline: string;
   prompt: string;
   negativePrompt?: string;
   solver?: string;
+  /** An A1111/ComfyUI sampler name instead of `solver`. */
+  sampler?: string;
   eta?: number;
+  order?: number;
+  variant?: string;
+  solverType?: string;
+  lowerOrderFinal?: boolean;
   solverOpt?: Record<string, unknown>;
   nfe?: number;
   steps?: number;
   spacing?: string;
   pfdiff?: { k: number; h: number };
+  pfdiffQuantity?: 'epsilon' | 'x0' | 'v';
   guidance: number;
   guidanceRescale: number;
   height?: number;
@@ -37,8 +55,8 @@ export interface Txt2ImgOptions {
   initialLatents?: string;
   image?: string;
   strength?: number;
-  frInterval?: number;
-  frPoints?: string;
+  /** Write one small preview PNG per step here (`step-001.png` …; latent resolution, images side by side). */
+  previewDir?: string;
   out: string;
   json?: boolean;
   quiet?: boolean;
@@ -60,12 +78,13 @@ export interface Txt2ImgReport {
   seed: number;
   wallMs: number;
   loadMs: number;
-  featureReuse: { keyframe: number; reuse: number } | null;
+  /** FRDiff feature reuse (--fr-interval / --fr-policy): calls by kind (full, reuse, skipped), cache memory, ms per kind — as `sample` reports it. */
+  featureReuse: FeatureReuseReport | null;
 }
 
 /** Register `txt2img` on a commander program. */
 export function registerTxt2Img(program: Command): Command {
-  return program
+  const cmd = program
     .command('txt2img')
     .description('text to image with a Stable-Diffusion ONNX pipeline folder (diffusers / Optimum export: model_index.json, unet/, text_encoder/, …)')
     .requiredOption('--pipeline <dir>', 'the pipeline folder (e.g. from optimum-cli export onnx --model <id> <dir>)')
@@ -79,7 +98,13 @@ export function registerTxt2Img(program: Command): Command {
           .join(', ')}`,
       ),
     )
+    .addOption(new Option('--sampler <name>', 'an A1111/ComfyUI sampler name instead of --solver, e.g. "DPM++ 2M Karras", "Euler a"').conflicts('solver'))
     .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
+    .addOption(new Option('--order <n>', 'solver option: order (unipc and dpm_solver 1–3, lms 1–4)').argParser(intArg(1, 4)))
+    .addOption(new Option('--variant <name>', "solver option: UniPC variant 'bh1' or 'bh2'"))
+    .addOption(new Option('--solver-type <name>', "solver option: DPM-Solver++ second-order form 'midpoint' or 'heun'"))
+    .addOption(new Option('--lower-order-final', 'solver option: use lower order in the final steps (multistep solvers)'))
+    .addOption(new Option('--no-lower-order-final', 'solver option: keep the full order to the end'))
     .addOption(
       new Option('-O, --solver-opt <key=value>', 'any other solver option, repeatable').argParser(
         (v: string, prev: Record<string, unknown> | undefined) => parseSolverOption(v, prev ?? {}),
@@ -89,6 +114,9 @@ export function registerTxt2Img(program: Command): Command {
     .addOption(new Option('--steps <n>', "grid intervals (diffusers' num_inference_steps)").argParser(intArg(1)))
     .addOption(new Option('--spacing <name>', `timestep spacing: ${TIMESTEP_SPACINGS.join(', ')} (default: the scheduler config's)`))
     .addOption(new Option('--pfdiff <k_h>', 'PFDiff timestep skipping, e.g. 2_1').argParser(parsePfdiff))
+    .addOption(
+      new Option('--pfdiff-quantity <quantity>', 'PFDiff with a first-order solver: the stored, reused model output').choices(['epsilon', 'x0', 'v']),
+    )
     .addOption(
       new Option('-g, --guidance <scale>', 'classifier-free guidance scale w (1 = prompt only, 0 = negative prompt only)')
         .argParser(numberArg(0))
@@ -104,17 +132,22 @@ export function registerTxt2Img(program: Command): Command {
       new Option('--image <file.png>', 'image to image: start from this PNG (sides multiples of 8; needs vae_encoder/)').conflicts('initialLatents'),
     )
     .addOption(new Option('--strength <s>', 'image to image: share of the grid to run, in (0, 1] (default 0.8)').argParser(numberArg(0, 1)))
-    .addOption(new Option('--fr-interval <M>', 'FRDiff feature reuse: a keyframe every M model calls').argParser(intArg(1)))
-    .addOption(new Option('--fr-points <name>', 'FRDiff reuse points: frdiff, residual, deepcache, deepcache:N or tensor names (default frdiff)'))
     .addOption(new Option('-b, --batch-size <n>', 'largest UNet batch per run').argParser(intArg(1, 4096)))
     .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
     .addOption(new Option('-o, --out <path>', 'PNG to write').default('rediffuse-txt2img.png'))
+    .addOption(
+      new Option(
+        '--preview-dir <dir>',
+        "write a preview PNG per step (step-001.png …): the step's x̂0 at latent resolution through a linear latent→RGB map fitted to the VAE",
+      ),
+    )
     .addOption(new Option('--json', 'print a JSON report'))
     .addOption(new Option('-q, --quiet', 'print nothing on success'))
     .addOption(new Option('--no-progress', 'no progress bar'))
     .action(async (opts: Txt2ImgOptions) => {
       await runTxt2Img(opts);
     });
+  return addFeatureReuseOptions(cmd);
 }
 
 /** Images side by side in one RGBA raster. */
@@ -135,8 +168,18 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
   if (opts.spacing !== undefined && !(TIMESTEP_SPACINGS as readonly string[]).includes(opts.spacing)) {
     throw new CliError(`unknown spacing "${opts.spacing}": use one of ${TIMESTEP_SPACINGS.join(', ')}`);
   }
-  if (opts.frPoints !== undefined && opts.frInterval === undefined) throw new CliError('--fr-points needs --fr-interval M');
+  if (opts.pfdiffQuantity !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-quantity needs --pfdiff k_h');
+  checkFeatureReuseFlags(opts);
+  // the policy file read and checked, the points normalised, before anything loads
+  const featureReuse: FeatureReuseChoice | undefined = wantsFeatureReuse(opts) ? reuseChoiceFromFlags(opts) : undefined;
   checkOutputPath(opts.out); // before anything loads
+  if (opts.previewDir !== undefined) {
+    try {
+      mkdirSync(opts.previewDir, { recursive: true });
+    } catch (err) {
+      throw new CliError(`--preview-dir ${opts.previewDir}: ${(err as Error).message}; pass a folder that can be created`);
+    }
+  }
   let initialLatents: Float32Array | undefined;
   if (opts.initialLatents !== undefined) {
     try {
@@ -173,7 +216,7 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
       throw new CliError((err as Error).message);
     }
     const loadMs = performance.now() - t0;
-    const solverOptions = { ...(opts.eta !== undefined ? { eta: opts.eta } : {}), ...(opts.solverOpt ?? {}) };
+    const solverOptions = solverOptionsFrom(opts);
     const req: TextToImageRequest = {
       prompt: opts.prompt,
       negativePrompt: opts.negativePrompt ?? '',
@@ -184,18 +227,25 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
       ...(opts.height !== undefined ? { height: opts.height } : {}),
       ...(opts.width !== undefined ? { width: opts.width } : {}),
       ...(opts.solver !== undefined ? { solver: opts.solver } : {}),
+      ...(opts.sampler !== undefined ? { sampler: opts.sampler } : {}),
       ...(Object.keys(solverOptions).length ? { solverOptions } : {}),
       ...(opts.steps !== undefined ? { steps: opts.steps } : opts.nfe !== undefined ? { nfe: opts.nfe } : {}),
       ...(opts.spacing !== undefined ? { spacing: opts.spacing as TimestepSpacing } : {}),
-      ...(opts.pfdiff ? { pfdiff: opts.pfdiff } : {}),
+      ...(opts.pfdiff ? { pfdiff: { ...opts.pfdiff, ...(opts.pfdiffQuantity ? { quantity: opts.pfdiffQuantity } : {}) } } : {}),
       ...(initialLatents ? { initialLatents } : {}),
-      ...(opts.frInterval !== undefined
-        ? { featureReuse: { keyframes: { interval: opts.frInterval }, ...(opts.frPoints ? { points: opts.frPoints } : {}) } }
-        : {}),
+      ...(featureReuse ? { featureReuse } : {}),
       onStep: (info) => {
         if (info.step === 0) progress.start(info.steps, 'sampling');
         progress.update(info.step + 1);
       },
+      ...(opts.previewDir !== undefined
+        ? {
+            onPreview: (info: StepInfo, images: RgbaImage[]) => {
+              const name = `step-${String(info.step + 1).padStart(3, '0')}.png`;
+              writeFileAtomic(join(opts.previewDir!, name), encodePng(sideBySide(images)));
+            },
+          }
+        : {}),
       signal,
     };
     let result;
@@ -205,7 +255,8 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
         : await pipe.textToImage(req);
     } catch (err) {
       if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
-      throw new CliError((err as Error).message);
+      const msg = (err as Error).message;
+      throw new CliError(opts.frPolicy !== undefined && /reuse policy/.test(msg) ? `${opts.frPolicy}: ${msg}` : msg);
     } finally {
       progress.stop();
     }
@@ -227,13 +278,17 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
       seed: opts.seed,
       wallMs: result.run.wallMs,
       loadMs,
-      featureReuse: result.featureReuse ? { keyframe: result.featureReuse.keyframe.calls, reuse: result.featureReuse.reuse.calls } : null,
+      featureReuse: result.featureReuseSetup
+        ? featureReuseReport(result.featureReuseSetup, opts.frPolicy ?? `uniform interval ${opts.frInterval}`)
+        : null,
     };
+    if (!opts.quiet) for (const note of result.featureReuseSetup?.notes ?? []) process.stderr.write(`rediffuse: warning: ${note}\n`);
     if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (!opts.quiet) {
       process.stdout.write(
         `wrote ${output} (${opts.count} × ${im.width}×${im.height}; ${report.solver}, ${report.calls} UNet calls, ${(report.wallMs / 1000).toFixed(2)} s)\n`,
       );
+      if (report.featureReuse) process.stdout.write(`${formatFeatureReuseLine(report.featureReuse)}\n`);
     }
     return report;
   } finally {

@@ -105,3 +105,36 @@ export function checkPipelineParts(
     }
   }
 }
+
+/** The UNet inputs of SDXL's extra conditioning (Optimum's names): the pooled text embedding and the size/crop ids. */
+export const SDXL_UNET_INPUTS = ['text_embeds', 'time_ids'] as const;
+
+/**
+ * SDXL's extra conditioning — a second text encoder (`text_encoder_2/`, CLIPTextModelWithProjection)
+ * whose pooled `text_embeds` and the size/crop `time_ids` the UNet takes — is checked before any
+ * model call: a folder whose second text encoder and UNet disagree (one without the other) is refused
+ * as parts of different exports; a consistent SDXL folder is refused as not supported by this
+ * version (its UNet would otherwise fail on its first call, or run without the conditioning it was
+ * trained with).
+ */
+export function checkSdxlConditioning(label: string, facts: { hasTextEncoder2: boolean; unetInputs: readonly string[] }): void {
+  const extra = SDXL_UNET_INPUTS.filter((n) => facts.unetInputs.includes(n));
+  if (facts.hasTextEncoder2 && extra.length === 0) {
+    throw new PipelineFolderError(
+      `${label} has text_encoder_2/ (SDXL's second text encoder) but unet/model.onnx takes no text_embeds or time_ids ` +
+        `(its inputs: ${facts.unetInputs.join(', ')}): the UNet and the text encoders come from different exports — use the parts of one export`,
+    );
+  }
+  if (!facts.hasTextEncoder2 && extra.length > 0) {
+    throw new PipelineFolderError(
+      `${label}: unet/model.onnx takes ${extra.join(' and ')} (SDXL's extra conditioning) but the folder has no text_encoder_2/model.onnx to compute them: ` +
+        'copy text_encoder_2/ and tokenizer_2/ from the same export (optimum-cli export onnx writes them for SDXL)',
+    );
+  }
+  if (facts.hasTextEncoder2) {
+    throw new PipelineFolderError(
+      `${label} is an SDXL pipeline (text_encoder_2/, UNet inputs ${extra.join(', ')}): this version of rediffuse runs single-text-encoder ` +
+        "Stable-Diffusion folders (SD 1.x, 2.x, SD-Turbo, LCM) and does not compute SDXL's pooled text_embeds and time_ids yet — use an SD 1.x/2.x export",
+    );
+  }
+}

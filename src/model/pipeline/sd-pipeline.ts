@@ -24,12 +24,20 @@ import type { RgbaImage } from '../../io/image-grid.js';
 import { sampleOptionsFromCard } from '../card-sample-options.js';
 import { cardSamplingSetup, parseModelCard, type CardSamplingSetup, type ModelCard } from '../model-card.js';
 import type { FeatureReuseOnnxModel, FeatureReuseOnnxStats } from '../feature-reuse-onnx-model.js';
-import { createFeatureReuseSetup, type FeatureReuseChoice } from '../feature-reuse-setup.js';
+import { createFeatureReuseSetup, type FeatureReuseChoice, type FeatureReuseRunSetup } from '../feature-reuse-setup.js';
 import { OnnxDiffusionModel } from '../onnx-backend.js';
 import { createOnnxSession, onnxSessionOptions } from '../onnx-session.js';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../ort-types.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
-import { checkPipelineParts, intField, readPipelineConfigs, PipelineFolderError, type PipelineConfigs } from './pipeline-config.js';
+import { fitLatentRgbProjection, previewLatents, type LatentRgbProjection } from './latent-preview.js';
+import {
+  checkPipelineParts,
+  checkSdxlConditioning,
+  intField,
+  readPipelineConfigs,
+  PipelineFolderError,
+  type PipelineConfigs,
+} from './pipeline-config.js';
 import type { PipelineFileReader } from './pipeline-files.js';
 
 /** Options of {@link StableDiffusionPipeline.load}. */
@@ -73,6 +81,8 @@ export interface TextToImageRequest {
   seed?: number;
   /** Solver (registry name or alias). Default: the folder's scheduler (PNDM → `plms`). */
   solver?: string;
+  /** An A1111/ComfyUI sampler name ("DPM++ 2M Karras", "Euler a") instead of `solver`. */
+  sampler?: string;
   solverOptions?: Record<string, unknown>;
   /** Model-call budget, or grid intervals (diffusers' `num_inference_steps`). Default 20 calls. */
   nfe?: number;
@@ -90,8 +100,14 @@ export interface TextToImageRequest {
   featureReuse?: FeatureReuseChoice;
   /** Wrap the UNet model (recording, counting) before sampling; applied over feature reuse when both are given. */
   wrapModel?: (unet: DiffusionModel) => DiffusionModel | Promise<DiffusionModel>;
-  /** After each step: the step info and a cheap RGB preview of the latents. */
+  /** After each step: the step info and a cheap RGB preview of the latents (`preview()` maps `info.x`). */
   onStep?: (info: StepInfo, preview: () => RgbaImage[]) => void | Promise<void>;
+  /**
+   * After each step: a preview per sample, h × w = latent resolution (H/8 × W/8), RGBA, of the
+   * solver's latest x̂₀ when it has one (the image the step points at), else of the state x, through
+   * the pipeline's fitted linear latent → RGB map ({@link StableDiffusionPipeline.latentRgbProjection}).
+   */
+  onPreview?: (info: StepInfo, images: RgbaImage[]) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -105,6 +121,21 @@ export interface ImageToImageRequest extends TextToImageRequest {
   latentMode?: 'sample' | 'mean';
   /** ε of x_{t0} = α·z₀ + σ·ε instead of seeded noise. */
   noise?: Float32Array;
+}
+
+/** What {@link StableDiffusionPipeline.sampleRun} returns. */
+export interface PipelineSampleRun {
+  /** `sample()` options without the model. */
+  readonly run: Omit<SampleOptions, 'model'>;
+  readonly prompt: PromptEmbedding;
+  readonly negativePrompt: PromptEmbedding;
+  readonly batch: number;
+  /** Image size in pixels. */
+  readonly height: number;
+  readonly width: number;
+  /** Latent size (pixels / VAE factor). */
+  readonly latentHeight: number;
+  readonly latentWidth: number;
 }
 
 /** What {@link StableDiffusionPipeline.textToImage} returns. */
@@ -121,6 +152,11 @@ export interface TextToImageResult {
   readonly run: SampleResult;
   /** Feature reuse's calls per kind and cache memory, when it was on. */
   readonly featureReuse?: FeatureReuseOnnxStats;
+  /**
+   * The feature-reuse setup of the run, when it was on: the policy over the run's calls, the wrapper
+   * (`model.stats`: full, reuse and skipped calls) and the network (released; its stats and points stay readable).
+   */
+  readonly featureReuseSetup?: FeatureReuseRunSetup<FeatureReuseOnnxModel>;
 }
 
 /** A loaded Stable-Diffusion pipeline (see the module notes). */
@@ -145,6 +181,8 @@ export class StableDiffusionPipeline {
   private vaeEncoder: Promise<OrtSessionLike> | undefined;
   private readonly unets = new Map<string, Promise<OnnxDiffusionModel>>();
   private readonly cardFor: (shape: readonly number[]) => ModelCard;
+  private projection: Promise<LatentRgbProjection> | undefined;
+  private fittedProjection: LatentRgbProjection | undefined;
 
   private constructor(
     opts: StableDiffusionLoadOptions,
@@ -208,7 +246,16 @@ export class StableDiffusionPipeline {
     };
     const textHidden = lastDim(textEncoder.outputMetadata, 'last_hidden_state');
     const unetContextDim = lastDim(unetProbe.inputMetadata, 'encoder_hidden_states');
+    const unetInputs = [...unetProbe.inputNames];
     await unetProbe.release?.();
+    const index2 = configs.modelIndex['text_encoder_2'];
+    const hasTextEncoder2 = (await reader.exists('text_encoder_2/model.onnx')) || (Array.isArray(index2) && index2.some((v) => v !== null));
+    try {
+      checkSdxlConditioning(reader.label, { hasTextEncoder2, unetInputs });
+    } catch (err) {
+      await textEncoder.release?.();
+      throw err;
+    }
     checkPipelineParts(reader.label, configs, { tokenizerVocab: tokenizer.vocabSize, textHidden, unetContextDim });
     if (!textEncoder.inputNames.includes('input_ids') || !textEncoder.outputNames.includes('last_hidden_state')) {
       throw new PipelineFolderError(
@@ -363,10 +410,34 @@ export class StableDiffusionPipeline {
     return this.vaeEncoder;
   }
 
-  private async generate(
+  /**
+   * The `sample()` options of a text-to-image request without the model: the folder's scheduler
+   * settings for the solver and budget, the prompt's embedding as `cond` (batch rows), the negative
+   * prompt's as the guidance branch, the initial latents, the step callbacks. What `textToImage`
+   * samples with; Auto-FR and the bench run the UNet with it (`unet(latentHeight, latentWidth)` or
+   * the bytes of {@link unetBytes}, with {@link unetCard}). Throws on a bad request before any model call but the text encoder's.
+   */
+  async sampleRun(req: TextToImageRequest): Promise<PipelineSampleRun> {
+    return this.prepare(req, undefined);
+  }
+
+  /** The UNet's ONNX bytes (to cut feature-reuse graphs from). */
+  async unetBytes(): Promise<Uint8Array> {
+    return typeof this.unetSource === 'string' ? this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
+  }
+
+  /** An embedding repeated as `rows` conditioning rows (the UNet's `encoder_hidden_states` of a batch). */
+  promptRows(e: PromptEmbedding, rows: number): Conditioning {
+    const per = e.hiddenStates.length;
+    const data = new Float32Array(per * rows);
+    for (let b = 0; b < rows; b++) data.set(e.hiddenStates, b * per);
+    return { encoderHiddenStates: data, encoderHiddenShape: e.shape };
+  }
+
+  private async prepare(
     req: TextToImageRequest,
     start: { z0: Float32Array; strength: number; noise?: Float32Array } | undefined,
-  ): Promise<TextToImageResult> {
+  ): Promise<PipelineSampleRun> {
     const f = this.vaeFactor;
     const dflt = (intField(this.configs.unet, 'sample_size') ?? 64) * f;
     const height = req.height ?? dflt;
@@ -386,6 +457,7 @@ export class StableDiffusionPipeline {
       classConditional: false,
       guidance: 1,
       ...(req.solver !== undefined ? { solver: req.solver } : {}),
+      ...(req.sampler !== undefined ? { sampler: req.sampler } : {}),
       ...(req.solverOptions ? { solverOptions: req.solverOptions } : {}),
       ...(req.nfe !== undefined ? { nfe: req.nfe } : {}),
       ...(req.steps !== undefined ? { steps: req.steps } : {}),
@@ -424,25 +496,38 @@ export class StableDiffusionPipeline {
     }
     const prompt = await this.encodePrompt(req.prompt);
     const negativePrompt = await this.encodePrompt(req.negativePrompt ?? '');
-    const rows = (e: PromptEmbedding): Conditioning => {
-      const per = e.hiddenStates.length;
-      const data = new Float32Array(per * batch);
-      for (let b = 0; b < batch; b++) data.set(e.hiddenStates, b * per);
-      return { encoderHiddenStates: data, encoderHiddenShape: e.shape };
-    };
+    const projection = req.onStep || req.onPreview ? await this.latentRgbProjection() : undefined;
+    const rows = (e: PromptEmbedding) => this.promptRows(e, batch);
     const guided = scale !== 0 && scale !== 1;
     const runOptions: Omit<SampleOptions, 'model'> = {
       ...options,
       cond: rows(scale === 0 ? negativePrompt : prompt),
       ...(guided ? { guidance: { scale, rescale, uncond: rows(negativePrompt) } } : {}),
       ...(req.initialLatents ? { initialNoise: req.initialLatents } : {}),
-      ...(req.onStep ? { onStep: (info: StepInfo) => req.onStep!(info, () => this.preview(info.x, batch, h, w)) } : {}),
+      ...(req.onStep || req.onPreview
+        ? {
+            onStep: async (info: StepInfo) => {
+              if (req.onPreview) await req.onPreview(info, this.preview(info.x0 ?? info.x, batch, h, w, projection));
+              if (req.onStep) await req.onStep(info, () => this.preview(info.x, batch, h, w, projection));
+            },
+          }
+        : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     };
+    return { run: runOptions, prompt, negativePrompt, batch, height, width, latentHeight: h, latentWidth: w };
+  }
+
+  private async generate(
+    req: TextToImageRequest,
+    start: { z0: Float32Array; strength: number; noise?: Float32Array } | undefined,
+  ): Promise<TextToImageResult> {
+    const prep = await this.prepare(req, start);
+    const { run: runOptions, prompt, negativePrompt, batch, height, width, latentHeight: h, latentWidth: w } = prep;
     let fr: FeatureReuseOnnxModel | undefined;
+    let frSetup: FeatureReuseRunSetup<FeatureReuseOnnxModel> | undefined;
     let model: DiffusionModel;
     if (req.featureReuse) {
-      const bytes = typeof this.unetSource === 'string' ? await this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
+      const bytes = await this.unetBytes();
       const setup = await createFeatureReuseSetup({
         ort: this.opts.ort,
         model: bytes,
@@ -454,6 +539,7 @@ export class StableDiffusionPipeline {
         ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
         ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
       });
+      frSetup = setup;
       fr = setup.net;
       model = setup.model;
     } else {
@@ -476,34 +562,36 @@ export class StableDiffusionPipeline {
       negativePrompt,
       run,
       ...(fr ? { featureReuse: fr.stats } : {}),
+      ...(frSetup ? { featureReuseSetup: frSetup } : {}),
     };
   }
 
   /**
-   * A cheap preview of latents, one image per sample at latent resolution (h × w): latent channels
-   * 0, 1, 2 as R, G, B, each stretched over its own min…max — not the VAE's colours, only where the
-   * structure forms (decode the final latents for the image).
+   * The linear latent → RGB map of this pipeline's VAE decoder (see `latent-preview.ts`), fitted by
+   * least squares on one decode of 2 × N(0, I) latents of 16 × 16 (a fixed seed) on first use, then cached.
    */
-  preview(latents: ArrayLike<number>, batch: number, h: number, w: number): RgbaImage[] {
-    const out: RgbaImage[] = [];
-    const plane = h * w;
-    const C = this.latentChannels;
-    for (let b = 0; b < batch; b++) {
-      const data = new Uint8Array(plane * 4).fill(255);
-      for (let c = 0; c < Math.min(3, C); c++) {
-        const off = (b * C + c) * plane;
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (let p = 0; p < plane; p++) {
-          lo = Math.min(lo, latents[off + p]!);
-          hi = Math.max(hi, latents[off + p]!);
-        }
-        const span = hi > lo ? hi - lo : 1;
-        for (let p = 0; p < plane; p++) data[p * 4 + c] = Math.round(((latents[off + p]! - lo) / span) * 255);
-      }
-      out.push({ width: w, height: h, data });
-    }
-    return out;
+  latentRgbProjection(): Promise<LatentRgbProjection> {
+    this.projection ??= (async () => {
+      const [batch, h, w] = [2, 16, 16];
+      const C = this.latentChannels;
+      const z = Float32Array.from(gaussianBatch(0x7e57ab1e, batch, C * h * w));
+      const decoded = await this.decode(z, batch, h, w);
+      const proj = fitLatentRgbProjection(z, decoded, { batch, channels: C, height: h, width: w, factor: this.vaeFactor });
+      this.fittedProjection = proj;
+      return proj;
+    })();
+    return this.projection;
+  }
+
+  /**
+   * A cheap preview of latents [B, C, h, w]: one h × w RGB image per sample through the fitted linear
+   * map ({@link latentRgbProjection}, awaited first, or a map given). Not the VAE's image: the colours
+   * and layout as they form, at latent resolution.
+   */
+  preview(latents: ArrayLike<number>, batch: number, h: number, w: number, projection?: LatentRgbProjection): RgbaImage[] {
+    const proj = projection ?? this.fittedProjection;
+    if (!proj) throw new Error('preview needs the latent → RGB map: await pipeline.latentRgbProjection() first');
+    return previewLatents(latents, batch, h, w, proj);
   }
 
   /** Free every session. */
