@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { runAutofrCommand, type AutofrCommandOptions } from '../src/cli/commands/autofr.js';
 import { runTxt2Img } from '../src/cli/commands/txt2img.js';
 import { countCalls, type ReusePolicy } from '../src/core/index.js';
+import { fixtureRequest } from './helpers/txt2img.js';
 
 const DIR = 'test/fixtures/tiny-sd-pipeline';
 
@@ -61,19 +62,7 @@ describe('rediffuse autofr --pipeline', () => {
     assert.ok(Math.abs(report.budget - (5 + 3 * ratio) / 10) < 1e-9, `budget ${report.budget} vs ratio ${ratio}`);
     for (const row of report.comparison) assert.ok(Number.isFinite(row.heldoutMse) && row.heldoutMse >= 0);
     const planned = countCalls(policy);
-    const run = await runTxt2Img({
-      pipeline: DIR,
-      prompt: 'a photo of a cat',
-      guidance: 7.5,
-      guidanceRescale: 0,
-      count: 1,
-      seed: 0,
-      solver: 'ddim',
-      steps: 10,
-      frPolicy: out,
-      out: join(tmp, 'fr.png'),
-      quiet: true,
-    });
+    const run = await runTxt2Img(fixtureRequest(join(tmp, 'fr.png'), { solver: 'ddim', steps: 10, frPolicy: out }));
     const fr = run.featureReuse!;
     assert.deepEqual(fr.policy.keyframes, policy.keyframes);
     assert.deepEqual([fr.fullCalls, fr.reuseCalls, fr.skippedSteps], [planned.keyframe, planned.reuse, planned.skip]);

@@ -17,6 +17,7 @@ import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { nodePipelineReader } from '../src/node/pipeline-folder.js';
 import { runTxt2Img } from '../src/cli/commands/txt2img.js';
 import { decodePng } from '../src/io/png.js';
+import { fixtureRequest } from './helpers/txt2img.js';
 
 const DIR = 'test/fixtures/tiny-sd-pipeline';
 
@@ -91,19 +92,7 @@ describe('pipeline previews', () => {
   it('txt2img --preview-dir writes step-001.png … step-004.png, 8×8 each', async () => {
     const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-preview-'));
     const dir = join(tmp, 'steps');
-    await runTxt2Img({
-      pipeline: DIR,
-      prompt: 'a photo of a cat',
-      guidance: 7.5,
-      guidanceRescale: 0,
-      count: 1,
-      seed: 0,
-      solver: 'ddim',
-      steps: 4,
-      previewDir: dir,
-      out: join(tmp, 'out.png'),
-      quiet: true,
-    });
+    await runTxt2Img(fixtureRequest(join(tmp, 'out.png'), { solver: 'ddim', steps: 4, previewDir: dir }));
     assert.deepEqual(readdirSync(dir).sort(), ['step-001.png', 'step-002.png', 'step-003.png', 'step-004.png']);
     const png = decodePng(new Uint8Array(readFileSync(join(dir, 'step-004.png'))));
     assert.deepEqual([png.width, png.height], [8, 8]);

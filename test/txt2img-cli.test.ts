@@ -10,23 +10,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { runTxt2Img, type Txt2ImgOptions } from '../src/cli/commands/txt2img.js';
 import { decodePng } from '../src/io/png.js';
+import { fixtureRequest } from './helpers/txt2img.js';
 
 const DIR = 'test/fixtures/tiny-sd-pipeline';
 const ref = JSON.parse(readFileSync(`${DIR}/reference.json`, 'utf8')) as {
   runs: Record<'ddim' | 'pndm', { decoded_image: { values: number[] }; timesteps: number[] }>;
 };
-const base = (out: string): Txt2ImgOptions => ({
-  pipeline: DIR,
-  prompt: 'a photo of a cat',
-  guidance: 7.5,
-  guidanceRescale: 0,
-  count: 1,
-  seed: 0,
-  steps: 4,
-  initialLatents: `${DIR}/initial_latents.npy`,
-  out,
-  quiet: true,
-});
+const base = (out: string): Txt2ImgOptions => fixtureRequest(out, { steps: 4, initialLatents: `${DIR}/initial_latents.npy` });
 
 describe('rediffuse txt2img', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-txt2img-'));

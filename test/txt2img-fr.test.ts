@@ -12,20 +12,10 @@ import assert from 'node:assert/strict';
 import { runTxt2Img, type Txt2ImgOptions } from '../src/cli/commands/txt2img.js';
 import { runSampleCommand, type SampleCommandOptions } from '../src/cli/commands/sample.js';
 import { decodePng } from '../src/io/png.js';
+import { fixtureRequest } from './helpers/txt2img.js';
 
 const DIR = 'test/fixtures/tiny-sd-pipeline';
-const base = (out: string): Txt2ImgOptions => ({
-  pipeline: DIR,
-  prompt: 'a photo of a cat',
-  guidance: 7.5,
-  guidanceRescale: 0,
-  count: 1,
-  seed: 0,
-  solver: 'ddim',
-  nfe: 10,
-  out,
-  quiet: true,
-});
+const base = (out: string): Txt2ImgOptions => fixtureRequest(out, { solver: 'ddim', nfe: 10 });
 
 describe('rediffuse txt2img --fr-*', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-txt2img-fr-'));
