@@ -41,12 +41,10 @@ import {
   type FeatureReuseReport,
 } from './feature-reuse-options.js';
 
-/** Parsed options of `rediffuse sample` (commander's camel-cased names). */
-export interface SampleCommandOptions extends FeatureReuseFlags {
-  /** Refused with a pointer to `txt2img` (a pipeline folder is not one model). */
-  pipeline?: string;
-  prompt?: string;
+/** The solver, budget and PFDiff flags `sample` and `txt2img` share (commander's camel-cased names). */
+export interface SolverFlags {
   solver?: string;
+  /** An A1111/ComfyUI sampler name instead of `solver`. */
   sampler?: string;
   eta?: number;
   order?: number;
@@ -59,6 +57,13 @@ export interface SampleCommandOptions extends FeatureReuseFlags {
   spacing?: string;
   pfdiff?: { k: number; h: number };
   pfdiffQuantity?: 'epsilon' | 'x0' | 'v';
+}
+
+/** Parsed options of `rediffuse sample`. */
+export interface SampleCommandOptions extends FeatureReuseFlags, SolverFlags {
+  /** Refused with a pointer to `txt2img` (a pipeline folder is not one model). */
+  pipeline?: string;
+  prompt?: string;
   guidance?: number;
   guidanceRescale?: number;
   class: string;
@@ -283,10 +288,12 @@ function resolveRows(opts: SampleCommandOptions, card: ModelCard | undefined, co
   });
 }
 
-/** Solver options from the flags, then -O pairs (on top of the scheduler config's, which `sampleOptionsFromCard` adds). */
-/** The solver options the flags give (--eta, --order, --variant, --solver-type, --lower-order-final, -O); `txt2img` shares them. */
+/**
+ * The solver options the flags give (--eta, --order, --variant, --solver-type, --lower-order-final,
+ * then -O pairs); `sampleOptionsFromCard` puts them on top of the scheduler config's. `txt2img` shares it.
+ */
 export function solverOptionsFrom(
-  opts: Pick<SampleCommandOptions, 'eta' | 'order' | 'variant' | 'solverType' | 'lowerOrderFinal' | 'solverOpt'>,
+  opts: Pick<SolverFlags, 'eta' | 'order' | 'variant' | 'solverType' | 'lowerOrderFinal' | 'solverOpt'>,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of SOLVER_OPTION_FLAGS) {

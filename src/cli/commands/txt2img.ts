@@ -22,28 +22,14 @@ import {
   type FeatureReuseFlags,
   type FeatureReuseReport,
 } from './feature-reuse-options.js';
-import { solverOptionsFrom } from './sample.js';
+import { solverOptionsFrom, type SolverFlags } from './sample.js';
 import { createProgress } from '../progress.js';
 
 /** Parsed options of `rediffuse txt2img`. */
-export interface Txt2ImgOptions extends FeatureReuseFlags {
+export interface Txt2ImgOptions extends FeatureReuseFlags, SolverFlags {
   pipeline: string;
   prompt: string;
   negativePrompt?: string;
-  solver?: string;
-  /** An A1111/ComfyUI sampler name instead of `solver`. */
-  sampler?: string;
-  eta?: number;
-  order?: number;
-  variant?: string;
-  solverType?: string;
-  lowerOrderFinal?: boolean;
-  solverOpt?: Record<string, unknown>;
-  nfe?: number;
-  steps?: number;
-  spacing?: string;
-  pfdiff?: { k: number; h: number };
-  pfdiffQuantity?: 'epsilon' | 'x0' | 'v';
   guidance: number;
   guidanceRescale: number;
   height?: number;
