@@ -1,7 +1,7 @@
 /**
  * SDXL's extra conditioning is checked before any model call: a folder with text_encoder_2/ but a
- * UNet without text_embeds/time_ids, a UNet taking them without text_encoder_2/, and a consistent
- * SDXL folder (not supported by this version) are refused at load with the reason and the fix, and
+ * UNet without text_embeds/time_ids, a UNet taking them without text_encoder_2/, and an SDXL folder
+ * whose text encoders give no hidden states are refused at load with the reason and the fix, and
  * no session ever runs. The SDXL UNet is a graph built from bytes with Optimum's SDXL input names.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -127,18 +127,20 @@ describe('SDXL extra conditioning', () => {
     assert.match(r.err.message, /takes text_embeds and time_ids .* no text_encoder_2\/model\.onnx/);
     assert.equal(r.runs, 0);
   });
-  it('a consistent SDXL folder: refused as not supported yet, no model call', async () => {
+  it('an SDXL folder whose text encoders export no hidden states: refused, no model call', async () => {
     const files = new Map(base);
     files.set('unet/model.onnx', sdxlUnetOnnx());
     files.set('text_encoder_2/model.onnx', base.get('text_encoder/model.onnx')!);
     const r = await load(files);
-    assert.match(r.err!.message, /is an SDXL pipeline \(text_encoder_2\/, UNet inputs text_embeds, time_ids\)/);
+    assert.match(r.err!.message, /text_encoder\/model\.onnx lacks outputs hidden_states\.0 … hidden_states\.L \(its outputs: last_hidden_state/);
     assert.equal(r.runs, 0);
     // model_index.json naming text_encoder_2 counts as having it (a folder with the directory missing)
     const idx = JSON.parse(new TextDecoder().decode(base.get('model_index.json')!)) as Record<string, unknown>;
     const only = new Map(base);
     only.set('model_index.json', new TextEncoder().encode(JSON.stringify({ ...idx, text_encoder_2: ['transformers', 'CLIPTextModelWithProjection'] })));
     assert.match((await load(only)).err!.message, /has text_encoder_2\//);
+    only.set('unet/model.onnx', sdxlUnetOnnx());
+    assert.match((await load(only)).err!.message, /names text_encoder_2 but text_encoder_2\/model\.onnx is missing/);
   });
   it('checkSdxlConditioning alone: the SD 1.x inputs pass', () => {
     checkSdxlConditioning('x', { hasTextEncoder2: false, unetInputs: ['sample', 'timestep', 'encoder_hidden_states'] });

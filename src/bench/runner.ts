@@ -183,6 +183,19 @@ export function cellOptions(
   n: number,
   seed: number,
 ): Omit<SampleOptions, 'model'> {
+  if (setup.promptConditioning) {
+    // A pipeline's UNet: the card path without guidance, then the prompt's cond and guidance.
+    const base = sampleOptionsFromCard(setup.sampling, {
+      solver: cell.solver,
+      nfe: cell.nfe,
+      ...(cell.pfdiff ? { pfdiff: cell.pfdiff } : {}),
+      guidance: 1,
+      classConditional: false,
+      batch: n,
+      seed,
+    });
+    return { ...base, ...setup.promptConditioning(cell.guidance, n) };
+  }
   const labels = cellLabels(setup, cell.guidance, offset, n);
   try {
     return sampleOptionsFromCard(setup.sampling, {
@@ -205,6 +218,7 @@ export function cellOptions(
 
 /** Conditioning of the timing calls of a network batch of n (labels when the model takes them). */
 function timingCond(setup: BenchSetup, n: number): Conditioning | undefined {
+  if (setup.promptConditioning) return setup.promptConditioning(1, n).cond;
   const labels = cellLabels(setup, 1, 0, n);
   return labels ? { classLabels: labels } : undefined;
 }

@@ -42,8 +42,8 @@ export interface QualityMeter {
 
 /** Everything the runner needs about the model under test. */
 export interface BenchSetup {
-  /** `reference` (closed-form) or `onnx`. */
-  kind: 'reference' | 'onnx';
+  /** `reference` (closed-form), `onnx` or `pipeline` (a Stable-Diffusion folder's UNet on a prompt). */
+  kind: 'reference' | 'onnx' | 'pipeline';
   /** Model name (card name or `reference-gaussian`). */
   name: string;
   /** Absolute path of the model file (null for the reference model). */
@@ -61,6 +61,12 @@ export interface BenchSetup {
   nullLabel: number | undefined;
   /** Quality meter; absent when its files are missing (FD/accuracy are then reported as null). */
   meter: QualityMeter | undefined;
+  /**
+   * Text conditioning of a pipeline's UNet (`pipelineSetup`): the `sample()` fields `cond` and
+   * `guidance` of n samples at guidance g (the prompt's rows; at g ∉ {0, 1} guided against the
+   * negative prompt's, at g = 0 the negative prompt alone). Absent for label-conditioned models.
+   */
+  promptConditioning?: (guidance: number, n: number) => Pick<import('../core/index.js').SampleOptions, 'cond' | 'guidance'>;
   /** A feature-reuse-capable network for a reuse-point preset; absent when the model cannot reuse. */
   featureReuse?: (points: string | string[]) => Promise<FeatureReuseCapable>;
   /** Versions of the runtime pieces (onnxruntime etc.). */
@@ -272,6 +278,85 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
       await meter?.release?.();
     },
   };
+}
+
+/** Options of {@link pipelineSetup}. */
+export interface PipelineSetupOptions {
+  /** The Stable-Diffusion ONNX folder (diffusers / Optimum layout). */
+  dir: string;
+  prompt: string;
+  /** Default "". */
+  negativePrompt?: string;
+  /** Image size in pixels. Default: the UNet's sample_size × the VAE factor. */
+  height?: number;
+  width?: number;
+  threads?: number;
+  maxBatch?: number;
+  warn?: (msg: string) => void;
+}
+
+/**
+ * A benchmark on a pipeline's UNet: the latents [C, H/8, W/8] are the samples, the prompt's
+ * embeddings the conditioning (guided against the negative prompt's), the folder's scheduler config
+ * the sampling setup. There is no quality meter (no classifier exists for these images): only the
+ * trajectory error against the reference run applies. The model hash covers the UNet bytes, the
+ * prompts and the size, so a cell key changes with any of them.
+ */
+export async function pipelineSetup(opts: PipelineSetupOptions): Promise<BenchSetup> {
+  const warn = opts.warn ?? (() => {});
+  const { nodePipelineReader } = await import('../node/index.js');
+  const { StableDiffusionPipeline } = await import('../model/index.js');
+  const ort = await import('onnxruntime-node');
+  const pipe = await StableDiffusionPipeline.load({
+    ort: ort as unknown as import('../model/index.js').OrtModuleLike,
+    reader: nodePipelineReader(opts.dir),
+    maxBatch: opts.maxBatch ?? 64,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+  });
+  try {
+    const prep = await pipe.sampleRun({
+      prompt: opts.prompt,
+      negativePrompt: opts.negativePrompt ?? '',
+      guidanceScale: 1,
+      ...(opts.height !== undefined ? { height: opts.height } : {}),
+      ...(opts.width !== undefined ? { width: opts.width } : {}),
+    });
+    const { latentHeight: h, latentWidth: w } = prep;
+    const model = await pipe.unet(h, w);
+    const card = pipe.unetCard(h, w);
+    const sampling = cardSamplingSetup(card);
+    const bytes = await pipe.unetBytes();
+    const rows = (e: typeof prep.prompt, n: number) => pipe.promptRows(e, n, pipe.sdxl ? pipe.sdxlTimeIds(prep.height, prep.width) : undefined);
+    const promptConditioning = (g: number, n: number) => {
+      if (g === 0) return { cond: rows(prep.negativePrompt, n) };
+      if (g === 1) return { cond: rows(prep.prompt, n) };
+      return { cond: rows(prep.prompt, n), guidance: { scale: g, uncond: rows(prep.negativePrompt, n) } };
+    };
+    const featureReuse = await onnxFeatureReuseFactory(ort, bytes, card, opts.threads, opts.maxBatch ?? 64, warn);
+    const modelHash = sha256Hex(
+      canonicalJson({ unet: sha256Hex(bytes), prompt: opts.prompt, negativePrompt: opts.negativePrompt ?? '', size: [prep.height, prep.width] }),
+    );
+    return {
+      kind: 'pipeline',
+      name: `${pipe.label} (${prep.width}×${prep.height}, "${opts.prompt}")`,
+      modelPath: opts.dir,
+      modelHash,
+      model,
+      sampling,
+      schedule: sampling.schedule,
+      conditional: false,
+      numClasses: 0,
+      nullLabel: undefined,
+      meter: undefined,
+      promptConditioning,
+      ...(featureReuse ? { featureReuse } : {}),
+      versions: {},
+      release: () => pipe.release(),
+    };
+  } catch (e) {
+    await pipe.release();
+    throw e;
+  }
 }
 
 /**

@@ -18,7 +18,7 @@
  * fault), then the guided combination (finite inputs times a large w overflow: the scale's fault).
  * @packageDocumentation
  */
-import type { Conditioning, DiffusionModel, ModelCall, ModelCallOptions } from './model.js';
+import type { Conditioning, ConditioningInput, DiffusionModel, ModelCall, ModelCallOptions } from './model.js';
 import { sampleSize } from './model.js';
 import { convertPrediction } from './prediction.js';
 import { firstNonFinite, type NumArray } from './tensor.js';
@@ -106,7 +106,20 @@ export function unconditionalFor(cond: Conditioning | undefined, batch: number, 
       out.encoderHiddenStates = repeatRows(u.encoderHiddenStates, rows, batch, 'uncond.encoderHiddenStates');
       if (shape) out.encoderHiddenShape = shape;
     }
+    if (u.extra) {
+      const extra: Record<string, ConditioningInput> = {};
+      for (const [name, v] of Object.entries(u.extra)) {
+        const per = sampleSize(v.shape);
+        extra[name] = { data: repeatRows(v.data, v.data.length / per, batch, `uncond.extra.${name}`), shape: v.shape };
+      }
+      out.extra = extra;
+    }
     return out;
+  }
+  if (cond?.extra && Object.keys(cond.extra).length > 0) {
+    throw new Error(
+      `classifier-free guidance of a model with extra inputs (${Object.keys(cond.extra).join(', ')}) needs their unconditional rows: pass guidance.uncond with the same extra inputs`,
+    );
   }
   if (cond?.encoderHiddenStates) {
     throw new Error(
@@ -149,6 +162,32 @@ export function concatConditioning(a: Conditioning, b: Conditioning, batch: numb
     out.encoderHiddenStates = e;
     const shape = b.encoderHiddenShape ?? a.encoderHiddenShape;
     if (shape) out.encoderHiddenShape = shape;
+  }
+  if (a.extra || b.extra) {
+    const ka = Object.keys(a.extra ?? {}).sort();
+    const kb = Object.keys(b.extra ?? {}).sort();
+    if (ka.join(',') !== kb.join(',')) {
+      throw new Error(
+        `both halves of a guided batch need the same extra inputs: uncond has [${ka.join(', ')}], cond has [${kb.join(', ')}] — give uncond the same inputs`,
+      );
+    }
+    const extra: Record<string, ConditioningInput> = {};
+    for (const name of ka) {
+      const u = a.extra![name]!;
+      const c = b.extra![name]!;
+      const per = sampleSize(c.shape);
+      if (sampleSize(u.shape) !== per || u.data.length !== per * batch || c.data.length !== per * batch) {
+        throw new RangeError(
+          `extra input ${name}: expected ${batch} rows of [${c.shape.join(',')}] per half, got ${u.data.length} (uncond, [${u.shape.join(',')}]) ` +
+            `and ${c.data.length} (cond) values: give one row per sample`,
+        );
+      }
+      const d = new Float32Array(2 * per * batch);
+      d.set(u.data, 0);
+      d.set(c.data, per * batch);
+      extra[name] = { data: d, shape: c.shape };
+    }
+    out.extra = extra;
   }
   return out;
 }

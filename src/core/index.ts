@@ -12,7 +12,16 @@
 // tensors, noise and the model interface
 export type { NumArray } from './tensor.js';
 export { Rng, seedForSample, gaussianBatch } from './rng.js';
-export { sampleSize, modelCallAt, type Conditioning, type DiffusionModel, type ModelCall, type ModelCallOptions, type PredictionType } from './model.js';
+export {
+  sampleSize,
+  modelCallAt,
+  type Conditioning,
+  type ConditioningInput,
+  type DiffusionModel,
+  type ModelCall,
+  type ModelCallOptions,
+  type PredictionType,
+} from './model.js';
 export { now } from './clock.js';
 export { median, timeInterleaved, TIMING_WARMUP_ROUNDS, type InterleavedTiming } from './timing.js';
 export { convertPrediction, type Prediction } from './prediction.js';

@@ -17,6 +17,19 @@ export interface Conditioning {
   encoderHiddenStates?: Float32Array;
   /** Shape of one sample's encoder states, `[tokens, dim]`. */
   encoderHiddenShape?: readonly number[];
+  /**
+   * Further per-sample model inputs by input name (e.g. SDXL's pooled `text_embeds` [D] and
+   * `time_ids` [6]): `data` holds one row of `sampleSize(shape)` values per sample of the batch.
+   * Guidance batches them `[uncond; cond]` as it does the encoder states.
+   */
+  extra?: Readonly<Record<string, ConditioningInput>>;
+}
+
+/** One per-sample extra model input of a {@link Conditioning}: `batch` rows of shape `shape`, flattened. */
+export interface ConditioningInput {
+  readonly data: Float32Array;
+  /** Shape of one sample's row (without the batch dim), e.g. `[1280]` or `[6]`. */
+  readonly shape: readonly number[];
 }
 
 /** Options of one model call. */

@@ -38,6 +38,7 @@ export {
   toImages,
   type StableDiffusionLoadOptions,
   type PromptEmbedding,
+  type SdxlSizeConditioning,
   type TextToImageRequest,
   type TextToImageResult,
   type ImageToImageRequest,

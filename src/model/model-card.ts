@@ -15,9 +15,10 @@ import type { NoiseSchedule } from '../core/schedule/noise-schedule.js';
 
 /**
  * The role an ONNX input plays (docs/model-card.md, "inputs"): the four network roles, a constant,
- * or a value derived from the run (the sample's spatial size).
+ * a value derived from the run (the sample's spatial size), or `extra`: a per-sample input fed by
+ * name from the call's conditioning (`cond.extra[name]`, e.g. SDXL's `text_embeds` and `time_ids`).
  */
-export type ModelInputRole = 'sample' | 'timestep' | 'class_labels' | 'encoder_hidden_states' | 'constant' | 'image_height' | 'image_width';
+export type ModelInputRole = 'sample' | 'timestep' | 'class_labels' | 'encoder_hidden_states' | 'constant' | 'image_height' | 'image_width' | 'extra';
 
 /** The roles a card may give an input. */
 export const MODEL_INPUT_ROLES: readonly ModelInputRole[] = [
@@ -28,6 +29,7 @@ export const MODEL_INPUT_ROLES: readonly ModelInputRole[] = [
   'constant',
   'image_height',
   'image_width',
+  'extra',
 ];
 
 /** What the timestep input receives: the schedule's model time, or the VE noise level σ_t/α_t of the VP point. */

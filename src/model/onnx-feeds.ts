@@ -21,7 +21,7 @@
 import type { Conditioning, ModelCall } from '../core/model.js';
 import { firstNonFinite, type NumArray } from '../core/tensor.js';
 import { toFloat16Bits } from './float16.js';
-import type { OnnxExtraInput, OnnxSignature } from './onnx-signature.js';
+import type { OnnxExtraInput, OnnxInputBinding, OnnxSignature } from './onnx-signature.js';
 import type { OrtElementType, OrtModuleLike, OrtTensorData, OrtTensorLike } from './ort-types.js';
 
 /** What a {@link OnnxFeedBuilder} needs to know of its model. */
@@ -113,6 +113,7 @@ export class OnnxFeedBuilder {
     }
     const labels = this.labelsFor(batch, cond);
     const encoder = this.encoderFor(batch, cond);
+    const condRows = this.condInputsFor(batch, cond);
     const chunkCount = Math.ceil(batch / this.maxBatch);
     const chunk = (k: number): OnnxChunk => {
       if (!Number.isInteger(k) || k < 0 || k >= chunkCount) throw new RangeError(`chunk ${k} is out of range 0…${chunkCount - 1}`);
@@ -132,6 +133,9 @@ export class OnnxFeedBuilder {
           padRows(encoder.data, start, rows, feedRows, encoder.rowSize),
           [feedRows, ...encoder.shape],
         );
+      }
+      for (const c of condRows) {
+        feeds[c.binding.name] = this.floatTensor(c.binding.dtype, padRows(c.data, start, rows, feedRows, c.rowSize), [feedRows, ...c.shape]);
       }
       return { index: k, start, rows, feedRows, feeds };
     };
@@ -185,6 +189,52 @@ export class OnnxFeedBuilder {
       );
     }
     return { data, shape, rowSize };
+  }
+
+  /** The rows of each `extra` input (card role `extra`) from `cond.extra`, checked against the declared shape. */
+  private condInputsFor(batch: number, cond: Conditioning | undefined): (EncoderRows & { binding: OnnxInputBinding })[] {
+    const { label } = this.opts;
+    const bindings = this.opts.signature.condInputs ?? [];
+    const given = cond?.extra ?? {};
+    const names = new Set(bindings.map((b) => b.name));
+    for (const n of Object.keys(given)) {
+      if (!names.has(n)) {
+        throw new Error(
+          `${label} has no input "${n}" for cond.extra.${n}` +
+            (names.size ? ` (its extra inputs: ${[...names].join(', ')})` : ' (it takes no extra conditioning inputs)') +
+            ': drop it or load the model it was made for',
+        );
+      }
+    }
+    return bindings.map((binding) => {
+      const v = given[binding.name];
+      const declared = binding.shape.slice(1);
+      if (!v) {
+        throw new Error(
+          `${label} needs input ${binding.name} [batch,${declared.join(',')}] per sample: pass cond.extra.${binding.name} = { data, shape } (one row per sample)`,
+        );
+      }
+      const shape = [...v.shape];
+      const mismatch =
+        binding.shapeKnown !== false &&
+        binding.shape.length > 0 &&
+        (declared.length !== shape.length || declared.some((d, i) => typeof d === 'number' && d > 0 && d !== shape[i]));
+      if (mismatch) {
+        throw new RangeError(
+          `${label}: input ${binding.name} is declared [${binding.shape.join(',')}], got per-sample shape [${shape.join(',')}]: give rows of [${declared.join(',')}]`,
+        );
+      }
+      const rowSize = shape.reduce((a, b) => a * b, 1);
+      if (v.data.length !== batch * rowSize) {
+        throw new RangeError(
+          `${label}: cond.extra.${binding.name} has ${v.data.length} values, expected batch ${batch} × [${shape.join(',')}] = ${batch * rowSize}`,
+        );
+      }
+      const bad = firstNonFinite(v.data);
+      if (bad >= 0)
+        throw new RangeError(`${label}: cond.extra.${binding.name} holds ${v.data[bad]} (sample ${Math.floor(bad / rowSize)}): give finite values`);
+      return { binding, data: v.data, shape, rowSize };
+    });
   }
 
   private floatTensor(dtype: OrtElementType, values: ArrayLike<number>, dims: number[]): OrtTensorLike {

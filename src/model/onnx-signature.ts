@@ -59,6 +59,8 @@ export interface OnnxSignature {
   readonly timestepEncoding?: OnnxTimestepEncoding;
   /** Inputs fed constants or derived values. */
   readonly extras?: readonly OnnxExtraInput[];
+  /** Per-sample inputs fed by name from the call's `cond.extra` (card role `extra`). */
+  readonly condInputs?: readonly OnnxInputBinding[];
 }
 
 /** What recognition reads of a session: its input names and metadata and the model's own outputs. */
@@ -200,6 +202,8 @@ export function recogniseSignature(io: OnnxSessionIo, label: string, card: Model
     const value = cardInputs[n]?.value;
     extras.push({ binding: bind(n, r, EXTRA_TYPES), role: r, ...(value ? { value } : {}) });
   }
+  const condInputs: OnnxInputBinding[] = [];
+  for (const [n, r] of roleOf) if (r === 'extra') condInputs.push(bind(n, 'extra conditioning', FLOAT_TYPES));
   const timestep = bind(timeName, 'timestep', TIME_TYPES);
   const ts = timestep.shape;
   const rankOk = ts.length <= 1 || (ts.length === 2 && (ts[1] === 1 || ts[1] === -1 || typeof ts[1] === 'string'));
@@ -218,6 +222,7 @@ export function recogniseSignature(io: OnnxSessionIo, label: string, card: Model
       ? { timestepEncoding: { time: timeSpec.time ?? 'model_time', scale: timeSpec.scale ?? 1 } }
       : {}),
     ...(extras.length ? { extras } : {}),
+    ...(condInputs.length ? { condInputs } : {}),
   };
 }
 

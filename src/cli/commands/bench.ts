@@ -15,7 +15,7 @@ import { renderBenchPlots } from '../../bench/plots.js';
 import { assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/quick.js';
 import { writeReport } from '../../bench/report.js';
 import { pairedWallTime, runBench, type BenchEvent, type BenchResults } from '../../bench/runner.js';
-import { onnxSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
+import { onnxSetup, pipelineSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
 import { BenchStore } from '../../bench/store.js';
 import { bundledModelPath, checkOutputPath } from '../../node/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, threadsArg } from '../cli-error.js';
@@ -47,6 +47,10 @@ export interface BenchCommandOptions {
   json?: boolean;
   quiet?: boolean;
   progress?: boolean;
+  /** A Stable-Diffusion ONNX folder: bench its UNet on `prompt`'s embeddings (trajectory error only). */
+  pipeline?: string;
+  prompt?: string;
+  negativePrompt?: string;
 }
 
 /** What {@link runBenchCommand} returns. */
@@ -113,6 +117,9 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('-o, --out <dir>', 'output folder; finished cells there are reused (default bench/out/<grid name>)'))
     .addOption(new Option('-m, --model <path>', "model: an .onnx file, a bundled name (fashion-unet, fashion-dit) or 'reference' (overrides the grid's)"))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
+    .addOption(new Option('--pipeline <dir>', "bench a Stable-Diffusion ONNX folder's UNet on --prompt (trajectory error, calls, wall time)"))
+    .addOption(new Option('--prompt <text>', 'with --pipeline: the prompt whose embeddings condition every cell'))
+    .addOption(new Option('--negative-prompt <text>', 'with --pipeline: the guidance branch\'s prompt (default "")'))
     .addOption(new Option('--solvers <list>', 'grid from flags: solvers, comma-separated').argParser(splitList))
     .addOption(new Option('--nfe <list>', 'grid from flags: NFE values, comma-separated').argParser(intList))
     .addOption(new Option('--pfdiff <list>', 'grid from flags: none, k_h or best, comma-separated (default none)').argParser(splitList))
@@ -191,8 +198,10 @@ export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
       if (!opts.solvers || !opts.nfe) throw new CliError('a grid from flags needs both --solvers and --nfe (or pass --grid FILE / --quick)');
       raw = {
         name: 'cli',
-        model: opts.model ?? 'fashion-unet',
+        model: opts.pipeline ?? opts.model ?? 'fashion-unet',
         seeds: { seed: opts.seed ?? 0, count: opts.count ?? 64, batch: opts.batch ?? Math.min(opts.count ?? 64, 64) },
+        // A pipeline's UNet has no quality meter (no classifier for SD images): trajectory error only; CFG at 7.5 by default.
+        ...(opts.pipeline !== undefined ? { metrics: { fd: false, accuracy: false, kid: false, trajectory: true }, guidance: [7.5] } : {}),
         runs: [
           {
             solvers: opts.solvers,
@@ -268,9 +277,30 @@ function fmtMs(ms: number): string {
   return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
+/** The pipeline flags, checked against the grid before anything loads. */
+function checkPipelineFlags(opts: BenchCommandOptions, grid: BenchGrid): void {
+  if (opts.pipeline === undefined) {
+    if (opts.prompt !== undefined || opts.negativePrompt !== undefined) throw new CliError('--prompt/--negative-prompt need --pipeline DIR');
+    return;
+  }
+  if (opts.quick) throw new CliError('--quick runs the bundled fashion models; drop --quick and give --solvers/--nfe or --grid FILE with --pipeline');
+  if (opts.model !== undefined || opts.card !== undefined) throw new CliError('--pipeline DIR names the model: drop --model/--card');
+  if (opts.prompt === undefined || opts.prompt === '')
+    throw new CliError('--pipeline DIR needs --prompt TEXT (the embeddings every cell is conditioned on)');
+  const asked = (['fd', 'accuracy', 'kid'] as const).filter((k) => grid.metrics[k]);
+  if (asked.length > 0) {
+    throw new CliError(
+      `metrics ${asked.join(', ')} need a classifier of the images, and there is none for Stable-Diffusion images: ` +
+        'a pipeline bench reports trajectory error vs the reference run, calls and wall time — set metrics: {fd: false, accuracy: false, kid: false} in the grid',
+    );
+  }
+  if (!grid.metrics.trajectory) throw new CliError('a pipeline bench measures trajectory error: set metrics.trajectory: true in the grid');
+}
+
 /** Run `rediffuse bench` with parsed options (exported for in-process use and tests). */
 export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?: BenchSetup): Promise<BenchCommandResult> {
   const grid = gridFromOptions(opts);
+  checkPipelineFlags(opts, grid);
   const outDir = resolve(opts.out ?? `bench/out/${grid.name}`);
   // Every output is checked before the model loads: a bad path must not cost a run.
   checkOutputPath(outDir, { kind: 'folder' });
@@ -280,7 +310,20 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
   const signal = interruptSignal();
-  const setup = setupOverride ?? (await setupForGrid(grid, (m) => say(`warning: ${m}`), opts.card));
+  const warn = (m: string) => say(`warning: ${m}`);
+  const setup =
+    setupOverride ??
+    (opts.pipeline !== undefined
+      ? await pipelineSetup({
+          dir: opts.pipeline,
+          prompt: opts.prompt!,
+          ...(opts.negativePrompt !== undefined ? { negativePrompt: opts.negativePrompt } : {}),
+          ...(grid.threads !== undefined ? { threads: grid.threads } : {}),
+          warn,
+        }).catch((e: unknown) => {
+          throw new CliError(`cannot load pipeline ${opts.pipeline} (${(e as Error).message})`);
+        })
+      : await setupForGrid(grid, warn, opts.card));
   const tty = !opts.quiet && opts.progress !== false && process.stderr.isTTY;
   const bar = tty
     ? new cliProgress.SingleBar(

@@ -77,7 +77,7 @@ export function intField(config: Readonly<Record<string, unknown>>, key: string)
 export function checkPipelineParts(
   label: string,
   configs: PipelineConfigs,
-  facts: { tokenizerVocab: number; textHidden?: number | undefined; unetContextDim?: number | undefined },
+  facts: { tokenizerVocab: number; textHidden?: number | undefined; unetContextDim?: number | undefined; textHidden2?: number | undefined },
 ): void {
   const vocab = intField(configs.textEncoder, 'vocab_size');
   if (vocab !== undefined && facts.tokenizerVocab !== vocab) {
@@ -88,9 +88,15 @@ export function checkPipelineParts(
   }
   const hidden: [number, string][] = [];
   const cross: [number, string][] = [];
-  if (facts.textHidden !== undefined) hidden.push([facts.textHidden, 'text_encoder/model.onnx last_hidden_state']);
   const hs = intField(configs.textEncoder, 'hidden_size');
-  if (hs !== undefined) hidden.push([hs, 'text_encoder/config.json hidden_size']);
+  if (facts.textHidden2 !== undefined) {
+    // SDXL: the UNet attends to [enc1; enc2] concatenated on the feature axis.
+    const h1 = facts.textHidden ?? hs;
+    if (h1 !== undefined) hidden.push([h1 + facts.textHidden2, 'text_encoder + text_encoder_2 hidden states, concatenated']);
+  } else {
+    if (facts.textHidden !== undefined) hidden.push([facts.textHidden, 'text_encoder/model.onnx last_hidden_state']);
+    if (hs !== undefined) hidden.push([hs, 'text_encoder/config.json hidden_size']);
+  }
   if (facts.unetContextDim !== undefined) cross.push([facts.unetContextDim, 'unet/model.onnx encoder_hidden_states']);
   const ca = configs.unet['cross_attention_dim'];
   if (typeof ca === 'number') cross.push([ca, 'unet/config.json cross_attention_dim']);
@@ -113,11 +119,10 @@ export const SDXL_UNET_INPUTS = ['text_embeds', 'time_ids'] as const;
  * SDXL's extra conditioning — a second text encoder (`text_encoder_2/`, CLIPTextModelWithProjection)
  * whose pooled `text_embeds` and the size/crop `time_ids` the UNet takes — is checked before any
  * model call: a folder whose second text encoder and UNet disagree (one without the other) is refused
- * as parts of different exports; a consistent SDXL folder is refused as not supported by this
- * version (its UNet would otherwise fail on its first call, or run without the conditioning it was
- * trained with).
+ * as parts of different exports (its UNet would otherwise fail on its first call, or run without the
+ * conditioning it was trained with). Returns whether the folder is a consistent SDXL folder.
  */
-export function checkSdxlConditioning(label: string, facts: { hasTextEncoder2: boolean; unetInputs: readonly string[] }): void {
+export function checkSdxlConditioning(label: string, facts: { hasTextEncoder2: boolean; unetInputs: readonly string[] }): boolean {
   const extra = SDXL_UNET_INPUTS.filter((n) => facts.unetInputs.includes(n));
   if (facts.hasTextEncoder2 && extra.length === 0) {
     throw new PipelineFolderError(
@@ -131,10 +136,11 @@ export function checkSdxlConditioning(label: string, facts: { hasTextEncoder2: b
         'copy text_encoder_2/ and tokenizer_2/ from the same export (optimum-cli export onnx writes them for SDXL)',
     );
   }
-  if (facts.hasTextEncoder2) {
+  if (facts.hasTextEncoder2 && extra.length !== SDXL_UNET_INPUTS.length) {
     throw new PipelineFolderError(
-      `${label} is an SDXL pipeline (text_encoder_2/, UNet inputs ${extra.join(', ')}): this version of rediffuse runs single-text-encoder ` +
-        "Stable-Diffusion folders (SD 1.x, 2.x, SD-Turbo, LCM) and does not compute SDXL's pooled text_embeds and time_ids yet — use an SD 1.x/2.x export",
+      `${label}: unet/model.onnx takes ${extra.join(', ')} but not ${SDXL_UNET_INPUTS.filter((n) => !extra.includes(n)).join(', ')}: ` +
+        'an SDXL UNet takes both text_embeds and time_ids — re-export the UNet with Optimum',
     );
   }
+  return facts.hasTextEncoder2;
 }

@@ -12,6 +12,15 @@
  * guidance rule, `card-sample-options.ts`). Initial latents are N(0, I) of shape
  * [4, H/8, W/8] (or given); the image is vae_decoder(latents / scaling_factor), mapped from [−1, 1]
  * to 8-bit RGB as diffusers' `(x/2 + 0.5).clamp(0, 1)·255` rounded.
+ *
+ * SDXL folders (`text_encoder_2/`, UNet inputs `text_embeds` and `time_ids`), as diffusers'
+ * `StableDiffusionXLPipeline` (Podell et al. 2023, §2.2): the prompt embedding is the penultimate
+ * hidden state of each encoder (Optimum's `hidden_states.{L−1}` of an export with hidden states),
+ * concatenated on the feature axis; the pooled embedding is `text_embeds` of the second encoder; the
+ * size/crop conditioning is time_ids = [orig_h, orig_w, crop_top, crop_left, target_h, target_w]
+ * per sample. Under guidance the negative rows carry the negative prompt's embeddings, or zeros for
+ * both when the folder's `force_zeros_for_empty_prompt` (default true) is set and the negative prompt
+ * is empty or absent (diffusers zeroes when it is not given; the CLI's default is the empty prompt).
  * @packageDocumentation
  */
 import type { Conditioning, DiffusionModel } from '../../core/model.js';
@@ -62,6 +71,18 @@ export interface PromptEmbedding {
   readonly hiddenStates: Float32Array;
   /** [tokens, dim]. */
   readonly shape: readonly [number, number];
+  /** SDXL: the second encoder's pooled `text_embeds` [D2] (the UNet's `text_embeds` input). */
+  readonly pooled?: Float32Array;
+}
+
+/** SDXL's micro-conditioning of a request (`time_ids`), in pixels. */
+export interface SdxlSizeConditioning {
+  /** (h, w) of the training image the model should imitate. Default: the output size. */
+  originalSize?: readonly [number, number];
+  /** (top, left) of the crop. Default (0, 0). */
+  cropsCoordsTopLeft?: readonly [number, number];
+  /** (h, w) the model should aim at. Default: the output size. */
+  targetSize?: readonly [number, number];
 }
 
 /** A text-to-image request (every field optional but the prompt). */
@@ -73,6 +94,8 @@ export interface TextToImageRequest {
   guidanceScale?: number;
   /** Guidance rescale φ ∈ [0, 1]. Default 0. */
   guidanceRescale?: number;
+  /** SDXL folders only: the `time_ids` sizes (see {@link SdxlSizeConditioning}). */
+  sdxl?: SdxlSizeConditioning;
   /** Image size in pixels (multiples of the VAE factor 8). Default: the UNet's sample_size × 8. */
   height?: number;
   width?: number;
@@ -174,8 +197,12 @@ export class StableDiffusionPipeline {
   /** The text encoder's hidden size. */
   readonly hiddenSize: number;
   readonly label: string;
+  /** Whether the folder is SDXL (second text encoder, UNet `text_embeds` and `time_ids`). */
+  readonly sdxl: boolean;
   private readonly opts: StableDiffusionLoadOptions;
   private readonly textEncoder: OrtSessionLike;
+  private readonly textEncoder2: OrtSessionLike | undefined;
+  private readonly tokenizer2: ClipTokenizer | undefined;
   private readonly vaeDecoder: OrtSessionLike;
   private readonly unetSource: string | Uint8Array;
   private vaeEncoder: Promise<OrtSessionLike> | undefined;
@@ -193,6 +220,8 @@ export class StableDiffusionPipeline {
       vaeDecoder: OrtSessionLike;
       unetSource: string | Uint8Array;
       hiddenSize: number;
+      textEncoder2?: OrtSessionLike;
+      tokenizer2?: ClipTokenizer;
     },
   ) {
     this.opts = opts;
@@ -203,6 +232,10 @@ export class StableDiffusionPipeline {
     this.vaeDecoder = parts.vaeDecoder;
     this.unetSource = parts.unetSource;
     this.hiddenSize = parts.hiddenSize;
+    this.textEncoder2 = parts.textEncoder2;
+    this.tokenizer2 = parts.tokenizer2;
+    this.sdxl = parts.textEncoder2 !== undefined;
+    const sdxlInputs = this.sdxl ? { text_embeds: { role: 'extra' as const }, time_ids: { role: 'extra' as const } } : {};
     const sf = this.configs.vae['scaling_factor'];
     this.scalingFactor = typeof sf === 'number' && sf > 0 ? sf : 0.18215;
     const blocks = this.configs.vae['block_out_channels'];
@@ -216,7 +249,7 @@ export class StableDiffusionPipeline {
           name: `${this.label} unet`,
           scheduler_config: schedulerConfig,
           sample_size: shape,
-          inputs: { timestep: { role: 'timestep' } },
+          inputs: { timestep: { role: 'timestep' }, ...sdxlInputs },
           ...(typeof unetConfig['prediction_type'] === 'string' ? { prediction_type: unetConfig['prediction_type'] } : {}),
         },
         `${this.label}/scheduler/scheduler_config.json`,
@@ -250,13 +283,36 @@ export class StableDiffusionPipeline {
     await unetProbe.release?.();
     const index2 = configs.modelIndex['text_encoder_2'];
     const hasTextEncoder2 = (await reader.exists('text_encoder_2/model.onnx')) || (Array.isArray(index2) && index2.some((v) => v !== null));
+    let sdxl: { textEncoder2: OrtSessionLike; tokenizer2: ClipTokenizer } | undefined;
     try {
-      checkSdxlConditioning(reader.label, { hasTextEncoder2, unetInputs });
+      if (checkSdxlConditioning(reader.label, { hasTextEncoder2, unetInputs })) {
+        if (!(await reader.exists('text_encoder_2/model.onnx'))) {
+          throw new PipelineFolderError(
+            `${reader.label}/model_index.json names text_encoder_2 but text_encoder_2/model.onnx is missing: copy it from the same export`,
+          );
+        }
+        const tokenizer2 = (await reader.exists('tokenizer_2/vocab.json')) ? await ClipTokenizer.load(reader, 'tokenizer_2') : tokenizer;
+        const textEncoder2 = await createOnnxSession(ort, await source('text_encoder_2'), sessionOptions, `${reader.label}/text_encoder_2/model.onnx`);
+        sdxl = { textEncoder2, tokenizer2 };
+        checkSdxlEncoder(`${reader.label}/text_encoder/model.onnx`, textEncoder, false);
+        checkSdxlEncoder(`${reader.label}/text_encoder_2/model.onnx`, textEncoder2, true);
+      }
+      let textHidden2 = sdxl ? lastDim(sdxl.textEncoder2.outputMetadata, 'last_hidden_state') : undefined;
+      if (sdxl && textHidden2 === undefined && (await reader.exists('text_encoder_2/config.json'))) {
+        const c2 = JSON.parse(new TextDecoder().decode(await reader.readBytes('text_encoder_2/config.json'))) as Record<string, unknown>;
+        textHidden2 = intField(c2, 'hidden_size');
+      }
+      checkPipelineParts(reader.label, configs, {
+        tokenizerVocab: tokenizer.vocabSize,
+        textHidden,
+        unetContextDim,
+        ...(textHidden2 !== undefined ? { textHidden2 } : {}),
+      });
     } catch (err) {
       await textEncoder.release?.();
+      await sdxl?.textEncoder2.release?.();
       throw err;
     }
-    checkPipelineParts(reader.label, configs, { tokenizerVocab: tokenizer.vocabSize, textHidden, unetContextDim });
     if (!textEncoder.inputNames.includes('input_ids') || !textEncoder.outputNames.includes('last_hidden_state')) {
       throw new PipelineFolderError(
         `${reader.label}/text_encoder/model.onnx has inputs ${textEncoder.inputNames.join(', ')} and outputs ${textEncoder.outputNames.join(', ')}; ` +
@@ -265,7 +321,7 @@ export class StableDiffusionPipeline {
     }
     const vaeDecoder = await createOnnxSession(ort, await source('vae_decoder'), sessionOptions, `${reader.label}/vae_decoder/model.onnx`);
     const hiddenSize = textHidden ?? intField(configs.textEncoder, 'hidden_size') ?? 768;
-    return new StableDiffusionPipeline(opts, { tokenizer, configs, textEncoder, vaeDecoder, unetSource, hiddenSize });
+    return new StableDiffusionPipeline(opts, { tokenizer, configs, textEncoder, vaeDecoder, unetSource, hiddenSize, ...(sdxl ?? {}) });
   }
 
   /** The UNet's model card for latents [C, h, w]: the folder's scheduler config, the 0-d timestep as declared. */
@@ -293,20 +349,54 @@ export class StableDiffusionPipeline {
     return m;
   }
 
-  /** Tokenize and encode a prompt: `last_hidden_state` of the text encoder. */
+  /**
+   * Tokenize and encode a prompt: `last_hidden_state` of the text encoder; for SDXL the penultimate
+   * hidden states of both encoders concatenated on the feature axis, and the second encoder's pooled
+   * `text_embeds` (see the module notes).
+   */
   async encodePrompt(text: string): Promise<PromptEmbedding> {
     const ids = this.tokenizer.encode(text);
+    if (!this.textEncoder2) {
+      const { hidden, dim } = await this.runEncoder(this.textEncoder, ids, 'last');
+      return { inputIds: ids, hiddenStates: hidden, shape: [ids.length, dim] };
+    }
+    const ids2 = this.tokenizer2!.encode(text);
+    const e1 = await this.runEncoder(this.textEncoder, ids, 'penultimate');
+    const e2 = await this.runEncoder(this.textEncoder2, ids2, 'penultimate');
+    const T = ids.length;
+    if (ids2.length !== T)
+      throw new PipelineFolderError(`${this.label}: tokenizer_2 pads to ${ids2.length} tokens, tokenizer to ${T}: use the tokenizers of one export`);
+    const D = e1.dim + e2.dim;
+    const hidden = new Float32Array(T * D);
+    for (let t = 0; t < T; t++) {
+      hidden.set(e1.hidden.subarray(t * e1.dim, (t + 1) * e1.dim), t * D);
+      hidden.set(e2.hidden.subarray(t * e2.dim, (t + 1) * e2.dim), t * D + e1.dim);
+    }
+    return { inputIds: ids, hiddenStates: hidden, shape: [T, D], pooled: e2.pooled! };
+  }
+
+  /** One text encoder run: the last or the penultimate hidden state [tokens, dim] (and `text_embeds` when the export has it). */
+  private async runEncoder(
+    session: OrtSessionLike,
+    ids: readonly number[],
+    which: 'last' | 'penultimate',
+  ): Promise<{ hidden: Float32Array; dim: number; pooled?: Float32Array }> {
     const { Tensor } = this.opts.ort;
-    const meta = this.textEncoder.inputMetadata?.find((m) => m.name === 'input_ids');
+    const meta = session.inputMetadata?.find((m) => m.name === 'input_ids');
     const int32 = meta && meta.isTensor && meta.type === 'int32';
     const feed = int32
       ? new Tensor('int32', Int32Array.from(ids), [1, ids.length])
       : new Tensor('int64', BigInt64Array.from(ids.map((v) => BigInt(v))), [1, ids.length]);
-    const out = await this.textEncoder.run({ input_ids: feed });
+    const out = await session.run({ input_ids: feed });
     try {
-      const h = out['last_hidden_state']!;
-      const dim = h.dims[2]!;
-      return { inputIds: ids, hiddenStates: Float32Array.from(h.data as Float32Array), shape: [ids.length, dim] };
+      const name = which === 'last' ? 'last_hidden_state' : penultimateName(session.outputNames)!;
+      const h = out[name]!;
+      const pooled = out['text_embeds'];
+      return {
+        hidden: Float32Array.from(h.data as Float32Array),
+        dim: h.dims[2]!,
+        ...(pooled ? { pooled: Float32Array.from(pooled.data as Float32Array) } : {}),
+      };
     } finally {
       for (const v of Object.values(out)) v.dispose?.();
     }
@@ -426,12 +516,51 @@ export class StableDiffusionPipeline {
     return typeof this.unetSource === 'string' ? this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
   }
 
-  /** An embedding repeated as `rows` conditioning rows (the UNet's `encoder_hidden_states` of a batch). */
-  promptRows(e: PromptEmbedding, rows: number): Conditioning {
-    const per = e.hiddenStates.length;
-    const data = new Float32Array(per * rows);
-    for (let b = 0; b < rows; b++) data.set(e.hiddenStates, b * per);
-    return { encoderHiddenStates: data, encoderHiddenShape: e.shape };
+  /**
+   * An embedding repeated as `rows` conditioning rows (the UNet's `encoder_hidden_states` of a
+   * batch); for SDXL also `text_embeds` (the pooled embedding) and `time_ids` (given, or
+   * [H, W, 0, 0, H, W] of the UNet's default size).
+   */
+  promptRows(e: PromptEmbedding, rows: number, timeIds?: readonly number[]): Conditioning {
+    const repeat = (v: ArrayLike<number>) => {
+      const out = new Float32Array(v.length * rows);
+      for (let b = 0; b < rows; b++) out.set(v, b * v.length);
+      return out;
+    };
+    const cond: Conditioning = { encoderHiddenStates: repeat(e.hiddenStates), encoderHiddenShape: e.shape };
+    if (!this.sdxl) return cond;
+    if (!e.pooled) throw new Error(`${this.label} is SDXL: the embedding has no pooled text_embeds — encode it with this pipeline's encodePrompt`);
+    const dflt = (intField(this.configs.unet, 'sample_size') ?? 128) * this.vaeFactor;
+    const ids = timeIds ?? [dflt, dflt, 0, 0, dflt, dflt];
+    if (ids.length !== 6 || ids.some((v) => !Number.isFinite(v))) throw new RangeError(`time_ids must be 6 finite numbers, got [${ids.join(', ')}]`);
+    return {
+      ...cond,
+      extra: { text_embeds: { data: repeat(e.pooled), shape: [e.pooled.length] }, time_ids: { data: repeat(ids), shape: [6] } },
+    };
+  }
+
+  /** SDXL's time_ids of a request: (orig_h, orig_w, crop_top, crop_left, target_h, target_w), diffusers' `_get_add_time_ids`. */
+  sdxlTimeIds(height: number, width: number, size: SdxlSizeConditioning = {}): number[] {
+    const o = size.originalSize ?? [height, width];
+    const c = size.cropsCoordsTopLeft ?? [0, 0];
+    const t = size.targetSize ?? [height, width];
+    const ids = [o[0], o[1], c[0], c[1], t[0], t[1]];
+    if (ids.some((v) => !Number.isFinite(v) || v < 0)) throw new RangeError(`sdxl sizes must be finite numbers ≥ 0, got time_ids [${ids.join(', ')}]`);
+    return ids;
+  }
+
+  /** The negative embedding of a request: zeros (hidden and pooled) for an empty SDXL negative prompt when the folder forces zeros. */
+  private async negativeEmbedding(text: string, like: PromptEmbedding): Promise<PromptEmbedding> {
+    const force = this.configs.modelIndex['force_zeros_for_empty_prompt'];
+    if (this.sdxl && text === '' && force !== false) {
+      return {
+        inputIds: this.tokenizer.encode(''),
+        hiddenStates: new Float32Array(like.hiddenStates.length),
+        shape: like.shape,
+        pooled: new Float32Array(like.pooled!.length),
+      };
+    }
+    return this.encodePrompt(text);
   }
 
   private async prepare(
@@ -494,10 +623,12 @@ export class StableDiffusionPipeline {
         `initialLatents has ${req.initialLatents.length} values; expected [${batch},${this.latentChannels},${h},${w}] = ${batch * latentSize}`,
       );
     }
+    if (req.sdxl && !this.sdxl) throw new RangeError(`sdxl size conditioning was given but ${this.label} is not an SDXL folder: drop it`);
+    const timeIds = this.sdxl ? this.sdxlTimeIds(height, width, req.sdxl) : undefined;
     const prompt = await this.encodePrompt(req.prompt);
-    const negativePrompt = await this.encodePrompt(req.negativePrompt ?? '');
+    const negativePrompt = await this.negativeEmbedding(req.negativePrompt ?? '', prompt);
     const projection = req.onStep || req.onPreview ? await this.latentRgbProjection() : undefined;
-    const rows = (e: PromptEmbedding) => this.promptRows(e, batch);
+    const rows = (e: PromptEmbedding) => this.promptRows(e, batch, timeIds);
     const guided = scale !== 0 && scale !== 1;
     const runOptions: Omit<SampleOptions, 'model'> = {
       ...options,
@@ -597,10 +728,38 @@ export class StableDiffusionPipeline {
   /** Free every session. */
   async release(): Promise<void> {
     await this.textEncoder.release?.();
+    await this.textEncoder2?.release?.();
     await this.vaeDecoder.release?.();
     if (this.vaeEncoder) await (await this.vaeEncoder).release?.();
     for (const m of this.unets.values()) await (await m).release();
     this.unets.clear();
+  }
+}
+
+/** The penultimate `hidden_states.K` output name (K = max − 1), or undefined when the export has no hidden states. */
+function penultimateName(outputs: readonly string[]): string | undefined {
+  const ks = outputs
+    .map((n) => /^hidden_states\.(\d+)$/.exec(n))
+    .filter((m) => m !== null)
+    .map((m) => Number(m[1]));
+  if (ks.length < 2) return undefined;
+  const k = Math.max(...ks) - 1;
+  return outputs.includes(`hidden_states.${k}`) ? `hidden_states.${k}` : undefined;
+}
+
+/** An SDXL text encoder export must give its hidden states (and, for the second, the pooled `text_embeds`). */
+function checkSdxlEncoder(label: string, session: OrtSessionLike, pooled: boolean): void {
+  const outs = session.outputNames;
+  const missing = [
+    ...(session.inputNames.includes('input_ids') ? [] : ['input input_ids']),
+    ...(penultimateName(outs) ? [] : ['outputs hidden_states.0 … hidden_states.L']),
+    ...(pooled && !outs.includes('text_embeds') ? ['output text_embeds'] : []),
+  ];
+  if (missing.length > 0) {
+    throw new PipelineFolderError(
+      `${label} lacks ${missing.join(', ')} (its outputs: ${outs.join(', ')}): SDXL takes the penultimate hidden state of both text encoders and the pooled ` +
+        'text_embeds of the second — export them with Optimum (optimum-cli export onnx writes hidden states for SDXL)',
+    );
   }
 }
 
