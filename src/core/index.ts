@@ -121,7 +121,7 @@ export type { DynamicThresholding } from './solver-context.js';
 
 // sampling, guidance, reference models
 export { sample, planSample, MAX_SEED, type PfdiffSettings, type SampleOptions, type SampleResult } from './sample.js';
-export { classifierFreeGuidance, MAX_GUIDANCE_SCALE, type GuidanceOptions } from './guidance.js';
+export { classifierFreeGuidance, concatConditioning, MAX_GUIDANCE_SCALE, type GuidanceOptions } from './guidance.js';
 export {
   gaussianModel,
   gaussianMixtureModel,

@@ -27,6 +27,7 @@ import {
   DEFAULT_SCORE_MIXING,
   type SampleOptions,
   type Conditioning,
+  concatConditioning,
   type DiffusionModel,
   type NoiseSchedule,
 } from '../../core/index.js';
@@ -275,16 +276,13 @@ async function pipelineSource(opts: AutofrCommandOptions, ort: OrtModuleLike, po
       const unet = await pipe.unet(h, w);
       return { predict: (x, call, cond) => unet.predict(x, call, cond), release: async () => void netBatch };
     },
-    // A guided network batch is [negative; prompt] rows, as sample() stacks them.
+    // A guided network batch is [negative; prompt] rows, stacked as guidance stacks them (SDXL's
+    // pooled embeds and time ids included).
     measureCond: (netBatch) => {
-      if (!guided) return pipe.promptRows(opts.guidance === 0 ? negativePrompt : prompt, netBatch);
+      const timeIds = pipe.sdxl ? pipe.sdxlTimeIds(prepared.height, prepared.width) : undefined;
+      if (!guided) return pipe.promptRows(opts.guidance === 0 ? negativePrompt : prompt, netBatch, timeIds);
       const half = netBatch / 2;
-      const u = pipe.promptRows(negativePrompt, half);
-      const c = pipe.promptRows(prompt, half);
-      const data = new Float32Array(u.encoderHiddenStates!.length * 2);
-      data.set(u.encoderHiddenStates!, 0);
-      data.set(c.encoderHiddenStates!, u.encoderHiddenStates!.length);
-      return { encoderHiddenStates: data, encoderHiddenShape: u.encoderHiddenShape! };
+      return concatConditioning(pipe.promptRows(negativePrompt, half, timeIds), pipe.promptRows(prompt, half, timeIds), half);
     },
     release: () => pipe.release(),
   };
