@@ -292,3 +292,19 @@ describe('stale temporaries (issue 10 item 16)', () => {
     assert.deepEqual(removeStaleTemporaries(join(dir, 'y.png')), [names.other]);
   });
 });
+
+describe('image grid channels', () => {
+  it('3 channels are RGB; 4 are RGBA composited over the background; 2 are refused', () => {
+    // one 1×1 image per call, scale 1, no gap: pixel (0, 0) of the grid is the image
+    const opts = (c: number) => ({ sampleShape: [c, 1, 1], columns: 1, scale: 1, gap: 0, background: 24 });
+    const px = (img: { data: Uint8Array; width: number }, x = 0, y = 0) =>
+      Array.from(img.data.slice((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
+    assert.deepEqual(px(imageGridRgba(Float32Array.of(1, -1, 0), opts(3))), [255, 0, toByte(0), 255]);
+    // α = 1 is the colour itself, α = 0 the background, α = 0 in [−1, 1] is half way
+    assert.deepEqual(px(imageGridRgba(Float32Array.of(1, -1, 1, 1), opts(4))), [255, 0, 255, 255]);
+    assert.deepEqual(px(imageGridRgba(Float32Array.of(1, -1, 1, -1), opts(4))), [24, 24, 24, 255]);
+    const a = toByte(0) / 255;
+    assert.deepEqual(px(imageGridRgba(Float32Array.of(1, 1, 1, 0), opts(4))), [0, 1, 2].map(() => Math.round(a * 255 + (1 - a) * 24)).concat(255));
+    assert.throws(() => imageGridRgba(Float32Array.of(0, 0), opts(2)), /\[1\|3\|4, height, width\]/);
+  });
+});

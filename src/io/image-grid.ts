@@ -15,7 +15,7 @@ import { drawText, GLYPH_HEIGHT, textWidth } from './bitmap-font.js';
 
 /** Options of {@link imageGridRgba}. */
 export interface ImageGridOptions {
-  /** Shape of one image, `[channels, height, width]`, channels 1 (grey) or 3 (RGB). */
+  /** Shape of one image, `[channels, height, width]`, channels 1 (grey), 3 (RGB) or 4 (RGBA, composited over the background). */
   sampleShape: readonly number[];
   /** Images per row; the images fill the grid row by row. */
   columns: number;
@@ -73,8 +73,10 @@ export interface GridLayout {
 /** Compute the layout of a grid without drawing it. */
 export function gridLayout(count: number, opts: ImageGridOptions): GridLayout {
   const [channels, h, w] = opts.sampleShape;
-  if (opts.sampleShape.length !== 3 || (channels !== 1 && channels !== 3)) {
-    throw new Error(`an image grid needs samples shaped [1|3, height, width], got [${opts.sampleShape.join(',')}]; latent models need a decoder first`);
+  if (opts.sampleShape.length !== 3 || (channels !== 1 && channels !== 3 && channels !== 4)) {
+    throw new Error(
+      `an image grid needs samples shaped [1|3|4, height, width], got [${opts.sampleShape.join(',')}]; latent models need a decoder first (rediffuse txt2img --pipeline)`,
+    );
   }
   const scale = opts.scale ?? 2;
   const gap = opts.gap ?? 2;
@@ -141,9 +143,13 @@ export function imageGridRgba(images: NumArray, opts: ImageGridOptions): RgbaIma
     const base = k * per;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
-        const r = toByte(images[base + y * w + x]!);
-        const g = channels === 3 ? toByte(images[base + h * w + y * w + x]!) : r;
-        const b = channels === 3 ? toByte(images[base + 2 * h * w + y * w + x]!) : r;
+        const at = (c: number) => toByte(images[base + c * h * w + y * w + x]!);
+        let [r, g, b] = channels === 1 ? [at(0), at(0), at(0)] : [at(0), at(1), at(2)];
+        if (channels === 4) {
+          // RGBA: "over" the grid background, so the PNG stays opaque
+          const a = at(3) / 255;
+          [r, g, b] = [r, g, b].map((v) => Math.round(a * v + (1 - a) * bg)) as [number, number, number];
+        }
         for (let sy = 0; sy < scale; sy++) {
           let o = ((oy + y * scale + sy) * L.width + ox + x * scale) * 4;
           for (let sx = 0; sx < scale; sx++, o += 4) {
