@@ -132,29 +132,14 @@ function solverHelp(): string {
 
 /** Add `sample` to a commander program. */
 export function registerSampleCommand(program: Command): Command {
-  const cmd = program
+  const head = program
     .command('sample')
     .description(
       'Sample images from a diffusion model and write a labelled PNG grid (one row per class). ' +
         'With no options: the bundled Fashion-MNIST U-Net, 8 images per class, DPM-Solver++ 2M, 20 model calls, guidance 2.',
     )
-    .addOption(new Option('-s, --solver <name>', `solver: ${solverHelp()} (default: the model card's, else dpmpp_2m)`))
-    .addOption(
-      new Option('--sampler <name>', 'an A1111/ComfyUI sampler name instead of --solver, e.g. "DPM++ 2M Karras", "Euler a", "dpmpp_2m karras"').conflicts(
-        'solver',
-      ),
-    )
-    .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
-    .addOption(new Option('--order <n>', 'solver option: order (unipc and dpm_solver 1–3, lms 1–4)').argParser(intArg(1, 4)))
-    .addOption(new Option('--variant <name>', "solver option: UniPC variant 'bh1' or 'bh2'"))
-    .addOption(new Option('--solver-type <name>', "solver option: DPM-Solver++ second-order form 'midpoint' or 'heun'"))
-    .addOption(new Option('--lower-order-final', 'solver option: use lower order in the final steps (multistep solvers)'))
-    .addOption(new Option('--no-lower-order-final', 'solver option: keep the full order to the end'))
-    .addOption(
-      new Option('-O, --solver-opt <key=value>', 'any other solver option, repeatable (value read as JSON when it parses)').argParser(
-        (v: string, prev: Record<string, unknown> | undefined) => parseSolverOption(v, prev ?? {}),
-      ),
-    )
+    .addOption(new Option('-s, --solver <name>', `solver: ${solverHelp()} (default: the model card's, else dpmpp_2m)`));
+  const cmd = addSolverOptionFlags(head)
     .addOption(new Option('-n, --nfe <n>', "model-call budget (default 20, or the card's default_nfe)").argParser(intArg(1)).conflicts('steps'))
     .addOption(
       new Option('--steps <n>', 'grid intervals instead of an NFE budget (with --pfdiff: base-grid intervals M = N(k+1)−k)').argParser(intArg(1)),
@@ -286,6 +271,27 @@ function resolveRows(opts: SampleCommandOptions, card: ModelCard | undefined, co
       throw new CliError((err as Error).message);
     }
   });
+}
+
+/** The solver-option flags of {@link SolverFlags} (`--sampler` … `-O`), shared by `sample` and `txt2img`. */
+export function addSolverOptionFlags(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--sampler <name>', 'an A1111/ComfyUI sampler name instead of --solver, e.g. "DPM++ 2M Karras", "Euler a", "dpmpp_2m karras"').conflicts(
+        'solver',
+      ),
+    )
+    .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
+    .addOption(new Option('--order <n>', 'solver option: order (unipc and dpm_solver 1–3, lms 1–4)').argParser(intArg(1, 4)))
+    .addOption(new Option('--variant <name>', "solver option: UniPC variant 'bh1' or 'bh2'"))
+    .addOption(new Option('--solver-type <name>', "solver option: DPM-Solver++ second-order form 'midpoint' or 'heun'"))
+    .addOption(new Option('--lower-order-final', 'solver option: use lower order in the final steps (multistep solvers)'))
+    .addOption(new Option('--no-lower-order-final', 'solver option: keep the full order to the end'))
+    .addOption(
+      new Option('-O, --solver-opt <key=value>', 'any other solver option, repeatable (value read as JSON when it parses)').argParser(
+        (v: string, prev: Record<string, unknown> | undefined) => parseSolverOption(v, prev ?? {}),
+      ),
+    );
 }
 
 /**

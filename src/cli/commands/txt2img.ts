@@ -10,7 +10,7 @@ import { Command, Option } from 'commander';
 import { listSolvers, TIMESTEP_SPACINGS, type StepInfo, type TimestepSpacing } from '../../core/index.js';
 import { parseNpy, StableDiffusionPipeline, type FeatureReuseChoice, type OrtModuleLike, type TextToImageRequest } from '../../model/index.js';
 import { checkOutputPath, decodePng, encodePng, nodePipelineReader, writeFileAtomic, type RgbaImage } from '../../node/index.js';
-import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
+import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
 import {
   addFeatureReuseOptions,
@@ -22,7 +22,7 @@ import {
   type FeatureReuseFlags,
   type FeatureReuseReport,
 } from './feature-reuse-options.js';
-import { solverOptionsFrom, type SolverFlags } from './sample.js';
+import { addSolverOptionFlags, solverOptionsFrom, type SolverFlags } from './sample.js';
 import { createProgress } from '../progress.js';
 
 /** Parsed options of `rediffuse txt2img`. */
@@ -70,7 +70,7 @@ export interface Txt2ImgReport {
 
 /** Register `txt2img` on a commander program. */
 export function registerTxt2Img(program: Command): Command {
-  const cmd = program
+  const head = program
     .command('txt2img')
     .description('text to image with a Stable-Diffusion ONNX pipeline folder (diffusers / Optimum export: model_index.json, unet/, text_encoder/, …)')
     .requiredOption('--pipeline <dir>', 'the pipeline folder (e.g. from optimum-cli export onnx --model <id> <dir>)')
@@ -83,19 +83,8 @@ export function registerTxt2Img(program: Command): Command {
           .map((s) => s.name)
           .join(', ')}`,
       ),
-    )
-    .addOption(new Option('--sampler <name>', 'an A1111/ComfyUI sampler name instead of --solver, e.g. "DPM++ 2M Karras", "Euler a"').conflicts('solver'))
-    .addOption(new Option('--eta <number>', 'solver option: DDIM/DDPM stochasticity η in [0, 1]').argParser(numberArg(0, 1)))
-    .addOption(new Option('--order <n>', 'solver option: order (unipc and dpm_solver 1–3, lms 1–4)').argParser(intArg(1, 4)))
-    .addOption(new Option('--variant <name>', "solver option: UniPC variant 'bh1' or 'bh2'"))
-    .addOption(new Option('--solver-type <name>', "solver option: DPM-Solver++ second-order form 'midpoint' or 'heun'"))
-    .addOption(new Option('--lower-order-final', 'solver option: use lower order in the final steps (multistep solvers)'))
-    .addOption(new Option('--no-lower-order-final', 'solver option: keep the full order to the end'))
-    .addOption(
-      new Option('-O, --solver-opt <key=value>', 'any other solver option, repeatable').argParser(
-        (v: string, prev: Record<string, unknown> | undefined) => parseSolverOption(v, prev ?? {}),
-      ),
-    )
+    );
+  const cmd = addSolverOptionFlags(head)
     .addOption(new Option('-n, --nfe <n>', 'model-call budget (default 20)').argParser(intArg(1)).conflicts('steps'))
     .addOption(new Option('--steps <n>', "grid intervals (diffusers' num_inference_steps)").argParser(intArg(1)))
     .addOption(new Option('--spacing <name>', `timestep spacing: ${TIMESTEP_SPACINGS.join(', ')} (default: the scheduler config's)`))
