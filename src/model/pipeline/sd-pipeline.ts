@@ -28,9 +28,8 @@ import { gaussianBatch } from '../../core/rng.js';
 import { planSample, sample, type PfdiffSettings, type SampleOptions, type SampleResult } from '../../core/sample.js';
 import { CLEAN_TIME } from '../../core/schedule/noise-schedule.js';
 import type { StepInfo } from '../../core/solvers/types.js';
-import type { TimestepSpacing } from '../../core/timesteps.js';
 import type { RgbaImage } from '../../io/image-grid.js';
-import { sampleOptionsFromCard } from '../card-sample-options.js';
+import { sampleOptionsFromCard, type CardSampleRequest } from '../card-sample-options.js';
 import { cardSamplingSetup, parseModelCard, type CardSamplingSetup, type ModelCard } from '../model-card.js';
 import type { FeatureReuseOnnxModel, FeatureReuseOnnxStats } from '../feature-reuse-onnx-model.js';
 import { createFeatureReuseSetup, type FeatureReuseChoice, type FeatureReuseRunSetup } from '../feature-reuse-setup.js';
@@ -85,8 +84,12 @@ export interface SdxlSizeConditioning {
   targetSize?: readonly [number, number];
 }
 
-/** A text-to-image request (every field optional but the prompt). */
-export interface TextToImageRequest {
+/**
+ * A text-to-image request (every field optional but the prompt). The solver fields (`solver` — default the folder's scheduler, PNDM → `plms` —,
+ * `sampler`, `solverOptions`, `nfe` / `steps` — diffusers' `num_inference_steps` —, `spacing`) are
+ * those of {@link CardSampleRequest}: they go through the same `sampleOptionsFromCard`.
+ */
+export interface TextToImageRequest extends Pick<CardSampleRequest, 'solver' | 'sampler' | 'solverOptions' | 'nfe' | 'steps' | 'spacing'> {
   prompt: string;
   /** The unconditional branch's prompt. Default "". */
   negativePrompt?: string;
@@ -102,16 +105,6 @@ export interface TextToImageRequest {
   /** Images per prompt. Default 1. */
   batch?: number;
   seed?: number;
-  /** Solver (registry name or alias). Default: the folder's scheduler (PNDM → `plms`). */
-  solver?: string;
-  /** An A1111/ComfyUI sampler name ("DPM++ 2M Karras", "Euler a") instead of `solver`. */
-  sampler?: string;
-  solverOptions?: Record<string, unknown>;
-  /** Model-call budget, or grid intervals (diffusers' `num_inference_steps`). Default 20 calls. */
-  nfe?: number;
-  steps?: number;
-  /** Timestep spacing instead of the scheduler config's. */
-  spacing?: TimestepSpacing;
   /** PFDiff `k_h` (e.g. `2_1`) or settings. */
   pfdiff?: string | PfdiffSettings;
   /** Initial latents [batch, 4, H/8, W/8] instead of seeded noise. */
