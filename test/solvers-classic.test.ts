@@ -14,29 +14,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { discreteSchedule } from '../src/core/schedule/discrete.js';
-import { CLEAN_TIME, timeOfVeSigma, veSigma } from '../src/core/schedule/noise-schedule.js';
+import { CLEAN_TIME } from '../src/core/schedule/noise-schedule.js';
 import { getSolver, listSolvers, solverRegistry } from '../src/core/solvers/registry.js';
 import { lmsCoefficients } from '../src/core/solvers/lms.js';
 import { gaussianModel } from '../src/core/reference-models.js';
 import { createSolverContext } from '../src/core/solver-context.js';
 import type { StepInfo } from '../src/core/solvers/types.js';
-import { discreteGrid, logSnrGrid, measureOrder, moments, runOnGaussian, type GaussianSetup } from './helpers/convergence.js';
+import { discreteGrid, logSnrGrid, measureOrder, moments, rhoUniformGrid, runOnGaussian, type GaussianSetup } from './helpers/convergence.js';
 import { maxAbsDiff } from './helpers/arrays.js';
 
 const CLASSIC = ['ddim', 'dpmpp_1', 'ddpm', 'plms', 'euler', 'euler_a', 'heun', 'lms'];
 const vp = continuousVpSchedule();
 const disc = discreteSchedule();
 const vpSetup: GaussianSetup = { schedule: vp };
-
-/** Grid uniform in ρ = σ/α, where Adams–Bashforth weights (equal steps) are exact for LMS/PLMS. */
-function rhoUniformGrid(steps: number, tStart: number, tEnd: number): number[] {
-  const r0 = veSigma(vp, tStart);
-  const r1 = veSigma(vp, tEnd);
-  const out = [tStart];
-  for (let i = 1; i < steps; i++) out.push(timeOfVeSigma(vp, r0 + ((r1 - r0) * i) / steps));
-  out.push(tEnd);
-  return out;
-}
 
 // Measured on this setting (log-SNR grid, steps as listed):
 //   ddim / dpmpp_1 / euler 0.95 · heun 2.11 (either lowerOrderFinal) · plms 1.99 · lms(2) 1.91
@@ -65,7 +55,7 @@ for (const c of ORDER_CASES) {
 }
 
 test('plms reaches order ~4 on a grid uniform in σ/α (where its Adams–Bashforth weights are exact)', async (t) => {
-  const r = await measureOrder(getSolver('plms').create(), (m) => rhoUniformGrid(m, 0.3, 1e-3), [16, 32, 64, 128, 256], vpSetup);
+  const r = await measureOrder(getSolver('plms').create(), (m) => rhoUniformGrid(vp, m, 0.3, 1e-3), [16, 32, 64, 128, 256], vpSetup);
   t.diagnostic(`order ${r.order.toFixed(3)}; errors ${r.errors.map((e) => e.toExponential(2)).join(' ')}`);
   assert.ok(r.order > 3.5 && r.order < 4.7, `order ${r.order}`);
 });
@@ -115,7 +105,7 @@ test('ddpm fixed_large adds √β·z where fixed_small adds √β̃·z, around t
 });
 
 test('plms (euler start) equals lms of the same order on a grid uniform in σ/α', async () => {
-  const grid = rhoUniformGrid(12, 0.5, 1e-3);
+  const grid = rhoUniformGrid(vp, 12, 0.5, 1e-3);
   for (const order of [2, 3, 4]) {
     const p = await runOnGaussian(getSolver('plms').create({ firstStep: 'euler', order }), grid, vpSetup);
     const l = await runOnGaussian(getSolver('lms').create({ order }), grid, vpSetup);

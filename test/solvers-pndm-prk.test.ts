@@ -14,12 +14,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
 import { fromSchedulerConfig } from '../src/core/schedule/config.js';
-import { timeOfVeSigma, veSigma } from '../src/core/schedule/noise-schedule.js';
 import { gaussianModel } from '../src/core/reference-models.js';
 import { createSolverContext } from '../src/core/solver-context.js';
 import { getSolver } from '../src/core/solvers/registry.js';
 import type { ModelCall } from '../src/core/model.js';
-import { measureOrder } from './helpers/convergence.js';
+import { measureOrder, rhoUniformGrid } from './helpers/convergence.js';
 import { maxAbsDiff } from './helpers/arrays.js';
 
 const MEAN = 0.5;
@@ -283,20 +282,9 @@ test('the PRK warm-up step is one RK4 step: k₁…k₄ by hand on a single inte
   assert.ok(d < 1e-14, `step 0 differs from the hand RK4 by ${d}`);
 });
 
-/** Grid uniform in ρ = σ/α on the continuous VP schedule. */
-function rhoUniformGrid(steps: number, tStart: number, tEnd: number): number[] {
-  const vp = continuousVpSchedule();
-  const r0 = veSigma(vp, tStart);
-  const r1 = veSigma(vp, tEnd);
-  const out = [tStart];
-  for (let i = 1; i < steps; i++) out.push(timeOfVeSigma(vp, r0 + ((r1 - r0) * i) / steps));
-  out.push(tEnd);
-  return out;
-}
-
 test("plms warmup 'prk': measured order on a grid uniform in σ/α", async (t) => {
   const vp = continuousVpSchedule();
-  const prk = await measureOrder(getSolver('plms').create({ warmup: 'prk' }), (m) => rhoUniformGrid(m, 0.3, 1e-3), [16, 32, 64, 128, 256], {
+  const prk = await measureOrder(getSolver('plms').create({ warmup: 'prk' }), (m) => rhoUniformGrid(vp, m, 0.3, 1e-3), [16, 32, 64, 128, 256], {
     schedule: vp,
   });
   t.diagnostic(`order ${prk.order.toFixed(3)}; errors ${prk.errors.map((e) => e.toExponential(2)).join(' ')}`);

@@ -12,7 +12,7 @@
 import { gaussianModel, type GaussianModel } from '../../src/core/reference-models.js';
 import { createSolverContext, type CountingSolverContext, type SolverContextOptions } from '../../src/core/solver-context.js';
 import { gaussianBatch } from '../../src/core/rng.js';
-import { CLEAN_TIME, type NoiseSchedule } from '../../src/core/schedule/noise-schedule.js';
+import { CLEAN_TIME, timeOfVeSigma, veSigma, type NoiseSchedule } from '../../src/core/schedule/noise-schedule.js';
 import type { Solver } from '../../src/core/solvers/types.js';
 import type { NumArray } from '../../src/core/tensor.js';
 
@@ -174,5 +174,18 @@ export function smoothLogSnrGrid(schedule: NoiseSchedule, steps: number): number
   }
   out[0] = schedule.tMax;
   out[steps] = schedule.tMin;
+  return out;
+}
+
+/**
+ * `steps` intervals uniform in ρ = σ/α between tStart and tEnd of `schedule`: where equal-step
+ * Adams–Bashforth weights (LMS, PLMS, iPNDM) are exact.
+ */
+export function rhoUniformGrid(schedule: NoiseSchedule, steps: number, tStart: number, tEnd: number): number[] {
+  const r0 = veSigma(schedule, tStart);
+  const r1 = veSigma(schedule, tEnd);
+  const out = [tStart];
+  for (let i = 1; i < steps; i++) out.push(timeOfVeSigma(schedule, r0 + ((r1 - r0) * i) / steps));
+  out.push(tEnd);
   return out;
 }
