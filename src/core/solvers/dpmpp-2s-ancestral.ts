@@ -12,11 +12,11 @@
  * (r1 = 1/2); second order.
  * @packageDocumentation
  */
-import { timeOfVeSigma, veSigma } from '../schedule/noise-schedule.js';
+import { timeOfVeSigma } from '../schedule/noise-schedule.js';
 import { defineSolver, requireFinalSecondStage, TWO_STAGE_COST } from './define-solver.js';
-import { ancestralDataStep } from './dpmpp-sde.js';
+import { ancestralDataStep, ancestralOpening } from './dpmpp-sde.js';
 import { ancestralSplit } from './euler-ancestral.js';
-import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
+import { NOISE_START_RULE, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
 /** Options of {@link dpmpp2sAncestralSpec}. */
@@ -50,23 +50,20 @@ export const dpmpp2sAncestralSpec: SolverSpec<Dpmpp2sAncestralOptions> = defineS
   },
   cost: TWO_STAGE_COST,
   checkGrid: requireFinalSecondStage('dpmpp_2s_a', 'has no intermediate point on the step into σ = 0'),
-  step:
-    (o) =>
-    async ({ i, steps, s, t, x: given, ctx }) => {
-      const sch = ctx.schedule;
-      const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
-      const first = await ctx.evaluate(x, s);
-      const rs = veSigma(sch, s);
-      const rt = veSigma(sch, t);
-      if (rt === 0) return { x: first.x0, x0: first.x0 };
-      const { down, up } = ancestralSplit(rs, rt, o.sNoise > 0 ? o.eta : 0);
-      const z = up > 0 ? ctx.noise() : undefined;
-      if (o.lowerOrderFinal && i === steps - 1) return { x: ancestralDataStep(sch, x, s, first.x0, t, down, up * o.sNoise, z), x0: first.x0 };
-      // √(ρ_s·ρ_down) ≥ ρ_t for η ≤ 1; the max keeps rounding inside the schedule.
-      const rm = Math.max(rt, Math.sqrt(rs * down));
-      const m = timeOfVeSigma(sch, rm);
-      const xm = ancestralDataStep(sch, x, s, first.x0, m, rm, 0, undefined);
-      const second = await ctx.evaluate(xm, m);
-      return { x: ancestralDataStep(sch, x, s, second.x0, t, down, up * o.sNoise, z), x0: second.x0 };
-    },
+  step: (o) => async (args) => {
+    const open = await ancestralOpening(o, args);
+    if (open.done) return open.done;
+    const { x, rs, rt, eta } = open;
+    const { s, t, ctx } = args;
+    const sch = ctx.schedule;
+    const first = { x0: open.x0 };
+    const { down, up } = ancestralSplit(rs, rt, eta);
+    const z = up > 0 ? ctx.noise() : undefined;
+    // √(ρ_s·ρ_down) ≥ ρ_t for η ≤ 1; the max keeps rounding inside the schedule.
+    const rm = Math.max(rt, Math.sqrt(rs * down));
+    const m = timeOfVeSigma(sch, rm);
+    const xm = ancestralDataStep(sch, x, s, first.x0, m, rm, 0, undefined);
+    const second = await ctx.evaluate(xm, m);
+    return { x: ancestralDataStep(sch, x, s, second.x0, t, down, up * o.sNoise, z), x0: second.x0 };
+  },
 });

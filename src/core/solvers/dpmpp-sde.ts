@@ -21,7 +21,7 @@
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { timeOfVeSigma, veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import { defineSolver, requireFinalSecondStage, TWO_STAGE_COST } from './define-solver.js';
+import { defineSolver, requireFinalSecondStage, TWO_STAGE_COST, type StepArgs, type StepResult } from './define-solver.js';
 import { ancestralSplit } from './euler-ancestral.js';
 import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
@@ -61,6 +61,38 @@ export function ancestralDataStep(
   return z && up > 0 ? linearCombination([...coeffs, a * up], [x, d, z]) : linearCombination(coeffs, [x, d]);
 }
 
+/** Options the two ancestral DPM-Solver++ steps (dpmpp_2s_a, dpmpp_sde) share. */
+interface AncestralStepOptions {
+  eta: number;
+  sNoise: number;
+  lowerOrderFinal: boolean;
+  noiseStart: NoiseStart;
+}
+
+/**
+ * The opening both ancestral DPM-Solver++ steps share: the start state (first step), the model call
+ * at s, the VE levels ρ_s, ρ_t and the effective η (0 when `sNoise` is 0). A step into ρ_t = 0 ends at
+ * x̂0; the final step with `lowerOrderFinal` is the first-order ancestral data step (one noise draw).
+ * Either way `done` is the step's result; otherwise the caller takes its second stage.
+ */
+export async function ancestralOpening(
+  o: AncestralStepOptions,
+  { i, steps, s, t, x: given, ctx }: StepArgs,
+): Promise<{ done: StepResult } | { done?: undefined; x: NumArray; x0: NumArray; rs: number; rt: number; eta: number }> {
+  const sch = ctx.schedule;
+  const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
+  const { x0 } = await ctx.evaluate(x, s);
+  const rs = veSigma(sch, s);
+  const rt = veSigma(sch, t);
+  const eta = o.sNoise > 0 ? o.eta : 0;
+  if (rt === 0) return { done: { x: x0, x0 } };
+  if (o.lowerOrderFinal && i === steps - 1) {
+    const { down, up } = ancestralSplit(rs, rt, eta);
+    return { done: { x: ancestralDataStep(sch, x, s, x0, t, down, up * o.sNoise, up > 0 ? ctx.noise() : undefined), x0 } };
+  }
+  return { x, x0, rs, rt, eta };
+}
+
 /** DPM++ SDE (k-diffusion): two calls per step (one on the last), stochastic for η > 0. */
 export const dpmppSdeSpec: SolverSpec<DpmppSdeOptions> = defineSolver<DpmppSdeOptions>({
   name: 'dpmpp_sde',
@@ -81,36 +113,29 @@ export const dpmppSdeSpec: SolverSpec<DpmppSdeOptions> = defineSolver<DpmppSdeOp
   },
   cost: TWO_STAGE_COST,
   checkGrid: requireFinalSecondStage('dpmpp_sde', 'has no intermediate point on the step into σ = 0'),
-  step:
-    (o) =>
-    async ({ i, steps, s, t, x: given, ctx }) => {
-      const sch = ctx.schedule;
-      const x = i === 0 ? noiseStartState(sch, given, s, o.noiseStart) : given;
-      const first = await ctx.evaluate(x, s);
-      const rs = veSigma(sch, s);
-      const rt = veSigma(sch, t);
-      const eta = o.sNoise > 0 ? o.eta : 0;
-      const draw = (): NumArray => ctx.noise();
-      if (rt === 0) return { x: first.x0, x0: first.x0 };
-      if (o.lowerOrderFinal && i === steps - 1) {
-        const { down, up } = ancestralSplit(rs, rt, eta);
-        return { x: ancestralDataStep(sch, x, s, first.x0, t, down, up * o.sNoise, up > 0 ? draw() : undefined), x0: first.x0 };
-      }
-      const rm = rs * Math.exp(-o.r * (Math.log(rs) - Math.log(rt)));
-      const m = timeOfVeSigma(sch, rm);
-      const split1 = ancestralSplit(rs, rm, eta);
-      const split2 = ancestralSplit(rs, rt, eta);
-      let z1: NumArray | undefined;
-      let z2: NumArray | undefined;
-      if (eta > 0) {
-        z1 = draw();
-        const c = Math.sqrt((rs - rm) / (rs - rt));
-        z2 = linearCombination([c, Math.sqrt(Math.max(0, 1 - c * c))], [z1, draw()]);
-      }
-      const xm = ancestralDataStep(sch, x, s, first.x0, m, split1.down, split1.up * o.sNoise, z1);
-      const second = await ctx.evaluate(xm, m);
-      const fac = 1 / (2 * o.r);
-      const dBar = linearCombination([1 - fac, fac], [first.x0, second.x0]);
-      return { x: ancestralDataStep(sch, x, s, dBar, t, split2.down, split2.up * o.sNoise, z2), x0: second.x0 };
-    },
+  step: (o) => async (args) => {
+    const open = await ancestralOpening(o, args);
+    if (open.done) return open.done;
+    const { x, rs, rt, eta } = open;
+    const { s, t, ctx } = args;
+    const sch = ctx.schedule;
+    const first = { x0: open.x0 };
+    const draw = (): NumArray => ctx.noise();
+    const rm = rs * Math.exp(-o.r * (Math.log(rs) - Math.log(rt)));
+    const m = timeOfVeSigma(sch, rm);
+    const split1 = ancestralSplit(rs, rm, eta);
+    const split2 = ancestralSplit(rs, rt, eta);
+    let z1: NumArray | undefined;
+    let z2: NumArray | undefined;
+    if (eta > 0) {
+      z1 = draw();
+      const c = Math.sqrt((rs - rm) / (rs - rt));
+      z2 = linearCombination([c, Math.sqrt(Math.max(0, 1 - c * c))], [z1, draw()]);
+    }
+    const xm = ancestralDataStep(sch, x, s, first.x0, m, split1.down, split1.up * o.sNoise, z1);
+    const second = await ctx.evaluate(xm, m);
+    const fac = 1 / (2 * o.r);
+    const dBar = linearCombination([1 - fac, fac], [first.x0, second.x0]);
+    return { x: ancestralDataStep(sch, x, s, dBar, t, split2.down, split2.up * o.sNoise, z2), x0: second.x0 };
+  },
 });
