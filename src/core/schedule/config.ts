@@ -17,12 +17,10 @@ import {
   flowMatchSigmas,
   flowSchedule,
   flowShift,
-  flowSigmasDpm,
   type FlowMatchSigmaOptions,
   type FlowSchedule,
   type FlowTimeShiftType,
 } from './flow.js';
-import { CLEAN_TIME } from './noise-schedule.js';
 
 /** The diffusers scheduler classes {@link fromSchedulerConfig} understands. */
 export const SUPPORTED_SCHEDULER_CLASSES = [
@@ -213,7 +211,6 @@ const FLOW_MATCH_FIELDS = new Set([
 ]);
 
 const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
-const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
 /** `prediction_type` as diffusers writes it, with `flow_prediction` (velocity ε − x0) for our `flow`. */
 const CONFIG_PREDICTION_TYPES = ['epsilon', 'sample', 'v_prediction', 'flow_prediction'] as const;
 
@@ -789,10 +786,10 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
       'set "stochastic_sampling": false for the deterministic FlowMatch Euler step (or pick a stochastic solver such as ddim with eta > 0)',
     );
   }
-  const spacing: TimestepSpacing = karras ? 'karras' : exponential ? 'exponential' : beta ? 'beta' : 'linspace';
   const base: FlowMatchSigmaOptions = {
     numTrainTimesteps: n,
     shift,
+    dynamic,
     timeShiftType,
     ...(shiftTerminal !== undefined ? { shiftTerminal } : {}),
     sigmaSpacing: karras ? 'karras' : exponential ? 'exponential' : beta ? 'beta' : 'none',
@@ -800,7 +797,7 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
   // The smallest σ any grid of this config visits: the last σ does not depend on N (linspace keeps
   // its ends); under dynamic shifting it is smallest for the shortest sequence (1 token).
   const lastSigma = (mu?: number): number => {
-    const two = flowMatchSigmas(2, { ...base, ...(mu !== undefined ? { mu } : {}) });
+    const two = flowMatchSigmas(2, { ...base, dynamic: mu !== undefined, ...(mu !== undefined ? { mu } : {}) });
     return two[1]!;
   };
   const lowest = dynamic ? Math.min(lastSigma(flowDynamicShiftMu(1, shiftOptions)), lastSigma(flowDynamicShiftMu(shiftOptions.maxSeqLen, shiftOptions))) : lastSigma();
@@ -815,7 +812,7 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
     predictionType: 'flow',
     solver: 'euler',
     solverOptions: {},
-    spacing,
+    spacing: 'flow_match',
     family: 'euler',
     stepsOffset: 0,
     terminal: 'zero',
@@ -823,7 +820,8 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
     clipSampleRange: 1,
     karras,
     rescaleBetasZeroSnr: false,
-    timestepOptions: { terminal: 'zero' },
+    // Under dynamic shifting the grid also needs μ: sampleOptions(N, { imageSeqLen }) adds it.
+    timestepOptions: { spacing: 'flow_match', terminal: 'zero', flow: { ...base } },
     notes,
     unknownFields,
     sampleOptions(numInferenceSteps: number, flow?: FlowGridRequest): ConfigSampleOptions {
@@ -840,13 +838,12 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
         }
         if (!Number.isFinite(mu)) throw new RangeError(`sampleOptions: mu must be a finite number, got ${String(mu)}`);
       }
-      const sigmas = flowMatchSigmas(numInferenceSteps, { ...base, ...(mu !== undefined ? { mu } : {}) });
       return {
         schedule,
         solver: 'euler',
         solverOptions: {},
         steps: numInferenceSteps,
-        timesteps: { timesteps: [...sigmas, CLEAN_TIME] },
+        timesteps: { spacing: 'flow_match', terminal: 'zero', flow: { ...base, ...(mu !== undefined ? { mu } : {}) } },
       };
     },
   };
@@ -871,7 +868,7 @@ interface FlowSigmaParts {
 
 /**
  * DPMSolverMultistep / UniPC with `use_flow_sigmas` (Wan, SANA): the rectified-flow schedule
- * (diffusers' `_sigma_to_alpha_sigma_t`: α = 1 − σ, σ = σ), the σ grid of {@link flowSigmasDpm} with
+ * (diffusers' `_sigma_to_alpha_sigma_t`: α = 1 − σ, σ = σ), the σ grid of `flowSigmasDpm` (spacing `flow_sigmas`) with
  * `flow_shift`, then σ = 0; the network gets the int64 timesteps ⌊σ·T⌋. The beta fields are unused.
  */
 function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'UniPCMultistepScheduler', p: FlowSigmaParts): SchedulerConfig {
@@ -894,6 +891,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
   // The smallest σ of any grid up to MAX_GRID_STEPS (10 000) intervals, with room for rounding.
   const schedule = flowSchedule({ numTrainTimesteps: n, modelTimes: 'truncate', sigmaMin: 0.5 * Math.min(1 / n, flowShift((1 - 1 / n) / 10_000, shift)) });
   p.notes.push('use_flow_sigmas: the rectified-flow schedule (α = 1 − σ) and its flow_shift grid; the beta fields are not used');
+  const grid: Omit<TimestepOptions, 'steps'> = { spacing: 'flow_sigmas', terminal: 'zero', flow: { numTrainTimesteps: n, shift } };
   const version = c['_diffusers_version'];
   const solverOptions = p.solverOptions;
   const out: SchedulerConfig = {
@@ -902,7 +900,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
     predictionType: p.predictionType,
     solver: p.solver,
     solverOptions,
-    spacing: 'linspace',
+    spacing: 'flow_sigmas',
     family: 'dpm',
     stepsOffset: 0,
     terminal: 'zero',
@@ -910,7 +908,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
     clipSampleRange: p.clipSampleRange,
     karras: false,
     rescaleBetasZeroSnr: false,
-    timestepOptions: { terminal: 'zero' },
+    timestepOptions: grid,
     notes: p.notes,
     unknownFields: p.unknownFields,
     sampleOptions(numInferenceSteps: number): ConfigSampleOptions {
@@ -920,7 +918,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
         solver: p.solver,
         solverOptions: { ...solverOptions },
         steps: numInferenceSteps,
-        timesteps: { timesteps: [...flowSigmasDpm(numInferenceSteps, { numTrainTimesteps: n, flowShift: shift }), CLEAN_TIME] },
+        timesteps: { ...grid, flow: { ...grid.flow } },
         ...(p.clipSample ? { clipSample: p.clipSampleRange } : {}),
         ...(p.thresholding ? { thresholding: p.thresholding } : {}),
       };
