@@ -198,9 +198,14 @@ test("SD3-medium's FlowMatchEulerDiscreteScheduler config: flow schedule, euler,
     assert.deepEqual(gridOf(c, n), [...expectedSd3Sigmas(n, 3), CLEAN_TIME], `N = ${n}`);
   }
   // The recorded diffusers run (set_timesteps(4)): σ and the network's timesteps, bit for bit.
+  // sampleOptions(N) gives set_timesteps(N)'s explicit σ list; the config's spacing (timestepOptions) builds the same grid.
+  for (const n of [1, 4, 28]) assert.deepEqual(c.sampleOptions(n).timesteps.timesteps, buildTimesteps(c.schedule, { ...c.timestepOptions, steps: n }));
   const g = gridOf(c, 4);
   assert.deepEqual(g.slice(0, -1), SD3_RUN.sigmas.slice(0, -1));
-  assert.deepEqual(g.slice(0, -1).map((t) => f32(c.schedule.modelTime(t))), SD3_RUN.timesteps);
+  assert.deepEqual(
+    g.slice(0, -1).map((t) => f32(c.schedule.modelTime(t))),
+    SD3_RUN.timesteps,
+  );
   assert.deepEqual(SD3_RUN.sigmas, [1, 0.857692301273346, 0.602150559425354, 0.008928571827709675, 0]);
   assert.throws(() => c.sampleOptions(0), /integer ≥ 1/);
   assert.equal(getSolver('FlowMatchEulerDiscreteScheduler').name, 'euler');
@@ -277,7 +282,10 @@ test('FlowMatch config fields: dynamic shifting (μ from the sequence length), l
   const raw = Array.from({ length: 10 }, (_, i) => (1000 + i * ((lo * 1000 - 1000) / 9)) / 1000);
   raw[9] = lo;
   const scale = (1 - raw[9]!) / 0.9;
-  assert.deepEqual(grid.slice(0, -1), raw.map((s) => f32(1 - (1 - s) / scale)));
+  assert.deepEqual(
+    grid.slice(0, -1),
+    raw.map((s) => f32(1 - (1 - s) / scale)),
+  );
 
   // Karras (ρ = 7) / exponential / beta σ between the shifted ends.
   const base = expectedSd3Sigmas(12, 3).map(Number);
@@ -288,7 +296,12 @@ test('FlowMatch config fields: dynamic shifting (μ from the sequence length), l
   const kw = Array.from({ length: 12 }, (_, i) => f32((hi ** (1 / 7) + (i / 11) * (low ** (1 / 7) - hi ** (1 / 7))) ** 7));
   assert.ok(maxDiff(karras.slice(0, -1), kw) <= 6e-8, 'karras');
   const expo2 = gridOf(fromSchedulerConfig({ ...SD3_CONFIG, use_exponential_sigmas: true }), 12);
-  assert.ok(maxDiff(expo2.slice(0, -1), Array.from({ length: 12 }, (_, i) => f32(Math.exp(Math.log(hi) + (i / 11) * (Math.log(low) - Math.log(hi)))))) <= 6e-8);
+  assert.ok(
+    maxDiff(
+      expo2.slice(0, -1),
+      Array.from({ length: 12 }, (_, i) => f32(Math.exp(Math.log(hi) + (i / 11) * (Math.log(low) - Math.log(hi))))),
+    ) <= 6e-8,
+  );
   const beta = gridOf(fromSchedulerConfig({ ...SD3_CONFIG, use_beta_sigmas: true }), 12);
   assert.equal(beta[0], f32(hi));
   assert.equal(beta[11], f32(low));
@@ -299,7 +312,10 @@ test('FlowMatch config fields: dynamic shifting (μ from the sequence length), l
 
 test('FlowMatch config refusals name the field and the fix', () => {
   const sd3 = SD3_CONFIG;
-  assert.throws(() => fromSchedulerConfig({ ...sd3, invert_sigmas: true }), /"invert_sigmas" is true: Mochi's reversed convention.*set "invert_sigmas": false/);
+  assert.throws(
+    () => fromSchedulerConfig({ ...sd3, invert_sigmas: true }),
+    /"invert_sigmas" is true: Mochi's reversed convention.*set "invert_sigmas": false/,
+  );
   assert.throws(() => fromSchedulerConfig({ ...sd3, stochastic_sampling: true }), /"stochastic_sampling" is true.*set "stochastic_sampling": false/);
   assert.throws(() => fromSchedulerConfig({ ...sd3, use_karras_sigmas: true, use_beta_sigmas: true }), /set at most one of them/);
   assert.throws(() => fromSchedulerConfig({ ...sd3, time_shift_type: 'cubic' }), /"time_shift_type" must be one of "exponential", "linear"/);
@@ -318,14 +334,23 @@ test('DPMSolverMultistep / UniPC with use_flow_sigmas and flow_prediction: flow 
     ['DPMSolverMultistepScheduler', 'dpmpp_2m'],
     ['UniPCMultistepScheduler', 'unipc'],
   ] as const) {
-    const c = fromSchedulerConfig({ _class_name: cls, use_flow_sigmas: true, flow_shift: 5, prediction_type: 'flow_prediction', num_train_timesteps: 1000 });
+    const c = fromSchedulerConfig({
+      _class_name: cls,
+      use_flow_sigmas: true,
+      flow_shift: 5,
+      prediction_type: 'flow_prediction',
+      num_train_timesteps: 1000,
+    });
     assert.equal(c.predictionType, 'flow');
     assert.equal(c.solver, solver);
     assert.ok(isFlowSchedule(c.schedule));
     for (const n of [1, 4, 20, 50]) {
       // σ = flip(shift(1 − linspace(1, 1/T, N + 1)))[:-1]: from shift(1 − 1/T) < 1, never the pure-noise σ = 1.
       const a = Array.from({ length: n + 1 }, (_, i) => (i === n ? 1 / 1000 : 1 + i * ((1 / 1000 - 1) / n)));
-      const want = a.map((v) => f32((5 * (1 - v)) / (1 + 4 * (1 - v)))).reverse().slice(0, n);
+      const want = a
+        .map((v) => f32((5 * (1 - v)) / (1 + 4 * (1 - v))))
+        .reverse()
+        .slice(0, n);
       assert.deepEqual(gridOf(c, n), [...want, CLEAN_TIME], `${cls} N = ${n}`);
     }
     assert.deepEqual(flowSigmasDpm(3, { flowShift: 5 }), gridOf(c, 3).slice(0, -1));
@@ -333,12 +358,18 @@ test('DPMSolverMultistep / UniPC with use_flow_sigmas and flow_prediction: flow 
     const t1 = gridOf(c, 4)[1]!;
     assert.equal(c.schedule.modelTime(t1), Math.trunc(t1 * 1000));
   }
-  assert.throws(() => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', prediction_type: 'flow_prediction' }), /"prediction_type" is "flow_prediction" on a VP beta schedule.*use_flow_sigmas/);
+  assert.throws(
+    () => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', prediction_type: 'flow_prediction' }),
+    /"prediction_type" is "flow_prediction" on a VP beta schedule.*use_flow_sigmas/,
+  );
   assert.throws(
     () => fromSchedulerConfig({ _class_name: 'UniPCMultistepScheduler', use_flow_sigmas: true, final_sigmas_type: 'sigma_min' }),
     /"final_sigmas_type" is "sigma_min" with use_flow_sigmas.*use "zero"/,
   );
-  assert.throws(() => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', use_flow_sigmas: true, use_karras_sigmas: true }), /use_flow_sigmas.*Karras/);
+  assert.throws(
+    () => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', use_flow_sigmas: true, use_karras_sigmas: true }),
+    /use_flow_sigmas.*Karras/,
+  );
   assert.throws(() => fromSchedulerConfig({ _class_name: 'DDIMScheduler', use_flow_sigmas: true }), /DDIMScheduler has no flow-sigma grid/);
 });
 
@@ -443,9 +474,18 @@ test('PFDiff-2_1 around the flow Euler (reusing the velocity) beats plain Euler 
   const exact = MODEL.exactOdeSolution(Z, 1, CLEAN_TIME);
   for (const n of [4, 6, 8, 10]) {
     const plain = await sample({ model: MODEL, ...c.sampleOptions(n), initialNoise: Z, batch: 4, precision: 'float64' });
-    // PFDiff-k_h runs on a base grid of M = N(k + 1) − k intervals of the config's spacing: ask for the NFE.
-    const { steps: _steps, ...grid } = c.sampleOptions(n);
-    const pf = await sample({ model: MODEL, ...grid, nfe: n, pfdiff: { k: 2, h: 1 }, initialNoise: Z, batch: 4, precision: 'float64' });
+    // PFDiff-k_h runs on a base grid of M = N(k + 1) − k intervals: the config's spacing (timestepOptions) with the NFE.
+    const pf = await sample({
+      model: MODEL,
+      schedule: c.schedule,
+      solver: 'euler',
+      timesteps: c.timestepOptions,
+      nfe: n,
+      pfdiff: { k: 2, h: 1 },
+      initialNoise: Z,
+      batch: 4,
+      precision: 'float64',
+    });
     assert.equal(pf.steps, 3 * n - 2);
     assert.deepEqual(pf.timesteps, gridOf(c, 3 * n - 2));
     assert.equal(pf.calls, n);
@@ -487,7 +527,16 @@ test('DDPM and DDIM η = 1 on the flow schedule: the same posterior step in the 
   const schedule = flowSchedule();
   const grid = (n: number): number[] => [...Array.from({ length: n }, (_, i) => 1 - i / n), CLEAN_TIME];
   const ddpm = await sample({ model, schedule, solver: 'ddpm', timesteps: { timesteps: grid(50) }, batch: 64, seed: 5, precision: 'float64' });
-  const ddim = await sample({ model, schedule, solver: 'ddim', solverOptions: { eta: 1 }, timesteps: { timesteps: grid(50) }, batch: 64, seed: 5, precision: 'float64' });
+  const ddim = await sample({
+    model,
+    schedule,
+    solver: 'ddim',
+    solverOptions: { eta: 1 },
+    timesteps: { timesteps: grid(50) },
+    batch: 64,
+    seed: 5,
+    precision: 'float64',
+  });
   assert.ok(maxDiff(ddpm.samples, ddim.samples) < 1e-12);
   // Data N(0.5, 0.25): the ancestral sampler's variance deficit is O(1/N). Measured: 0.056 (25 steps), 0.0052 (400 steps).
   const deficit = async (n: number): Promise<number> => {
@@ -508,8 +557,14 @@ test('flow_match / flow_sigmas spacings: the config grids by name, refused off f
   const flow = flowSchedule();
   assert.deepEqual(buildTimesteps(flow, { steps: 4, spacing: 'flow_match', flow: { shift: 3 } }), [...expectedSd3Sigmas(4, 3), CLEAN_TIME]);
   assert.deepEqual(buildTimesteps(flow, { steps: 5, spacing: 'flow_sigmas', flow: { shift: 3 } }), [...flowSigmasDpm(5, { flowShift: 3 }), CLEAN_TIME]);
-  assert.throws(() => buildTimesteps(discreteSchedule(), { steps: 4, spacing: 'flow_match' }), /"flow_match" is a flow-matching grid: use it with a flow schedule/);
-  assert.throws(() => buildTimesteps(flow, { steps: 4, spacing: 'flow_match', terminal: 'sigma_min' }), /ends at the clean end σ = 0: use terminal "zero"/);
+  assert.throws(
+    () => buildTimesteps(discreteSchedule(), { steps: 4, spacing: 'flow_match' }),
+    /"flow_match" is a flow-matching grid: use it with a flow schedule/,
+  );
+  assert.throws(
+    () => buildTimesteps(flow, { steps: 4, spacing: 'flow_match', terminal: 'sigma_min' }),
+    /ends at the clean end σ = 0: use terminal "zero"/,
+  );
   // σ below the schedule's smallest σ is refused before any call (shift 0.5 halves σ_min = 1/T).
   assert.throws(() => buildTimesteps(flow, { steps: 4, spacing: 'flow_match', flow: { shift: 0.5 } }), /σ\[3\] = 0\.000250.* lies outside the schedule/);
 });

@@ -9,9 +9,10 @@
  * @packageDocumentation
  */
 import type { PredictionType } from '../model.js';
-import type { TimestepFamily, TimestepOptions, TimestepSpacing, TimestepTerminal } from '../timesteps.js';
+import { buildTimesteps, type TimestepFamily, type TimestepOptions, type TimestepSpacing, type TimestepTerminal } from '../timesteps.js';
 import { discreteSchedule, type BetaScheduleName, type DiscreteSchedule } from './discrete.js';
 import { edmSchedule, type EdmSchedule } from './edm.js';
+import { CLEAN_TIME } from './noise-schedule.js';
 import {
   flowDynamicShiftMu,
   flowMatchSigmas,
@@ -353,7 +354,11 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   const predictionType = readPredictionType(c);
   const flowSigmas = readBoolean(c, 'use_flow_sigmas', false);
   if (flowSigmas && className !== 'DPMSolverMultistepScheduler' && className !== 'UniPCMultistepScheduler') {
-    throw configError('use_flow_sigmas', `is true, but ${className} has no flow-sigma grid in diffusers`, 'use it with DPMSolverMultistepScheduler or UniPCMultistepScheduler');
+    throw configError(
+      'use_flow_sigmas',
+      `is true, but ${className} has no flow-sigma grid in diffusers`,
+      'use it with DPMSolverMultistepScheduler or UniPCMultistepScheduler',
+    );
   }
   if (predictionType === 'flow' && !flowSigmas) {
     throw configError(
@@ -758,11 +763,16 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
     maxSeqLen: readNumber(c, 'max_image_seq_len', 4096),
   };
   if (dynamic && shiftOptions.baseSeqLen === shiftOptions.maxSeqLen) {
-    throw configError('max_image_seq_len', `equals base_image_seq_len (${shiftOptions.baseSeqLen})`, 'dynamic shifting interpolates between two different lengths');
+    throw configError(
+      'max_image_seq_len',
+      `equals base_image_seq_len (${shiftOptions.baseSeqLen})`,
+      'dynamic shifting interpolates between two different lengths',
+    );
   }
   const timeShiftType = readChoice<FlowTimeShiftType>(c, 'time_shift_type', 'exponential', ['exponential', 'linear']);
   const shiftTerminalRaw = c['shift_terminal'];
-  const shiftTerminal = shiftTerminalRaw === undefined || shiftTerminalRaw === null || shiftTerminalRaw === 0 ? undefined : readNumber(c, 'shift_terminal', 0.1);
+  const shiftTerminal =
+    shiftTerminalRaw === undefined || shiftTerminalRaw === null || shiftTerminalRaw === 0 ? undefined : readNumber(c, 'shift_terminal', 0.1);
   if (shiftTerminal !== undefined && !(shiftTerminal > 0 && shiftTerminal < 1)) {
     throw configError('shift_terminal', `must lie in (0, 1), got ${shiftTerminal}`, 'LTX-Video uses 0.1, or null for none');
   }
@@ -782,7 +792,7 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
   if (readBoolean(c, 'stochastic_sampling', false)) {
     throw configError(
       'stochastic_sampling',
-      'is true: the re-noising step x\' = (1 − σ\')·x̂0 + σ\'·z is not provided',
+      "is true: the re-noising step x' = (1 − σ')·x̂0 + σ'·z is not provided",
       'set "stochastic_sampling": false for the deterministic FlowMatch Euler step (or pick a stochastic solver such as ddim with eta > 0)',
     );
   }
@@ -800,7 +810,9 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
     const two = flowMatchSigmas(2, { ...base, dynamic: mu !== undefined, ...(mu !== undefined ? { mu } : {}) });
     return two[1]!;
   };
-  const lowest = dynamic ? Math.min(lastSigma(flowDynamicShiftMu(1, shiftOptions)), lastSigma(flowDynamicShiftMu(shiftOptions.maxSeqLen, shiftOptions))) : lastSigma();
+  const lowest = dynamic
+    ? Math.min(lastSigma(flowDynamicShiftMu(1, shiftOptions)), lastSigma(flowDynamicShiftMu(shiftOptions.maxSeqLen, shiftOptions)))
+    : lastSigma();
   const schedule = flowSchedule({ numTrainTimesteps: n, sigmaMin: Math.min(1 / n, lowest) });
   const unknownFields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c)) if (!FLOW_MATCH_FIELDS.has(k)) unknownFields[k] = v;
@@ -843,7 +855,8 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
         solver: 'euler',
         solverOptions: {},
         steps: numInferenceSteps,
-        timesteps: { spacing: 'flow_match', terminal: 'zero', flow: { ...base, ...(mu !== undefined ? { mu } : {}) } },
+        // The explicit σ list (then σ = 0) of set_timesteps(N); `timestepOptions` (spacing flow_match) plans other budgets.
+        timesteps: { timesteps: [...flowMatchSigmas(numInferenceSteps, { ...base, ...(mu !== undefined ? { mu } : {}) }), CLEAN_TIME] },
       };
     },
   };
@@ -876,7 +889,11 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
   const shift = readNumber(c, 'flow_shift', 1);
   if (!(shift > 0)) throw configError('flow_shift', `must be > 0, got ${shift}`, 'Wan uses 3.0 to 5.0');
   if (p.respaced) {
-    throw configError('use_flow_sigmas', 'is true together with a Karras / exponential / beta / Lu σ spacing', 'keep only use_flow_sigmas (diffusers would ignore it)');
+    throw configError(
+      'use_flow_sigmas',
+      'is true together with a Karras / exponential / beta / Lu σ spacing',
+      'keep only use_flow_sigmas (diffusers would ignore it)',
+    );
   }
   if (p.terminal !== 'zero') {
     throw configError(
@@ -889,7 +906,11 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
     throw configError('use_dynamic_shifting', 'is true with use_flow_sigmas: not supported here', 'fold the shift into "flow_shift"');
   }
   // The smallest σ of any grid up to MAX_GRID_STEPS (10 000) intervals, with room for rounding.
-  const schedule = flowSchedule({ numTrainTimesteps: n, modelTimes: 'truncate', sigmaMin: 0.5 * Math.min(1 / n, flowShift((1 - 1 / n) / 10_000, shift)) });
+  const schedule = flowSchedule({
+    numTrainTimesteps: n,
+    modelTimes: 'truncate',
+    sigmaMin: 0.5 * Math.min(1 / n, flowShift((1 - 1 / n) / 10_000, shift)),
+  });
   p.notes.push('use_flow_sigmas: the rectified-flow schedule (α = 1 − σ) and its flow_shift grid; the beta fields are not used');
   const grid: Omit<TimestepOptions, 'steps'> = { spacing: 'flow_sigmas', terminal: 'zero', flow: { numTrainTimesteps: n, shift } };
   const version = c['_diffusers_version'];
@@ -918,7 +939,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
         solver: p.solver,
         solverOptions: { ...solverOptions },
         steps: numInferenceSteps,
-        timesteps: { ...grid, flow: { ...grid.flow } },
+        timesteps: { timesteps: buildTimesteps(schedule, { ...grid, steps: numInferenceSteps }) },
         ...(p.clipSample ? { clipSample: p.clipSampleRange } : {}),
         ...(p.thresholding ? { thresholding: p.thresholding } : {}),
       };

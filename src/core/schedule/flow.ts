@@ -62,7 +62,8 @@ export function isFlowSchedule(schedule: NoiseSchedule): schedule is FlowSchedul
 /** The rectified-flow schedule (see the file comment). */
 export function flowSchedule(opts: FlowScheduleOptions = {}): FlowSchedule {
   const n = opts.numTrainTimesteps ?? 1000;
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`flowSchedule: numTrainTimesteps must be an integer ≥ 1, got ${String(n)} (SD3 and FLUX use 1000)`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`flowSchedule: numTrainTimesteps must be an integer ≥ 1, got ${String(n)} (SD3 and FLUX use 1000)`);
   const sigmaMin = opts.sigmaMin ?? 1 / n;
   if (!(Number.isFinite(sigmaMin) && sigmaMin > 0 && sigmaMin < 1)) {
     throw new RangeError(`flowSchedule: sigmaMin must lie in (0, 1), got ${String(sigmaMin)}`);
