@@ -37,6 +37,7 @@ export async function buildProgram(io: CliOutput = processOutput): Promise<Comma
       import('./commands/card.js'),
       import('./commands/txt2img.js'),
     ]);
+  const { registerWorker } = await import('./commands/worker.js');
   const program = new Command();
   program
     .name('rediffuse')
@@ -54,6 +55,7 @@ export async function buildProgram(io: CliOutput = processOutput): Promise<Comma
   registerCard(program);
   registerBench(program);
   registerAutofr(program);
+  registerWorker(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }
