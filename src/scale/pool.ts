@@ -7,7 +7,7 @@
  * exceed the cores.
  * @packageDocumentation
  */
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Tinypool } from 'tinypool';
 import type { ExecutorProgress, JobExecutor, JobOutcome, JobSpec } from './executor.js';
@@ -19,11 +19,6 @@ export interface PoolOptions {
   threadsPerWorker: number;
   /** The model and the local bench store (the pool's threads share it). */
   env: Omit<ComputeEnv, 'threads'>;
-}
-
-/** The default split of a machine's cores, measured on the bundled U-Net (README "Scale-out"): one thread per worker. */
-export function defaultPoolShape(cores = availableParallelism()): { workers: number; threadsPerWorker: number } {
-  return { workers: Math.max(1, cores), threadsPerWorker: 1 };
 }
 
 /** The pool task's file (the .ts source under tsx, the built .js otherwise). */
