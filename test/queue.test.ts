@@ -44,8 +44,10 @@ class TestRedis {
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
-  async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
+  /** `persist`: the append-only file, fsynced on every write; else nothing survives a restart. */
+  async start(persist = true): Promise<void> {
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', persist ? 'yes' : 'no'];
+    if (persist) args.push('--appendfsync', 'always');
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     await new Promise<void>((resolve, reject) => {
@@ -261,5 +263,40 @@ describe('BullMQ on a real redis-server', { skip: SKIP }, () => {
     assert.equal(q.length, 40 * 784 * 4);
     assert.ok(q.equals(s), 'sharded samples are bit-identical');
     assert.ok(readFileSync(join(tmp, 'q.png')).equals(readFileSync(join(tmp, 's.png'))), 'and so is the PNG');
+  });
+
+  test('Redis restarted without persistence mid-run: the client enqueues the lost jobs again and says so; same bytes', async () => {
+    // Start from an empty, non-persistent Redis (the workers reconnect by themselves).
+    await redis.kill();
+    for (const f of readdirSync(redis.dir)) rmSync(join(redis.dir, f), { recursive: true, force: true });
+    await redis.start(false);
+    const args = ['sample', '--nfe', '8', '--count', '4', '--batch-size', '8', '--solver', 'euler_a', '--seed', '11'];
+    const client = spawnCli([...args, '--queue', redis.url, '-o', join(tmp, 'l.png'), '--samples-out', join(tmp, 'l.bin')], {
+      cwd: process.cwd(),
+      timeoutMs: 180_000,
+    });
+    const queue = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
+    queue.on('error', () => {});
+    let doneAtKill = -1;
+    for (let i = 0; i < 1200; i++) {
+      const done = (await queue.getJobs(['completed'])).length;
+      if (done >= 1) {
+        doneAtKill = done;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await queue.close();
+    await redis.kill();
+    await redis.start(false);
+    const r = await client;
+    assert.ok(doneAtKill >= 1 && doneAtKill < 5, `Redis was killed with ${doneAtKill} of 5 batches done`);
+    assert.equal(r.code, 0, r.stderr);
+    const stats = runStats(r.stderr);
+    assert.equal(stats.done, 5);
+    assert.equal(stats.failed, 0);
+    assert.ok(stats.reenqueued >= 1 && stats.reenqueued <= 5, `re-enqueued ${stats.reenqueued}`);
+    assert.match(r.stderr, /re-enqueued after Redis lost them/);
+    assert.ok(readFileSync(join(tmp, 'l.bin')).equals(readFileSync(join(tmp, 's.bin'))), 'the samples equal the single-process run');
   });
 });
