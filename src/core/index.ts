@@ -136,6 +136,7 @@ export type {
   UniPcOptions,
 } from './solvers/index.js';
 export type { DynamicThresholding } from './solver-context.js';
+export { SOLVER_NOISE_SALT } from './solver-context.js';
 
 // sampling, guidance, reference models
 export { sample, planSample, MAX_SEED, type PfdiffSettings, type SampleOptions, type SampleResult } from './sample.js';

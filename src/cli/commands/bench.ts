@@ -20,9 +20,11 @@ import { BenchStore } from '../../bench/store.js';
 import { bundledModelPath, checkOutputPath } from '../../node/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
+import { distributeBench } from '../../scale/distribute.js';
+import { addScaleOptions, openExecutor, probeQueue, progressLine, scalePlan, statsLine, type ScaleFlags } from './scale-options.js';
 
 /** Parsed options of `rediffuse bench`. */
-export interface BenchCommandOptions {
+export interface BenchCommandOptions extends ScaleFlags {
   grid?: string;
   quick?: boolean;
   out?: string;
@@ -106,7 +108,7 @@ export function parseFrFlag(v: string): unknown {
 
 /** Add `bench` to a commander program. */
 export function registerBench(program: Command): Command {
-  return program
+  const cmd = program
     .command('bench')
     .description(
       'Measure quality (FD-classifier, class accuracy, trajectory error vs a high-accuracy reference) and cost (model calls, wall time, overhead) ' +
@@ -166,6 +168,7 @@ export function registerBench(program: Command): Command {
       const problem = benchFailure(await runBenchCommand(opts));
       if (problem) throw new CliError(problem);
     });
+  return addScaleOptions(cmd, "grid's unfinished cells");
 }
 
 /** Why a finished bench run must exit non-zero (failed cells, failed --quick claims), or undefined. */
@@ -306,6 +309,12 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   checkOutputPath(outDir, { kind: 'folder' });
   if (opts.benchmarksMd) checkOutputPath(opts.benchmarksMd, { flag: '--benchmarks-md' });
   if (opts.assets) checkOutputPath(opts.assets, { kind: 'folder', flag: '--assets' });
+  const scale = scalePlan(opts);
+  if (scale.kind !== 'none' && (opts.dryRun || opts.cachedOnly || opts.pipeline !== undefined)) {
+    throw new CliError(`--${scale.kind === 'queue' ? 'queue' : 'workers'} runs cells elsewhere: not with --dry-run, --cached-only or --pipeline`);
+  }
+  // A queue is probed now: an unreachable Redis must not cost a model load.
+  await probeQueue(scale);
   const say = (s: string) => {
     if (!opts.quiet) process.stderr.write(`${s}\n`);
   };
@@ -379,6 +388,29 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
       if (!bar) say(`  error: ${e.result.error}`);
     }
   };
+  let distributed = false;
+  if (scale.kind !== 'none') {
+    const exec = await openExecutor(scale, {
+      ...(setup.modelPath ? { modelPath: setup.modelPath } : {}),
+      ...(opts.card ? { cardPath: resolve(opts.card) } : {}),
+      storeDir: outDir,
+    });
+    try {
+      // Every cell is checked (and nothing run) before a job is made.
+      await runBench({ grid, setup, outDir, store: new BenchStore(outDir, { dryRun: true }), dryRun: true });
+      say(`bench ${grid.name}: running the unfinished cells on the ${exec!.description}`);
+      const stats = await distributeBench({ grid, modelHash: setup.modelHash, store, executor: exec!, onProgress: progressLine('cells', say), signal });
+      say(`${stats.alreadyStored} cell(s) already in ${outDir}; ${statsLine(stats)}`);
+      if (stats.failed.length > 0) throw new CliError(`${stats.failed.length} cell job(s) failed:\n  ${stats.failed.slice(0, 20).join('\n  ')}`);
+    } catch (err) {
+      if (signal.aborted)
+        throw new CliError(`interrupted: finished cells are kept in ${outDir}; run the same command again to continue`, EXIT_INTERRUPTED);
+      throw err instanceof CliError ? err : new CliError((err as Error).message);
+    } finally {
+      await exec!.close();
+    }
+    distributed = true;
+  }
   let results: BenchResults;
   try {
     results = await runBench({
@@ -389,7 +421,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
       onEvent,
       signal,
       ...(opts.dryRun ? { dryRun: true } : {}),
-      ...(opts.cachedOnly ? { cachedOnly: true } : {}),
+      ...(opts.cachedOnly || distributed ? { cachedOnly: true } : {}),
     });
   } catch (err) {
     if (signal.aborted) throw new CliError(`interrupted: finished cells are kept in ${outDir}; run the same command again to continue`, EXIT_INTERRUPTED);
@@ -428,7 +460,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   });
   await setup.release();
   // Cells of a --cached-only report that are not on disk are "not run", not failed.
-  const failedCells = opts.cachedOnly ? [] : results.cells.filter((c) => c.status === 'error').map((c) => `${c.label}: ${c.error}`);
+  const failedCells = opts.cachedOnly && !distributed ? [] : results.cells.filter((c) => c.status === 'error').map((c) => `${c.label}: ${c.error}`);
   say(
     `wrote ${written.resultsJson}, ${written.markdown}${written.plots.length ? `, ${written.plots.length} plot files` : ''}${written.benchmarksMd ? `, ${written.benchmarksMd}` : ''}`,
   );

@@ -3,6 +3,7 @@
  * Fashion-MNIST U-Net) and write it as a labelled PNG, one row per class.
  * @packageDocumentation
  */
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import {
   type DiffusionModel,
@@ -25,11 +26,16 @@ import {
   parseModelCard,
   resolveClassLabel,
   type CardSamplingSetup,
+  type CardSampleRequest,
   type ModelCard,
   type OnnxDiffusionModel,
 } from '../../model/index.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
+import { fileSha256 } from '../../bench/cell-key.js';
+import { distributeSamples, type DistributedRunStats } from '../../scale/distribute.js';
+import { float32Bytes } from '../../scale/jobs.js';
+import { addScaleOptions, openExecutor, probeQueue, progressLine, scalePlan, statsLine, type ScaleFlags } from './scale-options.js';
 import { createProgress } from '../progress.js';
 import {
   addFeatureReuseOptions,
@@ -60,7 +66,9 @@ export interface SolverFlags {
 }
 
 /** Parsed options of `rediffuse sample`. */
-export interface SampleCommandOptions extends FeatureReuseFlags, SolverFlags {
+export interface SampleCommandOptions extends FeatureReuseFlags, SolverFlags, ScaleFlags {
+  /** Also write the samples as little-endian float32 [count, ...sampleShape]. */
+  samplesOut?: string;
   /** Refused with a pointer to `txt2img` (a pipeline folder is not one model). */
   pipeline?: string;
   prompt?: string;
@@ -120,6 +128,8 @@ export interface SampleReport {
   writeMs: number;
   /** FRDiff feature reuse (--fr-interval / --fr-policy): calls per kind, cache memory, ms per kind. */
   featureReuse: FeatureReuseReport | null;
+  /** With --queue or --workers: where the batches ran and what happened to the jobs. */
+  scale?: { executor: string; stats: DistributedRunStats };
 }
 
 const SOLVER_OPTION_FLAGS = ['eta', 'order', 'variant', 'solverType', 'lowerOrderFinal'] as const;
@@ -170,6 +180,7 @@ export function registerSampleCommand(program: Command): Command {
     .addOption(new Option('-m, --model <path>', 'an ONNX diffusion model (default: the bundled models/fashion-unet.onnx)'))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
     .addOption(new Option('-o, --out <path>', 'PNG to write').default('rediffuse-samples.png'))
+    .addOption(new Option('--samples-out <file>', 'also write the samples as raw little-endian float32 [count, ...sampleShape]'))
     .addOption(new Option('--json', 'print a JSON report (settings, model calls, wall time per call and in total) and nothing else on stdout'))
     .addOption(new Option('-q, --quiet', 'print nothing on success, no progress bar'))
     .addOption(new Option('--no-progress', 'no progress bar (there is none when stderr is not a terminal anyway)'))
@@ -193,6 +204,7 @@ export function registerSampleCommand(program: Command): Command {
       await runSampleCommand(opts);
     });
   addFeatureReuseOptions(cmd);
+  addScaleOptions(cmd, 'batches (--batch-size samples each)');
   return cmd;
 }
 
@@ -344,6 +356,15 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
   if (opts.pfdiffQuantity !== undefined && !opts.pfdiff) throw new CliError('--pfdiff-quantity needs --pfdiff k_h');
   checkFeatureReuseFlags(opts);
   checkOutputPath(opts.out); // before the model loads: a bad --out must not cost a run
+  if (opts.samplesOut !== undefined) checkOutputPath(opts.samplesOut, { flag: '--samples-out' });
+  const scale = scalePlan(opts);
+  if (scale.kind !== 'none' && (opts.reference || wantsFeatureReuse(opts))) {
+    throw new CliError(
+      `--${scale.kind === 'queue' ? 'queue' : 'workers'} runs batches of an ONNX model without feature reuse: drop --reference and the --fr-* flags`,
+    );
+  }
+  // A queue is probed now: an unreachable Redis must not cost a model load.
+  await probeQueue(scale);
 
   const signal = interruptSignal();
   const progress = createProgress(!opts.quiet && opts.progress !== false);
@@ -365,8 +386,9 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const labels: number[] = [];
     if (!unconditional) for (const r of rows) for (let i = 0; i < perRow; i++) labels.push(r.label!);
     let base: Omit<SampleOptions, 'model'>;
+    let request: Omit<CardSampleRequest, 'batch' | 'seed' | 'classLabels'>;
     try {
-      base = sampleOptionsFromCard(loaded.sampling, {
+      request = {
         ...(opts.sampler !== undefined
           ? { sampler: opts.sampler }
           : opts.solver !== undefined
@@ -379,12 +401,10 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
         ...(opts.spacing !== undefined ? { spacing: opts.spacing as TimestepSpacing } : {}),
         ...(opts.guidance !== undefined ? { guidance: opts.guidance } : {}),
         guidanceRescale: opts.guidanceRescale ?? 0,
-        classLabels: labels,
         classConditional: conditional,
-        batch: total,
-        seed: opts.seed,
         ...(opts.pfdiff ? { pfdiff: { ...opts.pfdiff, ...(opts.pfdiffQuantity ? { quantity: opts.pfdiffQuantity } : {}) } } : {}),
-      });
+      };
+      base = sampleOptionsFromCard(loaded.sampling, { ...request, classLabels: labels, batch: total, seed: opts.seed });
     } catch (err) {
       throw requestError(err);
     }
@@ -421,9 +441,40 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     if (fr) sampleOptions.model = fr.model;
     if (fr && !opts.quiet) for (const note of fr.notes) process.stderr.write(`rediffuse: warning: ${note}\n`);
     let result: SampleResult;
+    let scaled: SampleReport['scale'];
     progress.phase('sampling');
     try {
-      result = await sample(sampleOptions);
+      if (scale.kind !== 'none') {
+        progress.stop();
+        const executor = (await openExecutor(scale, {
+          modelPath: loaded.modelPath,
+          ...(opts.card !== undefined ? { cardPath: resolve(opts.card) } : {}),
+        }))!;
+        const say = (m: string) => {
+          if (!opts.quiet && !opts.json) process.stderr.write(`rediffuse: ${m}\n`);
+        };
+        try {
+          const t0 = performance.now();
+          const d = await distributeSamples({
+            request,
+            ...(unconditional ? {} : { classLabels: labels }),
+            seed: opts.seed,
+            total,
+            batch: opts.batchSize,
+            modelHash: fileSha256(loaded.modelPath),
+            sampleSize: loaded.model.sampleShape.reduce((a, b) => a * b, 1),
+            executor,
+            onProgress: progressLine(`sample batches on the ${executor.description}`, say),
+            signal,
+          });
+          say(statsLine(d.stats));
+          scaled = { executor: executor.description, stats: d.stats };
+          const wallMs = performance.now() - t0;
+          result = { ...d.first, samples: d.samples, wallMs, callMs: d.computeMs } as unknown as SampleResult;
+        } finally {
+          await executor.close();
+        }
+      } else result = await sample(sampleOptions);
     } catch (err) {
       if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
       throw new CliError((err as Error).message);
@@ -441,9 +492,10 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
       ...(unconditional ? {} : { rowLabels: rows.map((r) => r.name) }),
     });
     const output = writeFileAtomic(opts.out, png);
+    if (opts.samplesOut !== undefined) writeFileAtomic(opts.samplesOut, float32Bytes(result.samples));
     const writeMs = performance.now() - t1;
 
-    const stats = fr ? fr.net.stats : loaded.onnx?.stats;
+    const stats = scaled ? undefined : fr ? fr.net.stats : loaded.onnx?.stats;
     const callMs = stats ? [...stats.callMs] : [];
     const modelMs = stats ? stats.totalMs : result.callMs;
     const report: SampleReport = {
@@ -482,6 +534,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
       loadMs,
       writeMs,
       featureReuse: fr ? fr.report() : null,
+      ...(scaled ? { scale: scaled } : {}),
     };
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
