@@ -56,6 +56,24 @@ export {
   type SchedulerConfig,
   type ThresholdingConfig,
 } from './schedule/index.js';
+// flow matching (rectified flow: SD3, FLUX)
+export {
+  flowSchedule,
+  isFlowSchedule,
+  flowShift,
+  flowTimeShift,
+  flowDynamicShiftMu,
+  flowMatchSigmas,
+  flowSigmasDpm,
+  type DynamicShiftOptions,
+  type FlowGridRequest,
+  type FlowMatchSigmaOptions,
+  type FlowModelTimes,
+  type FlowSchedule,
+  type FlowScheduleOptions,
+  type FlowTimeShiftType,
+} from './schedule/index.js';
+export { gaussianFlowModel, type GaussianFlowModel, type GaussianFlowModelOptions } from './reference-flow-model.js';
 export {
   buildTimesteps,
   gridEndsClean,

@@ -7,7 +7,7 @@ import type { NoiseSchedule } from './schedule/noise-schedule.js';
 import type { NumArray } from './tensor.js';
 
 /** What the network predicts (diffusers' `prediction_type`). */
-export type PredictionType = 'epsilon' | 'sample' | 'v_prediction';
+export type PredictionType = 'epsilon' | 'sample' | 'v_prediction' | 'flow';
 
 /** Conditioning for one batch. Each field holds one entry per sample of the batch. */
 export interface Conditioning {

@@ -12,6 +12,17 @@ import type { PredictionType } from '../model.js';
 import type { TimestepFamily, TimestepOptions, TimestepSpacing, TimestepTerminal } from '../timesteps.js';
 import { discreteSchedule, type BetaScheduleName, type DiscreteSchedule } from './discrete.js';
 import { edmSchedule, type EdmSchedule } from './edm.js';
+import {
+  flowDynamicShiftMu,
+  flowMatchSigmas,
+  flowSchedule,
+  flowShift,
+  flowSigmasDpm,
+  type FlowMatchSigmaOptions,
+  type FlowSchedule,
+  type FlowTimeShiftType,
+} from './flow.js';
+import { CLEAN_TIME } from './noise-schedule.js';
 
 /** The diffusers scheduler classes {@link fromSchedulerConfig} understands. */
 export const SUPPORTED_SCHEDULER_CLASSES = [
@@ -32,6 +43,7 @@ export const SUPPORTED_SCHEDULER_CLASSES = [
   'KDPM2AncestralDiscreteScheduler',
   'DPMSolverSDEScheduler',
   'EDMEulerScheduler',
+  'FlowMatchEulerDiscreteScheduler',
 ] as const;
 
 /** One of {@link SUPPORTED_SCHEDULER_CLASSES}. */
@@ -49,15 +61,19 @@ export interface ThresholdingConfig {
 export interface SchedulerConfig {
   /** The diffusers class the config names. */
   className: SchedulerClassName;
-  /** The noise schedule built from the beta fields (float64); for `EDMEulerScheduler` the EDM schedule. */
-  schedule: DiscreteSchedule | EdmSchedule;
+  /**
+   * The noise schedule built from the beta fields (float64); for `EDMEulerScheduler` the EDM schedule;
+   * for `FlowMatchEulerDiscreteScheduler` and the `use_flow_sigmas` DPM-Solver / UniPC configs the
+   * rectified-flow schedule (time t = σ, network time σ·T).
+   */
+  schedule: DiscreteSchedule | EdmSchedule | FlowSchedule;
   /**
    * Set for `EDMEulerScheduler`: the network is an EDM network F, to be wrapped with
    * `edmPreconditionedModel(network, { sigmaData })` (c_in, c_skip, c_out; the sign of c_out from
    * `prediction_type`) before sampling.
    */
   preconditioning?: { kind: 'edm'; sigmaData: number };
-  /** `prediction_type` (default `epsilon`). */
+  /** `prediction_type` (default `epsilon`; diffusers' `flow_prediction` is `flow`). */
   predictionType: PredictionType;
   /** Our registry solver name. */
   solver: string;
@@ -97,14 +113,27 @@ export interface SchedulerConfig {
   /**
    * The {@link sample} options that reproduce diffusers' `set_timesteps(numInferenceSteps)` and
    * its loop: solver, solver options, grid, and the budget (`steps` or `nfe`, as the class counts
-   * `num_inference_steps`).
+   * `num_inference_steps`). Flow configs with `use_dynamic_shifting` need the image's latent
+   * sequence length (or μ itself) in `flow`.
    */
-  sampleOptions(numInferenceSteps: number): ConfigSampleOptions;
+  sampleOptions(numInferenceSteps: number, flow?: FlowGridRequest): ConfigSampleOptions;
+}
+
+/**
+ * What a flow-matching grid may need from the caller: diffusers' pipelines pass μ to
+ * `set_timesteps` under `use_dynamic_shifting`, computed from the image's latent sequence length
+ * (SD3/FLUX: (H/8/2)·(W/8/2) patch tokens) by `calculate_shift`.
+ */
+export interface FlowGridRequest {
+  /** Latent tokens of the image: μ = calculate_shift(imageSeqLen) from the config's base/max fields. */
+  imageSeqLen?: number;
+  /** μ itself (wins over `imageSeqLen`). */
+  mu?: number;
 }
 
 /** What {@link SchedulerConfig.sampleOptions} returns: spread it into `sample({ model, ...it })`. */
 export interface ConfigSampleOptions {
-  schedule: DiscreteSchedule | EdmSchedule;
+  schedule: DiscreteSchedule | EdmSchedule | FlowSchedule;
   solver: string;
   solverOptions: Record<string, unknown>;
   steps?: number;
@@ -159,10 +188,39 @@ const KNOWN_FIELDS = new Set([
   'sigma_data',
   'sigma_schedule',
   'rho',
+  'use_flow_sigmas',
+  'flow_shift',
+]);
+
+/** Fields of `FlowMatchEulerDiscreteScheduler` configs this loader reads (or refuses by value). */
+const FLOW_MATCH_FIELDS = new Set([
+  '_class_name',
+  '_diffusers_version',
+  'num_train_timesteps',
+  'shift',
+  'use_dynamic_shifting',
+  'base_shift',
+  'max_shift',
+  'base_image_seq_len',
+  'max_image_seq_len',
+  'invert_sigmas',
+  'shift_terminal',
+  'use_karras_sigmas',
+  'use_exponential_sigmas',
+  'use_beta_sigmas',
+  'time_shift_type',
+  'stochastic_sampling',
 ]);
 
 const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
 const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
+/** `prediction_type` as diffusers writes it, with `flow_prediction` (velocity ε − x0) for our `flow`. */
+const CONFIG_PREDICTION_TYPES = ['epsilon', 'sample', 'v_prediction', 'flow_prediction'] as const;
+
+function readPredictionType(c: Json): PredictionType {
+  const v = readChoice(c, 'prediction_type', 'epsilon', CONFIG_PREDICTION_TYPES);
+  return v === 'flow_prediction' ? 'flow' : v;
+}
 const SPACINGS = ['leading', 'trailing', 'linspace'] as const;
 
 function configError(field: string, problem: string, fix: string): Error {
@@ -247,6 +305,8 @@ const CLASS_DEFAULTS: Record<SchedulerClassName, ClassDefaults> = {
   DPMSolverSDEScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
   // Its own σ grid (karras or exponential between sigma_min and sigma_max), see edmSchedulerConfig.
   EDMEulerScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
+  // Its own σ grid, see flowMatchSchedulerConfig.
+  FlowMatchEulerDiscreteScheduler: { family: 'euler', spacing: 'linspace', clipSample: false },
 };
 
 /**
@@ -269,6 +329,7 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   }
   const className = cls as SchedulerClassName;
   if (className === 'EDMEulerScheduler') return edmSchedulerConfig(c);
+  if (className === 'FlowMatchEulerDiscreteScheduler') return flowMatchSchedulerConfig(c);
   const defaults = CLASS_DEFAULTS[className];
   const notes: string[] = [];
 
@@ -292,7 +353,18 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
     trainedBetas,
     rescaleBetasZeroSnr,
   };
-  const predictionType = readChoice<PredictionType>(c, 'prediction_type', 'epsilon', PREDICTION_TYPES);
+  const predictionType = readPredictionType(c);
+  const flowSigmas = readBoolean(c, 'use_flow_sigmas', false);
+  if (flowSigmas && className !== 'DPMSolverMultistepScheduler' && className !== 'UniPCMultistepScheduler') {
+    throw configError('use_flow_sigmas', `is true, but ${className} has no flow-sigma grid in diffusers`, 'use it with DPMSolverMultistepScheduler or UniPCMultistepScheduler');
+  }
+  if (predictionType === 'flow' && !flowSigmas) {
+    throw configError(
+      'prediction_type',
+      `is "flow_prediction" on a VP beta schedule (diffusers converts it with x0 = x − σ·v, which holds on the rectified-flow path only)`,
+      'set "use_flow_sigmas": true (with "flow_shift") for a flow-matching model, or use FlowMatchEulerDiscreteScheduler',
+    );
+  }
 
   // --- grid ---------------------------------------------------------------------------------------
   const rawSpacing = c['timestep_spacing'];
@@ -399,6 +471,22 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   if (sigmaMax !== undefined) timestepOptions.sigmaMax = sigmaMax;
   // On sigma-spaced grids diffusers' σ come from the whole table: clipping applies to the time spacings only.
   if (clipsLambda && CLIPPING_CLASSES.has(className) && !sigmaSpaced) timestepOptions.lambdaMinClipped = lambdaMinClipped;
+
+  if (flowSigmas) {
+    const respaced = karras || exponential || betaSigmas || spacing === 'logSNR';
+    return flowSigmaConfig(c, className as 'DPMSolverMultistepScheduler' | 'UniPCMultistepScheduler', {
+      predictionType,
+      solver,
+      solverOptions,
+      terminal,
+      respaced,
+      clipSample,
+      clipSampleRange,
+      notes,
+      unknownFields,
+      ...(thresholding ? { thresholding } : {}),
+    });
+  }
 
   const out: SchedulerConfig = {
     className,
@@ -611,7 +699,8 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
     case 'LCMScheduler':
       return { solver: 'lcm', solverOptions: { timestepScaling: readNumber(c, 'timestep_scaling', 10) } };
     case 'EDMEulerScheduler':
-      return { solver: 'euler', solverOptions: {} }; // not reached: edmSchedulerConfig maps this class
+    case 'FlowMatchEulerDiscreteScheduler':
+      return { solver: 'euler', solverOptions: {} }; // not reached: edmSchedulerConfig / flowMatchSchedulerConfig map these
     case 'DEISMultistepScheduler': {
       readChoice(c, 'algorithm_type', 'deis', ['deis']);
       readChoice(c, 'solver_type', 'logrho', ['logrho']);
@@ -644,4 +733,200 @@ function mapSolver(cls: SchedulerClassName, c: Json, notes: string[]): { solver:
       };
     }
   }
+}
+
+/** numInferenceSteps must be an integer ≥ 1 (every class's sampleOptions). */
+function checkInferenceSteps(numInferenceSteps: number): void {
+  if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1) {
+    throw new RangeError(`sampleOptions: numInferenceSteps must be an integer ≥ 1, got ${String(numInferenceSteps)}`);
+  }
+}
+
+/**
+ * diffusers' `FlowMatchEulerDiscreteScheduler` (SD3, FLUX, …): the rectified-flow schedule, the σ
+ * grid of {@link flowMatchSigmas} followed by σ = 0, and the FlowMatch Euler step
+ * x_{σ'} = x_σ + (σ' − σ)·v — our `euler`, which on a flow schedule steps in (x, σ) with the
+ * velocity (equal to DDIM there). The network predicts the flow velocity v = ε − x0 (`flow`).
+ * Refused with the reason: `invert_sigmas` (Mochi's reversed convention), `stochastic_sampling`.
+ */
+function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
+  const n = readInteger(c, 'num_train_timesteps', 1000, 1);
+  const shift = readNumber(c, 'shift', 1);
+  if (!(shift > 0)) throw configError('shift', `must be > 0, got ${shift}`, 'SD3 uses 3.0');
+  const dynamic = readBoolean(c, 'use_dynamic_shifting', false);
+  const shiftOptions = {
+    baseShift: readNumber(c, 'base_shift', 0.5),
+    maxShift: readNumber(c, 'max_shift', 1.15),
+    baseSeqLen: readNumber(c, 'base_image_seq_len', 256),
+    maxSeqLen: readNumber(c, 'max_image_seq_len', 4096),
+  };
+  if (dynamic && shiftOptions.baseSeqLen === shiftOptions.maxSeqLen) {
+    throw configError('max_image_seq_len', `equals base_image_seq_len (${shiftOptions.baseSeqLen})`, 'dynamic shifting interpolates between two different lengths');
+  }
+  const timeShiftType = readChoice<FlowTimeShiftType>(c, 'time_shift_type', 'exponential', ['exponential', 'linear']);
+  const shiftTerminalRaw = c['shift_terminal'];
+  const shiftTerminal = shiftTerminalRaw === undefined || shiftTerminalRaw === null || shiftTerminalRaw === 0 ? undefined : readNumber(c, 'shift_terminal', 0.1);
+  if (shiftTerminal !== undefined && !(shiftTerminal > 0 && shiftTerminal < 1)) {
+    throw configError('shift_terminal', `must lie in (0, 1), got ${shiftTerminal}`, 'LTX-Video uses 0.1, or null for none');
+  }
+  const karras = readBoolean(c, 'use_karras_sigmas', false);
+  const exponential = readBoolean(c, 'use_exponential_sigmas', false);
+  const beta = readBoolean(c, 'use_beta_sigmas', false);
+  if (Number(karras) + Number(exponential) + Number(beta) > 1) {
+    throw configError('use_karras_sigmas', 'is set together with use_exponential_sigmas or use_beta_sigmas', 'set at most one of them');
+  }
+  if (readBoolean(c, 'invert_sigmas', false)) {
+    throw configError(
+      'invert_sigmas',
+      "is true: Mochi's reversed convention (the network's time is (1 − σ)·T and the scheduler steps with the velocity toward the data, x0 − ε) is not supported",
+      'use a model exported with the standard convention (time σ·T, velocity ε − x0), or set "invert_sigmas": false',
+    );
+  }
+  if (readBoolean(c, 'stochastic_sampling', false)) {
+    throw configError(
+      'stochastic_sampling',
+      'is true: the re-noising step x\' = (1 − σ\')·x̂0 + σ\'·z is not provided',
+      'set "stochastic_sampling": false for the deterministic FlowMatch Euler step (or pick a stochastic solver such as ddim with eta > 0)',
+    );
+  }
+  const spacing: TimestepSpacing = karras ? 'karras' : exponential ? 'exponential' : beta ? 'beta' : 'linspace';
+  const base: FlowMatchSigmaOptions = {
+    numTrainTimesteps: n,
+    shift,
+    timeShiftType,
+    ...(shiftTerminal !== undefined ? { shiftTerminal } : {}),
+    sigmaSpacing: karras ? 'karras' : exponential ? 'exponential' : beta ? 'beta' : 'none',
+  };
+  // The smallest σ any grid of this config visits: the last σ does not depend on N (linspace keeps
+  // its ends); under dynamic shifting it is smallest for the shortest sequence (1 token).
+  const lastSigma = (mu?: number): number => {
+    const two = flowMatchSigmas(2, { ...base, ...(mu !== undefined ? { mu } : {}) });
+    return two[1]!;
+  };
+  const lowest = dynamic ? Math.min(lastSigma(flowDynamicShiftMu(1, shiftOptions)), lastSigma(flowDynamicShiftMu(shiftOptions.maxSeqLen, shiftOptions))) : lastSigma();
+  const schedule = flowSchedule({ numTrainTimesteps: n, sigmaMin: Math.min(1 / n, lowest) });
+  const unknownFields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (!FLOW_MATCH_FIELDS.has(k)) unknownFields[k] = v;
+  const notes: string[] = [];
+  const version = c['_diffusers_version'];
+  const out: SchedulerConfig = {
+    className: 'FlowMatchEulerDiscreteScheduler',
+    schedule,
+    predictionType: 'flow',
+    solver: 'euler',
+    solverOptions: {},
+    spacing,
+    family: 'euler',
+    stepsOffset: 0,
+    terminal: 'zero',
+    clipSample: false,
+    clipSampleRange: 1,
+    karras,
+    rescaleBetasZeroSnr: false,
+    timestepOptions: { terminal: 'zero' },
+    notes,
+    unknownFields,
+    sampleOptions(numInferenceSteps: number, flow?: FlowGridRequest): ConfigSampleOptions {
+      checkInferenceSteps(numInferenceSteps);
+      let mu: number | undefined;
+      if (dynamic) {
+        if (flow?.mu !== undefined) mu = flow.mu;
+        else if (flow?.imageSeqLen !== undefined) mu = flowDynamicShiftMu(flow.imageSeqLen, shiftOptions);
+        else {
+          throw new RangeError(
+            'sampleOptions: this FlowMatchEulerDiscreteScheduler config has use_dynamic_shifting, so its σ grid depends on the image size: ' +
+              'pass { imageSeqLen } (the latent tokens, e.g. (H/16)·(W/16) for SD3/FLUX) or { mu } as the second argument',
+          );
+        }
+        if (!Number.isFinite(mu)) throw new RangeError(`sampleOptions: mu must be a finite number, got ${String(mu)}`);
+      }
+      const sigmas = flowMatchSigmas(numInferenceSteps, { ...base, ...(mu !== undefined ? { mu } : {}) });
+      return {
+        schedule,
+        solver: 'euler',
+        solverOptions: {},
+        steps: numInferenceSteps,
+        timesteps: { timesteps: [...sigmas, CLEAN_TIME] },
+      };
+    },
+  };
+  if (typeof version === 'string') out.diffusersVersion = version;
+  return out;
+}
+
+/** What the VP path of {@link fromSchedulerConfig} hands {@link flowSigmaConfig}. */
+interface FlowSigmaParts {
+  predictionType: PredictionType;
+  solver: string;
+  solverOptions: Record<string, unknown>;
+  terminal: TimestepTerminal;
+  /** A Karras / exponential / beta / Lu σ spacing was asked for as well. */
+  respaced: boolean;
+  clipSample: boolean;
+  clipSampleRange: number;
+  thresholding?: ThresholdingConfig;
+  notes: string[];
+  unknownFields: Record<string, unknown>;
+}
+
+/**
+ * DPMSolverMultistep / UniPC with `use_flow_sigmas` (Wan, SANA): the rectified-flow schedule
+ * (diffusers' `_sigma_to_alpha_sigma_t`: α = 1 − σ, σ = σ), the σ grid of {@link flowSigmasDpm} with
+ * `flow_shift`, then σ = 0; the network gets the int64 timesteps ⌊σ·T⌋. The beta fields are unused.
+ */
+function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'UniPCMultistepScheduler', p: FlowSigmaParts): SchedulerConfig {
+  const n = readInteger(c, 'num_train_timesteps', 1000, 1);
+  const shift = readNumber(c, 'flow_shift', 1);
+  if (!(shift > 0)) throw configError('flow_shift', `must be > 0, got ${shift}`, 'Wan uses 3.0 to 5.0');
+  if (p.respaced) {
+    throw configError('use_flow_sigmas', 'is true together with a Karras / exponential / beta / Lu σ spacing', 'keep only use_flow_sigmas (diffusers would ignore it)');
+  }
+  if (p.terminal !== 'zero') {
+    throw configError(
+      'final_sigmas_type',
+      'is "sigma_min" with use_flow_sigmas: diffusers then ends at the VP σ of the unused beta table',
+      'use "zero" (the clean end σ = 0)',
+    );
+  }
+  if (readBoolean(c, 'use_dynamic_shifting', false)) {
+    throw configError('use_dynamic_shifting', 'is true with use_flow_sigmas: not supported here', 'fold the shift into "flow_shift"');
+  }
+  // The smallest σ of any grid up to MAX_GRID_STEPS (10 000) intervals, with room for rounding.
+  const schedule = flowSchedule({ numTrainTimesteps: n, modelTimes: 'truncate', sigmaMin: 0.5 * Math.min(1 / n, flowShift((1 - 1 / n) / 10_000, shift)) });
+  p.notes.push('use_flow_sigmas: the rectified-flow schedule (α = 1 − σ) and its flow_shift grid; the beta fields are not used');
+  const version = c['_diffusers_version'];
+  const solverOptions = p.solverOptions;
+  const out: SchedulerConfig = {
+    className,
+    schedule,
+    predictionType: p.predictionType,
+    solver: p.solver,
+    solverOptions,
+    spacing: 'linspace',
+    family: 'dpm',
+    stepsOffset: 0,
+    terminal: 'zero',
+    clipSample: p.clipSample,
+    clipSampleRange: p.clipSampleRange,
+    karras: false,
+    rescaleBetasZeroSnr: false,
+    timestepOptions: { terminal: 'zero' },
+    notes: p.notes,
+    unknownFields: p.unknownFields,
+    sampleOptions(numInferenceSteps: number): ConfigSampleOptions {
+      checkInferenceSteps(numInferenceSteps);
+      return {
+        schedule,
+        solver: p.solver,
+        solverOptions: { ...solverOptions },
+        steps: numInferenceSteps,
+        timesteps: { timesteps: [...flowSigmasDpm(numInferenceSteps, { numTrainTimesteps: n, flowShift: shift }), CLEAN_TIME] },
+        ...(p.clipSample ? { clipSample: p.clipSampleRange } : {}),
+        ...(p.thresholding ? { thresholding: p.thresholding } : {}),
+      };
+    },
+  };
+  if (p.thresholding) out.thresholding = p.thresholding;
+  if (typeof version === 'string') out.diffusersVersion = version;
+  return out;
 }

@@ -1,5 +1,5 @@
 /**
- * Noise schedules: the shared interface, discrete (beta-table), continuous VP and EDM schedules, and the
+ * Noise schedules: the shared interface, discrete (beta-table), continuous VP, EDM and rectified-flow schedules, and the
  * diffusers `scheduler_config.json` loader.
  * @packageDocumentation
  */
@@ -18,10 +18,26 @@ export {
 export { continuousVpSchedule, type ContinuousVpOptions } from './continuous.js';
 export { edmSchedule, type EdmSchedule, type EdmScheduleOptions } from './edm.js';
 export {
+  flowSchedule,
+  isFlowSchedule,
+  flowShift,
+  flowTimeShift,
+  flowDynamicShiftMu,
+  flowMatchSigmas,
+  flowSigmasDpm,
+  type DynamicShiftOptions,
+  type FlowMatchSigmaOptions,
+  type FlowModelTimes,
+  type FlowSchedule,
+  type FlowScheduleOptions,
+  type FlowTimeShiftType,
+} from './flow.js';
+export {
   fromSchedulerConfig,
   SUPPORTED_SCHEDULER_CLASSES,
   type SchedulerClassName,
   type ConfigSampleOptions,
+  type FlowGridRequest,
   type SchedulerConfig,
   type ThresholdingConfig,
 } from './config.js';

@@ -44,13 +44,19 @@ export function ratioLanding(schedule: NoiseSchedule, s: number, steps: number, 
   return landing >= 0 ? landing : terminal;
 }
 
-/** DDIM's noise scale c between s and t (eq. 16); 0 at the clean end point. */
+/**
+ * DDIM's noise scale c between s and t (eq. 16); 0 at the clean end point. Eq. 16 is the DDPM
+ * posterior std of x_t given (x_s, x0); written for any Gaussian path (not only α² + σ² = 1) it is
+ *   c = η·σ_t·√(1 − (α_s·σ_t/(α_t·σ_s))²) = η·σ_t·√(1 − e^{−2(λ_t − λ_s)}),
+ * which on VP schedules equals η·(σ_t/σ_s)·√(1 − α_s²/α_t²).
+ */
 export function ddimNoiseScale(schedule: NoiseSchedule, s: number, t: number, eta: number): number {
   const st = schedule.sigma(t);
   if (eta === 0 || st === 0) return 0;
   const as = schedule.alpha(s);
   const at = schedule.alpha(t);
-  return eta * (st / schedule.sigma(s)) * Math.sqrt(Math.max(0, 1 - (as * as) / (at * at)));
+  const r = (as * st) / (at * schedule.sigma(s));
+  return eta * st * Math.sqrt(Math.max(0, 1 - r * r));
 }
 
 /**
@@ -77,6 +83,7 @@ export const ddimSpec: SolverSpec<DdimOptions> = defineSolver<DdimOptions>({
   stochastic: (o) => o.eta > 0,
   gridFamily: 'ddim',
   identityFinalStep: true,
+  pureNoiseStart: true,
   options: {
     defaults: { eta: 0, stepping: 'grid' },
     rules: {

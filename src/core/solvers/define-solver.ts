@@ -101,6 +101,11 @@ export interface SolverDefinition<O extends object> {
    * terminal equals the last grid time, `repeatedTerminal`) is accepted. Default false.
    */
   readonly identityFinalStep?: boolean;
+  /**
+   * The update is finite at α = 0 (σ = 1, the pure-noise start of flow grids): it works in (α, σ) or
+   * in the flow's own (x, σ) coordinates, not in σ/α or log-SNR. Default false: such a grid is refused.
+   */
+  readonly pureNoiseStart?: boolean;
   /** Checks of a grid against the options before any call (e.g. a corrected last step cannot end at σ = 0). */
   readonly checkGrid?: (timesteps: readonly number[], schedule: NoiseSchedule, options: O) => void;
   /** The update: given the options and the run, the function that takes one interval. */
@@ -121,6 +126,8 @@ export function checkTimesteps(solver: string, schedule: NoiseSchedule, timestep
     if (typeof t !== 'number' || Number.isNaN(t)) throw new TypeError(`timesteps[${i}] is not a number (${String(t)})`);
     const l = schedule.lambda(t);
     if (repeatedTerminal && i === timesteps.length - 1 && i > 1 && t === timesteps[i - 1]) continue;
+    // The pure-noise end of a flow schedule (σ = 1, α = 0) has λ = −∞: allowed as the first time only.
+    if (i === 0 && l === -Infinity) continue;
     if (!(l > prev)) {
       if (i === timesteps.length - 1 && t === timesteps[i - 1]) {
         throw new RangeError(
@@ -135,6 +142,16 @@ export function checkTimesteps(solver: string, schedule: NoiseSchedule, timestep
     }
     prev = l;
   }
+}
+
+/** Refuse a grid that starts at α = 0 (λ = −∞) for a solver whose update is infinite there. */
+export function checkPureNoiseStart(solver: string, schedule: NoiseSchedule, timesteps: readonly number[], allowed: boolean): void {
+  if (allowed || schedule.alpha(timesteps[0]!) !== 0) return;
+  throw new RangeError(
+    `solver "${solver}" works in σ/α or log-SNR coordinates, which are infinite at the grid's first time ${timesteps[0]} (α = 0: ` +
+      'the pure-noise end σ = 1 of a flow schedule): use ddim, euler or heun there (they step in (α, σ) or in the flow\'s (x, σ)), ' +
+      'or start the grid below σ = 1 (e.g. the use_flow_sigmas grid of DPMSolverMultistepScheduler / UniPCMultistepScheduler)',
+  );
 }
 
 /** Throw unless `v` is an integer ≥ 1, naming what it is and the fix. */
@@ -235,6 +252,7 @@ export function defineSolver<O extends object>(def: SolverDefinition<O>): Solver
     (o: O): Solver =>
     async (x, timesteps, ctx) => {
       checkTimesteps(name, ctx.schedule, timesteps, def.identityFinalStep === true);
+      checkPureNoiseStart(name, ctx.schedule, timesteps, def.pureNoiseStart === true);
       def.checkGrid?.(timesteps, ctx.schedule, o);
       const steps = timesteps.length - 1;
       const step = def.step(o, { steps, timesteps, schedule: ctx.schedule });
@@ -273,6 +291,7 @@ export function defineSolver<O extends object>(def: SolverDefinition<O>): Solver
         timesteps = buildPlannedGrid(name, schedule, grid, spent.steps, budget.nfe, (max) => largestBudget(max, (n) => spend(n, asked, endsClean).steps));
       }
       checkTimesteps(name, schedule, timesteps, def.identityFinalStep === true);
+      checkPureNoiseStart(name, schedule, timesteps, def.pureNoiseStart === true);
       def.checkGrid?.(timesteps, schedule, o);
       const steps = timesteps.length - 1;
       return { solver: name, timesteps, steps, calls: calls(steps, o), options: o, order: orderOf(o), stochastic: stochasticOf(o), run: bind(o) };

@@ -10,8 +10,17 @@
  * `'sigma_max'` is diffusers' `init_noise_sigma = σ_max` of `linspace`/`trailing` grids: the VE
  * state z·ρ_T, i.e. the VP state x_T = α_T·ρ_T·z = σ_T·z (SD 1.5: σ_T = 0.99766, so the start is
  * 0.23 % smaller; diffusers' `leading` value √(ρ_T² + 1) is the VP start z, i.e. `'unit'`).
+ *
+ * On a rectified-flow schedule (α = 1 − σ, `flow.ts`) the Euler family steps in the flow's own
+ * coordinates (x, σ), where the ODE is dx/dσ = û with the velocity û = ε̂ − x̂0:
+ *   x_t = x_s + (σ_t − σ_s)·û
+ * — diffusers' FlowMatchEulerDiscreteScheduler step (and FlowMatchHeun's slope). x/α is infinite at
+ * the pure-noise end σ = 1 where flow grids start; in exact arithmetic the Euler step is the same
+ * (both equal DDIM), Heun's average of two slopes is not.
  * @packageDocumentation
  */
+import type { Prediction } from '../prediction.js';
+import { isFlowSchedule } from '../schedule/flow.js';
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { veSigma } from '../schedule/noise-schedule.js';
 import { axpby, scale, type NumArray } from '../tensor.js';
@@ -46,6 +55,17 @@ export function veEulerStep(schedule: NoiseSchedule, x: NumArray, d: NumArray, s
   return axpby(at / schedule.alpha(s), x, at * (veSigma(schedule, t) - veSigma(schedule, s)), d);
 }
 
+/** The Euler family's ODE slope of a prediction: ε̂ in (x/α, σ/α), or the velocity ε̂ − x̂0 in (x, σ) on a flow schedule. */
+export function odeSlope(schedule: NoiseSchedule, p: Prediction): NumArray {
+  return isFlowSchedule(schedule) ? axpby(1, p.eps, -1, p.x0) : p.eps;
+}
+
+/** The Euler step with slope d from {@link odeSlope}: {@link veEulerStep}, or x + (σ_t − σ_s)·d on a flow schedule. */
+export function odeEulerStep(schedule: NoiseSchedule, x: NumArray, d: NumArray, s: number, t: number): NumArray {
+  if (isFlowSchedule(schedule)) return axpby(1, x, schedule.sigma(t) - schedule.sigma(s), d);
+  return veEulerStep(schedule, x, d, s, t);
+}
+
 /** Euler (Karras et al. 2022): first order, one call per step. */
 export const eulerSpec: SolverSpec<EulerOptions> = defineSolver<EulerOptions>({
   name: 'euler',
@@ -53,12 +73,13 @@ export const eulerSpec: SolverSpec<EulerOptions> = defineSolver<EulerOptions>({
   description: 'Euler on the probability-flow ODE in σ/α (Karras et al. 2022), first order',
   order: 1,
   gridFamily: 'euler',
+  pureNoiseStart: true,
   options: { defaults: { noiseStart: 'unit' }, rules: { noiseStart: NOISE_START_RULE } },
   step:
     ({ noiseStart }) =>
     async ({ i, s, t, x: given, ctx }) => {
       const x = i === 0 ? noiseStartState(ctx.schedule, given, s, noiseStart) : given;
-      const { eps, x0 } = await ctx.evaluate(x, s);
-      return { x: veEulerStep(ctx.schedule, x, eps, s, t), x0 };
+      const p = await ctx.evaluate(x, s);
+      return { x: odeEulerStep(ctx.schedule, x, odeSlope(ctx.schedule, p), s, t), x0: p.x0 };
     },
 });

@@ -6,11 +6,13 @@
  * into ρ = 0 is a plain Euler step. With `lowerOrderFinal` (default true) the last step is always
  * Euler, so a run of M steps costs exactly 2M − 1 calls on every grid; with it off, the last step
  * is corrected too (2M calls) and the grid must end at σ > 0.
+ * On a rectified-flow schedule the slopes are the velocities û = ε̂ − x̂0 and the steps are taken in
+ * (x, σ) (euler.ts): x_t = x_s + Δσ·(û_s + û_t)/2 — diffusers' FlowMatchHeunDiscreteScheduler.
  * @packageDocumentation
  */
 import { linearCombination } from '../tensor.js';
 import { defineSolver, requireFinalSecondStage, TWO_STAGE_COST } from './define-solver.js';
-import { NOISE_START_RULE, noiseStartState, veEulerStep, type NoiseStart } from './euler.js';
+import { NOISE_START_RULE, noiseStartState, odeEulerStep, odeSlope, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
 /** Options of {@link heunSpec}. */
@@ -33,6 +35,7 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
     rules: { lowerOrderFinal: { kind: 'boolean', doc: 'last step without the correction, default true' }, noiseStart: NOISE_START_RULE },
   },
   cost: TWO_STAGE_COST,
+  pureNoiseStart: true,
   checkGrid: requireFinalSecondStage('heun', 'cannot correct the step into σ = 0 (the clean end point)'),
   step:
     ({ lowerOrderFinal, noiseStart }) =>
@@ -40,9 +43,10 @@ export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
       const sch = ctx.schedule;
       const x = i === 0 ? noiseStartState(sch, given, s, noiseStart) : given;
       const first = await ctx.evaluate(x, s);
-      const predicted = veEulerStep(sch, x, first.eps, s, t);
+      const d1 = odeSlope(sch, first);
+      const predicted = odeEulerStep(sch, x, d1, s, t);
       if (lowerOrderFinal && i === steps - 1) return { x: predicted, x0: first.x0 };
       const second = await ctx.evaluate(predicted, t);
-      return { x: veEulerStep(sch, x, linearCombination([0.5, 0.5], [first.eps, second.eps]), s, t), x0: second.x0 };
+      return { x: odeEulerStep(sch, x, linearCombination([0.5, 0.5], [d1, odeSlope(sch, second)]), s, t), x0: second.x0 };
     },
 });

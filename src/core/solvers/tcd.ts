@@ -5,7 +5,8 @@
  * From grid time s to the next grid time t, with γ ∈ [0, 1] the stochasticity (diffusers' `eta`,
  * default 0.3) and s' = ⌊(1 − γ)·t⌋ (discrete schedules; (1 − γ)·t on continuous ones):
  *   x_{s'} = α_{s'}·x̂0(x_s) + σ_{s'}·ε̂(x_s)                         (a DDIM jump past t to s')
- *   x_t = (α_t/α_{s'})·x_{s'} + √(1 − α_t²/α_{s'}²)·z,   z ~ N(0, I)  (forward noise back up to t)
+ *   x_t = (α_t/α_{s'})·x_{s'} + √(σ_t² − (α_t/α_{s'})²·σ_{s'}²)·z,   z ~ N(0, I)  (forward noise back up to t;
+ *   √(1 − α_t²/α_{s'}²) on VP schedules)
  * and on the last step x = x_{s'} with no noise. γ = 0 is DDIM; γ = 1 jumps to the end and re-noises.
  * One call per step. Not checked against diffusers here (no parity data for TCD).
  * @packageDocumentation
@@ -41,7 +42,10 @@ export const tcdSpec: SolverSpec<TcdOptions> = defineSolver<TcdOptions>({
       const target = t === CLEAN_TIME ? CLEAN_TIME : sch.kind === 'discrete' ? Math.floor(raw) : Math.max(sch.tMin, raw);
       const jumped = ddimTransfer(sch, x0, eps, target);
       if (last || gamma === 0 || target === t) return { x: jumped, x0, ...(last && target !== t ? { t: target } : {}) };
+      // Forward transition s' → t of any Gaussian path: x_t = (α_t/α_s')·x_s' + √(σ_t² − (α_t/α_s')²·σ_s'²)·z (VP: √(1 − α_t²/α_s'²)).
       const ratio = sch.alpha(t) / sch.alpha(target);
-      return { x: linearCombination([ratio, Math.sqrt(Math.max(0, 1 - ratio * ratio))], [jumped, ctx.noise()]), x0 };
+      const st = sch.sigma(t);
+      const ss = sch.sigma(target);
+      return { x: linearCombination([ratio, Math.sqrt(Math.max(0, st * st - ratio * ratio * ss * ss))], [jumped, ctx.noise()]), x0 };
     },
 });
