@@ -331,7 +331,7 @@ describe('feature reuse on the SD3 transformer: reuse points dit', () => {
       }
       console.log('dit FR: relative max |Δ| to the full model per call', diffs);
       assert.ok(diffs[0]! <= 1e-5 && diffs[2]! <= 1e-5, `keyframes: ${diffs[0]}, ${diffs[2]}`);
-      for (const k of [1, 3]) assert.ok(diffs[k]! > 1e-4 && diffs[k]! < 0.5, `reuse call ${k}: relative max |Δ| ${diffs[k]}`);
+      for (const k of [1, 3]) assert.ok(diffs[k]! > 1e-3 && diffs[k]! < 0.1, `reuse call ${k}: relative max |Δ| ${diffs[k]}`);
       assert.ok(res.decoded.every(Number.isFinite));
     } finally {
       await pipe.release();
