@@ -660,24 +660,6 @@ export class StableDiffusionPipeline {
     return this.encodePrompt(text);
   }
 
-  /**
-   * On a `FlowMatchEulerDiscreteScheduler` folder, the run's grid is the scheduler's own σ grid of
-   * `set_timesteps(N)` (shift, dynamic shifting with the image's (h/p)·(w/p) patch tokens, p the
-   * transformer's `patch_size`), N the intervals the solver's budget buys, whatever the solver.
-   */
-  private useFlowMatchGrid(options: Omit<SampleOptions, 'model'>, h: number, w: number): void {
-    const cfg = this.setup.scheduler;
-    if (cfg.className !== 'FlowMatchEulerDiscreteScheduler') return;
-    // the solver's intervals for the budget (any spacing gives the same count; time_uniform is valid on every schedule)
-    const steps = planSample({ ...options, timesteps: { ...options.timesteps, spacing: 'time_uniform' } }).steps;
-    const patch = intField(this.configs.unet, 'patch_size') ?? 2;
-    const grid = cfg.sampleOptions(steps, { imageSeqLen: Math.floor(h / patch) * Math.floor(w / patch) }).timesteps;
-    const list = (grid?.timesteps ?? []).filter((t) => t !== CLEAN_TIME);
-    delete options.nfe;
-    delete options.steps;
-    options.timesteps = { ...options.timesteps, timesteps: list, terminal: 'zero' };
-  }
-
   /** A caller's embedding checked against the denoiser: [tokens, context width], the pooled vector where it takes one. */
   private checkEmbedding(e: PromptEmbedding, what: string): PromptEmbedding {
     const [tokens, dim] = e.shape;
@@ -724,6 +706,7 @@ export class StableDiffusionPipeline {
     const h = height / f;
     const w = width / f;
     const scale = req.guidanceScale ?? 7.5;
+    const patch = intField(this.configs.unet, 'patch_size') ?? 2;
     const options = sampleOptionsFromCard(this.setup, {
       batch,
       classConditional: false,
@@ -736,8 +719,9 @@ export class StableDiffusionPipeline {
       ...(req.spacing !== undefined ? { spacing: req.spacing } : {}),
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
       ...(req.pfdiff !== undefined ? { pfdiff: req.pfdiff } : {}),
+      // SD3's patch tokens, for a FlowMatch config with dynamic shifting (diffusers' calculate_shift)
+      ...(this.denoiser === 'transformer' ? { flowImageSeqLen: Math.floor(h / patch) * Math.floor(w / patch) } : {}),
     });
-    if (req.spacing === undefined) this.useFlowMatchGrid(options, h, w);
     if (!Number.isFinite(scale) || scale < 0) throw new RangeError(`guidance scale must be a finite number ≥ 0 (e.g. 7.5), got ${scale}`);
     const rescale = req.guidanceRescale ?? 0;
     if (!(rescale >= 0 && rescale <= 1)) throw new RangeError(`guidance rescale must be in [0, 1], got ${rescale}`);
