@@ -200,6 +200,34 @@ describe('SD3-style flow transformer folder vs reference.json (diffusers, PyTorc
     console.log('flow_euler: max |Δ| per tensor kind', worst);
   });
 
+  it('image to image: z0 = (mean − shift_factor)·scaling_factor, x_σ0 = (1 − σ0)·z0 + σ0·ε on the tail of the FlowMatch grid', async () => {
+    const img = Float32Array.from(ref.runs.flow_euler.decoded_image.values, (v) => Math.min(1, Math.max(-1, v)));
+    const params = await pipe.encodeImage(img, 1, 64, 64);
+    assert.equal(params.channels, 32);
+    const noise = Float32Array.from({ length: 1024 }, (_, i) => Math.sin(0.37 * i));
+    const log: Recorded[] = [];
+    await pipe.imageToImage({
+      embeddings: { prompt: refEmbedding(1), negative: refEmbedding(0) },
+      guidanceScale: 7,
+      image: { data: img, batch: 1, height: 64, width: 64 },
+      strength: 0.5,
+      latentMode: 'mean',
+      noise,
+      steps: 4,
+      wrapModel: (u) => recorder(u, log),
+    });
+    // the last 2 of the 4 σ of the full run
+    const sig = ref.runs.flow_euler.sigmas;
+    assert.deepEqual(
+      log.map((c) => c.call.t),
+      [sig[2], sig[3]].map((v) => Math.fround(v!)),
+    );
+    const s0 = log[0]!.call.t;
+    const x0 = Float32Array.from({ length: 1024 }, (_, i) => (1 - s0) * (params.data[i]! - 0.0609) * 1.5305 + s0 * noise[i]!);
+    const d = maxAbsDiff(log[0]!.x.subarray(0, 1024), x0);
+    assert.ok(d <= 1e-5, `x_σ0 max |Δ| ${d}`);
+  });
+
   it('a prompt on a folder without text encoders is refused naming the missing parts, before any model call', async () => {
     const log: Recorded[] = [];
     await assert.rejects(

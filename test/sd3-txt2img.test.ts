@@ -6,7 +6,7 @@
  * folder (its transformer) and lists the `dit` reuse points; `bench --pipeline` benches the transformer;
  * a 1-channel decoded image is written as a greyscale PNG.
  */
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,6 +16,7 @@ import { runTxt2Img, type Txt2ImgOptions } from '../src/cli/commands/txt2img.js'
 import { inspectModel } from '../src/cli/commands/inspect.js';
 import { runBenchCommand } from '../src/cli/commands/bench.js';
 import { decodePng, encodePng } from '../src/io/png.js';
+import { encodeModel } from '../src/model/onnx-graph/onnx-proto.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { StableDiffusionPipeline, toImages } from '../src/model/pipeline/sd-pipeline.js';
 import { nodePipelineReader } from '../src/node/pipeline-folder.js';
@@ -103,7 +104,62 @@ describe('rediffuse txt2img on SD3-style folders', () => {
   });
 });
 
+/**
+ * A grey VAE decoder built from bytes: latent_sample [B, C, h, w] → tanh(mean over channels),
+ * upsampled ×8 (nearest) → sample [B, 1, 8h, 8w].
+ */
+function greyDecoderOnnx(C: number): Uint8Array {
+  const io = (name: string, dims: (number | string)[]) => ({
+    name,
+    type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
+  return encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'grey-vae-decoder',
+      node: [
+        { opType: 'ReduceMean', input: ['latent_sample'], output: ['m'], name: 'm', attribute: [{ name: 'axes', type: 7, ints: [1] }] },
+        { opType: 'Resize', input: ['m', '', 'scales'], output: ['up'], name: 'up', attribute: [{ name: 'mode', type: 3, s: new TextEncoder().encode('nearest') }] },
+        { opType: 'Tanh', input: ['up'], output: ['sample'], name: 'sample' },
+      ],
+      initializer: [{ name: 'scales', dims: [4], dataType: 1, floatData: [1, 1, 8, 8] }],
+      input: [io('latent_sample', ['batch', C, 'h', 'w'])],
+      output: [io('sample', ['batch', 1, 'H', 'W'])],
+    },
+  });
+}
+
 describe('grey images', () => {
+  it('a folder whose VAE decodes 1 channel: txt2img writes a greyscale PNG of the library image; previews fit the grey map', async () => {
+    const dir = writeSd3WithTextEncoder(join(tmp, 'sd3-grey'));
+    rmSync(join(dir, 'vae_encoder'), { recursive: true });
+    writeFileSync(join(dir, 'vae_decoder', 'model.onnx'), greyDecoderOnnx(16));
+    const vae = JSON.parse(readFileSync(join(dir, 'vae_decoder', 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'vae_decoder', 'config.json'), JSON.stringify({ ...vae, out_channels: 1 }));
+    const out = join(tmp, 'grey.png');
+    const previews = join(tmp, 'grey-steps');
+    const report = await runTxt2Img(request(dir, out, { steps: 2, previewDir: previews }));
+    assert.equal(report.calls, 2);
+    const bytes = new Uint8Array(readFileSync(out));
+    assert.equal(bytes[25], 0, 'IHDR colour type: greyscale');
+    const pipe = await StableDiffusionPipeline.load({ ort: ort as unknown as OrtModuleLike, reader: nodePipelineReader(dir) });
+    try {
+      assert.equal(pipe.imageChannels, 1);
+      const lib = await pipe.textToImage({ prompt: 'a photo of a sneaker', negativePrompt: '', guidanceScale: 4, steps: 2, seed: 5 });
+      assert.equal(lib.decoded.length, 64 * 64);
+      const want = lib.images[0]!;
+      for (let p = 0; p < 64 * 64; p++) assert.equal(want.data[p * 4], want.data[p * 4 + 1]);
+      assert.deepEqual(Array.from(decodePng(bytes).data), Array.from(want.data));
+      const proj = await pipe.latentRgbProjection();
+      assert.ok(Math.abs(proj.r2[0] - proj.r2[1]) < 1e-12 && Math.abs(proj.r2[1] - proj.r2[2]) < 1e-12, `R², G², B² of a grey fit: ${proj.r2.join(', ')}`);
+    } finally {
+      await pipe.release();
+    }
+    assert.deepEqual(readdirSync(previews).sort(), ['step-001.png', 'step-002.png']);
+  });
+
+
   it('a 1-channel decoded image becomes a grey raster and a greyscale PNG (colour type 0) that reads back equal', () => {
     const decoded = Float32Array.from({ length: 2 * 4 * 3 }, (_, i) => (i % 7) / 3 - 1);
     const images = toImages(decoded, 2, 4, 3);

@@ -845,7 +845,14 @@ export class StableDiffusionPipeline {
       const [batch, h, w] = [2, 16, 16];
       const C = this.latentChannels;
       const z = Float32Array.from(gaussianBatch(0x7e57ab1e, batch, C * h * w));
-      const decoded = await this.decode(z, batch, h, w);
+      let decoded = await this.decode(z, batch, h, w);
+      if (this.imageChannels === 1) {
+        // a grey VAE: the map fits R = G = B to the grey level
+        const plane = decoded.length / batch;
+        const rgb = new Float32Array(3 * decoded.length);
+        for (let b = 0; b < batch; b++) for (let c = 0; c < 3; c++) rgb.set(decoded.subarray(b * plane, (b + 1) * plane), (b * 3 + c) * plane);
+        decoded = rgb;
+      }
       const proj = fitLatentRgbProjection(z, decoded, { batch, channels: C, height: h, width: w, factor: this.vaeFactor });
       this.fittedProjection = proj;
       return proj;
