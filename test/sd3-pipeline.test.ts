@@ -129,10 +129,12 @@ describe('SD3-style flow transformer folder vs reference.json (diffusers, PyTorc
     assert.deepEqual([pipe.scalingFactor, pipe.shiftFactor], [1.5305, 0.0609]);
     assert.equal(pipe.setup.predictionType, 'flow');
     const card = pipe.unetCard(8, 8);
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(card.inputs!).map(([k, v]) => [k, v.role])),
-      { hidden_states: 'sample', encoder_hidden_states: 'encoder_hidden_states', pooled_projections: 'extra', timestep: 'timestep' },
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(card.inputs!).map(([k, v]) => [k, v.role])), {
+      hidden_states: 'sample',
+      encoder_hidden_states: 'encoder_hidden_states',
+      pooled_projections: 'extra',
+      timestep: 'timestep',
+    });
     assert.equal(card.output, 'out_hidden_states');
   });
 
@@ -147,7 +149,7 @@ describe('SD3-style flow transformer folder vs reference.json (diffusers, PyTorc
     }
   });
 
-  it("Euler flow, 4 steps, CFG 7.0 through sample(): every call, the guided velocity, the latents per step, the VAE input, the image", async () => {
+  it('Euler flow, 4 steps, CFG 7.0 through sample(): every call, the guided velocity, the latents per step, the VAE input, the image', async () => {
     const r = ref.runs.flow_euler;
     const log: Recorded[] = [];
     const steps: Float32Array[] = [];
@@ -259,7 +261,10 @@ describe('SD3-style folders that do not fit are refused before any model call', 
   it('a folder without unet/ and transformer/', async () => {
     const m = folderFiles(DIR);
     m.delete('transformer/model.onnx');
-    await assert.rejects(StableDiffusionPipeline.load({ ort, reader: memoryPipelineReader(m, 'x') }), /missing unet\/model\.onnx \(or transformer\/model\.onnx\)/);
+    await assert.rejects(
+      StableDiffusionPipeline.load({ ort, reader: memoryPipelineReader(m, 'x') }),
+      /missing unet\/model\.onnx \(or transformer\/model\.onnx\)/,
+    );
   });
   it("a text encoder whose hidden size is not the transformer's joint_attention_dim", async () => {
     const m = withTextEncoder();
@@ -287,7 +292,10 @@ describe('SD3-style folder with a CLIP-style text encoder (the layout of our own
       const direct = async (text: string) => {
         const ids = pipe.tokenizer.encode(text);
         const out = await te.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]) });
-        return { hidden: Float32Array.from(out['last_hidden_state']!.data as Float32Array), pooled: Float32Array.from(out['pooler_output']!.data as Float32Array) };
+        return {
+          hidden: Float32Array.from(out['last_hidden_state']!.data as Float32Array),
+          pooled: Float32Array.from(out['pooler_output']!.data as Float32Array),
+        };
       };
       const [p, n] = [await direct('a photo of a sneaker'), await direct('')];
       const e = await pipe.encodePrompt('a photo of a sneaker');
@@ -350,7 +358,10 @@ describe('feature reuse on the SD3 transformer: reuse points dit', () => {
       const stats = res.featureReuse!;
       assert.deepEqual([stats.keyframe.calls, stats.reuse.calls, stats.keyframe.images, stats.reuse.images], [2, 2, 4, 4]);
       assert.deepEqual(res.featureReuseSetup!.policy.keyframes, [0, 2]);
-      assert.deepEqual([res.featureReuseSetup!.model.stats.keyframe, res.featureReuseSetup!.model.stats.reuse, res.featureReuseSetup!.model.stats.skip], [2, 2, 0]);
+      assert.deepEqual(
+        [res.featureReuseSetup!.model.stats.keyframe, res.featureReuseSetup!.model.stats.reuse, res.featureReuseSetup!.model.stats.skip],
+        [2, 2, 0],
+      );
       const full = await pipe.unet(8, 8);
       const diffs: number[] = [];
       for (const c of log) {

@@ -120,7 +120,13 @@ function greyDecoderOnnx(C: number): Uint8Array {
       name: 'grey-vae-decoder',
       node: [
         { opType: 'ReduceMean', input: ['latent_sample'], output: ['m'], name: 'm', attribute: [{ name: 'axes', type: 7, ints: [1] }] },
-        { opType: 'Resize', input: ['m', '', 'scales'], output: ['up'], name: 'up', attribute: [{ name: 'mode', type: 3, s: new TextEncoder().encode('nearest') }] },
+        {
+          opType: 'Resize',
+          input: ['m', '', 'scales'],
+          output: ['up'],
+          name: 'up',
+          attribute: [{ name: 'mode', type: 3, s: new TextEncoder().encode('nearest') }],
+        },
         { opType: 'Tanh', input: ['up'], output: ['sample'], name: 'sample' },
       ],
       initializer: [{ name: 'scales', dims: [4], dataType: 1, floatData: [1, 1, 8, 8] }],
@@ -152,13 +158,15 @@ describe('grey images', () => {
       for (let p = 0; p < 64 * 64; p++) assert.equal(want.data[p * 4], want.data[p * 4 + 1]);
       assert.deepEqual(Array.from(decodePng(bytes).data), Array.from(want.data));
       const proj = await pipe.latentRgbProjection();
-      assert.ok(Math.abs(proj.r2[0] - proj.r2[1]) < 1e-12 && Math.abs(proj.r2[1] - proj.r2[2]) < 1e-12, `R², G², B² of a grey fit: ${proj.r2.join(', ')}`);
+      assert.ok(
+        Math.abs(proj.r2[0] - proj.r2[1]) < 1e-12 && Math.abs(proj.r2[1] - proj.r2[2]) < 1e-12,
+        `R², G², B² of a grey fit: ${proj.r2.join(', ')}`,
+      );
     } finally {
       await pipe.release();
     }
     assert.deepEqual(readdirSync(previews).sort(), ['step-001.png', 'step-002.png']);
   });
-
 
   it('a 1-channel decoded image becomes a grey raster and a greyscale PNG (colour type 0) that reads back equal', () => {
     const decoded = Float32Array.from({ length: 2 * 4 * 3 }, (_, i) => (i % 7) / 3 - 1);

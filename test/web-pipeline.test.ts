@@ -63,14 +63,18 @@ describe('the pipeline page in chromium', { skip }, () => {
     });
   }
 
-  test("SD3-style transformer folder: the Euler flow run from the reference conditioning equals reference.json within 1e-4; a prompt is refused", async () => {
+  test('SD3-style transformer folder: the Euler flow run from the reference conditioning equals reference.json within 1e-4; a prompt is refused', async () => {
     const sd3 = JSON.parse(readFileSync('test/fixtures/tiny-sd3-flow/reference.json', 'utf8')) as {
       conditioning: { encoder_hidden_states: { values: number[] }; pooled_projections: { values: number[] } };
       runs: { flow_euler: { final_latents: { values: number[] }; decoded_image: { values: number[] } } };
     };
     const e = sd3.conditioning.encoder_hidden_states.values;
     const p = sd3.conditioning.pooled_projections.values;
-    const row = (b: number) => ({ hiddenStates: e.slice(b * 640, (b + 1) * 640), shape: [20, 32] as [number, number], pooled: p.slice(b * 32, (b + 1) * 32) });
+    const row = (b: number) => ({
+      hiddenStates: e.slice(b * 640, (b + 1) * 640),
+      shape: [20, 32] as [number, number],
+      pooled: p.slice(b * 32, (b + 1) * 32),
+    });
     const settings: PipelineRunSettings = {
       source: 'pipelines/tiny-sd3-flow/',
       embeddings: { prompt: row(1), negative: row(0) },
@@ -86,7 +90,11 @@ describe('the pipeline page in chromium', { skip }, () => {
     assert.ok(dl <= 1e-4 && di <= 1e-4, `latents ${dl}, image ${di}`);
     assert.match((await page.textContent('#status')) ?? '', /, 4 transformer calls, wall time/);
     const refused = await page.evaluate(
-      (s) => window.rediffusePipeline.run(s).then(() => 'ran', (err: Error) => err.message),
+      (s) =>
+        window.rediffusePipeline.run(s).then(
+          () => 'ran',
+          (err: Error) => err.message,
+        ),
       { source: 'pipelines/tiny-sd3-flow/', prompt: 'a photo of a cat', steps: 2 } as PipelineRunSettings,
     );
     assert.match(refused, /cannot encode a prompt: it has no text_encoder\/model\.onnx, tokenizer\//);

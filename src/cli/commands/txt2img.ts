@@ -102,7 +102,9 @@ export function registerTxt2Img(program: Command): Command {
     )
     .addOption(new Option('--guidance-rescale <phi>', 'guidance rescale φ in [0, 1]').argParser(numberArg(0, 1)).default(0))
     .addOption(
-      new Option('--height <px>', "image height (multiple of the VAE factor f, 8 for SD; default: the denoiser's sample_size × f)").argParser(intArg(1, 4096)),
+      new Option('--height <px>', "image height (multiple of the VAE factor f, 8 for SD; default: the denoiser's sample_size × f)").argParser(
+        intArg(1, 4096),
+      ),
     )
     .addOption(new Option('--width <px>', 'image width (multiple of the VAE factor)').argParser(intArg(1, 4096)))
     .addOption(new Option('--count <n>', 'images').argParser(intArg(1, 64)).default(1))

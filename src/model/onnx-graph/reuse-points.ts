@@ -29,14 +29,7 @@ import type { TensorInfo } from './shape-probe.js';
 
 /** What a cached tensor is. */
 export type ReusePointKind =
-  | 'resnet-conv1'
-  | 'attention-branch'
-  | 'gated-attention'
-  | 'mlp-branch'
-  | 'gated-mlp'
-  | 'residual-branch'
-  | 'deep-feature'
-  | 'explicit';
+  'resnet-conv1' | 'attention-branch' | 'gated-attention' | 'mlp-branch' | 'gated-mlp' | 'residual-branch' | 'deep-feature' | 'explicit';
 
 /** A tensor to cache at keyframes and feed at reuse steps. */
 export interface ReusePoint {

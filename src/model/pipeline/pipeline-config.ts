@@ -81,7 +81,8 @@ export async function readPipelineConfigs(reader: PipelineFileReader): Promise<P
     if (!hasEncoderFile) missing.push('text_encoder/model.onnx');
     if (!hasTokenizer) missing.push('tokenizer/ (tokenizer.json, or vocab.json + merges.txt)');
   }
-  for (const c of [...(hasTextEncoder ? ['text_encoder'] : []), denoiser, 'vae_decoder']) if (!(await reader.exists(`${c}/config.json`))) missing.push(`${c}/config.json`);
+  for (const c of [...(hasTextEncoder ? ['text_encoder'] : []), denoiser, 'vae_decoder'])
+    if (!(await reader.exists(`${c}/config.json`))) missing.push(`${c}/config.json`);
   if (missing.length) {
     throw new PipelineFolderError(
       `${reader.label} is not a complete Stable-Diffusion ONNX pipeline folder: missing ${missing.join(', ')}. ` +

@@ -621,7 +621,9 @@ export class StableDiffusionPipeline {
     const cond: Conditioning = { encoderHiddenStates: repeat(e.hiddenStates), encoderHiddenShape: e.shape };
     if (this.denoiser === 'transformer') {
       if (!e.pooled) {
-        throw new RangeError(`${this.label}: the SD3 transformer takes ${SD3_POOLED_INPUT}: give the embedding its pooled vector (PromptEmbedding.pooled)`);
+        throw new RangeError(
+          `${this.label}: the SD3 transformer takes ${SD3_POOLED_INPUT}: give the embedding its pooled vector (PromptEmbedding.pooled)`,
+        );
       }
       return { ...cond, extra: { [SD3_POOLED_INPUT]: { data: repeat(e.pooled), shape: [e.pooled.length] } } };
     }
@@ -690,7 +692,8 @@ export class StableDiffusionPipeline {
           : 'give a prompt or embeddings, not both',
       );
     }
-    if (req.embeddings && req.negativePrompt !== undefined) throw new RangeError('negativePrompt needs a prompt: with embeddings, give embeddings.negative');
+    if (req.embeddings && req.negativePrompt !== undefined)
+      throw new RangeError('negativePrompt needs a prompt: with embeddings, give embeddings.negative');
     if (req.prompt !== undefined) this.checkCanEncode();
     const f = this.vaeFactor;
     const dflt = (intField(this.configs.unet, 'sample_size') ?? 64) * f;
@@ -759,7 +762,9 @@ export class StableDiffusionPipeline {
       prompt = this.checkEmbedding(req.embeddings.prompt, 'embeddings.prompt');
       const neg = req.embeddings.negative;
       if (!neg && scale !== 1) {
-        throw new RangeError(`guidance scale ${scale} runs the negative branch: give embeddings.negative (the unconditional embedding), or use guidance 1`);
+        throw new RangeError(
+          `guidance scale ${scale} runs the negative branch: give embeddings.negative (the unconditional embedding), or use guidance 1`,
+        );
       }
       negativePrompt = neg ? this.checkEmbedding(neg, 'embeddings.negative') : prompt;
     } else {
@@ -913,10 +918,7 @@ function checkSdxlEncoder(label: string, session: OrtSessionLike, pooled: boolea
  * Start images as a [B, C, H, W] tensor in [−1, 1] (8-bit v ↦ 2·v/255 − 1, as diffusers' image
  * processor; C = 3 takes R, G, B, C = 1 their mean, the grey level of a grey image).
  */
-function imageTensor(
-  img: ImageToImageRequest['image'],
-  channels: number,
-): { image: Float32Array; batch: number; height: number; width: number } {
+function imageTensor(img: ImageToImageRequest['image'], channels: number): { image: Float32Array; batch: number; height: number; width: number } {
   if ('batch' in img) {
     if (img.data.length !== img.batch * channels * img.height * img.width)
       throw new RangeError(`image data has ${img.data.length} values for [${img.batch},${channels},${img.height},${img.width}]`);
@@ -944,7 +946,9 @@ export function toImages(decoded: ArrayLike<number>, batch: number, height: numb
   const plane = height * width;
   const channels = decoded.length / (batch * plane);
   if (channels !== 1 && channels !== 3) {
-    throw new RangeError(`toImages: ${decoded.length} values are ${channels} channels of [${batch},·,${height},${width}]; images have 1 (grey) or 3 (RGB)`);
+    throw new RangeError(
+      `toImages: ${decoded.length} values are ${channels} channels of [${batch},·,${height},${width}]; images have 1 (grey) or 3 (RGB)`,
+    );
   }
   const images: RgbaImage[] = [];
   for (let b = 0; b < batch; b++) {
