@@ -22,6 +22,12 @@ import { axpby, type NumArray } from './tensor.js';
 export interface Prediction {
   eps: NumArray;
   x0: NumArray;
+  /**
+   * The network's own flow velocity û = ε̂ − x̂0, set when it predicts `flow` and x̂0 was not
+   * post-processed (clipping, thresholding): the flow Euler family steps with it as it came, not
+   * with ε̂ − x̂0 recomputed in the state's precision.
+   */
+  velocity?: NumArray;
 }
 
 /**

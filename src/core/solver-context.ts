@@ -179,7 +179,7 @@ export function createSolverContext(opts: SolverContextOptions): CountingSolverC
       const x0 = processX0(x0raw);
       // ε̂ = (x − α·x̂0)/σ when x̂0 was changed (σ > 0 at every time a model is called).
       const eps = x0 === x0raw ? toEpsilon(model.predictionType, out, x, alpha, sigma) : axpby(1 / sigma, x, -alpha / sigma, x0);
-      return { eps, x0 };
+      return model.predictionType === 'flow' && x0 === x0raw ? { eps, x0, velocity: out } : { eps, x0 };
     },
     noise(): NumArray {
       if (opts.noise) {

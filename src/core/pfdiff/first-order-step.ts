@@ -10,19 +10,32 @@
  *     x_t = α_t·(x − σ_s·ε)/α_s + σ_t·ε
  * - `x0` (DDIM x̂0-form = DPM-Solver++(1)): ε' = (x − α_s·x̂0)/σ_s, then x_t = α_t·x̂0 + σ_t·ε', i.e.
  *     x_t = (σ_t/σ_s)·x + (α_t − σ_t·α_s/σ_s)·x̂0
- * - `v` (v = α·ε − σ·x0, Salimans & Ho 2022): ε = σ_s·x + α_s·v, x̂0 = α_s·x − σ_s·v, so
- *     x_t = (α_t·α_s + σ_t·σ_s)·x + (σ_t·α_s − α_t·σ_s)·v
+ * - `v` (v = α·ε − σ·x0, Salimans & Ho 2022): ε = (σ_s·x + α_s·v)/n_s, x̂0 = (α_s·x − σ_s·v)/n_s with
+ *   n_s = α_s² + σ_s² (1 on VP schedules), so
+ *     x_t = ((α_t·α_s + σ_t·σ_s)·x + (σ_t·α_s − α_t·σ_s)·v)/n_s
+ * - `flow` (the flow velocity u = ε − x0, rectified flow's network output): x̂0 = (x − σ_s·u)/(α_s + σ_s),
+ *   ε = (x + α_s·u)/(α_s + σ_s), so
+ *     x_t = ((α_t + σ_t)·x + (σ_t·α_s − α_t·σ_s)·u)/(α_s + σ_s)
+ *   which on a rectified-flow schedule (α + σ = 1) is the FlowMatch Euler step x_t = x + (σ_t − σ_s)·u,
+ *   finite at the pure-noise start σ_s = 1 (α_s = 0) where the ε-form divides by α_s. The default
+ *   quantity on flow schedules.
  * @packageDocumentation
  */
 import type { Prediction } from '../prediction.js';
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { axpby, type NumArray } from '../tensor.js';
 
-/** Which model quantity PFDiff stores and reuses at other points: ε̂, x̂0 or v̂. */
-export type PfdiffQuantity = 'epsilon' | 'x0' | 'v';
+/** Which model quantity PFDiff stores and reuses at other points: ε̂, x̂0, the VP v̂ or the flow velocity û = ε̂ − x̂0. */
+export type PfdiffQuantity = 'epsilon' | 'x0' | 'v' | 'flow';
 
 /** Every valid {@link PfdiffQuantity}. */
-export const PFDIFF_QUANTITIES: readonly PfdiffQuantity[] = ['epsilon', 'x0', 'v'];
+export const PFDIFF_QUANTITIES: readonly PfdiffQuantity[] = ['epsilon', 'x0', 'v', 'flow'];
+
+/** α² + σ², exactly 1 where it is 1 up to rounding (VP schedules keep their formulas bit for bit). */
+function vpNorm(alpha: number, sigma: number): number {
+  const n = alpha * alpha + sigma * sigma;
+  return Math.abs(n - 1) < 1e-12 ? 1 : n;
+}
 
 /**
  * First-order base solvers PFDiff-k_h wraps. `ddim`, `dpm_solver_1` and `euler` are the same
@@ -33,9 +46,12 @@ export type FirstOrderBase = 'ddim' | 'dpm_solver_1' | 'dpmpp_1' | 'euler';
 /** Every valid {@link FirstOrderBase}. */
 export const FIRST_ORDER_BASES: readonly FirstOrderBase[] = ['ddim', 'dpm_solver_1', 'dpmpp_1', 'euler'];
 
-/** The quantity a base solver naturally holds fixed: x̂0 for DPM-Solver++(1), ε̂ for the others. */
-export function defaultQuantity(base: FirstOrderBase): PfdiffQuantity {
-  return base === 'dpmpp_1' ? 'x0' : 'epsilon';
+/**
+ * The quantity a base solver naturally holds fixed: x̂0 for DPM-Solver++(1), ε̂ for the others — on a
+ * flow schedule (`flow`: true) the velocity û, the network's own output there.
+ */
+export function defaultQuantity(base: FirstOrderBase, flow = false): PfdiffQuantity {
+  return base === 'dpmpp_1' ? 'x0' : flow ? 'flow' : 'epsilon';
 }
 
 /** Throw unless `quantity` is a {@link PfdiffQuantity}. */
@@ -47,7 +63,7 @@ export function checkQuantity(quantity: unknown): asserts quantity is PfdiffQuan
 
 /**
  * The quantity to store from a fresh prediction made at a point with coefficients (α, σ):
- * ε̂, x̂0, or v̂ = α·ε̂ − σ·x̂0.
+ * ε̂, x̂0, v̂ = α·ε̂ − σ·x̂0, or û = ε̂ − x̂0.
  */
 export function storedQuantity(pred: Prediction, quantity: PfdiffQuantity, alpha: number, sigma: number): NumArray {
   switch (quantity) {
@@ -57,6 +73,8 @@ export function storedQuantity(pred: Prediction, quantity: PfdiffQuantity, alpha
       return pred.x0;
     case 'v':
       return axpby(alpha, pred.eps, -sigma, pred.x0);
+    case 'flow':
+      return axpby(1, pred.eps, -1, pred.x0);
   }
 }
 
@@ -71,12 +89,19 @@ export function firstOrderStep(schedule: NoiseSchedule, quantity: PfdiffQuantity
   const st = schedule.sigma(t);
   switch (quantity) {
     case 'epsilon':
+      if (as === 0) {
+        throw new RangeError("φ in ε-form cannot start at α = 0 (σ = 1 of a flow schedule): reuse the velocity (quantity 'flow') or x̂0 (quantity 'x0')");
+      }
       return axpby(at / as, x, st - (at * ss) / as, q);
     case 'x0':
       if (ss === 0) throw new RangeError('φ in x̂0-form cannot start at σ = 0 (the clean end point): start the step at a noisy time');
       return axpby(st / ss, x, at - (st * as) / ss, q);
-    case 'v':
-      return axpby(at * as + st * ss, x, st * as - at * ss, q);
+    case 'v': {
+      const n = vpNorm(as, ss);
+      return axpby((at * as + st * ss) / n, x, (st * as - at * ss) / n, q);
+    }
+    case 'flow':
+      return axpby((at + st) / (as + ss), x, (st * as - at * ss) / (as + ss), q);
   }
 }
 
@@ -89,7 +114,11 @@ export function predictionAt(schedule: NoiseSchedule, quantity: PfdiffQuantity, 
       return { eps: q, x0: axpby(1 / a, x, -sg / a, q) };
     case 'x0':
       return { eps: axpby(1 / sg, x, -a / sg, q), x0: q };
-    case 'v':
-      return { eps: axpby(sg, x, a, q), x0: axpby(a, x, -sg, q) };
+    case 'v': {
+      const n = vpNorm(a, sg);
+      return { eps: axpby(sg / n, x, a / n, q), x0: axpby(a / n, x, -sg / n, q) };
+    }
+    case 'flow':
+      return { eps: axpby(1 / (a + sg), x, a / (a + sg), q), x0: axpby(1 / (a + sg), x, -sg / (a + sg), q) };
   }
 }

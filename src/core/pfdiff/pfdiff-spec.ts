@@ -15,6 +15,8 @@ import { buildPlannedGrid, gridOptions, largestBudget, requestBudget } from '../
 import type { PfdiffVariant, PlanRequest, Solver, SolverPlan, SolverSpec } from '../solvers/types.js';
 import type { SinglestepOptions } from '../solvers/singlestep-plan.js';
 import { buildTimesteps, gridEndsClean } from '../timesteps.js';
+import { isFlowSchedule } from '../schedule/flow.js';
+import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import { checkQuantity, defaultQuantity, FIRST_ORDER_BASES, type FirstOrderBase, type PfdiffQuantity } from './first-order-step.js';
 import { checkPfdiffKH, createPfdiffSolver, pfdiffBaseSteps, pfdiffCallsForSteps } from './pfdiff.js';
 import {
@@ -106,8 +108,15 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
   };
   const pastOnly = (what: string): RangeError =>
     new RangeError(`PFDiff's past-only variant around ${name} ${what} depends on the NFE budget (its remainder block): plan it with nfe`);
-  const firstOrMultistep = (): Solver =>
-    variant === 'first-order' ? createPfdiffSolver({ k, h, quantity: quantity! }) : createPfdiffMultistepSolver({ k, h });
+  // The first-order variant's quantity: as asked, else the base's default on the run's schedule (the
+  // velocity on flow schedules); without a schedule (create), decided when the run sees its schedule.
+  const quantityOn = (schedule: NoiseSchedule): PfdiffQuantity =>
+    settings.quantity ?? defaultQuantity(name as FirstOrderBase, isFlowSchedule(schedule));
+  const firstOrMultistep = (schedule?: NoiseSchedule): Solver => {
+    if (variant !== 'first-order') return createPfdiffMultistepSolver({ k, h });
+    const q = schedule !== undefined ? quantityOn(schedule) : settings.quantity ?? (name === 'dpmpp_1' ? 'x0' : undefined);
+    return createPfdiffSolver({ k, h, ...(q !== undefined ? { quantity: q } : {}) });
+  };
 
   return {
     name,
@@ -156,7 +165,7 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
         }
         calls = nfe;
       } else {
-        run = firstOrMultistep();
+        run = firstOrMultistep(schedule);
         if (explicit) timesteps = buildTimesteps(schedule, grid);
         else if (budget.steps !== undefined) timesteps = buildTimesteps(schedule, { ...grid, steps: budget.steps });
         else {
@@ -174,7 +183,7 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
         options: o,
         order: base.order,
         stochastic: false,
-        pfdiff: { k, h, variant, ...(quantity !== undefined ? { quantity } : {}) },
+        pfdiff: { k, h, variant, ...(quantity !== undefined ? { quantity: quantityOn(schedule)! } : {}) },
         run,
       };
     },

@@ -12,6 +12,7 @@
  */
 import type { Solver, SolverContext } from '../solvers/types.js';
 import type { NumArray } from '../tensor.js';
+import { isFlowSchedule } from '../schedule/flow.js';
 import { checkQuantity, firstOrderStep, storedQuantity, type PfdiffQuantity } from './first-order-step.js';
 
 /** PFDiff hyperparameters: 1 ≤ h ≤ k ≤ 3. */
@@ -24,7 +25,7 @@ export interface PfdiffKH {
 
 /** Options of {@link createPfdiffSolver}. */
 export interface PfdiffOptions extends PfdiffKH {
-  /** The stored, reused quantity (see `first-order-step.ts`). Default `epsilon`. */
+  /** The stored, reused quantity (see `first-order-step.ts`). Default `epsilon` (`flow` on a flow schedule). */
   quantity?: PfdiffQuantity;
 }
 
@@ -77,9 +78,9 @@ export function pfdiffCallsForSteps(steps: number, k: number): number {
 export function createPfdiffSolver(options: PfdiffOptions): Solver {
   const { k, h } = options;
   checkPfdiffKH(k, h);
-  const quantity = options.quantity ?? 'epsilon';
-  checkQuantity(quantity);
+  if (options.quantity !== undefined) checkQuantity(options.quantity);
   return async (x0: NumArray, timesteps: readonly number[], ctx: SolverContext): Promise<NumArray> => {
+    const quantity = options.quantity ?? (isFlowSchedule(ctx.schedule) ? 'flow' : 'epsilon');
     const M = timesteps.length - 1;
     const N = pfdiffCallsForSteps(M, k);
     const sched = ctx.schedule;

@@ -1,8 +1,9 @@
 /**
  * DDPM ancestral sampling (Ho, Jain & Abbeel 2020) between consecutive grid points.
  *
- * From s (noisier) to t, with α_{s|t} = α_s/α_t and σ²_{s|t} = σ_s² − α_{s|t}²·σ_t² = 1 − α_s²/α_t²
- * (the "β" of the jump), the posterior q(x_t | x_s, x̂0) has (eq. 6–7)
+ * From s (noisier) to t, with α_{s|t} = α_s/α_t and σ²_{s|t} = σ_s² − α_{s|t}²·σ_t² (= 1 − α_s²/α_t² on
+ * VP schedules; the general form holds on any Gaussian path, rectified flow included) (the "β" of
+ * the jump), the posterior q(x_t | x_s, x̂0) has (eq. 6–7)
  *   mean     μ = (α_{s|t}·σ_t²/σ_s²)·x_s + (α_t·σ²_{s|t}/σ_s²)·x̂0,
  *   variance 'fixed_small': β̃ = σ²_{s|t}·σ_t²/σ_s²    'fixed_large': β = σ²_{s|t},
  * and x_t = μ + √variance·z. No noise is added on the step into the clean end point (σ_t = 0), where
@@ -31,6 +32,7 @@ export const ddpmSpec: SolverSpec<DdpmOptions> = defineSolver<DdpmOptions>({
   order: 1,
   stochastic: true,
   gridFamily: 'ddim',
+  pureNoiseStart: true,
   options: {
     defaults: { varianceType: 'fixed_small', varianceFloor: 0 },
     rules: {
@@ -47,7 +49,7 @@ export const ddpmSpec: SolverSpec<DdpmOptions> = defineSolver<DdpmOptions>({
       const ss = sch.sigma(s);
       const at = sch.alpha(t);
       const st = sch.sigma(t);
-      const jumpVar = Math.max(0, 1 - (as * as) / (at * at)); // σ²_{s|t}
+      const jumpVar = Math.max(0, ss * ss - ((as * as) / (at * at)) * st * st); // σ²_{s|t} (1 − α_s²/α_t² on VP schedules)
       const cx = ((as / at) * st * st) / (ss * ss);
       const c0 = (at * jumpVar) / (ss * ss);
       if (st === 0 && !(varianceFloor > 0 && s > 0)) return { x: linearCombination([cx, c0], [x, x0]), x0 };

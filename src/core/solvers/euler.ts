@@ -57,19 +57,26 @@ export function veEulerStep(schedule: NoiseSchedule, x: NumArray, d: NumArray, s
 
 /** The Euler family's ODE slope of a prediction: ε̂ in (x/α, σ/α), or the velocity ε̂ − x̂0 in (x, σ) on a flow schedule. */
 export function odeSlope(schedule: NoiseSchedule, p: Prediction): NumArray {
-  return isFlowSchedule(schedule) ? axpby(1, p.eps, -1, p.x0) : p.eps;
+  if (!isFlowSchedule(schedule)) return p.eps;
+  return p.velocity ?? axpby(1, p.eps, -1, p.x0);
 }
 
-/** The Euler step with slope d from {@link odeSlope}: {@link veEulerStep}, or x + (σ_t − σ_s)·d on a flow schedule. */
+/**
+ * The Euler step with slope d from {@link odeSlope}: {@link veEulerStep}, or x + (σ_t − σ_s)·d on a
+ * flow schedule — for a float32 state rounded as diffusers' float32 FlowMatch step rounds it:
+ * Δσ, Δσ·d and the sum each to float32.
+ */
 export function odeEulerStep(schedule: NoiseSchedule, x: NumArray, d: NumArray, s: number, t: number): NumArray {
-  if (isFlowSchedule(schedule)) return axpby(1, x, schedule.sigma(t) - schedule.sigma(s), d);
-  return veEulerStep(schedule, x, d, s, t);
+  if (!isFlowSchedule(schedule)) return veEulerStep(schedule, x, d, s, t);
+  const dt = schedule.sigma(t) - schedule.sigma(s);
+  if (!(x instanceof Float32Array)) return axpby(1, x, dt, d);
+  return axpby(1, x, 1, Float32Array.from(scale(Math.fround(dt), d)));
 }
 
 /** Euler (Karras et al. 2022): first order, one call per step. */
 export const eulerSpec: SolverSpec<EulerOptions> = defineSolver<EulerOptions>({
   name: 'euler',
-  aliases: ['EulerDiscreteScheduler', 'k_euler'],
+  aliases: ['EulerDiscreteScheduler', 'FlowMatchEulerDiscreteScheduler', 'k_euler'],
   description: 'Euler on the probability-flow ODE in σ/α (Karras et al. 2022), first order',
   order: 1,
   gridFamily: 'euler',

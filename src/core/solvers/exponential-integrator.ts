@@ -39,6 +39,12 @@ export function lambdaStep(schedule: NoiseSchedule, s: number, t: number): Lambd
   const sigmaT = schedule.sigma(t);
   const clean = sigmaT === 0;
   const lambdaT = clean ? Infinity : schedule.lambda(t);
+  if (lambdaS === -Infinity) {
+    throw new RangeError(
+      `a log-SNR step cannot start at α = 0 (t = ${s}: σ = 1 of a flow schedule, λ = −∞): start the grid below σ = 1 ` +
+        '(e.g. the use_flow_sigmas grid of DPMSolverMultistepScheduler / UniPCMultistepScheduler), or use ddim, euler or heun',
+    );
+  }
   if (!(sigmaS > 0) || !Number.isFinite(lambdaS)) {
     throw new RangeError(`a solver step cannot start at the clean end point (t = ${s}); only the last timestep may have σ = 0`);
   }

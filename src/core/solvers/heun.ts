@@ -26,7 +26,7 @@ export interface HeunOptions {
 /** Heun (Karras et al. 2022): second order, two calls per step (one on the final Euler step). */
 export const heunSpec: SolverSpec<HeunOptions> = defineSolver<HeunOptions>({
   name: 'heun',
-  aliases: ['HeunDiscreteScheduler', 'k_heun'],
+  aliases: ['HeunDiscreteScheduler', 'FlowMatchHeunDiscreteScheduler', 'k_heun'],
   description: "Heun's method in σ/α (Karras et al. 2022 Alg. 1), second order, 2 calls per step, last step Euler",
   order: 2,
   gridFamily: 'euler',

@@ -31,6 +31,7 @@ export const tcdSpec: SolverSpec<TcdOptions> = defineSolver<TcdOptions>({
   order: 1,
   stochastic: (o) => o.gamma > 0,
   gridFamily: 'ddim',
+  pureNoiseStart: true,
   options: { defaults: { gamma: 0.3 }, rules: { gamma: { kind: 'number', min: 0, max: 1, doc: 'stochasticity γ in [0, 1], default 0.3 (0 = ddim)' } } },
   step:
     ({ gamma }) =>
