@@ -106,9 +106,9 @@ describe('rediffuse txt2img on SD3-style folders', () => {
 
 /**
  * A grey VAE decoder built from bytes: latent_sample [B, C, h, w] → tanh(mean over channels),
- * upsampled ×8 (nearest) → sample [B, 1, 8h, 8w].
+ * upsampled ×f (nearest) → sample [B, 1, f·h, f·w].
  */
-function greyDecoderOnnx(C: number): Uint8Array {
+function greyDecoderOnnx(C: number, f: number): Uint8Array {
   const io = (name: string, dims: (number | string)[]) => ({
     name,
     type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
@@ -129,7 +129,7 @@ function greyDecoderOnnx(C: number): Uint8Array {
         },
         { opType: 'Tanh', input: ['up'], output: ['sample'], name: 'sample' },
       ],
-      initializer: [{ name: 'scales', dims: [4], dataType: 1, floatData: [1, 1, 8, 8] }],
+      initializer: [{ name: 'scales', dims: [4], dataType: 1, floatData: [1, 1, f, f] }],
       input: [io('latent_sample', ['batch', C, 'h', 'w'])],
       output: [io('sample', ['batch', 1, 'H', 'W'])],
     },
@@ -137,25 +137,26 @@ function greyDecoderOnnx(C: number): Uint8Array {
 }
 
 describe('grey images', () => {
-  it('a folder whose VAE decodes 1 channel: txt2img writes a greyscale PNG of the library image; previews fit the grey map', async () => {
+  it('a 1-channel VAE at factor 4 (3 blocks, as our latent models): txt2img writes a 32×32 greyscale PNG of the library image; previews fit the grey map', async () => {
     const dir = writeSd3WithTextEncoder(join(tmp, 'sd3-grey'));
     rmSync(join(dir, 'vae_encoder'), { recursive: true });
-    writeFileSync(join(dir, 'vae_decoder', 'model.onnx'), greyDecoderOnnx(16));
+    writeFileSync(join(dir, 'vae_decoder', 'model.onnx'), greyDecoderOnnx(16, 4));
     const vae = JSON.parse(readFileSync(join(dir, 'vae_decoder', 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'vae_decoder', 'config.json'), JSON.stringify({ ...vae, out_channels: 1 }));
+    writeFileSync(join(dir, 'vae_decoder', 'config.json'), JSON.stringify({ ...vae, out_channels: 1, block_out_channels: [16, 32, 32] }));
     const out = join(tmp, 'grey.png');
     const previews = join(tmp, 'grey-steps');
     const report = await runTxt2Img(request(dir, out, { steps: 2, previewDir: previews }));
     assert.equal(report.calls, 2);
+    assert.deepEqual(report.size, [32, 32]);
     const bytes = new Uint8Array(readFileSync(out));
     assert.equal(bytes[25], 0, 'IHDR colour type: greyscale');
     const pipe = await StableDiffusionPipeline.load({ ort: ort as unknown as OrtModuleLike, reader: nodePipelineReader(dir) });
     try {
-      assert.equal(pipe.imageChannels, 1);
+      assert.deepEqual([pipe.imageChannels, pipe.vaeFactor], [1, 4]);
       const lib = await pipe.textToImage({ prompt: 'a photo of a sneaker', negativePrompt: '', guidanceScale: 4, steps: 2, seed: 5 });
-      assert.equal(lib.decoded.length, 64 * 64);
+      assert.equal(lib.decoded.length, 32 * 32);
       const want = lib.images[0]!;
-      for (let p = 0; p < 64 * 64; p++) assert.equal(want.data[p * 4], want.data[p * 4 + 1]);
+      for (let p = 0; p < 32 * 32; p++) assert.equal(want.data[p * 4], want.data[p * 4 + 1]);
       assert.deepEqual(Array.from(decodePng(bytes).data), Array.from(want.data));
       const proj = await pipe.latentRgbProjection();
       assert.ok(
