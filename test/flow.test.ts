@@ -24,10 +24,12 @@ import {
   gaussianModel,
   getSolver,
   isFlowSchedule,
+  planSample,
   sample,
   type DiffusionModel,
 } from '../src/core/index.js';
 import { convertPrediction, toEpsilon, toX0 } from '../src/core/prediction.js';
+import { buildTimesteps } from '../src/core/timesteps.js';
 import { createSolverContext } from '../src/core/solver-context.js';
 import { ddimNoiseScale } from '../src/core/solvers/ddim.js';
 import { continuousVpSchedule } from '../src/core/schedule/continuous.js';
@@ -57,6 +59,12 @@ const rms = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return Math.sqrt(s / a.length);
 };
 const f32 = Math.fround;
+
+/** The grid `sample()` runs for `sampleOptions(n)` of a scheduler config. */
+function gridOf(c: ReturnType<typeof fromSchedulerConfig>, n: number, flow?: { imageSeqLen?: number; mu?: number }): number[] {
+  const o = c.sampleOptions(n, flow);
+  return planSample({ schedule: o.schedule, solver: o.solver, solverOptions: o.solverOptions, steps: o.steps!, timesteps: o.timesteps }).timesteps;
+}
 
 // --- schedule ---------------------------------------------------------------------------------------
 
@@ -186,14 +194,18 @@ test("SD3-medium's FlowMatchEulerDiscreteScheduler config: flow schedule, euler,
   assert.equal(c.diffusersVersion, '0.29.0.dev0');
   assert.deepEqual(c.unknownFields, {});
   for (let n = 1; n <= 60; n++) {
-    const o = c.sampleOptions(n);
-    assert.equal(o.steps, n);
-    assert.deepEqual(o.timesteps.timesteps, [...expectedSd3Sigmas(n, 3), CLEAN_TIME], `N = ${n}`);
+    assert.equal(c.sampleOptions(n).steps, n);
+    assert.deepEqual(gridOf(c, n), [...expectedSd3Sigmas(n, 3), CLEAN_TIME], `N = ${n}`);
   }
   // The recorded diffusers run (set_timesteps(4)): σ and the network's timesteps, bit for bit.
-  const o = c.sampleOptions(4);
-  assert.deepEqual(o.timesteps.timesteps!.slice(0, -1), SD3_RUN.sigmas.slice(0, -1));
-  assert.deepEqual(o.timesteps.timesteps!.slice(0, -1).map((t) => f32(c.schedule.modelTime(t))), SD3_RUN.timesteps);
+  // sampleOptions(N) gives set_timesteps(N)'s explicit σ list; the config's spacing (timestepOptions) builds the same grid.
+  for (const n of [1, 4, 28]) assert.deepEqual(c.sampleOptions(n).timesteps.timesteps, buildTimesteps(c.schedule, { ...c.timestepOptions, steps: n }));
+  const g = gridOf(c, 4);
+  assert.deepEqual(g.slice(0, -1), SD3_RUN.sigmas.slice(0, -1));
+  assert.deepEqual(
+    g.slice(0, -1).map((t) => f32(c.schedule.modelTime(t))),
+    SD3_RUN.timesteps,
+  );
   assert.deepEqual(SD3_RUN.sigmas, [1, 0.857692301273346, 0.602150559425354, 0.008928571827709675, 0]);
   assert.throws(() => c.sampleOptions(0), /integer ≥ 1/);
   assert.equal(getSolver('FlowMatchEulerDiscreteScheduler').name, 'euler');
@@ -244,6 +256,8 @@ test('FlowMatch config fields: dynamic shifting (μ from the sequence length), l
   };
   const c = fromSchedulerConfig(flux);
   assert.throws(() => c.sampleOptions(8), /use_dynamic_shifting.*pass \{ imageSeqLen \}.*or \{ mu \}/);
+  // The config's own timestepOptions carry no μ: a grid built from them is refused, naming the fix.
+  assert.throws(() => buildTimesteps(c.schedule, { ...c.timestepOptions, steps: 8 }), /dynamic shifting.*needs μ.*imageSeqLen/);
   // calculate_shift: μ = L·m + b through (256, 0.5) and (4096, 1.15); 1024 tokens (a 1024² FLUX image / 16²·…): μ = 0.63.
   const mu = 0.5 + ((1.15 - 0.5) / (4096 - 256)) * (1024 - 256);
   assert.ok(Math.abs(flowDynamicShiftMu(1024, {}) - mu) < 1e-15);
@@ -254,42 +268,54 @@ test('FlowMatch config fields: dynamic shifting (μ from the sequence length), l
       return f32(shiftOf(t / 1000));
     });
   const expo = (s: number) => Math.exp(mu) / (Math.exp(mu) + (1 / s - 1));
-  assert.deepEqual(c.sampleOptions(8, { imageSeqLen: 1024 }).timesteps.timesteps, [...want(8, expo), CLEAN_TIME]);
-  assert.deepEqual(c.sampleOptions(8, { mu }).timesteps.timesteps, [...want(8, expo), CLEAN_TIME]);
+  assert.deepEqual(gridOf(c, 8, { imageSeqLen: 1024 }), [...want(8, expo), CLEAN_TIME]);
+  assert.deepEqual(gridOf(c, 8, { mu }), [...want(8, expo), CLEAN_TIME]);
   const lin = fromSchedulerConfig({ ...flux, time_shift_type: 'linear' });
-  assert.deepEqual(lin.sampleOptions(6, { mu: 2 }).timesteps.timesteps, [...want(6, (s) => 2 / (2 + (1 / s - 1))), CLEAN_TIME]);
+  assert.deepEqual(gridOf(lin, 6, { mu: 2 }), [...want(6, (s) => 2 / (2 + (1 / s - 1))), CLEAN_TIME]);
   assert.ok(Math.abs(flowTimeShift(0.5, Math.log(3)) - flowShift(0.5, 3)) < 1e-15, 'exponential time shift with μ = ln s is the static shift s');
 
   // shift_terminal (LTX-Video): the stretched grid ends exactly at the terminal value.
   const ltx = fromSchedulerConfig({ _class_name: 'FlowMatchEulerDiscreteScheduler', shift: 1, shift_terminal: 0.1 });
-  const grid = ltx.sampleOptions(10).timesteps.timesteps!;
+  const grid = gridOf(ltx, 10);
   assert.equal(grid[9], f32(0.1));
   assert.equal(grid[0], 1);
   const raw = Array.from({ length: 10 }, (_, i) => (1000 + i * ((lo * 1000 - 1000) / 9)) / 1000);
   raw[9] = lo;
   const scale = (1 - raw[9]!) / 0.9;
-  assert.deepEqual(grid.slice(0, -1), raw.map((s) => f32(1 - (1 - s) / scale)));
+  assert.deepEqual(
+    grid.slice(0, -1),
+    raw.map((s) => f32(1 - (1 - s) / scale)),
+  );
 
   // Karras (ρ = 7) / exponential / beta σ between the shifted ends.
   const base = expectedSd3Sigmas(12, 3).map(Number);
   const [hi, low] = [flowMatchSigmas(2, { shift: 3, dtype: 'float64' })[0]!, flowMatchSigmas(2, { shift: 3, dtype: 'float64' })[1]!];
   assert.equal(f32(hi), base[0]);
   assert.equal(f32(low), base[11]);
-  const karras = fromSchedulerConfig({ ...SD3_CONFIG, use_karras_sigmas: true }).sampleOptions(12).timesteps.timesteps!;
+  const karras = gridOf(fromSchedulerConfig({ ...SD3_CONFIG, use_karras_sigmas: true }), 12);
   const kw = Array.from({ length: 12 }, (_, i) => f32((hi ** (1 / 7) + (i / 11) * (low ** (1 / 7) - hi ** (1 / 7))) ** 7));
   assert.ok(maxDiff(karras.slice(0, -1), kw) <= 6e-8, 'karras');
-  const expo2 = fromSchedulerConfig({ ...SD3_CONFIG, use_exponential_sigmas: true }).sampleOptions(12).timesteps.timesteps!;
-  assert.ok(maxDiff(expo2.slice(0, -1), Array.from({ length: 12 }, (_, i) => f32(Math.exp(Math.log(hi) + (i / 11) * (Math.log(low) - Math.log(hi)))))) <= 6e-8);
-  const beta = fromSchedulerConfig({ ...SD3_CONFIG, use_beta_sigmas: true }).sampleOptions(12).timesteps.timesteps!;
+  const expo2 = gridOf(fromSchedulerConfig({ ...SD3_CONFIG, use_exponential_sigmas: true }), 12);
+  assert.ok(
+    maxDiff(
+      expo2.slice(0, -1),
+      Array.from({ length: 12 }, (_, i) => f32(Math.exp(Math.log(hi) + (i / 11) * (Math.log(low) - Math.log(hi))))),
+    ) <= 6e-8,
+  );
+  const beta = gridOf(fromSchedulerConfig({ ...SD3_CONFIG, use_beta_sigmas: true }), 12);
   assert.equal(beta[0], f32(hi));
   assert.equal(beta[11], f32(low));
   assert.ok(beta[1]! < hi && beta[1]! > 0.9, 'Beta(0.6, 0.6) crowds the ends');
-  assert.equal(fromSchedulerConfig({ ...SD3_CONFIG, use_karras_sigmas: true }).spacing, 'karras');
+  assert.equal(fromSchedulerConfig({ ...SD3_CONFIG, use_karras_sigmas: true }).spacing, 'flow_match');
+  assert.equal(fromSchedulerConfig({ ...SD3_CONFIG, use_karras_sigmas: true }).karras, true);
 });
 
 test('FlowMatch config refusals name the field and the fix', () => {
   const sd3 = SD3_CONFIG;
-  assert.throws(() => fromSchedulerConfig({ ...sd3, invert_sigmas: true }), /"invert_sigmas" is true: Mochi's reversed convention.*set "invert_sigmas": false/);
+  assert.throws(
+    () => fromSchedulerConfig({ ...sd3, invert_sigmas: true }),
+    /"invert_sigmas" is true: Mochi's reversed convention.*set "invert_sigmas": false/,
+  );
   assert.throws(() => fromSchedulerConfig({ ...sd3, stochastic_sampling: true }), /"stochastic_sampling" is true.*set "stochastic_sampling": false/);
   assert.throws(() => fromSchedulerConfig({ ...sd3, use_karras_sigmas: true, use_beta_sigmas: true }), /set at most one of them/);
   assert.throws(() => fromSchedulerConfig({ ...sd3, time_shift_type: 'cubic' }), /"time_shift_type" must be one of "exponential", "linear"/);
@@ -308,26 +334,42 @@ test('DPMSolverMultistep / UniPC with use_flow_sigmas and flow_prediction: flow 
     ['DPMSolverMultistepScheduler', 'dpmpp_2m'],
     ['UniPCMultistepScheduler', 'unipc'],
   ] as const) {
-    const c = fromSchedulerConfig({ _class_name: cls, use_flow_sigmas: true, flow_shift: 5, prediction_type: 'flow_prediction', num_train_timesteps: 1000 });
+    const c = fromSchedulerConfig({
+      _class_name: cls,
+      use_flow_sigmas: true,
+      flow_shift: 5,
+      prediction_type: 'flow_prediction',
+      num_train_timesteps: 1000,
+    });
     assert.equal(c.predictionType, 'flow');
     assert.equal(c.solver, solver);
     assert.ok(isFlowSchedule(c.schedule));
     for (const n of [1, 4, 20, 50]) {
       // σ = flip(shift(1 − linspace(1, 1/T, N + 1)))[:-1]: from shift(1 − 1/T) < 1, never the pure-noise σ = 1.
       const a = Array.from({ length: n + 1 }, (_, i) => (i === n ? 1 / 1000 : 1 + i * ((1 / 1000 - 1) / n)));
-      const want = a.map((v) => f32((5 * (1 - v)) / (1 + 4 * (1 - v)))).reverse().slice(0, n);
-      assert.deepEqual(c.sampleOptions(n).timesteps.timesteps, [...want, CLEAN_TIME], `${cls} N = ${n}`);
+      const want = a
+        .map((v) => f32((5 * (1 - v)) / (1 + 4 * (1 - v))))
+        .reverse()
+        .slice(0, n);
+      assert.deepEqual(gridOf(c, n), [...want, CLEAN_TIME], `${cls} N = ${n}`);
     }
-    assert.deepEqual(flowSigmasDpm(3, { flowShift: 5 }), c.sampleOptions(3).timesteps.timesteps!.slice(0, -1));
+    assert.deepEqual(flowSigmasDpm(3, { flowShift: 5 }), gridOf(c, 3).slice(0, -1));
     // diffusers' int64 timesteps: ⌊σ·T⌋.
-    assert.equal(c.schedule.modelTime(c.sampleOptions(4).timesteps.timesteps![1]!), Math.trunc(c.sampleOptions(4).timesteps.timesteps![1]! * 1000));
+    const t1 = gridOf(c, 4)[1]!;
+    assert.equal(c.schedule.modelTime(t1), Math.trunc(t1 * 1000));
   }
-  assert.throws(() => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', prediction_type: 'flow_prediction' }), /"prediction_type" is "flow_prediction" on a VP beta schedule.*use_flow_sigmas/);
+  assert.throws(
+    () => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', prediction_type: 'flow_prediction' }),
+    /"prediction_type" is "flow_prediction" on a VP beta schedule.*use_flow_sigmas/,
+  );
   assert.throws(
     () => fromSchedulerConfig({ _class_name: 'UniPCMultistepScheduler', use_flow_sigmas: true, final_sigmas_type: 'sigma_min' }),
     /"final_sigmas_type" is "sigma_min" with use_flow_sigmas.*use "zero"/,
   );
-  assert.throws(() => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', use_flow_sigmas: true, use_karras_sigmas: true }), /use_flow_sigmas.*Karras/);
+  assert.throws(
+    () => fromSchedulerConfig({ _class_name: 'DPMSolverMultistepScheduler', use_flow_sigmas: true, use_karras_sigmas: true }),
+    /use_flow_sigmas.*Karras/,
+  );
   assert.throws(() => fromSchedulerConfig({ _class_name: 'DDIMScheduler', use_flow_sigmas: true }), /DDIMScheduler has no flow-sigma grid/);
 });
 
@@ -378,7 +420,7 @@ for (const [label, solver, options, grid, lo, hi] of ORDER_CASES) {
 
 test('euler and ddim on the flow schedule are the FlowMatch Euler step x + (σ′ − σ)·v, to 1e-12', async () => {
   const c = fromSchedulerConfig(SD3_CONFIG);
-  const grid = c.sampleOptions(10).timesteps.timesteps!;
+  const grid = gridOf(c, 10);
   // The update written out: x_{i+1} = x_i + (σ_{i+1} − σ_i)·v(x_i, σ_i).
   let x = Float64Array.from(Z);
   for (let i = 0; i + 1 < grid.length; i++) {
@@ -415,7 +457,7 @@ test('DPM-Solver++ 2M and UniPC on the diffusers flow-sigma grid land closer tha
     // Measured (2M / UniPC vs Euler): 20 calls 1.8e-2 / 1.6e-2 vs 8.0e-2; 40 calls 4.9e-3 / 2.7e-3 vs 4.1e-2.
     for (const n of [20, 40]) {
       const o = c.sampleOptions(n);
-      const t0 = o.timesteps.timesteps![0]!;
+      const t0 = gridOf(c, n)[0]!;
       const x = MODEL.exactOdeSolution(Z, 1, t0);
       const exact = MODEL.exactOdeSolution(x, t0, CLEAN_TIME);
       const run = await sample({ model: MODEL, ...o, initialNoise: x, batch: 4, precision: 'float64' });
@@ -432,9 +474,20 @@ test('PFDiff-2_1 around the flow Euler (reusing the velocity) beats plain Euler 
   const exact = MODEL.exactOdeSolution(Z, 1, CLEAN_TIME);
   for (const n of [4, 6, 8, 10]) {
     const plain = await sample({ model: MODEL, ...c.sampleOptions(n), initialNoise: Z, batch: 4, precision: 'float64' });
-    // PFDiff-k_h runs on a base grid of M = N(k + 1) − k intervals: the config's grid for M steps.
-    const { steps: _steps, ...base } = c.sampleOptions(3 * n - 2);
-    const pf = await sample({ model: MODEL, ...base, pfdiff: { k: 2, h: 1 }, initialNoise: Z, batch: 4, precision: 'float64' });
+    // PFDiff-k_h runs on a base grid of M = N(k + 1) − k intervals: the config's spacing (timestepOptions) with the NFE.
+    const pf = await sample({
+      model: MODEL,
+      schedule: c.schedule,
+      solver: 'euler',
+      timesteps: c.timestepOptions,
+      nfe: n,
+      pfdiff: { k: 2, h: 1 },
+      initialNoise: Z,
+      batch: 4,
+      precision: 'float64',
+    });
+    assert.equal(pf.steps, 3 * n - 2);
+    assert.deepEqual(pf.timesteps, gridOf(c, 3 * n - 2));
     assert.equal(pf.calls, n);
     assert.equal(plain.calls, n);
     assert.deepEqual(pf.pfdiff, { k: 2, h: 1, variant: 'first-order', quantity: 'flow' });
@@ -445,7 +498,7 @@ test('PFDiff-2_1 around the flow Euler (reusing the velocity) beats plain Euler 
   }
   // Reusing ε instead is refused at σ = 1, where the ε-form step divides by α = 0.
   await assert.rejects(
-    sample({ model: MODEL, ...c.sampleOptions(10), steps: undefined, nfe: undefined, pfdiff: { k: 2, h: 1, quantity: 'epsilon' }, initialNoise: Z, batch: 4 }),
+    sample({ model: MODEL, ...c.sampleOptions(28), pfdiff: { k: 2, h: 1, quantity: 'epsilon' }, initialNoise: Z, batch: 4 }),
     /ε-form cannot start at α = 0.*quantity 'flow'/,
   );
 });
@@ -474,7 +527,16 @@ test('DDPM and DDIM η = 1 on the flow schedule: the same posterior step in the 
   const schedule = flowSchedule();
   const grid = (n: number): number[] => [...Array.from({ length: n }, (_, i) => 1 - i / n), CLEAN_TIME];
   const ddpm = await sample({ model, schedule, solver: 'ddpm', timesteps: { timesteps: grid(50) }, batch: 64, seed: 5, precision: 'float64' });
-  const ddim = await sample({ model, schedule, solver: 'ddim', solverOptions: { eta: 1 }, timesteps: { timesteps: grid(50) }, batch: 64, seed: 5, precision: 'float64' });
+  const ddim = await sample({
+    model,
+    schedule,
+    solver: 'ddim',
+    solverOptions: { eta: 1 },
+    timesteps: { timesteps: grid(50) },
+    batch: 64,
+    seed: 5,
+    precision: 'float64',
+  });
   assert.ok(maxDiff(ddpm.samples, ddim.samples) < 1e-12);
   // Data N(0.5, 0.25): the ancestral sampler's variance deficit is O(1/N). Measured: 0.056 (25 steps), 0.0052 (400 steps).
   const deficit = async (n: number): Promise<number> => {
@@ -489,4 +551,20 @@ test('DDPM and DDIM η = 1 on the flow schedule: the same posterior step in the 
   };
   const [d25, d400] = [await deficit(25), await deficit(400)];
   assert.ok(d25 > 0.04 && d400 < 0.012 && d400 < d25 / 5, `variance deficit ${d25} (25 steps), ${d400} (400 steps)`);
+});
+
+test('flow_match / flow_sigmas spacings: the config grids by name, refused off flow schedules and with a σ_min terminal', () => {
+  const flow = flowSchedule();
+  assert.deepEqual(buildTimesteps(flow, { steps: 4, spacing: 'flow_match', flow: { shift: 3 } }), [...expectedSd3Sigmas(4, 3), CLEAN_TIME]);
+  assert.deepEqual(buildTimesteps(flow, { steps: 5, spacing: 'flow_sigmas', flow: { shift: 3 } }), [...flowSigmasDpm(5, { flowShift: 3 }), CLEAN_TIME]);
+  assert.throws(
+    () => buildTimesteps(discreteSchedule(), { steps: 4, spacing: 'flow_match' }),
+    /"flow_match" is a flow-matching grid: use it with a flow schedule/,
+  );
+  assert.throws(
+    () => buildTimesteps(flow, { steps: 4, spacing: 'flow_match', terminal: 'sigma_min' }),
+    /ends at the clean end σ = 0: use terminal "zero"/,
+  );
+  // σ below the schedule's smallest σ is refused before any call (shift 0.5 halves σ_min = 1/T).
+  assert.throws(() => buildTimesteps(flow, { steps: 4, spacing: 'flow_match', flow: { shift: 0.5 } }), /σ\[3\] = 0\.000250.* lies outside the schedule/);
 });

@@ -18,6 +18,7 @@
  */
 import { betaSigmas } from './schedule/beta-distribution.js';
 import { linspace } from './schedule/discrete.js';
+import { flowMatchSigmas, flowSigmasDpm, isFlowSchedule, type FlowMatchSigmaOptions } from './schedule/flow.js';
 import { CLEAN_TIME, hasCleanEnd, timeOfVeSigma, veSigma, type NoiseSchedule } from './schedule/noise-schedule.js';
 
 /** Every named spacing {@link buildTimesteps} knows, in the order they are documented. */
@@ -36,6 +37,8 @@ export const TIMESTEP_SPACINGS = [
   'beta',
   'ays',
   'lcm',
+  'flow_match',
+  'flow_sigmas',
 ] as const;
 
 /**
@@ -50,6 +53,9 @@ export const TIMESTEP_SPACINGS = [
  * - `ays`: Align Your Steps (Sabour et al. 2024).
  * - `lcm`: diffusers' LCMScheduler grid, `steps` of the `lcmOriginalSteps` distillation times
  *   (k·i − 1, k = ⌊N/origin⌋), picked at ⌊linspace(0, origin, steps, endpoint=False)⌋ from the noisy end.
+ * - `flow_match`, `flow_sigmas` (flow schedules only, options in {@link TimestepOptions.flow}):
+ *   FlowMatchEulerDiscreteScheduler's σ grid (`flowMatchSigmas`) and the `use_flow_sigmas` grid of
+ *   DPMSolverMultistep / UniPC (`flowSigmasDpm`), then σ = 0.
  */
 export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
 
@@ -115,6 +121,11 @@ export interface TimestepOptions {
   aysModel?: AysModel;
   /** AYS domain, default `timesteps`. */
   aysDomain?: AysDomain;
+  /**
+   * `flow_match` / `flow_sigmas` spacings: the shift and its variants (`flow_sigmas` reads `shift` as
+   * diffusers' `flow_shift`, and `numTrainTimesteps`, `dtype`). `numTrainTimesteps` defaults to the schedule's.
+   */
+  flow?: FlowMatchSigmaOptions;
   /**
    * An explicit, strictly decreasing list of times `t_0 … t_{S−1}` inside the schedule; the terminal
    * is appended from {@link TimestepOptions.terminal}, unless the list already ends with
@@ -562,6 +573,19 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
     case 'lcm':
       grid = [...lcmGrid(schedule, steps, options.lcmOriginalSteps ?? 50), terminal === 'zero' ? CLEAN_TIME : schedule.tMin];
       break;
+    case 'flow_match':
+    case 'flow_sigmas': {
+      if (!isFlowSchedule(schedule)) fail(`timesteps: spacing "${spacing}" is a flow-matching grid: use it with a flow schedule (flowSchedule())`);
+      if (terminal !== 'zero') fail(`timesteps: spacing "${spacing}" ends at the clean end σ = 0: use terminal "zero"`);
+      const flow = { numTrainTimesteps: schedule.numTrainTimesteps, ...(options.flow ?? {}) };
+      const sigmas =
+        spacing === 'flow_match'
+          ? flowMatchSigmas(steps, flow)
+          : flowSigmasDpm(steps, { numTrainTimesteps: flow.numTrainTimesteps, flowShift: flow.shift ?? 1, ...(flow.dtype ? { dtype: flow.dtype } : {}) });
+      sigmas.forEach((t, i) => checkInside(schedule, t, `the ${spacing} grid's σ[${i}] =`));
+      grid = [...sigmas, CLEAN_TIME];
+      break;
+    }
   }
   return grid;
 }

@@ -110,11 +110,10 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
     new RangeError(`PFDiff's past-only variant around ${name} ${what} depends on the NFE budget (its remainder block): plan it with nfe`);
   // The first-order variant's quantity: as asked, else the base's default on the run's schedule (the
   // velocity on flow schedules); without a schedule (create), decided when the run sees its schedule.
-  const quantityOn = (schedule: NoiseSchedule): PfdiffQuantity =>
-    settings.quantity ?? defaultQuantity(name as FirstOrderBase, isFlowSchedule(schedule));
+  const quantityOn = (schedule: NoiseSchedule): PfdiffQuantity => settings.quantity ?? defaultQuantity(name as FirstOrderBase, isFlowSchedule(schedule));
   const firstOrMultistep = (schedule?: NoiseSchedule): Solver => {
     if (variant !== 'first-order') return createPfdiffMultistepSolver({ k, h });
-    const q = schedule !== undefined ? quantityOn(schedule) : settings.quantity ?? (name === 'dpmpp_1' ? 'x0' : undefined);
+    const q = schedule !== undefined ? quantityOn(schedule) : (settings.quantity ?? (name === 'dpmpp_1' ? 'x0' : undefined));
     return createPfdiffSolver({ k, h, ...(q !== undefined ? { quantity: q } : {}) });
   };
 

@@ -9,20 +9,19 @@
  * @packageDocumentation
  */
 import type { PredictionType } from '../model.js';
-import type { TimestepFamily, TimestepOptions, TimestepSpacing, TimestepTerminal } from '../timesteps.js';
+import { buildTimesteps, type TimestepFamily, type TimestepOptions, type TimestepSpacing, type TimestepTerminal } from '../timesteps.js';
 import { discreteSchedule, type BetaScheduleName, type DiscreteSchedule } from './discrete.js';
 import { edmSchedule, type EdmSchedule } from './edm.js';
+import { CLEAN_TIME } from './noise-schedule.js';
 import {
   flowDynamicShiftMu,
   flowMatchSigmas,
   flowSchedule,
   flowShift,
-  flowSigmasDpm,
   type FlowMatchSigmaOptions,
   type FlowSchedule,
   type FlowTimeShiftType,
 } from './flow.js';
-import { CLEAN_TIME } from './noise-schedule.js';
 
 /** The diffusers scheduler classes {@link fromSchedulerConfig} understands. */
 export const SUPPORTED_SCHEDULER_CLASSES = [
@@ -213,7 +212,6 @@ const FLOW_MATCH_FIELDS = new Set([
 ]);
 
 const BETA_SCHEDULES: readonly BetaScheduleName[] = ['linear', 'scaled_linear', 'squaredcos_cap_v2'];
-const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
 /** `prediction_type` as diffusers writes it, with `flow_prediction` (velocity ε − x0) for our `flow`. */
 const CONFIG_PREDICTION_TYPES = ['epsilon', 'sample', 'v_prediction', 'flow_prediction'] as const;
 
@@ -356,7 +354,11 @@ export function fromSchedulerConfig(json: unknown): SchedulerConfig {
   const predictionType = readPredictionType(c);
   const flowSigmas = readBoolean(c, 'use_flow_sigmas', false);
   if (flowSigmas && className !== 'DPMSolverMultistepScheduler' && className !== 'UniPCMultistepScheduler') {
-    throw configError('use_flow_sigmas', `is true, but ${className} has no flow-sigma grid in diffusers`, 'use it with DPMSolverMultistepScheduler or UniPCMultistepScheduler');
+    throw configError(
+      'use_flow_sigmas',
+      `is true, but ${className} has no flow-sigma grid in diffusers`,
+      'use it with DPMSolverMultistepScheduler or UniPCMultistepScheduler',
+    );
   }
   if (predictionType === 'flow' && !flowSigmas) {
     throw configError(
@@ -761,11 +763,16 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
     maxSeqLen: readNumber(c, 'max_image_seq_len', 4096),
   };
   if (dynamic && shiftOptions.baseSeqLen === shiftOptions.maxSeqLen) {
-    throw configError('max_image_seq_len', `equals base_image_seq_len (${shiftOptions.baseSeqLen})`, 'dynamic shifting interpolates between two different lengths');
+    throw configError(
+      'max_image_seq_len',
+      `equals base_image_seq_len (${shiftOptions.baseSeqLen})`,
+      'dynamic shifting interpolates between two different lengths',
+    );
   }
   const timeShiftType = readChoice<FlowTimeShiftType>(c, 'time_shift_type', 'exponential', ['exponential', 'linear']);
   const shiftTerminalRaw = c['shift_terminal'];
-  const shiftTerminal = shiftTerminalRaw === undefined || shiftTerminalRaw === null || shiftTerminalRaw === 0 ? undefined : readNumber(c, 'shift_terminal', 0.1);
+  const shiftTerminal =
+    shiftTerminalRaw === undefined || shiftTerminalRaw === null || shiftTerminalRaw === 0 ? undefined : readNumber(c, 'shift_terminal', 0.1);
   if (shiftTerminal !== undefined && !(shiftTerminal > 0 && shiftTerminal < 1)) {
     throw configError('shift_terminal', `must lie in (0, 1), got ${shiftTerminal}`, 'LTX-Video uses 0.1, or null for none');
   }
@@ -785,14 +792,14 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
   if (readBoolean(c, 'stochastic_sampling', false)) {
     throw configError(
       'stochastic_sampling',
-      'is true: the re-noising step x\' = (1 − σ\')·x̂0 + σ\'·z is not provided',
+      "is true: the re-noising step x' = (1 − σ')·x̂0 + σ'·z is not provided",
       'set "stochastic_sampling": false for the deterministic FlowMatch Euler step (or pick a stochastic solver such as ddim with eta > 0)',
     );
   }
-  const spacing: TimestepSpacing = karras ? 'karras' : exponential ? 'exponential' : beta ? 'beta' : 'linspace';
   const base: FlowMatchSigmaOptions = {
     numTrainTimesteps: n,
     shift,
+    dynamic,
     timeShiftType,
     ...(shiftTerminal !== undefined ? { shiftTerminal } : {}),
     sigmaSpacing: karras ? 'karras' : exponential ? 'exponential' : beta ? 'beta' : 'none',
@@ -800,10 +807,12 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
   // The smallest σ any grid of this config visits: the last σ does not depend on N (linspace keeps
   // its ends); under dynamic shifting it is smallest for the shortest sequence (1 token).
   const lastSigma = (mu?: number): number => {
-    const two = flowMatchSigmas(2, { ...base, ...(mu !== undefined ? { mu } : {}) });
+    const two = flowMatchSigmas(2, { ...base, dynamic: mu !== undefined, ...(mu !== undefined ? { mu } : {}) });
     return two[1]!;
   };
-  const lowest = dynamic ? Math.min(lastSigma(flowDynamicShiftMu(1, shiftOptions)), lastSigma(flowDynamicShiftMu(shiftOptions.maxSeqLen, shiftOptions))) : lastSigma();
+  const lowest = dynamic
+    ? Math.min(lastSigma(flowDynamicShiftMu(1, shiftOptions)), lastSigma(flowDynamicShiftMu(shiftOptions.maxSeqLen, shiftOptions)))
+    : lastSigma();
   const schedule = flowSchedule({ numTrainTimesteps: n, sigmaMin: Math.min(1 / n, lowest) });
   const unknownFields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c)) if (!FLOW_MATCH_FIELDS.has(k)) unknownFields[k] = v;
@@ -815,7 +824,7 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
     predictionType: 'flow',
     solver: 'euler',
     solverOptions: {},
-    spacing,
+    spacing: 'flow_match',
     family: 'euler',
     stepsOffset: 0,
     terminal: 'zero',
@@ -823,7 +832,8 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
     clipSampleRange: 1,
     karras,
     rescaleBetasZeroSnr: false,
-    timestepOptions: { terminal: 'zero' },
+    // Under dynamic shifting the grid also needs μ: sampleOptions(N, { imageSeqLen }) adds it.
+    timestepOptions: { spacing: 'flow_match', terminal: 'zero', flow: { ...base } },
     notes,
     unknownFields,
     sampleOptions(numInferenceSteps: number, flow?: FlowGridRequest): ConfigSampleOptions {
@@ -840,13 +850,13 @@ function flowMatchSchedulerConfig(c: Json): SchedulerConfig {
         }
         if (!Number.isFinite(mu)) throw new RangeError(`sampleOptions: mu must be a finite number, got ${String(mu)}`);
       }
-      const sigmas = flowMatchSigmas(numInferenceSteps, { ...base, ...(mu !== undefined ? { mu } : {}) });
       return {
         schedule,
         solver: 'euler',
         solverOptions: {},
         steps: numInferenceSteps,
-        timesteps: { timesteps: [...sigmas, CLEAN_TIME] },
+        // The explicit σ list (then σ = 0) of set_timesteps(N); `timestepOptions` (spacing flow_match) plans other budgets.
+        timesteps: { timesteps: [...flowMatchSigmas(numInferenceSteps, { ...base, ...(mu !== undefined ? { mu } : {}) }), CLEAN_TIME] },
       };
     },
   };
@@ -871,7 +881,7 @@ interface FlowSigmaParts {
 
 /**
  * DPMSolverMultistep / UniPC with `use_flow_sigmas` (Wan, SANA): the rectified-flow schedule
- * (diffusers' `_sigma_to_alpha_sigma_t`: α = 1 − σ, σ = σ), the σ grid of {@link flowSigmasDpm} with
+ * (diffusers' `_sigma_to_alpha_sigma_t`: α = 1 − σ, σ = σ), the σ grid of `flowSigmasDpm` (spacing `flow_sigmas`) with
  * `flow_shift`, then σ = 0; the network gets the int64 timesteps ⌊σ·T⌋. The beta fields are unused.
  */
 function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'UniPCMultistepScheduler', p: FlowSigmaParts): SchedulerConfig {
@@ -879,7 +889,11 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
   const shift = readNumber(c, 'flow_shift', 1);
   if (!(shift > 0)) throw configError('flow_shift', `must be > 0, got ${shift}`, 'Wan uses 3.0 to 5.0');
   if (p.respaced) {
-    throw configError('use_flow_sigmas', 'is true together with a Karras / exponential / beta / Lu σ spacing', 'keep only use_flow_sigmas (diffusers would ignore it)');
+    throw configError(
+      'use_flow_sigmas',
+      'is true together with a Karras / exponential / beta / Lu σ spacing',
+      'keep only use_flow_sigmas (diffusers would ignore it)',
+    );
   }
   if (p.terminal !== 'zero') {
     throw configError(
@@ -892,8 +906,13 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
     throw configError('use_dynamic_shifting', 'is true with use_flow_sigmas: not supported here', 'fold the shift into "flow_shift"');
   }
   // The smallest σ of any grid up to MAX_GRID_STEPS (10 000) intervals, with room for rounding.
-  const schedule = flowSchedule({ numTrainTimesteps: n, modelTimes: 'truncate', sigmaMin: 0.5 * Math.min(1 / n, flowShift((1 - 1 / n) / 10_000, shift)) });
+  const schedule = flowSchedule({
+    numTrainTimesteps: n,
+    modelTimes: 'truncate',
+    sigmaMin: 0.5 * Math.min(1 / n, flowShift((1 - 1 / n) / 10_000, shift)),
+  });
   p.notes.push('use_flow_sigmas: the rectified-flow schedule (α = 1 − σ) and its flow_shift grid; the beta fields are not used');
+  const grid: Omit<TimestepOptions, 'steps'> = { spacing: 'flow_sigmas', terminal: 'zero', flow: { numTrainTimesteps: n, shift } };
   const version = c['_diffusers_version'];
   const solverOptions = p.solverOptions;
   const out: SchedulerConfig = {
@@ -902,7 +921,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
     predictionType: p.predictionType,
     solver: p.solver,
     solverOptions,
-    spacing: 'linspace',
+    spacing: 'flow_sigmas',
     family: 'dpm',
     stepsOffset: 0,
     terminal: 'zero',
@@ -910,7 +929,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
     clipSampleRange: p.clipSampleRange,
     karras: false,
     rescaleBetasZeroSnr: false,
-    timestepOptions: { terminal: 'zero' },
+    timestepOptions: grid,
     notes: p.notes,
     unknownFields: p.unknownFields,
     sampleOptions(numInferenceSteps: number): ConfigSampleOptions {
@@ -920,7 +939,7 @@ function flowSigmaConfig(c: Json, className: 'DPMSolverMultistepScheduler' | 'Un
         solver: p.solver,
         solverOptions: { ...solverOptions },
         steps: numInferenceSteps,
-        timesteps: { timesteps: [...flowSigmasDpm(numInferenceSteps, { numTrainTimesteps: n, flowShift: shift }), CLEAN_TIME] },
+        timesteps: { timesteps: buildTimesteps(schedule, { ...grid, steps: numInferenceSteps }) },
         ...(p.clipSample ? { clipSample: p.clipSampleRange } : {}),
         ...(p.thresholding ? { thresholding: p.thresholding } : {}),
       };

@@ -62,7 +62,8 @@ export function isFlowSchedule(schedule: NoiseSchedule): schedule is FlowSchedul
 /** The rectified-flow schedule (see the file comment). */
 export function flowSchedule(opts: FlowScheduleOptions = {}): FlowSchedule {
   const n = opts.numTrainTimesteps ?? 1000;
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`flowSchedule: numTrainTimesteps must be an integer ≥ 1, got ${String(n)} (SD3 and FLUX use 1000)`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`flowSchedule: numTrainTimesteps must be an integer ≥ 1, got ${String(n)} (SD3 and FLUX use 1000)`);
   const sigmaMin = opts.sigmaMin ?? 1 / n;
   if (!(Number.isFinite(sigmaMin) && sigmaMin > 0 && sigmaMin < 1)) {
     throw new RangeError(`flowSchedule: sigmaMin must lie in (0, 1), got ${String(sigmaMin)}`);
@@ -151,7 +152,9 @@ export interface FlowMatchSigmaOptions {
   numTrainTimesteps?: number;
   /** `shift`, default 1 (SD3: 3). Ignored under dynamic shifting. */
   shift?: number;
-  /** Dynamic shifting (`use_dynamic_shifting`) with this μ (see {@link flowDynamicShiftMu}). */
+  /** `use_dynamic_shifting`: the time shift with {@link FlowMatchSigmaOptions.mu} instead of `shift` (default: whether `mu` is given). */
+  dynamic?: boolean;
+  /** μ of dynamic shifting (see {@link flowDynamicShiftMu}); required when `dynamic` is true. */
   mu?: number;
   /** `time_shift_type` of dynamic shifting, default `exponential`. */
   timeShiftType?: FlowTimeShiftType;
@@ -172,7 +175,13 @@ export function flowMatchSigmas(steps: number, opts: FlowMatchSigmaOptions = {})
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`flowMatchSigmas: steps must be an integer ≥ 1, got ${String(steps)}`);
   const n = opts.numTrainTimesteps ?? 1000;
   const shift = opts.shift ?? 1;
-  const dynamic = opts.mu !== undefined;
+  const dynamic = opts.dynamic ?? opts.mu !== undefined;
+  if (dynamic && opts.mu === undefined) {
+    throw new RangeError(
+      'flow_match grid: dynamic shifting (use_dynamic_shifting) needs μ, which depends on the image size: pass flow.mu = ' +
+        'flowDynamicShiftMu(imageSeqLen) (the latent tokens), or sampleOptions(N, { imageSeqLen }) of the scheduler config',
+    );
+  }
   const f32 = (opts.dtype ?? 'float32') === 'float32' ? Math.fround : (v: number) => v;
   if (!(shift > 0)) throw new RangeError(`flowMatchSigmas: shift must be > 0, got ${shift} (SD3 uses 3)`);
   if (dynamic && !Number.isFinite(opts.mu)) throw new RangeError(`flowMatchSigmas: mu must be a finite number, got ${String(opts.mu)}`);

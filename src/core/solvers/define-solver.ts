@@ -149,7 +149,7 @@ export function checkPureNoiseStart(solver: string, schedule: NoiseSchedule, tim
   if (allowed || schedule.alpha(timesteps[0]!) !== 0) return;
   throw new RangeError(
     `solver "${solver}" works in σ/α or log-SNR coordinates, which are infinite at the grid's first time ${timesteps[0]} (α = 0: ` +
-      'the pure-noise end σ = 1 of a flow schedule): use ddim, euler or heun there (they step in (α, σ) or in the flow\'s (x, σ)), ' +
+      "the pure-noise end σ = 1 of a flow schedule): use ddim, euler or heun there (they step in (α, σ) or in the flow's (x, σ)), " +
       'or start the grid below σ = 1 (e.g. the use_flow_sigmas grid of DPMSolverMultistepScheduler / UniPCMultistepScheduler)',
   );
 }
