@@ -283,6 +283,45 @@ describe('SD3-style folders that do not fit are refused before any model call', 
   });
 });
 
+describe('FlowMatch scheduler configs', () => {
+  it("use_dynamic_shifting: the grid's μ comes from the image's patch tokens ((h/2)·(w/2)), per image size", async () => {
+    const m = folderFiles(DIR);
+    const sched = {
+      _class_name: 'FlowMatchEulerDiscreteScheduler',
+      num_train_timesteps: 1000,
+      shift: 3.0,
+      use_dynamic_shifting: true,
+      base_image_seq_len: 16,
+      max_image_seq_len: 64,
+    };
+    m.set('scheduler/scheduler_config.json', json(sched));
+    const pipe = await StableDiffusionPipeline.load({ ort, reader: memoryPipelineReader(m, 'dynamic') });
+    try {
+      for (const [px, tokens] of [
+        [64, 16],
+        [128, 64],
+      ] as const) {
+        const prep = await pipe.sampleRun({
+          embeddings: { prompt: refEmbedding(1), negative: refEmbedding(0) },
+          guidanceScale: 7,
+          steps: 4,
+          height: px,
+          width: px,
+        });
+        const want = pipe.setup.scheduler.sampleOptions(4, { imageSeqLen: tokens }).timesteps!.timesteps!;
+        assert.deepEqual([...prep.run.timesteps!.timesteps!, -1], want, `${px} px`);
+      }
+      // base_shift 0.5 at 16 tokens, max_shift 1.15 at 64: the larger image is shifted further toward noise
+      const small = (await pipe.sampleRun({ embeddings: { prompt: refEmbedding(1) }, guidanceScale: 1, steps: 4 })).run.timesteps!.timesteps!;
+      const large = (await pipe.sampleRun({ embeddings: { prompt: refEmbedding(1) }, guidanceScale: 1, steps: 4, height: 128, width: 128 })).run
+        .timesteps!.timesteps!;
+      assert.ok(large[2]! > small[2]!, `σ_2: ${large[2]} vs ${small[2]}`);
+    } finally {
+      await pipe.release();
+    }
+  });
+});
+
 describe('SD3-style folder with a CLIP-style text encoder (the layout of our own latent DiT)', () => {
   it('the prompt conditions the transformer with last_hidden_state and pooler_output; the negative prompt "" in the same batch', async () => {
     const pipe = await StableDiffusionPipeline.load({ ort, reader: memoryPipelineReader(withTextEncoder(), 'sd3+clip') });

@@ -202,21 +202,21 @@ export function sampleOptionsFromCard(setup: CardSamplingSetup, request: CardSam
     ...(settings.clipSample !== undefined ? { clipSample: settings.clipSample } : {}),
     ...(settings.thresholding ? { thresholding: settings.thresholding } : {}),
   };
-  if (request.spacing === undefined && named?.timesteps === undefined) useFlowMatchGrid(setup, options, request.flowImageSeqLen);
+  if (request.flowImageSeqLen !== undefined && timesteps.spacing === 'flow_match' && timesteps.flow?.dynamic && timesteps.flow.mu === undefined) {
+    useDynamicFlowMatchGrid(setup, options, request.flowImageSeqLen);
+  }
   return options;
 }
 
 /**
- * A `FlowMatchEulerDiscreteScheduler` config's own grid (the rectified-flow schedule has no
- * training-step spacing): the σ list of its `set_timesteps(N)` — shift, dynamic shifting, terminal
- * stretch — for the N intervals the run's solver and budget make, whatever the solver.
+ * A `FlowMatchEulerDiscreteScheduler` config with `use_dynamic_shifting`: its `flow_match` spacing
+ * needs μ, which the config computes from the image's latent tokens (diffusers' `calculate_shift`);
+ * the run gets the config's own `set_timesteps(N)` σ list for the N intervals its solver and budget make.
  */
-function useFlowMatchGrid(setup: CardSamplingSetup, options: Omit<SampleOptions, 'model'>, imageSeqLen: number | undefined): void {
-  const cfg = setup.scheduler;
-  if (cfg.className !== 'FlowMatchEulerDiscreteScheduler') return;
+function useDynamicFlowMatchGrid(setup: CardSamplingSetup, options: Omit<SampleOptions, 'model'>, imageSeqLen: number): void {
   // the run's intervals for its budget (the count does not depend on the spacing; time_uniform is valid on every schedule)
   const steps = planSample({ ...options, timesteps: { ...options.timesteps, spacing: 'time_uniform' } }).steps;
-  const grid = cfg.sampleOptions(steps, imageSeqLen !== undefined ? { imageSeqLen } : undefined).timesteps;
+  const grid = setup.scheduler.sampleOptions(steps, { imageSeqLen }).timesteps;
   delete options.nfe;
   delete options.steps;
   options.timesteps = { ...options.timesteps, timesteps: (grid?.timesteps ?? []).filter((t) => t !== CLEAN_TIME), terminal: 'zero' };
