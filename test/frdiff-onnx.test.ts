@@ -166,7 +166,7 @@ describe('FRDiff errors and policy files', () => {
     assert.equal(parseReusePoints(undefined), 'frdiff');
     assert.deepEqual(parseReusePoints('deepcache:2'), { preset: 'deepcache', branch: 2 });
     assert.deepEqual(parseReusePoints('a,b'), ['a', 'b']);
-    assert.throws(() => parseReusePoints('fastest'), /unknown reuse points "fastest": use frdiff, residual, deepcache, deepcache:N/);
+    assert.throws(() => parseReusePoints('fastest'), /unknown reuse points "fastest": use frdiff, residual, deepcache, dit, deepcache:N/);
   });
 
   it('explicit tensor lists work and a wrong tensor name is rejected', async () => {

@@ -335,7 +335,7 @@ describe('rediffuse inspect', () => {
       const report = await inspectModel(spec!.path, ['all']);
       assert.deepEqual(
         report.presets.map((p) => p.preset),
-        ['frdiff', 'residual', 'deepcache'],
+        ['frdiff', 'residual', 'deepcache', 'dit'],
       );
       const fr = report.presets[0]!;
       assert.ok(fr.points!.length > 0 && fr.macsSkipped! > 0.15 && fr.macsSkipped! < 0.85);

@@ -1,7 +1,8 @@
 /**
  * The pipeline page in a real browser (Debian's chromium, playwright-core): it loads the tiny SD
  * pipeline folder from its own server with onnxruntime-web and reproduces reference.json's final
- * latents and decoded image (DDIM and PNDM, 4 steps, CFG 7.5, from initial_latents.npy) within 1e-4.
+ * latents and decoded image (DDIM and PNDM, 4 steps, CFG 7.5, from initial_latents.npy) within 1e-4;
+ * and the SD3-style flow transformer folder from its reference conditioning (Euler flow, 4 steps, CFG 7).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -61,4 +62,41 @@ describe('the pipeline page in chromium', { skip }, () => {
       assert.match((await page.textContent('#status')) ?? '', new RegExp(`^${res.solver}, ${res.calls} UNet calls, wall time`));
     });
   }
+
+  test('SD3-style transformer folder: the Euler flow run from the reference conditioning equals reference.json within 1e-4; a prompt is refused', async () => {
+    const sd3 = JSON.parse(readFileSync('test/fixtures/tiny-sd3-flow/reference.json', 'utf8')) as {
+      conditioning: { encoder_hidden_states: { values: number[] }; pooled_projections: { values: number[] } };
+      runs: { flow_euler: { final_latents: { values: number[] }; decoded_image: { values: number[] } } };
+    };
+    const e = sd3.conditioning.encoder_hidden_states.values;
+    const p = sd3.conditioning.pooled_projections.values;
+    const row = (b: number) => ({
+      hiddenStates: e.slice(b * 640, (b + 1) * 640),
+      shape: [20, 32] as [number, number],
+      pooled: p.slice(b * 32, (b + 1) * 32),
+    });
+    const settings: PipelineRunSettings = {
+      source: 'pipelines/tiny-sd3-flow/',
+      embeddings: { prompt: row(1), negative: row(0) },
+      steps: 4,
+      guidance: 7,
+      initialLatents: true,
+    };
+    const res = (await page.evaluate((s) => window.rediffusePipeline.run(s), settings)) as PipelineRunResult;
+    assert.equal(res.denoiser, 'transformer');
+    assert.equal(res.calls, 4);
+    const dl = maxAbsDiff(Float32Array.from(res.latents), Float32Array.from(sd3.runs.flow_euler.final_latents.values));
+    const di = maxAbsDiff(Float32Array.from(res.decoded), Float32Array.from(sd3.runs.flow_euler.decoded_image.values));
+    assert.ok(dl <= 1e-4 && di <= 1e-4, `latents ${dl}, image ${di}`);
+    assert.match((await page.textContent('#status')) ?? '', /, 4 transformer calls, wall time/);
+    const refused = await page.evaluate(
+      (s) =>
+        window.rediffusePipeline.run(s).then(
+          () => 'ran',
+          (err: Error) => err.message,
+        ),
+      { source: 'pipelines/tiny-sd3-flow/', prompt: 'a photo of a cat', steps: 2 } as PipelineRunSettings,
+    );
+    assert.match(refused, /cannot encode a prompt: it has no text_encoder\/model\.onnx, tokenizer\//);
+  });
 });

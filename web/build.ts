@@ -32,11 +32,13 @@ export async function buildWeb(outDir = join(here, 'dist')): Promise<string> {
   });
   copyFileSync(join(here, 'index.html'), join(outDir, 'index.html'));
   copyFileSync(join(here, 'pipeline.html'), join(outDir, 'pipeline.html'));
-  // the tiny SD test pipeline (random weights), for the pipeline page
-  cpSync(join(root, 'test', 'fixtures', 'tiny-sd-pipeline'), join(outDir, 'pipelines', 'tiny-sd'), {
-    recursive: true,
-    filter: (src) => !src.endsWith('reference.json'),
-  });
+  // the tiny SD and SD3-style test pipelines (random weights), for the pipeline page
+  for (const [from, to] of [
+    ['tiny-sd-pipeline', 'tiny-sd'],
+    ['tiny-sd3-flow', 'tiny-sd3-flow'],
+  ]) {
+    cpSync(join(root, 'test', 'fixtures', from), join(outDir, 'pipelines', to), { recursive: true, filter: (src) => !src.endsWith('reference.json') });
+  }
   const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/wasm'));
   for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) copyFileSync(join(ortDist, f), join(outDir, 'ort', f));
   for (const m of ['fashion-unet', 'fashion-dit']) {

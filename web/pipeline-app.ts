@@ -1,8 +1,10 @@
 /**
- * The pipeline page: a Stable-Diffusion ONNX folder (diffusers / Optimum layout) loaded in the browser
- * through the library's {@link StableDiffusionPipeline} — from a URL on this server
- * (`fetchPipelineReader`) or from a folder the user picks (`memoryPipelineReader`) — and text to image
- * with onnxruntime-web. `window.rediffusePipeline.run(settings)` is the same entry point for scripts.
+ * The pipeline page: a Stable-Diffusion ONNX folder (diffusers / Optimum layout; a UNet, or an
+ * SD3-style flow transformer) loaded in the browser through the library's
+ * {@link StableDiffusionPipeline} — from a URL on this server (`fetchPipelineReader`) or from a
+ * folder the user picks (`memoryPipelineReader`) — and text to image with onnxruntime-web.
+ * `window.rediffusePipeline.run(settings)` is the same entry point for scripts; it also takes the
+ * embeddings themselves (`embeddings`), which is how a folder without text encoders is run.
  * Runs on the main thread (the bundled pipeline is tiny; a full SD folder belongs in a worker).
  * @packageDocumentation
  */
@@ -14,6 +16,7 @@ import {
   StableDiffusionPipeline,
   type OrtModuleLike,
   type PipelineFileReader,
+  type PromptEmbedding,
 } from '../src/model/index.js';
 
 ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
@@ -24,7 +27,10 @@ export interface PipelineRunSettings {
   /** Folder URL relative to the page (ignored when a folder was picked and `picked` is true). */
   source: string;
   picked?: boolean;
-  prompt: string;
+  /** The prompt (needs the folder's text encoder); leave it out when `embeddings` are given. */
+  prompt?: string;
+  /** The conditioning itself instead of prompts: [tokens, dim] hidden states and the pooled vector (SD3), as plain arrays. */
+  embeddings?: { prompt: PageEmbedding; negative?: PageEmbedding };
   negativePrompt?: string;
   solver?: string;
   steps?: number;
@@ -34,8 +40,23 @@ export interface PipelineRunSettings {
   initialLatents?: boolean;
 }
 
+/** One embedding as a script passes it: [tokens, dim] hidden states flattened, and the pooled vector where the denoiser takes one. */
+export interface PageEmbedding {
+  hiddenStates: number[];
+  shape: [number, number];
+  pooled?: number[];
+}
+
+const toEmbedding = (e: PageEmbedding): PromptEmbedding => ({
+  hiddenStates: Float32Array.from(e.hiddenStates),
+  shape: e.shape,
+  ...(e.pooled ? { pooled: Float32Array.from(e.pooled) } : {}),
+});
+
 /** What a run returns. */
 export interface PipelineRunResult {
+  /** `unet` or `transformer`. */
+  denoiser: string;
   solver: string;
   calls: number;
   timesteps: number[];
@@ -64,9 +85,11 @@ async function run(settings: PipelineRunSettings): Promise<PipelineRunResult> {
   const pipe = await pipelineFor(reader);
   const initialLatents = settings.initialLatents ? parseNpy(await reader.readBytes('initial_latents.npy'), 'initial_latents.npy').data : undefined;
   status('sampling …');
+  const e = settings.embeddings;
   const r = await pipe.textToImage({
-    prompt: settings.prompt,
-    negativePrompt: settings.negativePrompt ?? '',
+    ...(e
+      ? { embeddings: { prompt: toEmbedding(e.prompt), ...(e.negative ? { negative: toEmbedding(e.negative) } : {}) } }
+      : { prompt: settings.prompt ?? '', negativePrompt: settings.negativePrompt ?? '' }),
     ...(settings.solver ? { solver: settings.solver } : {}),
     ...(settings.steps !== undefined ? { steps: settings.steps } : {}),
     ...(settings.guidance !== undefined ? { guidanceScale: settings.guidance } : {}),
@@ -81,8 +104,9 @@ async function run(settings: PipelineRunSettings): Promise<PipelineRunResult> {
   canvas.width = im.width;
   canvas.height = im.height;
   canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(im.data), im.width, im.height), 0, 0);
-  status(`${r.run.solver}, ${r.run.calls} UNet calls, wall time ${(r.run.wallMs / 1000).toFixed(2)} s`);
+  status(`${r.run.solver}, ${r.run.calls} ${pipe.denoiser === 'unet' ? 'UNet' : 'transformer'} calls, wall time ${(r.run.wallMs / 1000).toFixed(2)} s`);
   return {
+    denoiser: pipe.denoiser,
     solver: r.run.solver,
     calls: r.run.calls,
     timesteps: r.run.timesteps,

@@ -188,7 +188,7 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
   if (v.points !== undefined) {
     if (typeof v.points === 'string' && v.points !== '') points = v.points;
     else if (Array.isArray(v.points) && v.points.length > 0 && v.points.every((p) => typeof p === 'string')) points = v.points as string[];
-    else fail(`${where}.points`, 'must be a reuse-point preset (frdiff, residual, deepcache) or a list of tensor names');
+    else fail(`${where}.points`, 'must be a reuse-point preset (frdiff, residual, deepcache, dit) or a list of tensor names');
   }
   // ε is the default and is left out of the spec, so cells declared before `space` existed keep their keys.
   if (v.space !== undefined && v.space !== 'epsilon' && v.space !== 'sample') {

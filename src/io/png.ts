@@ -8,11 +8,14 @@ import { imageGridRgba, type ImageGridOptions, type RgbaImage } from './image-gr
 
 export * from './image-grid.js';
 
-/** Encode an RGBA raster as PNG bytes. */
-export function encodePng(image: RgbaImage): Uint8Array {
+/**
+ * Encode an RGBA raster as PNG bytes; `grey: true` writes an 8-bit greyscale PNG (colour type 0,
+ * the mean of R, G, B: exact for grey rasters with R = G = B).
+ */
+export function encodePng(image: RgbaImage, opts: { grey?: boolean } = {}): Uint8Array {
   const png = new PNG({ width: image.width, height: image.height });
   png.data.set(image.data);
-  return PNG.sync.write(png);
+  return PNG.sync.write(png, opts.grey ? { colorType: 0 } : undefined);
 }
 
 /** Decode PNG bytes to RGBA (for tests and tools). */

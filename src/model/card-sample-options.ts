@@ -16,7 +16,8 @@
  * and w = 1 it has nothing to rescale).
  * @packageDocumentation
  */
-import type { PfdiffSettings, SampleOptions } from '../core/sample.js';
+import { planSample, type PfdiffSettings, type SampleOptions } from '../core/sample.js';
+import { CLEAN_TIME } from '../core/schedule/noise-schedule.js';
 import { checkGuidanceOptions, type GuidanceOptions } from '../core/guidance.js';
 import { parseKH } from '../core/pfdiff/kh.js';
 import { resolveSamplerName, type ResolvedSampler } from '../core/schedule/sampler-names.js';
@@ -44,6 +45,11 @@ export interface CardSampleRequest {
   steps?: number;
   /** Timestep spacing instead of the scheduler config's. */
   spacing?: TimestepSpacing;
+  /**
+   * A `FlowMatchEulerDiscreteScheduler` config with `use_dynamic_shifting`: the image's latent
+   * tokens (SD3/FLUX: (h/p)·(w/p), p the patch size), from which its σ grid's shift μ is computed.
+   */
+  flowImageSeqLen?: number;
   /**
    * Guidance scale w (see the module notes: 0 = unconditional, 1 = conditional, else the guided 2B
    * batch). Default: {@link DEFAULT_GUIDANCE_SCALE} when class labels are given, else 1.
@@ -180,7 +186,7 @@ export function sampleOptionsFromCard(setup: CardSamplingSetup, request: CardSam
   } else if ((request.classConditional ?? setup.numClasses > 0) && setup.nullLabel !== undefined) {
     classLabels = nullLabels();
   }
-  return {
+  const options: Omit<SampleOptions, 'model'> = {
     schedule: setup.schedule,
     solver: settings.solver,
     // PFDiff refuses base options its variant does not use; the card's own (diffusers-mode) options
@@ -196,4 +202,22 @@ export function sampleOptionsFromCard(setup: CardSamplingSetup, request: CardSam
     ...(settings.clipSample !== undefined ? { clipSample: settings.clipSample } : {}),
     ...(settings.thresholding ? { thresholding: settings.thresholding } : {}),
   };
+  if (request.flowImageSeqLen !== undefined && timesteps.spacing === 'flow_match' && timesteps.flow?.dynamic && timesteps.flow.mu === undefined) {
+    useDynamicFlowMatchGrid(setup, options, request.flowImageSeqLen);
+  }
+  return options;
+}
+
+/**
+ * A `FlowMatchEulerDiscreteScheduler` config with `use_dynamic_shifting`: its `flow_match` spacing
+ * needs μ, which the config computes from the image's latent tokens (diffusers' `calculate_shift`);
+ * the run gets the config's own `set_timesteps(N)` σ list for the N intervals its solver and budget make.
+ */
+function useDynamicFlowMatchGrid(setup: CardSamplingSetup, options: Omit<SampleOptions, 'model'>, imageSeqLen: number): void {
+  // the run's intervals for its budget (the count does not depend on the spacing; time_uniform is valid on every schedule)
+  const steps = planSample({ ...options, timesteps: { ...options.timesteps, spacing: 'time_uniform' } }).steps;
+  const grid = setup.scheduler.sampleOptions(steps, { imageSeqLen }).timesteps;
+  delete options.nfe;
+  delete options.steps;
+  options.timesteps = { ...options.timesteps, timesteps: (grid?.timesteps ?? []).filter((t) => t !== CLEAN_TIME), terminal: 'zero' };
 }

@@ -54,7 +54,9 @@ export {
   SDXL_UNET_INPUTS,
   PipelineFolderError,
   type PipelineConfigs,
+  type DenoiserKind,
 } from './pipeline/pipeline-config.js';
+export { checkSd3Transformer, SD3_TRANSFORMER_INPUTS, SD3_CARD_INPUTS } from './pipeline/sd3-transformer.js';
 export { fetchPipelineReader, memoryPipelineReader, type PipelineFileReader, type FetchLike } from './pipeline/pipeline-files.js';
 export { starterCard, parseSchedulerConfigText, type StarterCard, type StarterCardOptions } from './card-init.js';
 export {

@@ -86,7 +86,19 @@ export interface ModelCard {
   readonly source?: string;
 }
 
-const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction'];
+const PREDICTION_TYPES: readonly PredictionType[] = ['epsilon', 'sample', 'v_prediction', 'flow'];
+
+/**
+ * The prediction type a diffusers scheduler config implies: its `prediction_type` (diffusers'
+ * `flow_prediction` is our `flow`), else `flow` for `FlowMatchEulerDiscreteScheduler` (which has no
+ * such field: its models predict the velocity ε − x0).
+ */
+function schedulerPredictionType(sched: Record<string, unknown>): unknown {
+  const pt = sched['prediction_type'];
+  if (pt === 'flow_prediction') return 'flow';
+  if (pt === undefined && sched['_class_name'] === 'FlowMatchEulerDiscreteScheduler') return 'flow';
+  return pt;
+}
 
 function fail(source: string, field: string, problem: string, fix: string): never {
   throw new Error(`model card ${source}: field "${field}" ${problem}; ${fix} (card format: docs/model-card.md)`);
@@ -124,7 +136,7 @@ export function parseModelCard(input: unknown, source = '(inline)'): ModelCard {
     fail(source, 'scheduler_config', 'is missing or not an object', "copy the model's diffusers scheduler_config.json into it");
   }
 
-  const pt = c['prediction_type'] ?? sched['prediction_type'] ?? 'epsilon';
+  const pt = c['prediction_type'] ?? schedulerPredictionType(sched) ?? 'epsilon';
   if (typeof pt !== 'string' || !(PREDICTION_TYPES as readonly string[]).includes(pt)) {
     fail(source, 'prediction_type', `is ${JSON.stringify(pt)}`, `use one of ${PREDICTION_TYPES.join(', ')}`);
   }

@@ -61,7 +61,7 @@ export function addFeatureReuseOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--fr-points <name>',
-        'reuse points: frdiff (default), residual, deepcache, deepcache:N, or tensor names as rediffuse inspect prints them (comma-separated)',
+        'reuse points: frdiff (default), residual, deepcache, deepcache:N, dit (transformers: attention + MLP branches, SD3), or tensor names as rediffuse inspect prints them (comma-separated)',
       ),
     )
     .addOption(new Option('--no-mixing', 'FRDiff: no score mixing (every non-keyframe call is a reuse call)'))

@@ -1,9 +1,11 @@
 /**
  * `rediffuse inspect MODEL.onnx`: the feature-reuse points each preset finds in an ONNX model, the
  * share of the model's MACs a reuse step still runs (and so skips), and the cache memory per sample.
+ * A pipeline folder stands for its denoiser (`unet/model.onnx`, or SD3's `transformer/model.onnx`).
  * @packageDocumentation
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import {
   type OrtModuleLike,
@@ -38,12 +40,23 @@ export interface InspectReport {
   presets: InspectPointsReport[];
 }
 
-/** Analyse `path` under the given presets (`all` = frdiff, residual, deepcache). */
+/** The ONNX file `path` names: itself, or the denoiser of a pipeline folder (`unet/` or `transformer/`). */
+export function resolveModelPath(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path;
+  for (const part of ['unet', 'transformer']) {
+    const p = join(path, part, 'model.onnx');
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`${path} is a folder without unet/model.onnx or transformer/model.onnx; pass an .onnx file or a pipeline folder`);
+}
+
+/** Analyse `path` (an .onnx file or a pipeline folder) under the given presets (`all` = every preset). */
 export async function inspectModel(
-  path: string,
+  modelPath: string,
   presets: string[],
   opts: { branch?: number; dimValues?: Record<string, number> } = {},
 ): Promise<InspectReport> {
+  const path = resolveModelPath(modelPath);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(readFileSync(path));
@@ -112,7 +125,7 @@ export function registerInspect(program: Command): void {
     .description(
       'list the feature-reuse points of an ONNX diffusion model per preset, with the share of MACs a reuse step skips and the cache memory per sample',
     )
-    .argument('<model>', 'path of the .onnx model')
+    .argument('<model>', 'path of the .onnx model, or a pipeline folder (its unet/ or transformer/ model)')
     .option('--points <name>', `reuse-point presets to list: ${REUSE_POINT_PRESETS.join('|')}|all (comma-separated)`, 'all')
     .option('--branch <n>', 'deepcache: skip branch index (0 = shallowest)', (v) => Number.parseInt(v, 10))
     .option('--dim <name=value...>', 'size of a symbolic input dimension other than the batch (repeatable), e.g. --dim seq=77')

@@ -1,7 +1,8 @@
 /**
  * `rediffuse txt2img --pipeline DIR --prompt "…"`: text to image with a Stable-Diffusion ONNX pipeline
- * folder (diffusers / Optimum layout) through the same sampler suite, PFDiff and feature reuse, written
- * as one PNG (the images side by side) atomically.
+ * folder (diffusers / Optimum layout; a UNet, or an SD3-style flow transformer with a CLIP-style text
+ * encoder) through the same sampler suite, PFDiff and feature reuse, written as one PNG (the images side
+ * by side; greyscale when the VAE decodes one channel) atomically.
  * @packageDocumentation
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -72,7 +73,9 @@ export interface Txt2ImgReport {
 export function registerTxt2Img(program: Command): Command {
   const head = program
     .command('txt2img')
-    .description('text to image with a Stable-Diffusion ONNX pipeline folder (diffusers / Optimum export: model_index.json, unet/, text_encoder/, …)')
+    .description(
+      'text to image with a Stable-Diffusion ONNX pipeline folder (diffusers / Optimum export: model_index.json, unet/ or transformer/ (SD3), text_encoder/, …)',
+    )
     .requiredOption('--pipeline <dir>', 'the pipeline folder (e.g. from optimum-cli export onnx --model <id> <dir>)')
     .requiredOption('-p, --prompt <text>', 'the prompt')
     .addOption(new Option('--negative-prompt <text>', 'the unconditional branch\'s prompt (default "")'))
@@ -98,16 +101,20 @@ export function registerTxt2Img(program: Command): Command {
         .default(7.5),
     )
     .addOption(new Option('--guidance-rescale <phi>', 'guidance rescale φ in [0, 1]').argParser(numberArg(0, 1)).default(0))
-    .addOption(new Option('--height <px>', "image height (multiple of 8; default: the UNet's sample_size × 8)").argParser(intArg(8, 4096)))
-    .addOption(new Option('--width <px>', 'image width (multiple of 8)').argParser(intArg(8, 4096)))
+    .addOption(
+      new Option('--height <px>', "image height (multiple of the VAE factor f, 8 for SD; default: the denoiser's sample_size × f)").argParser(
+        intArg(1, 4096),
+      ),
+    )
+    .addOption(new Option('--width <px>', 'image width (multiple of the VAE factor)').argParser(intArg(1, 4096)))
     .addOption(new Option('--count <n>', 'images').argParser(intArg(1, 64)).default(1))
     .addOption(new Option('--seed <n>', 'seed of the initial latents').argParser(intArg(0, 2 ** 32 - 1)).default(0))
-    .addOption(new Option('--initial-latents <file.npy>', 'initial latents [count, 4, H/8, W/8] as float32 .npy instead of seeded noise'))
+    .addOption(new Option('--initial-latents <file.npy>', 'initial latents [count, C, H/f, W/f] as float32 .npy instead of seeded noise'))
     .addOption(
       new Option('--image <file.png>', 'image to image: start from this PNG (sides multiples of 8; needs vae_encoder/)').conflicts('initialLatents'),
     )
     .addOption(new Option('--strength <s>', 'image to image: share of the grid to run, in (0, 1] (default 0.8)').argParser(numberArg(0, 1)))
-    .addOption(new Option('-b, --batch-size <n>', 'largest UNet batch per run').argParser(intArg(1, 4096)))
+    .addOption(new Option('-b, --batch-size <n>', 'largest denoiser (UNet or transformer) batch per run').argParser(intArg(1, 4096)))
     .addOption(new Option('-t, --threads <n>', 'onnxruntime intra-op threads').argParser(threadsArg()))
     .addOption(new Option('-o, --out <path>', 'PNG to write').default('rediffuse-txt2img.png'))
     .addOption(
@@ -236,7 +243,7 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
       progress.stop();
     }
     if (signal.aborted) throw new CliError('interrupted: no image was written', EXIT_INTERRUPTED);
-    const output = writeFileAtomic(opts.out, encodePng(sideBySide(result.images)));
+    const output = writeFileAtomic(opts.out, encodePng(sideBySide(result.images), { grey: pipe.imageChannels === 1 }));
     await pipe.release();
     const im = result.images[0]!;
     const report: Txt2ImgReport = {
@@ -261,7 +268,7 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
     if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else if (!opts.quiet) {
       process.stdout.write(
-        `wrote ${output} (${opts.count} × ${im.width}×${im.height}; ${report.solver}, ${report.calls} UNet calls, ${(report.wallMs / 1000).toFixed(2)} s)\n`,
+        `wrote ${output} (${opts.count} × ${im.width}×${im.height}; ${report.solver}, ${report.calls} ${pipe.denoiser === 'unet' ? 'UNet' : 'transformer'} calls, ${(report.wallMs / 1000).toFixed(2)} s)\n`,
       );
       if (report.featureReuse) process.stdout.write(`${formatFeatureReuseLine(report.featureReuse)}\n`);
     }

@@ -13,6 +13,11 @@
  *   does not depend on `x` (DiT's adaLN-Zero `x + g ⊙ Attn(…)`), the branch before the gate, so the
  *   current gate is applied at reuse steps. Blocks nested inside a chosen block are not chosen;
  *   an add around ResNet or gated blocks is a model-level skip (EDM's c_skip·x + c_out·F), not a block.
+ * - `dit`: for transformers (DiT, SD3's MMDiT joint blocks): every outermost residual branch of a
+ *   transformer block, attention (a Softmax in the branch) and MLP / feed-forward (MatMul/Gemm, no
+ *   Softmax, no Conv) alike, in every stream (SD3: the image and the context stream), each before
+ *   its adaLN-Zero gate when it has one (x + g ⊙ F(…): F is cached, the current g applied at reuse
+ *   steps). A reuse step then runs only the embeddings, the gates and the output layer.
  * - `residual`: the branch input `v` of every outermost residual add.
  * - `deepcache`: the deep input `d` of a U-Net skip concatenation `Concat(d, s)` (where `d` is
  *   computed from the encoder feature `s`); branch 0 is the shallowest skip, which skips the most.
@@ -23,7 +28,8 @@ import type { GraphIndex } from './graph-index.js';
 import type { TensorInfo } from './shape-probe.js';
 
 /** What a cached tensor is. */
-export type ReusePointKind = 'resnet-conv1' | 'attention-branch' | 'gated-attention' | 'residual-branch' | 'deep-feature' | 'explicit';
+export type ReusePointKind =
+  'resnet-conv1' | 'attention-branch' | 'gated-attention' | 'mlp-branch' | 'gated-mlp' | 'residual-branch' | 'deep-feature' | 'explicit';
 
 /** A tensor to cache at keyframes and feed at reuse steps. */
 export interface ReusePoint {
@@ -45,12 +51,13 @@ export type ReusePointSelection =
   | 'frdiff'
   | 'residual'
   | 'deepcache'
-  | { preset: 'frdiff' | 'residual' }
+  | 'dit'
+  | { preset: 'frdiff' | 'residual' | 'dit' }
   | { preset: 'deepcache'; branch?: number }
   | { preset: 'tensors'; tensors: string[] };
 
 /** Names accepted by {@link normalizePointSelection}. */
-export const REUSE_POINT_PRESETS = ['frdiff', 'residual', 'deepcache'] as const;
+export const REUSE_POINT_PRESETS = ['frdiff', 'residual', 'deepcache', 'dit'] as const;
 
 /** The selection as an object; throws on an unknown preset. */
 export function normalizePointSelection(selection: ReusePointSelection | string[]): Exclude<ReusePointSelection, string> {
@@ -61,9 +68,9 @@ export function normalizePointSelection(selection: ReusePointSelection | string[
     }
     return { preset: selection } as Exclude<ReusePointSelection, string>;
   }
-  if (!selection || !['frdiff', 'residual', 'deepcache', 'tensors'].includes((selection as { preset: string }).preset)) {
+  if (!selection || ![...REUSE_POINT_PRESETS, 'tensors'].includes((selection as { preset: string }).preset)) {
     throw new Error(
-      `malformed reuse points ${JSON.stringify(selection)}; use {preset: 'frdiff' | 'residual' | 'deepcache', branch?} or {preset: 'tensors', tensors: [...]}`,
+      `malformed reuse points ${JSON.stringify(selection)}; use {preset: 'frdiff' | 'residual' | 'deepcache' | 'dit', branch?} or {preset: 'tensors', tensors: [...]}`,
     );
   }
   return selection;
@@ -227,12 +234,20 @@ export function selectReusePoints(
     if (ops.includes('Softmax')) {
       const inner = peelGate(index, r.branch, r.blockInput);
       candidates.push({ ...r, name: inner ?? r.branch, kind: inner ? 'gated-attention' : 'attention-branch' });
+    } else if (selection.preset === 'dit') {
+      // an MLP (feed-forward) branch: matrix products, no convolution
+      if (ops.includes('Conv') || !ops.some((o) => o === 'MatMul' || o === 'Gemm')) continue;
+      const inner = peelGate(index, r.branch, r.blockInput);
+      candidates.push({ ...r, name: inner ?? r.branch, kind: inner ? 'gated-mlp' : 'mlp-branch' });
     } else if (isResnetLike(index, r)) {
       const firstConv = Math.min(...[...r.branchNodes].filter((n) => index.op(n) === 'Conv'));
       candidates.push({ ...r, name: index.nodes[firstConv].output![0], kind: 'resnet-conv1' });
     }
   }
   const chosen = outermost(candidates);
+  if (!chosen.length && selection.preset === 'dit') {
+    throw noPoints('transformer block (residual Add over a Softmax, or over MatMul/Gemm without convs)');
+  }
   if (!chosen.length) throw noPoints('ResNet block (residual Add over ≥ 2 convs) nor attention block (residual Add over a Softmax)');
   return chosen.map((c) => ({ name: c.name, kind: c.kind, block: label(index, c.add) }));
 }

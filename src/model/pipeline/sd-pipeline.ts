@@ -21,6 +21,14 @@
  * per sample. Under guidance the negative rows carry the negative prompt's embeddings, or zeros for
  * both when the folder's `force_zeros_for_empty_prompt` (default true) is set and the negative prompt
  * is empty or absent (diffusers zeroes when it is not given; the CLI's default is the empty prompt).
+ *
+ * SD3-style folders (`transformer/` instead of `unet/`, `sd3-transformer.ts`), as diffusers'
+ * `StableDiffusion3Pipeline` (Esser et al. 2024): the network predicts the rectified-flow velocity
+ * v = ε − x₀ on x_σ = (1 − σ)·x₀ + σ·ε at timestep σ·1000, sampled on the folder's
+ * `FlowMatchEulerDiscreteScheduler` config; the same guided batch [e_u; e_c] with the pooled
+ * embedding as `pooled_projections`; the VAE's `shift_factor` s: decode(z/scaling_factor + s),
+ * encode z = (E(x) − s)·scaling_factor. Either kind samples from embeddings the caller gives
+ * (`embeddings`), which is how a folder without text encoders is used.
  * @packageDocumentation
  */
 import type { Conditioning, DiffusionModel } from '../../core/model.js';
@@ -44,9 +52,11 @@ import {
   intField,
   readPipelineConfigs,
   PipelineFolderError,
+  type DenoiserKind,
   type PipelineConfigs,
 } from './pipeline-config.js';
 import type { PipelineFileReader } from './pipeline-files.js';
+import { checkSd3Transformer, sd3PromptBlockers, SD3_CARD_INPUTS, SD3_POOLED_INPUT, SD3_TRANSFORMER_OUTPUT } from './sd3-transformer.js';
 
 /** Options of {@link StableDiffusionPipeline.load}. */
 export interface StableDiffusionLoadOptions {
@@ -62,15 +72,18 @@ export interface StableDiffusionLoadOptions {
   maxBatch?: number;
 }
 
-/** One encoded prompt. */
+/** One encoded prompt (or embeddings the caller gives: then without ids). */
 export interface PromptEmbedding {
-  /** The tokenizer's `maxLength` ids. */
-  readonly inputIds: readonly number[];
+  /** The tokenizer's `maxLength` ids; absent for embeddings given by the caller. */
+  readonly inputIds?: readonly number[];
   /** `last_hidden_state`, [tokens, dim] flattened. */
   readonly hiddenStates: Float32Array;
   /** [tokens, dim]. */
   readonly shape: readonly [number, number];
-  /** SDXL: the second encoder's pooled `text_embeds` [D2] (the UNet's `text_embeds` input). */
+  /**
+   * The pooled embedding: SDXL's second-encoder `text_embeds` [D2] (the UNet's `text_embeds`), SD3's
+   * `pooler_output` [P] (the transformer's `pooled_projections`).
+   */
   readonly pooled?: Float32Array;
 }
 
@@ -90,16 +103,23 @@ export interface SdxlSizeConditioning {
  * those of {@link CardSampleRequest}: they go through the same `sampleOptionsFromCard`.
  */
 export interface TextToImageRequest extends Pick<CardSampleRequest, 'solver' | 'sampler' | 'solverOptions' | 'nfe' | 'steps' | 'spacing'> {
-  prompt: string;
+  /** The prompt; needs the folder's text encoder. Leave it out when `embeddings` are given. */
+  prompt?: string;
   /** The unconditional branch's prompt. Default "". */
   negativePrompt?: string;
+  /**
+   * Embeddings instead of prompts (a folder without text encoders, or the caller's own encoder): the
+   * prompt's and the negative branch's (`negative`, needed under guidance w ∉ {0, 1}), each
+   * [tokens, dim] with the pooled embedding where the denoiser takes one (SD3, SDXL).
+   */
+  embeddings?: { prompt: PromptEmbedding; negative?: PromptEmbedding };
   /** Guidance scale w. Default 7.5. */
   guidanceScale?: number;
   /** Guidance rescale φ ∈ [0, 1]. Default 0. */
   guidanceRescale?: number;
   /** SDXL folders only: the `time_ids` sizes (see {@link SdxlSizeConditioning}). */
   sdxl?: SdxlSizeConditioning;
-  /** Image size in pixels (multiples of the VAE factor 8). Default: the UNet's sample_size × 8. */
+  /** Image size in pixels (multiples of the VAE factor, 8 for SD). Default: the denoiser's sample_size × the factor. */
   height?: number;
   width?: number;
   /** Images per prompt. Default 1. */
@@ -107,7 +127,7 @@ export interface TextToImageRequest extends Pick<CardSampleRequest, 'solver' | '
   seed?: number;
   /** PFDiff `k_h` (e.g. `2_1`) or settings. */
   pfdiff?: string | PfdiffSettings;
-  /** Initial latents [batch, 4, H/8, W/8] instead of seeded noise. */
+  /** Initial latents [batch, C, H/f, W/f] (C latent channels, f the VAE factor) instead of seeded noise. */
   initialLatents?: Float32Array;
   /**
    * FRDiff feature reuse on the UNet: keyframes (interval or policy), reuse points (default
@@ -156,9 +176,9 @@ export interface PipelineSampleRun {
 
 /** What {@link StableDiffusionPipeline.textToImage} returns. */
 export interface TextToImageResult {
-  /** Final latents [batch, 4, H/8, W/8]. */
+  /** Final latents [batch, C, H/f, W/f]. */
   readonly latents: Float32Array;
-  /** The VAE output [batch, 3, H, W], nominally in [−1, 1]. */
+  /** The VAE output [batch, image channels (3, or 1 for grey), H, W], nominally in [−1, 1]. */
   readonly decoded: Float32Array;
   /** One RGBA image per sample. */
   readonly images: RgbaImage[];
@@ -175,25 +195,35 @@ export interface TextToImageResult {
   readonly featureReuseSetup?: FeatureReuseRunSetup<FeatureReuseOnnxModel>;
 }
 
-/** A loaded Stable-Diffusion pipeline (see the module notes). */
+/**
+ * A loaded Stable-Diffusion pipeline (see the module notes): SD 1.x/2.x/SDXL with a UNet, or SD3-style
+ * with a flow-matching transformer. `unet(h, w)`, `unetCard` and `unetBytes` give the denoiser of
+ * either kind.
+ */
 export class StableDiffusionPipeline {
-  readonly tokenizer: ClipTokenizer;
   readonly configs: PipelineConfigs;
   /** The sampling setup of the folder's scheduler config. */
   readonly setup: CardSamplingSetup;
-  /** VAE `scaling_factor` (0.18215 for SD 1.x). */
+  /** VAE `scaling_factor` (0.18215 for SD 1.x, 1.5305 for SD3). */
   readonly scalingFactor: number;
+  /** VAE `shift_factor` (SD3: 0.0609; 0 when the config has none). */
+  readonly shiftFactor: number;
   /** Spatial factor of the VAE (2^(blocks − 1), 8 for SD). */
   readonly vaeFactor: number;
-  /** Latent channels of the UNet. */
+  /** Latent channels of the denoiser. */
   readonly latentChannels: number;
-  /** The text encoder's hidden size. */
+  /** Channels of the decoded image (the VAE decoder's `out_channels`: 3, or 1 for grey images). */
+  readonly imageChannels: number;
+  /** The text encoder's hidden size (the denoiser's context width when there is no text encoder). */
   readonly hiddenSize: number;
   readonly label: string;
   /** Whether the folder is SDXL (second text encoder, UNet `text_embeds` and `time_ids`). */
   readonly sdxl: boolean;
+  /** The denoiser: `unet` or `transformer` (SD3). */
+  readonly denoiser: DenoiserKind;
   private readonly opts: StableDiffusionLoadOptions;
-  private readonly textEncoder: OrtSessionLike;
+  private readonly textEncoder: OrtSessionLike | undefined;
+  private readonly clipTokenizer: ClipTokenizer | undefined;
   private readonly textEncoder2: OrtSessionLike | undefined;
   private readonly tokenizer2: ClipTokenizer | undefined;
   private readonly vaeDecoder: OrtSessionLike;
@@ -207,19 +237,21 @@ export class StableDiffusionPipeline {
   private constructor(
     opts: StableDiffusionLoadOptions,
     parts: {
-      tokenizer: ClipTokenizer;
+      tokenizer: ClipTokenizer | undefined;
       configs: PipelineConfigs;
-      textEncoder: OrtSessionLike;
+      textEncoder: OrtSessionLike | undefined;
       vaeDecoder: OrtSessionLike;
       unetSource: string | Uint8Array;
       hiddenSize: number;
       textEncoder2?: OrtSessionLike;
       tokenizer2?: ClipTokenizer;
+      /** The denoiser's output names (the card names `out_hidden_states` for SD3 when it is there). */
+      denoiserOutputs: readonly string[];
     },
   ) {
     this.opts = opts;
     this.label = opts.reader.label;
-    this.tokenizer = parts.tokenizer;
+    this.clipTokenizer = parts.tokenizer;
     this.configs = parts.configs;
     this.textEncoder = parts.textEncoder;
     this.vaeDecoder = parts.vaeDecoder;
@@ -228,21 +260,28 @@ export class StableDiffusionPipeline {
     this.textEncoder2 = parts.textEncoder2;
     this.tokenizer2 = parts.tokenizer2;
     this.sdxl = parts.textEncoder2 !== undefined;
+    this.denoiser = parts.configs.denoiser;
     const sdxlInputs = this.sdxl ? { text_embeds: { role: 'extra' as const }, time_ids: { role: 'extra' as const } } : {};
     const sf = this.configs.vae['scaling_factor'];
     this.scalingFactor = typeof sf === 'number' && sf > 0 ? sf : 0.18215;
+    const shift = this.configs.vae['shift_factor'];
+    this.shiftFactor = typeof shift === 'number' && Number.isFinite(shift) ? shift : 0;
     const blocks = this.configs.vae['block_out_channels'];
     this.vaeFactor = Array.isArray(blocks) && blocks.length > 0 ? 2 ** (blocks.length - 1) : 8;
     this.latentChannels = intField(this.configs.unet, 'in_channels') ?? 4;
+    this.imageChannels = intField(this.configs.vae, 'out_channels') ?? 3;
     const schedulerConfig = this.configs.scheduler;
     const unetConfig = this.configs.unet;
+    const inputs = this.denoiser === 'transformer' ? SD3_CARD_INPUTS : { timestep: { role: 'timestep' }, ...sdxlInputs };
+    const output = this.denoiser === 'transformer' && parts.denoiserOutputs.includes(SD3_TRANSFORMER_OUTPUT) ? { output: SD3_TRANSFORMER_OUTPUT } : {};
     this.cardFor = (shape) =>
       parseModelCard(
         {
-          name: `${this.label} unet`,
+          name: `${this.label} ${this.denoiser}`,
           scheduler_config: schedulerConfig,
           sample_size: shape,
-          inputs: { timestep: { role: 'timestep' }, ...sdxlInputs },
+          inputs,
+          ...output,
           ...(typeof unetConfig['prediction_type'] === 'string' ? { prediction_type: unetConfig['prediction_type'] } : {}),
         },
         `${this.label}/scheduler/scheduler_config.json`,
@@ -259,30 +298,40 @@ export class StableDiffusionPipeline {
   static async load(opts: StableDiffusionLoadOptions): Promise<StableDiffusionPipeline> {
     const { reader, ort } = opts;
     const configs = await readPipelineConfigs(reader);
-    const tokenizer = await ClipTokenizer.load(reader, 'tokenizer');
+    const d = configs.denoiser;
+    const tokenizer = configs.hasTextEncoder ? await ClipTokenizer.load(reader, 'tokenizer') : undefined;
     const sessionOptions = onnxSessionOptions(opts);
     const source = async (part: string) => (reader.pathOf ? reader.pathOf(`${part}/model.onnx`) : reader.readBytes(`${part}/model.onnx`));
-    const textEncoder = await createOnnxSession(ort, await source('text_encoder'), sessionOptions, `${reader.label}/text_encoder/model.onnx`);
-    const unetSource = await source('unet');
-    const unetProbe = await createOnnxSession(ort, unetSource, sessionOptions, `${reader.label}/unet/model.onnx`);
+    const unetSource = await source(d);
+    const unetProbe = await createOnnxSession(ort, unetSource, sessionOptions, `${reader.label}/${d}/model.onnx`);
     const lastDim = (meta: OrtSessionLike['inputMetadata'] | OrtSessionLike['outputMetadata'], name: string) => {
       const m = meta?.find((v) => v.name === name);
       const d = m && m.isTensor ? m.shape?.[m.shape.length - 1] : undefined;
       return typeof d === 'number' && d > 0 ? d : undefined;
     };
-    const textHidden = lastDim(textEncoder.outputMetadata, 'last_hidden_state');
     const unetContextDim = lastDim(unetProbe.inputMetadata, 'encoder_hidden_states');
+    const denoiserPooled = lastDim(unetProbe.inputMetadata, SD3_POOLED_INPUT);
     const unetInputs = [...unetProbe.inputNames];
+    const denoiserOutputs = [...unetProbe.outputNames];
     await unetProbe.release?.();
+    if (d === 'transformer') checkSd3Transformer(reader.label, { inputNames: unetInputs, outputNames: denoiserOutputs });
+    const textEncoder = configs.hasTextEncoder
+      ? await createOnnxSession(ort, await source('text_encoder'), sessionOptions, `${reader.label}/text_encoder/model.onnx`)
+      : undefined;
+    const textHidden = textEncoder ? lastDim(textEncoder.outputMetadata, 'last_hidden_state') : undefined;
     const index2 = configs.modelIndex['text_encoder_2'];
-    const hasTextEncoder2 = (await reader.exists('text_encoder_2/model.onnx')) || (Array.isArray(index2) && index2.some((v) => v !== null));
+    const hasTextEncoder2 =
+      d === 'unet' && ((await reader.exists('text_encoder_2/model.onnx')) || (Array.isArray(index2) && index2.some((v) => v !== null)));
     let sdxl: { textEncoder2: OrtSessionLike; tokenizer2: ClipTokenizer } | undefined;
     try {
-      if (checkSdxlConditioning(reader.label, { hasTextEncoder2, unetInputs })) {
+      if (d === 'unet' && checkSdxlConditioning(reader.label, { hasTextEncoder2, unetInputs })) {
         if (!(await reader.exists('text_encoder_2/model.onnx'))) {
           throw new PipelineFolderError(
             `${reader.label}/model_index.json names text_encoder_2 but text_encoder_2/model.onnx is missing: copy it from the same export`,
           );
+        }
+        if (!textEncoder || !tokenizer) {
+          throw new PipelineFolderError(`${reader.label} is SDXL but has no text_encoder/ and tokenizer/: copy them from the same export`);
         }
         const tokenizer2 = (await reader.exists('tokenizer_2/vocab.json')) ? await ClipTokenizer.load(reader, 'tokenizer_2') : tokenizer;
         const textEncoder2 = await createOnnxSession(ort, await source('text_encoder_2'), sessionOptions, `${reader.label}/text_encoder_2/model.onnx`);
@@ -295,34 +344,60 @@ export class StableDiffusionPipeline {
         const c2 = JSON.parse(new TextDecoder().decode(await reader.readBytes('text_encoder_2/config.json'))) as Record<string, unknown>;
         textHidden2 = intField(c2, 'hidden_size');
       }
-      checkPipelineParts(reader.label, configs, {
-        tokenizerVocab: tokenizer.vocabSize,
-        textHidden,
-        unetContextDim,
-        ...(textHidden2 !== undefined ? { textHidden2 } : {}),
-      });
+      if (textEncoder && tokenizer) {
+        const pooledOut = d === 'transformer' ? lastDim(textEncoder.outputMetadata, 'pooler_output') : undefined;
+        checkPipelineParts(reader.label, configs, {
+          tokenizerVocab: tokenizer.vocabSize,
+          textHidden,
+          unetContextDim,
+          ...(textHidden2 !== undefined ? { textHidden2 } : {}),
+          ...(d === 'transformer' ? { textPooled: pooledOut, denoiserPooled } : {}),
+        });
+        const needed = ['last_hidden_state', ...(d === 'transformer' ? ['pooler_output'] : [])];
+        if (!textEncoder.inputNames.includes('input_ids') || needed.some((n) => !textEncoder.outputNames.includes(n))) {
+          throw new PipelineFolderError(
+            `${reader.label}/text_encoder/model.onnx has inputs ${textEncoder.inputNames.join(', ')} and outputs ${textEncoder.outputNames.join(', ')}; ` +
+              `a CLIP text encoder export takes input_ids and returns ${needed.join(' and ')}` +
+              (d === 'transformer' ? ' (the transformer takes the pooled embedding as pooled_projections)' : '') +
+              ' — re-export it with Optimum',
+          );
+        }
+      }
     } catch (err) {
-      await textEncoder.release?.();
+      await textEncoder?.release?.();
       await sdxl?.textEncoder2.release?.();
       throw err;
     }
-    if (!textEncoder.inputNames.includes('input_ids') || !textEncoder.outputNames.includes('last_hidden_state')) {
-      throw new PipelineFolderError(
-        `${reader.label}/text_encoder/model.onnx has inputs ${textEncoder.inputNames.join(', ')} and outputs ${textEncoder.outputNames.join(', ')}; ` +
-          'a CLIP text encoder export takes input_ids and returns last_hidden_state — re-export it with Optimum',
-      );
-    }
     const vaeDecoder = await createOnnxSession(ort, await source('vae_decoder'), sessionOptions, `${reader.label}/vae_decoder/model.onnx`);
-    const hiddenSize = textHidden ?? intField(configs.textEncoder, 'hidden_size') ?? 768;
-    return new StableDiffusionPipeline(opts, { tokenizer, configs, textEncoder, vaeDecoder, unetSource, hiddenSize, ...(sdxl ?? {}) });
+    const contextKey = d === 'unet' ? 'cross_attention_dim' : 'joint_attention_dim';
+    const hiddenSize = textHidden ?? intField(configs.textEncoder, 'hidden_size') ?? unetContextDim ?? intField(configs.unet, contextKey) ?? 768;
+    return new StableDiffusionPipeline(opts, {
+      tokenizer,
+      configs,
+      textEncoder,
+      vaeDecoder,
+      unetSource,
+      hiddenSize,
+      denoiserOutputs,
+      ...(sdxl ?? {}),
+    });
   }
 
-  /** The UNet's model card for latents [C, h, w]: the folder's scheduler config, the 0-d timestep as declared. */
+  /** The CLIP tokenizer; throws {@link PipelineFolderError} naming the missing parts for a folder without a text encoder. */
+  get tokenizer(): ClipTokenizer {
+    if (!this.clipTokenizer) this.checkCanEncode();
+    return this.clipTokenizer!;
+  }
+
+  /**
+   * The denoiser's model card for latents [C, h, w]: the folder's scheduler config, the timestep as
+   * declared (UNet: 0-d; SD3 transformer: [B]), SD3's roles for a transformer (`sd3-transformer.ts`).
+   */
   unetCard(latentHeight: number, latentWidth: number): ModelCard {
     return this.cardFor([this.latentChannels, latentHeight, latentWidth]);
   }
 
-  /** The UNet as a {@link OnnxDiffusionModel} for latents [C, h, w] (one session per size, cached). */
+  /** The denoiser (UNet or transformer) as a {@link OnnxDiffusionModel} for latents [C, h, w] (one session per size, cached). */
   unet(latentHeight: number, latentWidth: number): Promise<OnnxDiffusionModel> {
     const shape = [this.latentChannels, latentHeight, latentWidth];
     const key = shape.join('x');
@@ -332,7 +407,7 @@ export class StableDiffusionPipeline {
         ort: this.opts.ort,
         model: this.unetSource,
         card: this.unetCard(latentHeight, latentWidth),
-        label: `${this.label}/unet/model.onnx`,
+        label: `${this.label}/${this.denoiser}/model.onnx`,
         ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
         ...(this.opts.executionProviders ? { executionProviders: this.opts.executionProviders } : {}),
         ...(this.opts.maxBatch !== undefined ? { maxBatch: this.opts.maxBatch } : {}),
@@ -348,13 +423,20 @@ export class StableDiffusionPipeline {
    * `text_embeds` (see the module notes).
    */
   async encodePrompt(text: string): Promise<PromptEmbedding> {
-    const ids = this.tokenizer.encode(text);
+    this.checkCanEncode();
+    const tokenizer = this.tokenizer;
+    const textEncoder = this.textEncoder!;
+    const ids = tokenizer.encode(text);
+    if (this.denoiser === 'transformer') {
+      const { hidden, dim, pooled } = await this.runEncoder(textEncoder, ids, 'last');
+      return { inputIds: ids, hiddenStates: hidden, shape: [ids.length, dim], pooled: pooled! };
+    }
     if (!this.textEncoder2) {
-      const { hidden, dim } = await this.runEncoder(this.textEncoder, ids, 'last');
+      const { hidden, dim } = await this.runEncoder(textEncoder, ids, 'last');
       return { inputIds: ids, hiddenStates: hidden, shape: [ids.length, dim] };
     }
     const ids2 = this.tokenizer2!.encode(text);
-    const e1 = await this.runEncoder(this.textEncoder, ids, 'penultimate');
+    const e1 = await this.runEncoder(textEncoder, ids, 'penultimate');
     const e2 = await this.runEncoder(this.textEncoder2, ids2, 'penultimate');
     const T = ids.length;
     if (ids2.length !== T)
@@ -368,7 +450,20 @@ export class StableDiffusionPipeline {
     return { inputIds: ids, hiddenStates: hidden, shape: [T, D], pooled: e2.pooled! };
   }
 
-  /** One text encoder run: the last or the penultimate hidden state [tokens, dim] (and `text_embeds` when the export has it). */
+  /** Throws a {@link PipelineFolderError} naming the missing parts when this folder cannot encode a prompt. */
+  private checkCanEncode(): void {
+    const blockers = this.denoiser === 'transformer' ? sd3PromptBlockers(this.configs.modelIndex, this.configs.hasTextEncoder) : [];
+    if (!this.textEncoder && !blockers.length) blockers.push('text_encoder/model.onnx', 'tokenizer/');
+    if (blockers.length) {
+      throw new PipelineFolderError(
+        `${this.label} cannot encode a prompt: it has no ${blockers.join(', ')}. ` +
+          'Give the conditioning instead (textToImage({ embeddings: { prompt, negative } }) with [tokens, dim] hidden states and the pooled vector), ' +
+          'or add a CLIP text encoder (text_encoder/ with input_ids → last_hidden_state, pooler_output) and its tokenizer/ from the same export',
+      );
+    }
+  }
+
+  /** One text encoder run: the last or the penultimate hidden state [tokens, dim] (and `text_embeds` or `pooler_output` when the export has it). */
   private async runEncoder(
     session: OrtSessionLike,
     ids: readonly number[],
@@ -384,7 +479,7 @@ export class StableDiffusionPipeline {
     try {
       const name = which === 'last' ? 'last_hidden_state' : penultimateName(session.outputNames)!;
       const h = out[name]!;
-      const pooled = out['text_embeds'];
+      const pooled = out['text_embeds'] ?? out['pooler_output'];
       return {
         hidden: Float32Array.from(h.data as Float32Array),
         dim: h.dims[2]!,
@@ -395,13 +490,16 @@ export class StableDiffusionPipeline {
     }
   }
 
-  /** VAE decode: latents [B, C, h, w] → image [B, 3, 8h, 8w] (the latents are divided by scaling_factor first). */
+  /**
+   * VAE decode: latents z [B, C, h, w] → image [B, image channels, f·h, f·w] of
+   * vae_decoder(z / scaling_factor + shift_factor) (diffusers' SD3 pipeline; shift 0 for SD 1.x/2.x/SDXL).
+   */
   async decode(latents: Float32Array, batch: number, latentHeight: number, latentWidth: number): Promise<Float32Array> {
     const n = batch * this.latentChannels * latentHeight * latentWidth;
     if (latents.length !== n)
       throw new RangeError(`decode: ${latents.length} latent values for [${batch},${this.latentChannels},${latentHeight},${latentWidth}]`);
     const scaled = new Float32Array(n);
-    for (let i = 0; i < n; i++) scaled[i] = latents[i]! / this.scalingFactor;
+    for (let i = 0; i < n; i++) scaled[i] = latents[i]! / this.scalingFactor + this.shiftFactor;
     const input = new this.opts.ort.Tensor('float32', scaled, [batch, this.latentChannels, latentHeight, latentWidth]);
     const name = this.vaeDecoder.inputNames[0]!;
     const out = await this.vaeDecoder.run({ [name]: input });
@@ -420,7 +518,7 @@ export class StableDiffusionPipeline {
 
   /**
    * Image to image (diffusers' `StableDiffusionImg2ImgPipeline`): the image [−1, 1] is encoded,
-   * z₀ = scaling_factor · (mean + exp(logvar/2)·ε′) (or the mean), the run's grid of S intervals is
+   * z₀ = scaling_factor · (mean + exp(logvar/2)·ε′ − shift_factor) (or the mean), the run's grid of S intervals is
    * cut to its last ⌊S·strength⌋ (so strength 1 starts at the noisiest time, 0.5 halfway), and
    * sampling starts from x_{t₀} = α_{t₀}·z₀ + σ_{t₀}·ε. Needs `vae_encoder/` in the folder.
    */
@@ -428,7 +526,7 @@ export class StableDiffusionPipeline {
     const strength = req.strength ?? 0.8;
     if (!(strength > 0 && strength <= 1)) throw new RangeError(`strength must be in (0, 1], got ${strength}`);
     const enc = await this.vaeEncoderSession();
-    const { image, batch: imgBatch, height, width } = imageTensor(req.image);
+    const { image, batch: imgBatch, height, width } = imageTensor(req.image, this.imageChannels);
     const batch = req.batch ?? imgBatch;
     if (batch !== imgBatch) throw new RangeError(`${imgBatch} image(s) for a batch of ${batch}: give one image per sample`);
     const f = this.vaeFactor;
@@ -452,7 +550,7 @@ export class StableDiffusionPipeline {
           const logvar = Math.min(20, Math.max(-30, params.data[b * params.channels * plane + size + i]!));
           v = mean + Math.exp(0.5 * logvar) * eps2[b * size + i]!;
         }
-        z0[b * size + i] = v * this.scalingFactor;
+        z0[b * size + i] = (v - this.shiftFactor) * this.scalingFactor;
       }
     }
     return this.generate({ ...req, batch, height, width }, { z0, strength, ...(req.noise ? { noise: req.noise } : {}) });
@@ -467,7 +565,7 @@ export class StableDiffusionPipeline {
     session?: OrtSessionLike,
   ): Promise<{ data: Float32Array; channels: number }> {
     const enc = session ?? (await this.vaeEncoderSession());
-    const input = new this.opts.ort.Tensor('float32', image, [batch, 3, height, width]);
+    const input = new this.opts.ort.Tensor('float32', image, [batch, this.imageChannels, height, width]);
     const out = await enc.run({ [enc.inputNames[0]!]: input });
     try {
       const y = out['latent_parameters'] ?? out['latent_sample'] ?? out[enc.outputNames[0]!]!;
@@ -504,15 +602,15 @@ export class StableDiffusionPipeline {
     return this.prepare(req, undefined);
   }
 
-  /** The UNet's ONNX bytes (to cut feature-reuse graphs from). */
+  /** The denoiser's ONNX bytes (to cut feature-reuse graphs from). */
   async unetBytes(): Promise<Uint8Array> {
-    return typeof this.unetSource === 'string' ? this.opts.reader.readBytes('unet/model.onnx') : this.unetSource;
+    return typeof this.unetSource === 'string' ? this.opts.reader.readBytes(`${this.denoiser}/model.onnx`) : this.unetSource;
   }
 
   /**
    * An embedding repeated as `rows` conditioning rows (the UNet's `encoder_hidden_states` of a
    * batch); for SDXL also `text_embeds` (the pooled embedding) and `time_ids` (given, or
-   * [H, W, 0, 0, H, W] of the UNet's default size).
+   * [H, W, 0, 0, H, W] of the UNet's default size); for SD3 `pooled_projections` (the pooled embedding).
    */
   promptRows(e: PromptEmbedding, rows: number, timeIds?: readonly number[]): Conditioning {
     const repeat = (v: ArrayLike<number>) => {
@@ -521,6 +619,14 @@ export class StableDiffusionPipeline {
       return out;
     };
     const cond: Conditioning = { encoderHiddenStates: repeat(e.hiddenStates), encoderHiddenShape: e.shape };
+    if (this.denoiser === 'transformer') {
+      if (!e.pooled) {
+        throw new RangeError(
+          `${this.label}: the SD3 transformer takes ${SD3_POOLED_INPUT}: give the embedding its pooled vector (PromptEmbedding.pooled)`,
+        );
+      }
+      return { ...cond, extra: { [SD3_POOLED_INPUT]: { data: repeat(e.pooled), shape: [e.pooled.length] } } };
+    }
     if (!this.sdxl) return cond;
     if (!e.pooled) throw new Error(`${this.label} is SDXL: the embedding has no pooled text_embeds — encode it with this pipeline's encodePrompt`);
     const dflt = (intField(this.configs.unet, 'sample_size') ?? 128) * this.vaeFactor;
@@ -556,10 +662,39 @@ export class StableDiffusionPipeline {
     return this.encodePrompt(text);
   }
 
+  /** A caller's embedding checked against the denoiser: [tokens, context width], the pooled vector where it takes one. */
+  private checkEmbedding(e: PromptEmbedding, what: string): PromptEmbedding {
+    const [tokens, dim] = e.shape;
+    if (!(Number.isInteger(tokens) && tokens > 0 && dim === this.hiddenSize) || e.hiddenStates.length !== tokens * dim) {
+      throw new RangeError(
+        `${what}: hidden states of shape [${e.shape.join(',')}] with ${e.hiddenStates.length} values; ` +
+          `${this.label}'s ${this.denoiser} takes [tokens, ${this.hiddenSize}] per sample`,
+      );
+    }
+    const pooledWidth = this.denoiser === 'transformer' ? intField(this.configs.unet, 'pooled_projection_dim') : undefined;
+    if ((this.denoiser === 'transformer' || this.sdxl) && !e.pooled) {
+      throw new RangeError(`${what}: ${this.label}'s ${this.denoiser} also takes the pooled embedding: give ${what}.pooled`);
+    }
+    if (pooledWidth !== undefined && e.pooled!.length !== pooledWidth) {
+      throw new RangeError(`${what}.pooled has ${e.pooled!.length} values; the transformer's pooled_projections take ${pooledWidth}`);
+    }
+    return e;
+  }
+
   private async prepare(
     req: TextToImageRequest,
     start: { z0: Float32Array; strength: number; noise?: Float32Array } | undefined,
   ): Promise<PipelineSampleRun> {
+    if ((req.prompt === undefined) === (req.embeddings === undefined)) {
+      throw new RangeError(
+        req.prompt === undefined
+          ? 'a text-to-image request needs a prompt, or embeddings ({ prompt: { hiddenStates, shape, pooled? }, negative? })'
+          : 'give a prompt or embeddings, not both',
+      );
+    }
+    if (req.embeddings && req.negativePrompt !== undefined)
+      throw new RangeError('negativePrompt needs a prompt: with embeddings, give embeddings.negative');
+    if (req.prompt !== undefined) this.checkCanEncode();
     const f = this.vaeFactor;
     const dflt = (intField(this.configs.unet, 'sample_size') ?? 64) * f;
     const height = req.height ?? dflt;
@@ -574,6 +709,7 @@ export class StableDiffusionPipeline {
     const h = height / f;
     const w = width / f;
     const scale = req.guidanceScale ?? 7.5;
+    const patch = intField(this.configs.unet, 'patch_size') ?? 2;
     const options = sampleOptionsFromCard(this.setup, {
       batch,
       classConditional: false,
@@ -586,6 +722,8 @@ export class StableDiffusionPipeline {
       ...(req.spacing !== undefined ? { spacing: req.spacing } : {}),
       ...(req.seed !== undefined ? { seed: req.seed } : {}),
       ...(req.pfdiff !== undefined ? { pfdiff: req.pfdiff } : {}),
+      // SD3's patch tokens, for a FlowMatch config with dynamic shifting (diffusers' calculate_shift)
+      ...(this.denoiser === 'transformer' ? { flowImageSeqLen: Math.floor(h / patch) * Math.floor(w / patch) } : {}),
     });
     if (!Number.isFinite(scale) || scale < 0) throw new RangeError(`guidance scale must be a finite number ≥ 0 (e.g. 7.5), got ${scale}`);
     const rescale = req.guidanceRescale ?? 0;
@@ -618,8 +756,21 @@ export class StableDiffusionPipeline {
     }
     if (req.sdxl && !this.sdxl) throw new RangeError(`sdxl size conditioning was given but ${this.label} is not an SDXL folder: drop it`);
     const timeIds = this.sdxl ? this.sdxlTimeIds(height, width, req.sdxl) : undefined;
-    const prompt = await this.encodePrompt(req.prompt);
-    const negativePrompt = await this.negativeEmbedding(req.negativePrompt ?? '', prompt);
+    let prompt: PromptEmbedding;
+    let negativePrompt: PromptEmbedding;
+    if (req.embeddings) {
+      prompt = this.checkEmbedding(req.embeddings.prompt, 'embeddings.prompt');
+      const neg = req.embeddings.negative;
+      if (!neg && scale !== 1) {
+        throw new RangeError(
+          `guidance scale ${scale} runs the negative branch: give embeddings.negative (the unconditional embedding), or use guidance 1`,
+        );
+      }
+      negativePrompt = neg ? this.checkEmbedding(neg, 'embeddings.negative') : prompt;
+    } else {
+      prompt = await this.encodePrompt(req.prompt!);
+      negativePrompt = await this.negativeEmbedding(req.negativePrompt ?? '', prompt);
+    }
     const projection = req.onStep || req.onPreview ? await this.latentRgbProjection() : undefined;
     const rows = (e: PromptEmbedding) => this.promptRows(e, batch, timeIds);
     const guided = scale !== 0 && scale !== 1;
@@ -656,7 +807,7 @@ export class StableDiffusionPipeline {
         ort: this.opts.ort,
         model: bytes,
         card: this.unetCard(h, w),
-        label: `${this.label}/unet/model.onnx`,
+        label: `${this.label}/${this.denoiser}/model.onnx`,
         run: runOptions,
         ...req.featureReuse,
         ...(this.opts.threads !== undefined ? { threads: this.opts.threads } : {}),
@@ -699,7 +850,14 @@ export class StableDiffusionPipeline {
       const [batch, h, w] = [2, 16, 16];
       const C = this.latentChannels;
       const z = Float32Array.from(gaussianBatch(0x7e57ab1e, batch, C * h * w));
-      const decoded = await this.decode(z, batch, h, w);
+      let decoded = await this.decode(z, batch, h, w);
+      if (this.imageChannels === 1) {
+        // a grey VAE: the map fits R = G = B to the grey level
+        const plane = decoded.length / batch;
+        const rgb = new Float32Array(3 * decoded.length);
+        for (let b = 0; b < batch; b++) for (let c = 0; c < 3; c++) rgb.set(decoded.subarray(b * plane, (b + 1) * plane), (b * 3 + c) * plane);
+        decoded = rgb;
+      }
       const proj = fitLatentRgbProjection(z, decoded, { batch, channels: C, height: h, width: w, factor: this.vaeFactor });
       this.fittedProjection = proj;
       return proj;
@@ -720,7 +878,7 @@ export class StableDiffusionPipeline {
 
   /** Free every session. */
   async release(): Promise<void> {
-    await this.textEncoder.release?.();
+    await this.textEncoder?.release?.();
     await this.textEncoder2?.release?.();
     await this.vaeDecoder.release?.();
     if (this.vaeEncoder) await (await this.vaeEncoder).release?.();
@@ -756,33 +914,48 @@ function checkSdxlEncoder(label: string, session: OrtSessionLike, pooled: boolea
   }
 }
 
-/** Start images as a [B, 3, H, W] tensor in [−1, 1] (8-bit RGB v ↦ 2·v/255 − 1, as diffusers' image processor). */
-function imageTensor(img: ImageToImageRequest['image']): { image: Float32Array; batch: number; height: number; width: number } {
+/**
+ * Start images as a [B, C, H, W] tensor in [−1, 1] (8-bit v ↦ 2·v/255 − 1, as diffusers' image
+ * processor; C = 3 takes R, G, B, C = 1 their mean, the grey level of a grey image).
+ */
+function imageTensor(img: ImageToImageRequest['image'], channels: number): { image: Float32Array; batch: number; height: number; width: number } {
   if ('batch' in img) {
-    if (img.data.length !== img.batch * 3 * img.height * img.width)
-      throw new RangeError(`image data has ${img.data.length} values for [${img.batch},3,${img.height},${img.width}]`);
+    if (img.data.length !== img.batch * channels * img.height * img.width)
+      throw new RangeError(`image data has ${img.data.length} values for [${img.batch},${channels},${img.height},${img.width}]`);
     return { image: img.data, batch: img.batch, height: img.height, width: img.width };
   }
   const list = Array.isArray(img) ? (img as readonly RgbaImage[]) : [img as RgbaImage];
   const { width, height } = list[0]!;
   if (list.some((im) => im.width !== width || im.height !== height)) throw new RangeError('the start images differ in size: give images of one size');
   const plane = width * height;
-  const image = new Float32Array(list.length * 3 * plane);
+  const image = new Float32Array(list.length * channels * plane);
   list.forEach((im, b) => {
-    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) image[(b * 3 + c) * plane + p] = (2 * im.data[p * 4 + c]!) / 255 - 1;
+    for (let p = 0; p < plane; p++) {
+      if (channels === 1) image[b * plane + p] = (2 * (im.data[p * 4]! + im.data[p * 4 + 1]! + im.data[p * 4 + 2]!)) / 3 / 255 - 1;
+      else for (let c = 0; c < 3; c++) image[(b * 3 + c) * plane + p] = (2 * im.data[p * 4 + c]!) / 255 - 1;
+    }
   });
   return { image, batch: list.length, height, width };
 }
 
-/** Images [B, 3, H, W] in [−1, 1] → RGBA, as diffusers: round(clamp(x/2 + 0.5, 0, 1)·255). */
+/**
+ * Images [B, C, H, W] in [−1, 1] → RGBA, as diffusers: round(clamp(x/2 + 0.5, 0, 1)·255); C = 3 (RGB)
+ * or 1 (grey: R = G = B). C is read from the data's length.
+ */
 export function toImages(decoded: ArrayLike<number>, batch: number, height: number, width: number): RgbaImage[] {
   const plane = height * width;
+  const channels = decoded.length / (batch * plane);
+  if (channels !== 1 && channels !== 3) {
+    throw new RangeError(
+      `toImages: ${decoded.length} values are ${channels} channels of [${batch},·,${height},${width}]; images have 1 (grey) or 3 (RGB)`,
+    );
+  }
   const images: RgbaImage[] = [];
   for (let b = 0; b < batch; b++) {
     const data = new Uint8Array(plane * 4);
     for (let p = 0; p < plane; p++) {
       for (let c = 0; c < 3; c++) {
-        const v = decoded[(b * 3 + c) * plane + p]! / 2 + 0.5;
+        const v = decoded[(b * channels + (channels === 1 ? 0 : c)) * plane + p]! / 2 + 0.5;
         data[p * 4 + c] = Math.round(Math.min(1, Math.max(0, v)) * 255);
       }
       data[p * 4 + 3] = 255;
