@@ -190,3 +190,29 @@ export {
   type PointsCost,
 } from './frdiff/autofr.js';
 export { createPolicyObjective, fullComputeSamples, pointsKey, type PolicyEvaluation, type PolicyObjectiveOptions } from './frdiff/policy-objective.js';
+// Feature forecasting and adaptive recompute for feature reuse
+export {
+  forecastFeature,
+  forecastWeights,
+  forecastTimeOf,
+  forecastOrderFor,
+  maxForecastOrder,
+  validateForecastConfig,
+  FORECAST_ORDERS,
+  FORECAST_TIMES,
+  type FeatureForecastConfig,
+  type ForecastOrder,
+  type ForecastTime,
+} from './frdiff/feature-forecast.js';
+export {
+  withAdaptiveReuse,
+  RecomputeDecider,
+  relativeL1Change,
+  validateAdaptiveRecompute,
+  type AdaptiveRecompute,
+  type RecomputeAccumulation,
+  type AdaptiveReuseCapable,
+  type AdaptiveReuseStats,
+  type AdaptiveReuseOptions,
+  type AdaptiveReuseModel,
+} from './frdiff/adaptive-policy.js';

@@ -18,6 +18,7 @@ import {
   featureReuseReport,
   formatFeatureReuseLine,
   reuseChoiceFromFlags,
+  reuseSourceOf,
   wantsFeatureReuse,
   type FeatureReuseFlags,
   type FeatureReuseReport,
@@ -254,7 +255,7 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
       wallMs: result.run.wallMs,
       loadMs,
       featureReuse: result.featureReuseSetup
-        ? featureReuseReport(result.featureReuseSetup, opts.frPolicy ?? `uniform interval ${opts.frInterval}`)
+        ? featureReuseReport(result.featureReuseSetup, reuseSourceOf(opts))
         : null,
     };
     if (!opts.quiet) for (const note of result.featureReuseSetup?.notes ?? []) process.stderr.write(`rediffuse: warning: ${note}\n`);
