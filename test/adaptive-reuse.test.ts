@@ -21,6 +21,11 @@ import { buildProbeGraph, firstBlockSignal } from '../src/model/onnx-graph/probe
 import { cardSamplingSetup, FeatureReuseOnnxModel, featureReuseFor, OnnxDiffusionModel, parseModelCard, sampleOptionsFromCard } from '../src/model/index.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { tinyUnetOnnx } from './helpers/tiny-fr-onnx.js';
+import { cellKey } from '../src/bench/cell-key.js';
+import { cellLabel, parseFrEntry, type CellSpec } from '../src/bench/grid.js';
+import { reuseChoiceOf } from '../src/bench/runner.js';
+import { checkFeatureReuseFlags, reuseChoiceFromFlags } from '../src/cli/commands/feature-reuse-options.js';
+import { cacheConfigChoice, enumerateCacheConfigs } from '../src/core/frdiff/cache-config.js';
 import { maxAbsDiff } from './helpers/arrays.js';
 
 const ort = ortNode as unknown as OrtModuleLike;
@@ -64,6 +69,60 @@ describe('the recompute rule', () => {
   });
 });
 
+describe('descriptions: CLI flags, bench cells, cache configs', () => {
+  it('the CLI flags give the choice, and refuse combinations that would be ignored or contradict', () => {
+    assert.deepEqual(reuseChoiceFromFlags({ frAdaptive: 0.2, frAdaptiveMode: 'accumulated', frForecast: 1, frForecastTime: 'lambda' }), {
+      keyframes: { adaptive: { threshold: 0.2, accumulate: 'accumulated' } },
+      forecast: { order: 1, time: 'lambda' },
+    });
+    assert.deepEqual(reuseChoiceFromFlags({ frInterval: 3, frForecast: 2, frForecastPoints: { 'gated-attention': 1 } }), {
+      keyframes: { interval: 3 },
+      forecast: { order: 2, points: { 'gated-attention': 1 } },
+    });
+    assert.throws(() => checkFeatureReuseFlags({ frAdaptive: 0.1, frInterval: 2 }), /--fr-adaptive decides the keyframes/);
+    assert.throws(() => checkFeatureReuseFlags({ frAdaptive: 0.1, mixBias: 0.3 }), /no score mixing.*--mix-bias/);
+    assert.throws(() => checkFeatureReuseFlags({ frForecastTime: 't', frInterval: 2 }), /add --fr-forecast K/);
+    assert.throws(() => checkFeatureReuseFlags({ frProbe: 'x', frInterval: 2 }), /adaptive recompute only/);
+    assert.throws(() => checkFeatureReuseFlags({ frForecast: 1 }), /--fr-forecast applies to feature reuse only/);
+  });
+
+  it('bench cells: forecast and adaptive entries parse, label and key; order 0 keeps the key of a plain FR cell', () => {
+    const ctx = {
+      modelHash: 'm',
+      seeds: { seed: 0, count: 4, batch: 4 },
+      reference: { solver: 'ddim', nfe: 10 },
+      metrics: { fd: false, accuracy: false, kid: false, trajectory: false, best: 'fd' as const },
+    };
+    const cell = (fr: unknown): CellSpec => ({ solver: 'dpmpp_2m', nfe: 20, pfdiff: null, guidance: 2, fr: parseFrEntry(fr) });
+    assert.equal(cellKey(cell({ interval: 2, forecast: 0 }), ctx), cellKey(cell({ interval: 2 }), ctx));
+    // the key recipe is unchanged for cells without the new fields (a key computed before they existed)
+    assert.equal(cellKey(cell({ interval: 2 }), ctx), cellKey({ solver: 'dpmpp_2m', nfe: 20, pfdiff: null, guidance: 2, fr: { kind: 'interval', interval: 2, mixing: null, points: 'frdiff' } }, ctx));
+    assert.notEqual(cellKey(cell({ interval: 2, forecast: 1 }), ctx), cellKey(cell({ interval: 2 }), ctx));
+    assert.notEqual(cellKey(cell({ interval: 2, forecast: 1 }), ctx), cellKey(cell({ interval: 2, forecast: { order: 1, time: 'lambda' } }), ctx));
+    assert.deepEqual(parseFrEntry({ adaptive: 0.1, forecast: 1 }), { kind: 'adaptive', threshold: 0.1, points: 'frdiff', forecast: { order: 1 } });
+    assert.equal(cellLabel(cell({ interval: 3, forecast: { order: 2, time: 'lambda' } })), 'dpmpp_2m + FR/3 fc2λ @20 g2');
+    assert.equal(cellLabel(cell({ adaptive: 0.2, accumulate: 'accumulated' })), 'dpmpp_2m + FR adaptive δ=0.2 acc @20 g2');
+    assert.deepEqual(reuseChoiceOf(parseFrEntry({ adaptive: 0.2, warmup: 2, probe: 'sig' })), {
+      keyframes: { adaptive: { threshold: 0.2, warmup: 2 } },
+      points: 'frdiff',
+      probe: 'sig',
+    });
+    assert.throws(() => parseFrEntry({ adaptive: 0.1, interval: 2 }, 'fr[3]'), /fr\[3\]: adaptive recompute decides the keyframes/);
+    assert.throws(() => parseFrEntry({ adaptive: -1 }, 'fr[3]'), /fr\[3\]\.adaptive: must be a finite threshold/);
+    assert.throws(() => parseFrEntry({ interval: 2, forecast: 3 }, 'fr[1]'), /fr\[1\]\.forecast: .*"order" must be 0, 1 or 2/);
+  });
+
+  it('cache configs: a search space enumerates typed configs, each a valid reuse choice', () => {
+    const configs = enumerateCacheConfigs({ intervals: [2, 3], thresholds: [0.1], forecastOrders: [0, 1], forecastTimes: ['t', 'lambda'] });
+    // (2 intervals + 1 threshold) × (order 0 + order 1 in two times)
+    assert.equal(configs.length, 9);
+    assert.deepEqual(configs[0], { method: 'uniform', interval: 2, mixing: null, points: 'frdiff' });
+    assert.deepEqual(configs[8], { method: 'adaptive', adaptive: { threshold: 0.1, accumulate: 'plain' }, points: 'frdiff', forecast: { order: 1, time: 'lambda' } });
+    for (const c of configs) assert.ok(layoutReusePolicy(cacheConfigChoice(c), 20).calls === 20);
+    assert.throws(() => cacheConfigChoice({ method: 'uniform', interval: 0, mixing: null, points: 'frdiff' }), /interval must be an integer ≥ 1/);
+  });
+});
+
 describe('the probe graph', () => {
   it('its signal equals the same tensor taken from the full graph (tiny U-Net and the bundled Fashion U-Net), at a fraction of the MACs', async () => {
     const subjects: [string, Uint8Array, number[]][] = [['tiny', tinyUnetOnnx(), [1, 4, 4]]];
@@ -80,16 +139,16 @@ describe('the probe graph', () => {
       const full = await buildFeatureReuseGraphs(analyzed, [signal], { ort });
       const [ps, ks] = await Promise.all([ort.InferenceSession.create(probe.bytes), ort.InferenceSession.create(full.keyframe)]);
       const d = shape.reduce((a, b) => a * b, 1);
-      const feeds: Record<string, ReturnType<typeof tensor>> = {};
-      function tensor(type: string, data: unknown, dims: number[]) {
-        return new ort.Tensor(type as 'float32', data as Float32Array, dims);
-      }
-      for (const name of ks.inputNames) {
-        const meta = (ks.inputMetadata as unknown as { name: string; type: string }[] | undefined)?.find?.((m) => m.name === name);
-        if (/sample|x/.test(name) && !/label|class|time/.test(name)) feeds[name] = tensor('float32', Float32Array.from({ length: 2 * d }, (_, i) => Math.sin(0.1 * i)), [2, ...shape]);
-        else if (/time/.test(name)) feeds[name] = tensor('int64', BigInt64Array.of(400n, 400n), [2]);
-        else feeds[name] = tensor('int64', BigInt64Array.of(1n, 3n), [2]);
-        void meta;
+      // feeds by the declared element type of each runtime input (1 = float, 7 = int64)
+      const feeds: Record<string, InstanceType<OrtModuleLike['Tensor']>> = {};
+      for (const input of analyzed.model.graph!.input ?? []) {
+        const name = input.name ?? '';
+        if (analyzed.index.initializerNames.has(name)) continue;
+        const elem = input.type?.tensorType?.elemType;
+        const rank = input.type?.tensorType?.shape?.dim?.length ?? 1;
+        if (rank > 1) feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: 2 * d }, (_, i) => Math.sin(0.1 * i)), [2, ...shape]);
+        else if (elem === 7) feeds[name] = new ort.Tensor('int64', BigInt64Array.of(/time/.test(name) ? 400n : 1n, /time/.test(name) ? 400n : 3n), [2]);
+        else feeds[name] = new ort.Tensor('float32', Float32Array.of(400, 400), [2]);
       }
       const a = (await ps.run(feeds))[signal]!.data as Float32Array;
       const b = (await ks.run(feeds))[signal]!.data as Float32Array;

@@ -216,3 +216,13 @@ export {
   type AdaptiveReuseOptions,
   type AdaptiveReuseModel,
 } from './frdiff/adaptive-policy.js';
+export {
+  cacheConfigChoice,
+  enumerateCacheConfigs,
+  type FeatureCacheConfig,
+  type UniformCacheConfig,
+  type AdaptiveCacheConfig,
+  type PolicyCacheConfig,
+  type CacheConfigChoice,
+  type CacheSearchSpace,
+} from './frdiff/cache-config.js';

@@ -5,3 +5,4 @@ export * from './feature-reuse-model.js';
 export * from './planned-calls.js';
 export * from './feature-forecast.js';
 export * from './adaptive-policy.js';
+export * from './cache-config.js';
