@@ -60,6 +60,10 @@ describe('the recompute rule', () => {
     inf.reset();
     assert.equal(inf.decide(sig(3)), true);
   });
+  it('maxInterval caps the calls between full calls', () => {
+    const d = new RecomputeDecider({ threshold: Infinity, maxInterval: 3 });
+    assert.deepEqual([1, 1, 1, 1, 1, 1, 1].map((v) => d.decide(sig(v))), [true, false, false, true, false, false, true]);
+  });
   it('bad settings are refused with the field named', () => {
     assert.throws(() => validateAdaptiveRecompute({ threshold: -1 }), /"threshold" δ must be a number ≥ 0/);
     assert.throws(() => validateAdaptiveRecompute({ threshold: 0.1, accumulate: 'teacache' }), /"accumulate" must be "plain"/);
@@ -79,7 +83,9 @@ describe('descriptions: CLI flags, bench cells, cache configs', () => {
       keyframes: { interval: 3 },
       forecast: { order: 2, points: { 'gated-attention': 1 } },
     });
-    assert.throws(() => checkFeatureReuseFlags({ frAdaptive: 0.1, frInterval: 2 }), /--fr-adaptive decides the keyframes/);
+    assert.throws(() => checkFeatureReuseFlags({ frAdaptive: 0.1, frPolicy: 'p.json' }), /--fr-adaptive decides the keyframes/);
+    // with an interval, adaptive recompute also recomputes at least every M calls
+    assert.deepEqual(reuseChoiceFromFlags({ frAdaptive: 0.3, frInterval: 4 }).keyframes, { adaptive: { threshold: 0.3, maxInterval: 4 } });
     assert.throws(() => checkFeatureReuseFlags({ frAdaptive: 0.1, mixBias: 0.3 }), /no score mixing.*--mix-bias/);
     assert.throws(() => checkFeatureReuseFlags({ frForecastTime: 't', frInterval: 2 }), /add --fr-forecast K/);
     assert.throws(() => checkFeatureReuseFlags({ frProbe: 'x', frInterval: 2 }), /adaptive recompute only/);
@@ -227,8 +233,12 @@ describe('adaptive recompute on the bundled Fashion U-Net', { skip: existsSync(U
     const calibFull = (await sample({ ...calib, model: plain })).samples;
     const rows: string[] = [];
     let lateShare = 1;
-    for (const threshold of [0.15, 0.3]) {
-      const ad = withAdaptiveReuse(net, { adaptive: { threshold } });
+    for (const [threshold, maxInterval] of [
+      [0.15, undefined],
+      [0.3, undefined],
+      [0.3, 4],
+    ] as const) {
+      const ad = withAdaptiveReuse(net, { adaptive: { threshold, ...(maxInterval ? { maxInterval } : {}) } });
       ad.reset();
       const errAd = mse((await sample({ ...held, model: ad })).samples, full);
       const F = ad.stats.keyframe;
@@ -249,11 +259,12 @@ describe('adaptive recompute on the bundled Fashion U-Net', { skip: existsSync(U
       });
       const errAuto = await errorOf(found.policy, held, full);
       rows.push(
-        `δ=${threshold}: ${F} full, ${ad.stats.reuse} reuse, ${ad.stats.probe} probes — adaptive ${errAd.toExponential(2)}, uniform ${errUni.toExponential(2)} (${kf.length} full), Auto-FR ${errAuto.toExponential(2)} (${found.policy.keyframes.length} full)`,
+        `δ=${threshold}${maxInterval ? ` maxInterval ${maxInterval}` : ''}: ${F} full, ${ad.stats.reuse} reuse, ${ad.stats.probe} probes — adaptive ${errAd.toExponential(2)}, uniform ${errUni.toExponential(2)} (${kf.length} full), Auto-FR ${errAuto.toExponential(2)} (${found.policy.keyframes.length} full)`,
       );
       assert.ok(kf.length === F && found.policy.keyframes.length <= F);
       assert.ok([errAd, errUni, errAuto].every((e) => Number.isFinite(e) && e > 0));
-      lateShare = Math.min(lateShare, ad.stats.keyframes.filter((k) => k >= 12).length / F);
+      if (!maxInterval) lateShare = Math.min(lateShare, ad.stats.keyframes.filter((k) => k >= 12).length / F);
+      else assert.ok(ad.stats.keyframes.every((k, j) => j === 0 || k - ad.stats.keyframes[j - 1]! <= maxInterval));
     }
     for (const r of rows) console.log(`# ${r}`);
     // Measured (bench/forecast.md): on this U-Net the first block's residual moves 1.5–13% per call

@@ -78,6 +78,8 @@ export type FrSpec =
       threshold: number;
       accumulate?: RecomputeAccumulation;
       warmup?: number;
+      /** At most this many calls from one full call to the next. */
+      maxInterval?: number;
       points: string | string[];
       /** The probe's signal tensor (absent: the first block's residual). */
       probe?: string;
@@ -231,12 +233,17 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
   }
   if ('adaptive' in v) {
     if ('interval' in v || 'mixing' in v) fail(where, 'adaptive recompute decides the keyframes and has no mixing: drop interval/mixing');
-    unknownKeys(v, ['adaptive', 'accumulate', 'warmup', 'points', 'probe', 'forecast'], where);
+    unknownKeys(v, ['adaptive', 'accumulate', 'warmup', 'maxInterval', 'points', 'probe', 'forecast'], where);
     if (typeof v.adaptive !== 'number' || !Number.isFinite(v.adaptive) || v.adaptive < 0) {
       fail(`${where}.adaptive`, `must be a finite threshold δ ≥ 0 (the relative L1 change of the probe signal), got ${JSON.stringify(v.adaptive)}`);
     }
     try {
-      validateAdaptiveRecompute({ threshold: v.adaptive, ...(v.accumulate !== undefined ? { accumulate: v.accumulate } : {}), ...(v.warmup !== undefined ? { warmup: v.warmup } : {}) });
+      validateAdaptiveRecompute({
+        threshold: v.adaptive,
+        ...(v.accumulate !== undefined ? { accumulate: v.accumulate } : {}),
+        ...(v.warmup !== undefined ? { warmup: v.warmup } : {}),
+        ...(v.maxInterval !== undefined ? { maxInterval: v.maxInterval } : {}),
+      });
     } catch (e) {
       fail(where, (e as Error).message);
     }
@@ -247,6 +254,7 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
       threshold: v.adaptive,
       ...(v.accumulate === 'accumulated' ? { accumulate: 'accumulated' as const } : {}),
       ...(v.warmup !== undefined && v.warmup !== 1 ? { warmup: v.warmup as number } : {}),
+      ...(v.maxInterval !== undefined ? { maxInterval: v.maxInterval as number } : {}),
       points: parsePoints(v.points, `${where}.points`),
       ...(typeof v.probe === 'string' ? { probe: v.probe } : {}),
       ...(forecast ? { forecast } : {}),
@@ -464,6 +472,7 @@ export function frLabel(fr: FrSpec): string {
   if (fr.kind === 'policy') return `FR policy ${fr.file.split(/[\\/]/).pop()}`;
   const pts = typeof fr.points === 'string' ? (fr.points === 'frdiff' ? '' : ` ${fr.points}`) : ` [${fr.points.length} tensors]`;
   const fc = fr.forecast ? ` fc${fr.forecast.order}${fr.forecast.time === 'lambda' ? 'λ' : ''}${fr.forecast.points ? '*' : ''}` : '';
-  if (fr.kind === 'adaptive') return `FR adaptive δ=${fr.threshold}${fr.accumulate === 'accumulated' ? ' acc' : ''}${pts}${fc}`;
+  if (fr.kind === 'adaptive')
+    return `FR adaptive δ=${fr.threshold}${fr.accumulate === 'accumulated' ? ' acc' : ''}${fr.maxInterval ? ` ≤${fr.maxInterval}` : ''}${pts}${fc}`;
   return `FR/${fr.interval}${fr.mixing ? ' mix' : ''}${pts}${fr.space === 'sample' ? ' x̂0-held' : ''}${fc}`;
 }

@@ -301,7 +301,12 @@ export function reuseChoiceOf(fr: FrSpec): FeatureReuseChoice {
   if (fr.kind === 'adaptive')
     return {
       keyframes: {
-        adaptive: { threshold: fr.threshold, ...(fr.accumulate ? { accumulate: fr.accumulate } : {}), ...(fr.warmup ? { warmup: fr.warmup } : {}) },
+        adaptive: {
+          threshold: fr.threshold,
+          ...(fr.accumulate ? { accumulate: fr.accumulate } : {}),
+          ...(fr.warmup ? { warmup: fr.warmup } : {}),
+          ...(fr.maxInterval ? { maxInterval: fr.maxInterval } : {}),
+        },
       },
       points: fr.points,
       ...(fr.forecast ? { forecast: fr.forecast } : {}),

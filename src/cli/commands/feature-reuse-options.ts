@@ -121,9 +121,12 @@ export function addFeatureReuseOptions(cmd: Command): Command {
       ),
     )
     .addOption(
-      new Option('--fr-adaptive <delta>', 'feature reuse with adaptive recompute: a full call when the probe signal moved by δ (relative L1) since the last one')
+      new Option(
+        '--fr-adaptive <delta>',
+        'feature reuse with adaptive recompute: a full call when the probe signal moved by δ (relative L1) since the last one (with --fr-interval M: also at least every M calls)',
+      )
         .argParser(thresholdArg)
-        .conflicts(['frInterval', 'frPolicy']),
+        .conflicts('frPolicy'),
     )
     .addOption(
       new Option('--fr-adaptive-mode <mode>', 'adaptive recompute: plain (change since the last full call, FBCache; default) or accumulated (TeaCache)').choices([
@@ -176,8 +179,8 @@ export function checkFeatureReuseFlags(f: FeatureReuseFlags): void {
     throw new CliError(`${adaptiveOnly.join(', ')} ${adaptiveOnly.length === 1 ? 'applies' : 'apply'} to adaptive recompute only: add --fr-adaptive δ, or drop ${adaptiveOnly.join(', ')}`);
   }
   if (f.frAdaptive !== undefined) {
-    if (f.frInterval !== undefined || f.frPolicy !== undefined) {
-      throw new CliError('--fr-adaptive decides the keyframes during the run: drop --fr-interval/--fr-policy, or drop --fr-adaptive');
+    if (f.frPolicy !== undefined) {
+      throw new CliError('--fr-adaptive decides the keyframes during the run: drop --fr-policy, or drop --fr-adaptive');
     }
     const mix = [f.mixing === false ? '--no-mixing' : '', f.mixBias !== undefined ? '--mix-bias' : '', f.mixTemperature !== undefined ? '--mix-temperature' : ''].filter(Boolean);
     if (mix.length) throw new CliError(`--fr-adaptive has no score mixing (every call runs the full or the reuse graph): drop ${mix.join(', ')}`);
@@ -210,7 +213,11 @@ export function forecastFromFlags(f: FeatureReuseFlags): FeatureForecastConfig |
 /** The adaptive recompute the flags ask for, or undefined without `--fr-adaptive`. */
 export function adaptiveFromFlags(f: FeatureReuseFlags): AdaptiveRecompute | undefined {
   if (f.frAdaptive === undefined) return undefined;
-  return { threshold: f.frAdaptive, ...(f.frAdaptiveMode !== undefined ? { accumulate: f.frAdaptiveMode } : {}) };
+  return {
+    threshold: f.frAdaptive,
+    ...(f.frAdaptiveMode !== undefined ? { accumulate: f.frAdaptiveMode } : {}),
+    ...(f.frInterval !== undefined ? { maxInterval: f.frInterval } : {}),
+  };
 }
 
 /**
@@ -230,8 +237,8 @@ export function reuseChoiceFromFlags(f: FeatureReuseFlags): FeatureReuseChoice {
   let keyframes: KeyframeChoice;
   const adaptive = adaptiveFromFlags(f);
   if (f.frPolicy !== undefined) keyframes = { policy: readReusePolicyFile(f.frPolicy) };
-  else if (f.frInterval !== undefined) keyframes = { interval: f.frInterval };
   else if (adaptive) keyframes = { adaptive };
+  else if (f.frInterval !== undefined) keyframes = { interval: f.frInterval };
   else throw new CliError('feature reuse needs --fr-interval M, --fr-policy FILE or --fr-adaptive δ');
   const forecast = forecastFromFlags(f);
   let points: string | string[] | undefined;
@@ -252,7 +259,7 @@ export function reuseChoiceFromFlags(f: FeatureReuseFlags): FeatureReuseChoice {
 /** Where a run's keyframes came from, for reports: the policy file, `uniform interval M` or `adaptive δ=…`. */
 export function reuseSourceOf(f: FeatureReuseFlags): string {
   if (f.frPolicy !== undefined) return f.frPolicy;
-  if (f.frAdaptive !== undefined) return `adaptive δ=${f.frAdaptive} (${f.frAdaptiveMode ?? 'plain'})`;
+  if (f.frAdaptive !== undefined) return `adaptive δ=${f.frAdaptive} (${f.frAdaptiveMode ?? 'plain'}${f.frInterval !== undefined ? `, at most ${f.frInterval} calls apart` : ''})`;
   return `uniform interval ${f.frInterval}`;
 }
 

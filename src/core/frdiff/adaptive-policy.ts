@@ -5,7 +5,7 @@
  * only when the signal has moved since the last full call f:
  *   plain (FBCache):        d_i = ‖s_i − s_f‖₁ / ‖s_f‖₁
  *   accumulated (TeaCache): d_i = Σ_{j=f+1..i} ‖s_j − s_{j−1}‖₁ / ‖s_{j−1}‖₁
- *   call i is full  ⇔  i < warmup  or  d_i ≥ δ        (δ = ∞: never after the warm-up)
+ *   call i is full  ⇔  i < warmup  or  d_i ≥ δ  or  i − f ≥ maxInterval     (δ = ∞: never after the warm-up)
  * otherwise it is a reuse call (the reuse graph with the cached, or forecast, features). TeaCache
  * also rescales the change with a per-model polynomial fitted offline; that fit is not done here.
  * The probe runs at every call (its signal is the reference of the next decisions), so a run of N
@@ -28,6 +28,8 @@ export interface AdaptiveRecompute {
   accumulate?: RecomputeAccumulation;
   /** Calls forced full at the start of the run (≥ 1; default 1). */
   warmup?: number;
+  /** At most this many calls from one full call to the next (a cap on consecutive reuse; default none). */
+  maxInterval?: number;
 }
 
 /** Validate an adaptive policy, naming the field and the fix. Returns it typed. */
@@ -37,7 +39,8 @@ export function validateAdaptiveRecompute(a: unknown): AdaptiveRecompute {
   };
   if (typeof a !== 'object' || a === null) bad('expected {threshold: δ, accumulate?: "plain"|"accumulated", warmup?: n}');
   const o = a as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['threshold', 'accumulate', 'warmup'].includes(k)) bad(`unknown field "${k}"; allowed: threshold, accumulate, warmup`);
+  for (const k of Object.keys(o))
+    if (!['threshold', 'accumulate', 'warmup', 'maxInterval'].includes(k)) bad(`unknown field "${k}"; allowed: threshold, accumulate, warmup, maxInterval`);
   if (typeof o.threshold !== 'number' || Number.isNaN(o.threshold) || o.threshold < 0) {
     bad(`"threshold" δ must be a number ≥ 0 (0 = every call full, Infinity = only the warm-up), got ${JSON.stringify(o.threshold)}`);
   }
@@ -45,6 +48,9 @@ export function validateAdaptiveRecompute(a: unknown): AdaptiveRecompute {
     bad(`"accumulate" must be "plain" (FBCache) or "accumulated" (TeaCache), got ${JSON.stringify(o.accumulate)}`);
   }
   if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || (o.warmup as number) < 1)) bad(`"warmup" must be an integer ≥ 1, got ${JSON.stringify(o.warmup)}`);
+  if (o.maxInterval !== undefined && (!Number.isInteger(o.maxInterval) || (o.maxInterval as number) < 1)) {
+    bad(`"maxInterval" must be an integer ≥ 1 (calls from one full call to the next at most), got ${JSON.stringify(o.maxInterval)}`);
+  }
   return o as unknown as AdaptiveRecompute;
 }
 
@@ -66,6 +72,8 @@ export class RecomputeDecider {
   private readonly threshold: number;
   private readonly mode: RecomputeAccumulation;
   private readonly warmup: number;
+  private readonly maxInterval: number;
+  private lastFull = -1;
   private ref: Float32Array | null = null;
   private prev: Float32Array | null = null;
   private acc = 0;
@@ -78,6 +86,7 @@ export class RecomputeDecider {
     this.threshold = policy.threshold;
     this.mode = policy.accumulate ?? 'plain';
     this.warmup = policy.warmup ?? 1;
+    this.maxInterval = policy.maxInterval ?? Infinity;
   }
 
   /** Whether call with probe signal `s` is full; the signal is kept as the reference when it is. */
@@ -89,9 +98,16 @@ export class RecomputeDecider {
       if (this.mode === 'plain') d = relativeL1Change(sig, this.ref);
       else d = this.acc + relativeL1Change(sig, this.prev!);
     }
-    const full = forceFull || i < this.warmup || this.ref === null || this.ref.length !== sig.length || (this.threshold !== Infinity && d >= this.threshold);
+    const full =
+      forceFull ||
+      i < this.warmup ||
+      this.ref === null ||
+      this.ref.length !== sig.length ||
+      i - this.lastFull >= this.maxInterval ||
+      (this.threshold !== Infinity && d >= this.threshold);
     this.changes.push(full ? 0 : d);
     if (full) {
+      this.lastFull = i;
       this.ref = sig;
       this.acc = 0;
     } else this.acc = d;
@@ -104,6 +120,7 @@ export class RecomputeDecider {
     this.ref = this.prev = null;
     this.acc = 0;
     this.calls = 0;
+    this.lastFull = -1;
     this.changes.length = 0;
   }
 }
