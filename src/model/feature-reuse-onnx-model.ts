@@ -186,6 +186,8 @@ export class FeatureReuseOnnxModel implements AdaptiveReuseCapable {
   private history: { call: { t: number; alpha: number; sigma: number }; caches: FeatureCache[] }[] = [];
   private forecastConfig: FeatureForecastConfig | undefined;
   private forecastStats = { tensors: 0, ms: 0 };
+  /** Forecast outputs by chunk and point, reused from call to call (a reuse call's inputs live only during its run). */
+  private scratch = new Map<string, Float32Array>();
   private cacheBatch: number | null = null;
   private kinds = { keyframe: emptyKind(), reuse: emptyKind(), probe: emptyKind() };
   private callMsList: number[] = [];
@@ -374,7 +376,10 @@ export class FeatureReuseOnnxModel implements AdaptiveReuseCapable {
       const used = this.history.slice(this.history.length - 1 - order);
       const values = used.map((h) => h.caches[k]![p.name]!.data as Float32Array);
       const knots = used.map((h) => forecastTimeOf(time, h.call));
-      out[p.name] = new this.ort.Tensor('float32', forecastFeature(values, knots, at), [...latest.dims]);
+      const key = `${k}/${p.name}`;
+      let dst = this.scratch.get(key);
+      if (!dst || dst.length !== values[0]!.length) this.scratch.set(key, (dst = new Float32Array(values[0]!.length)));
+      out[p.name] = new this.ort.Tensor('float32', forecastFeature(values, knots, at, dst), [...latest.dims]);
       forecast++;
     }
     this.forecastStats.tensors += forecast;
@@ -434,6 +439,7 @@ export class FeatureReuseOnnxModel implements AdaptiveReuseCapable {
     for (const h of this.history) for (const c of h.caches) disposeCache(c);
     this.history = [];
     this.caches = [];
+    this.scratch.clear();
     this.cacheBatch = null;
   }
 
