@@ -18,7 +18,14 @@ import { sample, type SampleOptions } from '../src/core/sample.js';
 import { modelCallAt } from '../src/core/model.js';
 import { analyzeOnnxModel, buildFeatureReuseGraphs } from '../src/model/onnx-graph/feature-reuse-graphs.js';
 import { buildProbeGraph, firstBlockSignal } from '../src/model/onnx-graph/probe-graph.js';
-import { cardSamplingSetup, FeatureReuseOnnxModel, featureReuseFor, OnnxDiffusionModel, parseModelCard, sampleOptionsFromCard } from '../src/model/index.js';
+import {
+  cardSamplingSetup,
+  FeatureReuseOnnxModel,
+  featureReuseFor,
+  OnnxDiffusionModel,
+  parseModelCard,
+  sampleOptionsFromCard,
+} from '../src/model/index.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { tinyUnetOnnx } from './helpers/tiny-fr-onnx.js';
 import { cellKey } from '../src/bench/cell-key.js';
@@ -53,16 +60,25 @@ describe('the recompute rule', () => {
   });
   it('δ = 0 recomputes every call, δ = ∞ only the warm-up; warm-up and a forced call are full', () => {
     const zero = new RecomputeDecider({ threshold: 0 });
-    assert.deepEqual([1, 1, 1].map((v) => zero.decide(sig(v))), [true, true, true]);
+    assert.deepEqual(
+      [1, 1, 1].map((v) => zero.decide(sig(v))),
+      [true, true, true],
+    );
     const inf = new RecomputeDecider({ threshold: Infinity, warmup: 2 });
-    assert.deepEqual([1, 5, 50, 0, 9].map((v) => inf.decide(sig(v))), [true, true, false, false, false]);
+    assert.deepEqual(
+      [1, 5, 50, 0, 9].map((v) => inf.decide(sig(v))),
+      [true, true, false, false, false],
+    );
     assert.equal(inf.decide(sig(1), true), true);
     inf.reset();
     assert.equal(inf.decide(sig(3)), true);
   });
   it('maxInterval caps the calls between full calls', () => {
     const d = new RecomputeDecider({ threshold: Infinity, maxInterval: 3 });
-    assert.deepEqual([1, 1, 1, 1, 1, 1, 1].map((v) => d.decide(sig(v))), [true, false, false, true, false, false, true]);
+    assert.deepEqual(
+      [1, 1, 1, 1, 1, 1, 1].map((v) => d.decide(sig(v))),
+      [true, false, false, true, false, false, true],
+    );
   });
   it('bad settings are refused with the field named', () => {
     assert.throws(() => validateAdaptiveRecompute({ threshold: -1 }), /"threshold" δ must be a number ≥ 0/);
@@ -102,7 +118,10 @@ describe('descriptions: CLI flags, bench cells, cache configs', () => {
     const cell = (fr: unknown): CellSpec => ({ solver: 'dpmpp_2m', nfe: 20, pfdiff: null, guidance: 2, fr: parseFrEntry(fr) });
     assert.equal(cellKey(cell({ interval: 2, forecast: 0 }), ctx), cellKey(cell({ interval: 2 }), ctx));
     // the key recipe is unchanged for cells without the new fields (a key computed before they existed)
-    assert.equal(cellKey(cell({ interval: 2 }), ctx), cellKey({ solver: 'dpmpp_2m', nfe: 20, pfdiff: null, guidance: 2, fr: { kind: 'interval', interval: 2, mixing: null, points: 'frdiff' } }, ctx));
+    assert.equal(
+      cellKey(cell({ interval: 2 }), ctx),
+      cellKey({ solver: 'dpmpp_2m', nfe: 20, pfdiff: null, guidance: 2, fr: { kind: 'interval', interval: 2, mixing: null, points: 'frdiff' } }, ctx),
+    );
     assert.notEqual(cellKey(cell({ interval: 2, forecast: 1 }), ctx), cellKey(cell({ interval: 2 }), ctx));
     assert.notEqual(cellKey(cell({ interval: 2, forecast: 1 }), ctx), cellKey(cell({ interval: 2, forecast: { order: 1, time: 'lambda' } }), ctx));
     assert.deepEqual(parseFrEntry({ adaptive: 0.1, forecast: 1 }), { kind: 'adaptive', threshold: 0.1, points: 'frdiff', forecast: { order: 1 } });
@@ -123,7 +142,12 @@ describe('descriptions: CLI flags, bench cells, cache configs', () => {
     // (2 intervals + 1 threshold) × (order 0 + order 1 in two times)
     assert.equal(configs.length, 9);
     assert.deepEqual(configs[0], { method: 'uniform', interval: 2, mixing: null, points: 'frdiff' });
-    assert.deepEqual(configs[8], { method: 'adaptive', adaptive: { threshold: 0.1, accumulate: 'plain' }, points: 'frdiff', forecast: { order: 1, time: 'lambda' } });
+    assert.deepEqual(configs[8], {
+      method: 'adaptive',
+      adaptive: { threshold: 0.1, accumulate: 'plain' },
+      points: 'frdiff',
+      forecast: { order: 1, time: 'lambda' },
+    });
     for (const c of configs) assert.ok(layoutReusePolicy(cacheConfigChoice(c), 20).calls === 20);
     assert.throws(() => cacheConfigChoice({ method: 'uniform', interval: 0, mixing: null, points: 'frdiff' }), /interval must be an integer ≥ 1/);
   });
@@ -152,7 +176,12 @@ describe('the probe graph', () => {
         if (analyzed.index.initializerNames.has(name)) continue;
         const elem = input.type?.tensorType?.elemType;
         const rank = input.type?.tensorType?.shape?.dim?.length ?? 1;
-        if (rank > 1) feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: 2 * d }, (_, i) => Math.sin(0.1 * i)), [2, ...shape]);
+        if (rank > 1)
+          feeds[name] = new ort.Tensor(
+            'float32',
+            Float32Array.from({ length: 2 * d }, (_, i) => Math.sin(0.1 * i)),
+            [2, ...shape],
+          );
         else if (elem === 7) feeds[name] = new ort.Tensor('int64', BigInt64Array.of(/time/.test(name) ? 400n : 1n, /time/.test(name) ? 400n : 3n), [2]);
         else feeds[name] = new ort.Tensor('float32', Float32Array.of(400, 400), [2]);
       }

@@ -22,7 +22,14 @@ import {
 } from '../src/core/frdiff/feature-forecast.js';
 import type { ModelCall } from '../src/core/model.js';
 import { sample } from '../src/core/sample.js';
-import { cardSamplingSetup, FeatureReuseOnnxModel, OnnxDiffusionModel, parseModelCard, sampleOptionsFromCard, featureReuseFor } from '../src/model/index.js';
+import {
+  cardSamplingSetup,
+  FeatureReuseOnnxModel,
+  OnnxDiffusionModel,
+  parseModelCard,
+  sampleOptionsFromCard,
+  featureReuseFor,
+} from '../src/model/index.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { maxAbsDiff } from './helpers/arrays.js';
 
@@ -142,7 +149,14 @@ for (const m of MODELS) {
     });
 
     it('along the full model’s DPM-Solver++ 2M trajectory (20 steps, guidance 2, keyframes every 2 calls, forecast in t): keyframes equal the full model, order 1 and 2 beat order 0', async () => {
-      const run = sampleOptionsFromCard(cardSamplingSetup(card), { solver: 'dpmpp_2m', steps: 20, batch: 4, seed: 3, classLabels: [0, 3, 5, 7], guidance: 2 });
+      const run = sampleOptionsFromCard(cardSamplingSetup(card), {
+        solver: 'dpmpp_2m',
+        steps: 20,
+        batch: 4,
+        seed: 3,
+        classLabels: [0, 3, 5, 7],
+        guidance: 2,
+      });
       const rec: { x: Float32Array; call: ModelCall; cond: unknown; out: Float32Array }[] = [];
       await sample({
         ...run,
@@ -194,7 +208,9 @@ for (const m of MODELS) {
       }
       // the first reuse call has one keyframe behind it: every order holds it stale there
       assert.equal(maxAbsDiff(outputs[1]![0]!, outputs[0]![0]!), 0);
-      console.log(`# fashion ${m.id}: mean relative error of reuse calls vs the full model: order 0 ${err[0]!.toExponential(3)}, order 1 ${err[1]!.toExponential(3)}, order 2 ${err[2]!.toExponential(3)}`);
+      console.log(
+        `# fashion ${m.id}: mean relative error of reuse calls vs the full model: order 0 ${err[0]!.toExponential(3)}, order 1 ${err[1]!.toExponential(3)}, order 2 ${err[2]!.toExponential(3)}`,
+      );
       // measured: U-Net 3.62e-2 / 1.69e-2 / 1.68e-2, DiT see bench/forecast.md
       assert.ok(err[1]! < 0.8 * err[0]!, `order 1 ${err[1]} vs order 0 ${err[0]}`);
       assert.ok(err[2]! < 0.8 * err[0]!, `order 2 ${err[2]} vs order 0 ${err[0]}`);

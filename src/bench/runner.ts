@@ -551,7 +551,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       let skip = 0;
       let probe = 0;
       let probeMs = 0;
-      const frNetStats = frModel ? (await frNetOf(reuseChoiceOf(cell.fr))) as Partial<FeatureReuseOnnxModel> : undefined;
+      const frNetStats = frModel ? ((await frNetOf(reuseChoiceOf(cell.fr))) as Partial<FeatureReuseOnnxModel>) : undefined;
       frNetStats?.resetStats?.();
       const r = await sampleAll(
         setup,

@@ -319,9 +319,7 @@ export class FeatureReuseOnnxModel implements AdaptiveReuseCapable {
       );
       // a keyframe at the time of a kept one replaces it (the knots of a forecast are distinct)
       const tau = this.forecastConfig ? forecastTimeOf(this.forecastConfig.time ?? 't', call) : call.t;
-      const same = this.history.findIndex(
-        (h) => (this.forecastConfig ? forecastTimeOf(this.forecastConfig.time ?? 't', h.call) : h.call.t) === tau,
-      );
+      const same = this.history.findIndex((h) => (this.forecastConfig ? forecastTimeOf(this.forecastConfig.time ?? 't', h.call) : h.call.t) === tau);
       if (same >= 0) for (const c of this.history.splice(same, 1)[0]!.caches) disposeCache(c);
       this.history.push({ call: { t: call.t, alpha: call.alpha, sigma: call.sigma }, caches });
       while (this.history.length > keep + 1) for (const c of this.history.shift()!.caches) disposeCache(c);

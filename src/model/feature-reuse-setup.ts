@@ -117,7 +117,8 @@ export async function featureReuseFor<Net extends FeatureReuseCapable>(
     if (choice.mixSpace) throw new Error('adaptive recompute has no score mixing, so no mixing space: drop mixSpace');
     model = withAdaptiveReuse(net, { adaptive: choice.keyframes.adaptive });
   } else {
-    if (choice.probe !== undefined) throw new Error('a probe signal applies to adaptive recompute only: choose keyframes {adaptive: {threshold}} or drop probe');
+    if (choice.probe !== undefined)
+      throw new Error('a probe signal applies to adaptive recompute only: choose keyframes {adaptive: {threshold}} or drop probe');
     model = withFeatureReuse(net, { policy, ...(choice.mixSpace ? { mixSpace: choice.mixSpace } : {}) });
   }
   model.reset();

@@ -249,7 +249,13 @@ function frBack(fr: BenchGrid['runs'][number]['fr'][number]): unknown {
     const { kind: _kind, threshold, ...rest } = fr;
     return { adaptive: threshold, ...rest };
   }
-  return { interval: fr.interval, mixing: fr.mixing ?? false, points: fr.points, ...(fr.space ? { space: fr.space } : {}), ...(fr.forecast ? { forecast: fr.forecast } : {}) };
+  return {
+    interval: fr.interval,
+    mixing: fr.mixing ?? false,
+    points: fr.points,
+    ...(fr.space ? { space: fr.space } : {}),
+    ...(fr.forecast ? { forecast: fr.forecast } : {}),
+  };
 }
 
 /** Load the model setup a grid names. */

@@ -70,7 +70,10 @@ function forecastOrderArg(value: string): ForecastOrder {
 
 function forecastPointsArg(value: string): Record<string, ForecastOrder> {
   const out: Record<string, ForecastOrder> = {};
-  for (const part of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(.+)=([012])$/.exec(part);
     if (!m) throw new InvalidArgumentError(`expected NAME=K entries (a tensor name or point kind, K = 0, 1 or 2), got "${part}".`);
     out[m[1]!.trim()] = Number(m[2]) as ForecastOrder;
@@ -110,9 +113,10 @@ export function addFeatureReuseOptions(cmd: Command): Command {
     )
     .addOption(new Option('--mix-temperature <T>', `score mixing: temperature T (default ${DEFAULT_SCORE_MIXING.temperature})`).argParser(numberArg(0)))
     .addOption(
-      new Option('--fr-forecast <K>', 'feature reuse: forecast cached features at reuse calls with order K over the last keyframes (0 = stale, as FRDiff)').argParser(
-        forecastOrderArg,
-      ),
+      new Option(
+        '--fr-forecast <K>',
+        'feature reuse: forecast cached features at reuse calls with order K over the last keyframes (0 = stale, as FRDiff)',
+      ).argParser(forecastOrderArg),
     )
     .addOption(new Option('--fr-forecast-time <time>', 'time of the forecast: t (schedule time, default) or lambda (log α/σ)').choices(['t', 'lambda']))
     .addOption(
@@ -129,10 +133,10 @@ export function addFeatureReuseOptions(cmd: Command): Command {
         .conflicts('frPolicy'),
     )
     .addOption(
-      new Option('--fr-adaptive-mode <mode>', 'adaptive recompute: plain (change since the last full call, FBCache; default) or accumulated (TeaCache)').choices([
-        'plain',
-        'accumulated',
-      ]),
+      new Option(
+        '--fr-adaptive-mode <mode>',
+        'adaptive recompute: plain (change since the last full call, FBCache; default) or accumulated (TeaCache)',
+      ).choices(['plain', 'accumulated']),
     )
     .addOption(new Option('--fr-probe <tensor>', "adaptive recompute: the probe's signal tensor (default the first block's residual)"));
 }
@@ -170,19 +174,30 @@ export function readReusePolicyFile(path: string, expectedCalls?: number): Reuse
 
 /** Refuse FR flags that would be ignored: reuse points or mixing without a keyframe choice. */
 export function checkFeatureReuseFlags(f: FeatureReuseFlags): void {
-  const forecastOnly = [f.frForecastTime !== undefined ? '--fr-forecast-time' : '', f.frForecastPoints !== undefined ? '--fr-forecast-points' : ''].filter(Boolean);
+  const forecastOnly = [
+    f.frForecastTime !== undefined ? '--fr-forecast-time' : '',
+    f.frForecastPoints !== undefined ? '--fr-forecast-points' : '',
+  ].filter(Boolean);
   if (forecastOnly.length && f.frForecast === undefined) {
-    throw new CliError(`${forecastOnly.join(', ')} ${forecastOnly.length === 1 ? 'sets' : 'set'} up a feature forecast: add --fr-forecast K, or drop ${forecastOnly.join(', ')}`);
+    throw new CliError(
+      `${forecastOnly.join(', ')} ${forecastOnly.length === 1 ? 'sets' : 'set'} up a feature forecast: add --fr-forecast K, or drop ${forecastOnly.join(', ')}`,
+    );
   }
   const adaptiveOnly = [f.frAdaptiveMode !== undefined ? '--fr-adaptive-mode' : '', f.frProbe !== undefined ? '--fr-probe' : ''].filter(Boolean);
   if (adaptiveOnly.length && f.frAdaptive === undefined) {
-    throw new CliError(`${adaptiveOnly.join(', ')} ${adaptiveOnly.length === 1 ? 'applies' : 'apply'} to adaptive recompute only: add --fr-adaptive δ, or drop ${adaptiveOnly.join(', ')}`);
+    throw new CliError(
+      `${adaptiveOnly.join(', ')} ${adaptiveOnly.length === 1 ? 'applies' : 'apply'} to adaptive recompute only: add --fr-adaptive δ, or drop ${adaptiveOnly.join(', ')}`,
+    );
   }
   if (f.frAdaptive !== undefined) {
     if (f.frPolicy !== undefined) {
       throw new CliError('--fr-adaptive decides the keyframes during the run: drop --fr-policy, or drop --fr-adaptive');
     }
-    const mix = [f.mixing === false ? '--no-mixing' : '', f.mixBias !== undefined ? '--mix-bias' : '', f.mixTemperature !== undefined ? '--mix-temperature' : ''].filter(Boolean);
+    const mix = [
+      f.mixing === false ? '--no-mixing' : '',
+      f.mixBias !== undefined ? '--mix-bias' : '',
+      f.mixTemperature !== undefined ? '--mix-temperature' : '',
+    ].filter(Boolean);
     if (mix.length) throw new CliError(`--fr-adaptive has no score mixing (every call runs the full or the reuse graph): drop ${mix.join(', ')}`);
   }
   if (wantsFeatureReuse(f)) return;
@@ -259,7 +274,8 @@ export function reuseChoiceFromFlags(f: FeatureReuseFlags): FeatureReuseChoice {
 /** Where a run's keyframes came from, for reports: the policy file, `uniform interval M` or `adaptive δ=…`. */
 export function reuseSourceOf(f: FeatureReuseFlags): string {
   if (f.frPolicy !== undefined) return f.frPolicy;
-  if (f.frAdaptive !== undefined) return `adaptive δ=${f.frAdaptive} (${f.frAdaptiveMode ?? 'plain'}${f.frInterval !== undefined ? `, at most ${f.frInterval} calls apart` : ''})`;
+  if (f.frAdaptive !== undefined)
+    return `adaptive δ=${f.frAdaptive} (${f.frAdaptiveMode ?? 'plain'}${f.frInterval !== undefined ? `, at most ${f.frInterval} calls apart` : ''})`;
   return `uniform interval ${f.frInterval}`;
 }
 

@@ -40,14 +40,16 @@ export function validateAdaptiveRecompute(a: unknown): AdaptiveRecompute {
   if (typeof a !== 'object' || a === null) bad('expected {threshold: δ, accumulate?: "plain"|"accumulated", warmup?: n}');
   const o = a as Record<string, unknown>;
   for (const k of Object.keys(o))
-    if (!['threshold', 'accumulate', 'warmup', 'maxInterval'].includes(k)) bad(`unknown field "${k}"; allowed: threshold, accumulate, warmup, maxInterval`);
+    if (!['threshold', 'accumulate', 'warmup', 'maxInterval'].includes(k))
+      bad(`unknown field "${k}"; allowed: threshold, accumulate, warmup, maxInterval`);
   if (typeof o.threshold !== 'number' || Number.isNaN(o.threshold) || o.threshold < 0) {
     bad(`"threshold" δ must be a number ≥ 0 (0 = every call full, Infinity = only the warm-up), got ${JSON.stringify(o.threshold)}`);
   }
   if (o.accumulate !== undefined && o.accumulate !== 'plain' && o.accumulate !== 'accumulated') {
     bad(`"accumulate" must be "plain" (FBCache) or "accumulated" (TeaCache), got ${JSON.stringify(o.accumulate)}`);
   }
-  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || (o.warmup as number) < 1)) bad(`"warmup" must be an integer ≥ 1, got ${JSON.stringify(o.warmup)}`);
+  if (o.warmup !== undefined && (!Number.isInteger(o.warmup) || (o.warmup as number) < 1))
+    bad(`"warmup" must be an integer ≥ 1, got ${JSON.stringify(o.warmup)}`);
   if (o.maxInterval !== undefined && (!Number.isInteger(o.maxInterval) || (o.maxInterval as number) < 1)) {
     bad(`"maxInterval" must be an integer ≥ 1 (calls from one full call to the next at most), got ${JSON.stringify(o.maxInterval)}`);
   }
@@ -162,7 +164,17 @@ export interface AdaptiveReuseModel extends FeatureReuseModel {
 export function withAdaptiveReuse(net: AdaptiveReuseCapable, opts: AdaptiveReuseOptions): AdaptiveReuseModel {
   const decider = new RecomputeDecider(opts.adaptive);
   const now = opts.now ?? clockNow;
-  const zero = (): AdaptiveReuseStats => ({ keyframe: 0, reuse: 0, skip: 0, keyframeMs: 0, reuseMs: 0, probe: 0, probeMs: 0, keyframes: [], changes: decider.changes });
+  const zero = (): AdaptiveReuseStats => ({
+    keyframe: 0,
+    reuse: 0,
+    skip: 0,
+    keyframeMs: 0,
+    reuseMs: 0,
+    probe: 0,
+    probeMs: 0,
+    keyframes: [],
+    changes: decider.changes,
+  });
   const stats = zero();
   let cachedLength = -1;
   return {

@@ -55,7 +55,8 @@ export function cacheConfigChoice(config: FeatureCacheConfig): CacheConfigChoice
   const forecast = config.forecast ? { forecast: validateForecastConfig(config.forecast) } : {};
   switch (config.method) {
     case 'uniform':
-      if (!Number.isInteger(config.interval) || config.interval < 1) throw new RangeError(`uniform cache: interval must be an integer ≥ 1, got ${config.interval}`);
+      if (!Number.isInteger(config.interval) || config.interval < 1)
+        throw new RangeError(`uniform cache: interval must be an integer ≥ 1, got ${config.interval}`);
       if (config.mixing) validateScoreMixing(config.mixing);
       return { keyframes: { interval: config.interval }, mixing: config.mixing, points: config.points, ...forecast };
     case 'adaptive':

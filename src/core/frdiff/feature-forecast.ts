@@ -112,7 +112,8 @@ export function forecastTimeOf(time: ForecastTime, call: { t: number; alpha: num
 export function forecastWeights(knots: readonly number[], at: number): Float64Array {
   const n = knots.length;
   if (n === 0) throw new RangeError('feature forecast needs at least one keyframe');
-  if (!Number.isFinite(at) || knots.some((k) => !Number.isFinite(k))) throw new RangeError(`feature forecast: knots and time must be finite, got ${knots} → ${at}`);
+  if (!Number.isFinite(at) || knots.some((k) => !Number.isFinite(k)))
+    throw new RangeError(`feature forecast: knots and time must be finite, got ${knots} → ${at}`);
   for (let i = 0; i < n; i++)
     for (let j = i + 1; j < n; j++)
       if (knots[i] === knots[j]) throw new RangeError(`feature forecast: two keyframes at the same time ${knots[i]}; knots must be distinct`);
@@ -148,7 +149,9 @@ export function forecastWeights(knots: readonly number[], at: number): Float64Ar
 export function forecastFeature(values: readonly Float32Array[], knots: readonly number[], at: number, out?: Float32Array): Float32Array {
   if (values.length !== knots.length) throw new RangeError(`feature forecast: ${values.length} features but ${knots.length} knots`);
   const len = values[0]?.length ?? 0;
-  for (const v of values) if (v.length !== len) throw new RangeError(`feature forecast: features of different sizes (${len} vs ${v.length}); the keyframes must share one batch`);
+  for (const v of values)
+    if (v.length !== len)
+      throw new RangeError(`feature forecast: features of different sizes (${len} vs ${v.length}); the keyframes must share one batch`);
   const dst = out ?? new Float32Array(len);
   if (dst.length !== len) throw new RangeError(`feature forecast: output holds ${dst.length} values, the features ${len}`);
   if (values.length === 1) {

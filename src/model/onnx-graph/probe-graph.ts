@@ -49,7 +49,9 @@ export function buildProbeGraph(analyzed: AnalyzedOnnxModel, signal?: string): P
   const name = signal ?? firstBlockSignal(analyzed);
   const info = shapes.get(name);
   if (!info || !index.producer.has(name)) {
-    throw new Error(`adaptive recompute: the graph computes no tensor "${name}"; name a tensor rediffuse inspect lists, or omit it for the first block's residual`);
+    throw new Error(
+      `adaptive recompute: the graph computes no tensor "${name}"; name a tensor rediffuse inspect lists, or omit it for the first block's residual`,
+    );
   }
   const live = index.liveNodes([name], new Set());
   const read = new Set<string>();
