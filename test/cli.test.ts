@@ -123,7 +123,7 @@ describe('rediffuse errors (in-process)', () => {
     [
       'reuse points without feature reuse',
       ['--fr-points', 'deepcache'],
-      /--fr-points applies to feature reuse only: add --fr-interval M \(a keyframe every M calls\) or --fr-policy FILE, or drop --fr-points/,
+      /--fr-points applies to feature reuse only: add --fr-interval M \(a keyframe every M calls\), --fr-policy FILE or --fr-adaptive δ, or drop --fr-points/,
     ],
     ['mixing without feature reuse', ['--mix-bias', '0.3', '--no-mixing'], /--no-mixing, --mix-bias apply to feature reuse only: add --fr-interval M/],
     ['guidance without a class', ['--class', 'none', '--guidance', '3'], /classifier-free guidance needs class labels: .* \(--guidance\)/],

@@ -17,6 +17,9 @@
  *   - solvers: [ddim]
  *     nfe: [12]
  *     fr: [none, { interval: 3 }, { interval: 3, mixing: true }, { policy: policies/auto.json }]
+ *   - solvers: [dpmpp_2m]
+ *     nfe: [20]
+ *     fr: [{ interval: 2, forecast: 1 }, { interval: 3, forecast: { order: 2, time: lambda } }, { adaptive: 0.1, forecast: 1 }]
  * ```
  * A sub-grid may override `guidance`. The cells of all sub-grids are pooled and deduplicated.
  * @packageDocumentation
@@ -24,7 +27,17 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_SCORE_MIXING, type ScoreMixing, formatKH, parseKH, PFDIFF_CONFIGS } from '../core/index.js';
+import {
+  DEFAULT_SCORE_MIXING,
+  type ScoreMixing,
+  formatKH,
+  parseKH,
+  PFDIFF_CONFIGS,
+  validateForecastConfig,
+  validateAdaptiveRecompute,
+  type FeatureForecastConfig,
+  type RecomputeAccumulation,
+} from '../core/index.js';
 
 /** Grid file format tag. */
 export const GRID_FORMAT = 'rediffuse-bench-grid/1';
@@ -45,9 +58,33 @@ export type FrSpec =
    * reuse or skipped call holds and mixes (and so what a multistep solver's history receives):
    * ε (the paper's, the default when absent) or the data prediction x̂0.
    */
-  | { kind: 'interval'; interval: number; mixing: ScoreMixing | null; points: string | string[]; space?: 'epsilon' | 'sample' }
+  | {
+      kind: 'interval';
+      interval: number;
+      mixing: ScoreMixing | null;
+      points: string | string[];
+      space?: 'epsilon' | 'sample';
+      /** Forecast of the cached features (absent: stale, as FRDiff; order 0 is written as absent). */
+      forecast?: FeatureForecastConfig;
+    }
   /** A reuse-policy JSON file (e.g. written by `rediffuse autofr`), resolved to an absolute path. */
-  | { kind: 'policy'; file: string };
+  | { kind: 'policy'; file: string }
+  /**
+   * Adaptive recompute (src/core/frdiff/adaptive-policy.ts): a probe at every call, a full call when
+   * its signal moved by `threshold` δ (finite) since the last full call, a reuse call otherwise.
+   */
+  | {
+      kind: 'adaptive';
+      threshold: number;
+      accumulate?: RecomputeAccumulation;
+      warmup?: number;
+      /** At most this many calls from one full call to the next. */
+      maxInterval?: number;
+      points: string | string[];
+      /** The probe's signal tensor (absent: the first block's residual). */
+      probe?: string;
+      forecast?: FeatureForecastConfig;
+    };
 
 /** The seed set every cell samples from. */
 export interface SeedSet {
@@ -161,17 +198,69 @@ export function parsePfdiffEntry(v: unknown, where = 'pfdiff'): string {
   }
 }
 
-/** Parse a feature-reuse entry (`none`, `{interval, mixing?, points?}`, `{policy}`). */
+/**
+ * Parse a forecast entry: an order (0, 1, 2) or {order, time?, points?}. Order 0 without per-point
+ * orders is FRDiff itself and returns undefined, so such cells keep the keys of cells without it.
+ */
+function parseForecastEntry(v: unknown, where: string): FeatureForecastConfig | undefined {
+  if (v === undefined) return undefined;
+  let config: FeatureForecastConfig;
+  try {
+    config = validateForecastConfig(typeof v === 'number' ? { order: v } : v);
+  } catch (e) {
+    return fail(where, `${(e as Error).message} (e.g. forecast: 1, or {order: 2, time: lambda, points: {gated-attention: 1}})`);
+  }
+  if (config.order === 0 && (!config.points || Object.values(config.points).every((o) => o === 0))) return undefined;
+  return { order: config.order, ...(config.time ? { time: config.time } : {}), ...(config.points ? { points: { ...config.points } } : {}) };
+}
+
+function parsePoints(v: unknown, where: string): string | string[] {
+  if (v === undefined) return 'frdiff';
+  if (typeof v === 'string' && v !== '') return v;
+  if (Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'string')) return v as string[];
+  return fail(where, 'must be a reuse-point preset (frdiff, residual, deepcache, dit) or a list of tensor names');
+}
+
+/** Parse a feature-reuse entry (`none`, `{interval, mixing?, points?, space?, forecast?}`, `{policy}`, `{adaptive: δ, …}`). */
 export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()): FrSpec {
   if (v === 'none' || v === null) return { kind: 'none' };
-  if (typeof v === 'string') fail(where, `expected "none", {interval: M} or {policy: file}, got ${JSON.stringify(v)}`);
-  if (!isObject(v)) fail(where, `expected "none", {interval: M, mixing?, points?} or {policy: file}, got ${JSON.stringify(v)}`);
+  if (typeof v === 'string') fail(where, `expected "none", {interval: M}, {adaptive: δ} or {policy: file}, got ${JSON.stringify(v)}`);
+  if (!isObject(v)) fail(where, `expected "none", {interval: M, mixing?, points?, forecast?}, {adaptive: δ} or {policy: file}, got ${JSON.stringify(v)}`);
   if ('policy' in v) {
     unknownKeys(v, ['policy'], where);
     if (typeof v.policy !== 'string' || v.policy === '') fail(`${where}.policy`, 'must be the path of a reuse-policy JSON file');
     return { kind: 'policy', file: resolve(baseDir, v.policy) };
   }
-  unknownKeys(v, ['interval', 'mixing', 'points', 'space'], where);
+  if ('adaptive' in v) {
+    if ('interval' in v || 'mixing' in v) fail(where, 'adaptive recompute decides the keyframes and has no mixing: drop interval/mixing');
+    unknownKeys(v, ['adaptive', 'accumulate', 'warmup', 'maxInterval', 'points', 'probe', 'forecast'], where);
+    if (typeof v.adaptive !== 'number' || !Number.isFinite(v.adaptive) || v.adaptive < 0) {
+      fail(`${where}.adaptive`, `must be a finite threshold δ ≥ 0 (the relative L1 change of the probe signal), got ${JSON.stringify(v.adaptive)}`);
+    }
+    try {
+      validateAdaptiveRecompute({
+        threshold: v.adaptive,
+        ...(v.accumulate !== undefined ? { accumulate: v.accumulate } : {}),
+        ...(v.warmup !== undefined ? { warmup: v.warmup } : {}),
+        ...(v.maxInterval !== undefined ? { maxInterval: v.maxInterval } : {}),
+      });
+    } catch (e) {
+      fail(where, (e as Error).message);
+    }
+    if (v.probe !== undefined && (typeof v.probe !== 'string' || v.probe === '')) fail(`${where}.probe`, 'must be the name of the signal tensor');
+    const forecast = parseForecastEntry(v.forecast, `${where}.forecast`);
+    return {
+      kind: 'adaptive',
+      threshold: v.adaptive,
+      ...(v.accumulate === 'accumulated' ? { accumulate: 'accumulated' as const } : {}),
+      ...(v.warmup !== undefined && v.warmup !== 1 ? { warmup: v.warmup as number } : {}),
+      ...(v.maxInterval !== undefined ? { maxInterval: v.maxInterval as number } : {}),
+      points: parsePoints(v.points, `${where}.points`),
+      ...(typeof v.probe === 'string' ? { probe: v.probe } : {}),
+      ...(forecast ? { forecast } : {}),
+    };
+  }
+  unknownKeys(v, ['interval', 'mixing', 'points', 'space', 'forecast'], where);
   const interval = posInt(v.interval, `${where}.interval`, 'the keyframe interval M (1 = every call is a keyframe)');
   let mixing: ScoreMixing | null = null;
   if (v.mixing === true) mixing = { ...DEFAULT_SCORE_MIXING };
@@ -184,17 +273,13 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
     if (typeof b !== 'number' || !(b >= -1 && b <= 2)) fail(`${where}.mixing.bias`, `must be a number in [-1, 2], got ${JSON.stringify(b)}`);
     mixing = { temperature: t, bias: b };
   } else fail(`${where}.mixing`, `must be true, false or {temperature, bias}, got ${JSON.stringify(v.mixing)}`);
-  let points: string | string[] = 'frdiff';
-  if (v.points !== undefined) {
-    if (typeof v.points === 'string' && v.points !== '') points = v.points;
-    else if (Array.isArray(v.points) && v.points.length > 0 && v.points.every((p) => typeof p === 'string')) points = v.points as string[];
-    else fail(`${where}.points`, 'must be a reuse-point preset (frdiff, residual, deepcache, dit) or a list of tensor names');
-  }
+  const points = parsePoints(v.points, `${where}.points`);
+  const forecast = parseForecastEntry(v.forecast, `${where}.forecast`);
   // ε is the default and is left out of the spec, so cells declared before `space` existed keep their keys.
   if (v.space !== undefined && v.space !== 'epsilon' && v.space !== 'sample') {
     fail(`${where}.space`, `must be "epsilon" (hold and mix ε̂, the paper's) or "sample" (hold and mix x̂0), got ${JSON.stringify(v.space)}`);
   }
-  return { kind: 'interval', interval, mixing, points, ...(v.space === 'sample' ? { space: 'sample' as const } : {}) };
+  return { kind: 'interval', interval, mixing, points, ...(v.space === 'sample' ? { space: 'sample' as const } : {}), ...(forecast ? { forecast } : {}) };
 }
 
 function guidanceValue(v: unknown, where: string): number {
@@ -386,5 +471,8 @@ export function frLabel(fr: FrSpec): string {
   if (fr.kind === 'none') return '';
   if (fr.kind === 'policy') return `FR policy ${fr.file.split(/[\\/]/).pop()}`;
   const pts = typeof fr.points === 'string' ? (fr.points === 'frdiff' ? '' : ` ${fr.points}`) : ` [${fr.points.length} tensors]`;
-  return `FR/${fr.interval}${fr.mixing ? ' mix' : ''}${pts}${fr.space === 'sample' ? ' x̂0-held' : ''}`;
+  const fc = fr.forecast ? ` fc${fr.forecast.order}${fr.forecast.time === 'lambda' ? 'λ' : ''}${fr.forecast.points ? '*' : ''}` : '';
+  if (fr.kind === 'adaptive')
+    return `FR adaptive δ=${fr.threshold}${fr.accumulate === 'accumulated' ? ' acc' : ''}${fr.maxInterval ? ` ≤${fr.maxInterval}` : ''}${pts}${fc}`;
+  return `FR/${fr.interval}${fr.mixing ? ' mix' : ''}${pts}${fr.space === 'sample' ? ' x̂0-held' : ''}${fc}`;
 }

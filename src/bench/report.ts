@@ -48,6 +48,9 @@ export function cellsTable(results: BenchResults, cells: CellResult[]): string {
   const anyFr = cells.some((c) => c.settings.fr.kind !== 'none');
   const anyAcc = cells.some((c) => c.metrics?.accuracy !== null && c.metrics?.accuracy !== undefined);
   const anyKid = cells.some((c) => c.metrics?.kid);
+  // adaptive recompute and feature forecasts: their probes and arithmetic, when any cell has them
+  const anyProbe = cells.some((c) => (c.calls?.probe ?? 0) > 0);
+  const anyForecast = cells.some((c) => c.timing?.forecastMs !== undefined);
   const header = [
     'method',
     'NFE',
@@ -57,6 +60,8 @@ export function cellsTable(results: BenchResults, cells: CellResult[]): string {
     'traj. MSE',
     'traj. PSNR (dB)',
     ...(anyFr ? ['PSNR vs full (dB)', 'calls per run full/reuse/skip', 'speed-up'] : ['calls per run']),
+    ...(anyProbe ? ['probes per run'] : []),
+    ...(anyForecast ? ['forecast (ms)'] : []),
     'wall (s)',
     'ms/call',
     'overhead',
@@ -86,6 +91,8 @@ export function cellsTable(results: BenchResults, cells: CellResult[]): string {
                   : '—',
           ]
         : [String(c.calls!.perRun)]),
+      ...(anyProbe ? [c.calls!.probe ? perRun(c.calls!.probe, c) : '—'] : []),
+      ...(anyForecast ? [c.timing!.forecastMs !== undefined ? c.timing!.forecastMs.toFixed(0) : '—'] : []),
       num(c.timing!.wallMs / 1000, 2),
       c.timing!.msPerCall.toFixed(1),
       num(c.timing!.overhead, 2),

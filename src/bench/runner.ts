@@ -14,6 +14,7 @@
 import { cpus, platform, arch, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import {
+  type AdaptiveReuseStats,
   type FeatureReuseCapable,
   type FeatureReuseModel,
   plannedCalls,
@@ -32,7 +33,7 @@ import {
   timeInterleaved,
 } from '../core/index.js';
 import { packageVersion } from '../node/index.js';
-import { sampleOptionsFromCard, SampleRequestError, featureReuseFor, type FeatureReuseChoice } from '../model/index.js';
+import { sampleOptionsFromCard, SampleRequestError, featureReuseFor, type FeatureReuseChoice, type FeatureReuseOnnxModel } from '../model/index.js';
 import { classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
 import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
@@ -65,6 +66,8 @@ export interface CellCalls {
   reuse: number;
   /** Calls answered from the keyframe without any network pass. */
   skip: number;
+  /** Probe passes of adaptive recompute (absent in cells without it). */
+  probe?: number;
 }
 
 /** Timings of one cell. */
@@ -81,8 +84,12 @@ export interface CellTiming {
   oneCallMs: number;
   /** Measured time of one reuse call at this batch, ms (FR cells). */
   oneReuseCallMs: number | null;
-  /** wallMs / (full × oneCallMs + reuse × oneReuseCallMs). */
+  /** wallMs / (full × oneCallMs + reuse × oneReuseCallMs + probeMs). */
   overhead: number;
+  /** Time in the probe passes of adaptive recompute, ms (absent without). */
+  probeMs?: number;
+  /** Time of the feature-forecast arithmetic (part of the reuse calls), ms (absent without a forecast). */
+  forecastMs?: number;
 }
 
 /** One measured cell as stored in cells/<key>.json and results.json. */
@@ -284,7 +291,27 @@ function readPolicyFile(file: string): ReusePolicy {
 /** The feature-reuse choice of an FR cell. */
 export function reuseChoiceOf(fr: FrSpec): FeatureReuseChoice {
   if (fr.kind === 'interval')
-    return { keyframes: { interval: fr.interval }, mixing: fr.mixing, points: fr.points, ...(fr.space ? { mixSpace: fr.space } : {}) };
+    return {
+      keyframes: { interval: fr.interval },
+      mixing: fr.mixing,
+      points: fr.points,
+      ...(fr.space ? { mixSpace: fr.space } : {}),
+      ...(fr.forecast ? { forecast: fr.forecast } : {}),
+    };
+  if (fr.kind === 'adaptive')
+    return {
+      keyframes: {
+        adaptive: {
+          threshold: fr.threshold,
+          ...(fr.accumulate ? { accumulate: fr.accumulate } : {}),
+          ...(fr.warmup ? { warmup: fr.warmup } : {}),
+          ...(fr.maxInterval ? { maxInterval: fr.maxInterval } : {}),
+        },
+      },
+      points: fr.points,
+      ...(fr.forecast ? { forecast: fr.forecast } : {}),
+      ...(fr.probe ? { probe: fr.probe } : {}),
+    };
   if (fr.kind === 'policy') return { keyframes: { policy: readPolicyFile(fr.file) } };
   throw new Error('the cell has no feature reuse');
 }
@@ -335,15 +362,17 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     return (callTiming[label] = timing.medianMs[0]!);
   };
   const frNets = new Map<string, FeatureReuseCapable>();
-  const frNet = async (points: string | string[]): Promise<FeatureReuseCapable> => {
-    const id = JSON.stringify(points);
+  const frNet = async (points: string | string[], probe?: true | string): Promise<FeatureReuseCapable> => {
+    const id = JSON.stringify([points, probe ?? null]);
     if (!frNets.has(id)) {
       if (!setup.featureReuse)
         throw new Error(`model ${setup.name} offers no feature reuse here (no ONNX feature-reuse adapter): drop the fr entries from the grid`);
-      frNets.set(id, await setup.featureReuse(points));
+      frNets.set(id, await setup.featureReuse(points, probe !== undefined ? { probe } : undefined));
     }
     return frNets.get(id)!;
   };
+  /** The network of an FR choice: by its points, with the probe graph for adaptive recompute. */
+  const frNetOf = (choice: FeatureReuseChoice) => frNet(pointsOf(choice), 'adaptive' in choice.keyframes ? (choice.probe ?? true) : undefined);
   const timeReuseCall = async (points: string | string[], guided: boolean): Promise<number> => {
     const label = `reuse[${JSON.stringify(points)}]@${grid.seeds.batch * (guided ? 2 : 1)}`;
     if (callTiming[label] !== undefined) return callTiming[label]!;
@@ -373,7 +402,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     if (cell.fr && cell.fr.kind !== 'none') {
       const choice = reuseChoiceOf(cell.fr);
       policyFor(cell.fr, calls);
-      await frNet(pointsOf(choice));
+      await frNetOf(choice);
     }
     return { calls, guided: run.guidance !== undefined };
   };
@@ -510,7 +539,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       let policy: ReusePolicy | undefined;
       if (cell.fr.kind !== 'none') {
         const choice = reuseChoiceOf(cell.fr);
-        const fr = await featureReuseFor(await frNet(pointsOf(choice)), cellOptions(setup, cell, 0, grid.seeds.batch, grid.seeds.seed), choice);
+        const fr = await featureReuseFor(await frNetOf(choice), cellOptions(setup, cell, 0, grid.seeds.batch, grid.seeds.seed), choice);
         policy = fr.policy;
         frModel = fr.model;
         model = frModel;
@@ -520,6 +549,10 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       let full = 0;
       let reuse = 0;
       let skip = 0;
+      let probe = 0;
+      let probeMs = 0;
+      const frNetStats = frModel ? ((await frNetOf(reuseChoiceOf(cell.fr))) as Partial<FeatureReuseOnnxModel>) : undefined;
+      frNetStats?.resetStats?.();
       const r = await sampleAll(
         setup,
         grid,
@@ -530,6 +563,9 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
             full += frModel.stats.keyframe;
             reuse += frModel.stats.reuse;
             skip += frModel.stats.skip;
+            const st = frModel.stats as Partial<AdaptiveReuseStats>;
+            probe += st.probe ?? 0;
+            probeMs += st.probeMs ?? 0;
           }
           emit({ type: 'chunk', index, chunk: c, chunks: n });
         },
@@ -572,7 +608,8 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         const te = trajectoryError(r.samples, baseSamples, grid.seeds.count);
         metrics.vsFull = { mse: te.mse, psnr: te.psnr };
       }
-      const networkMs = full * oneCallMs + reuse * (oneReuseCallMs ?? 0);
+      const networkMs = full * oneCallMs + reuse * (oneReuseCallMs ?? 0) + probeMs;
+      const forecastMs = cell.fr.kind !== 'none' && cell.fr.kind !== 'policy' && cell.fr.forecast ? frNetStats?.stats?.forecast.ms : undefined;
       result = {
         ...base,
         status: 'ok',
@@ -580,7 +617,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         timesteps: r.timesteps,
         ...(policy ? { frPolicy: { keyframes: policy.keyframes, mixing: policy.mixing, points: policy.points ?? 'frdiff', calls: policy.calls } } : {}),
         metrics,
-        calls: { perRun: r.perRun, total: r.calls, full, reuse, skip },
+        calls: { perRun: r.perRun, total: r.calls, full, reuse, skip, ...(probe > 0 ? { probe } : {}) },
         timing: {
           wallMs: r.wallMs,
           callMs: r.callMs,
@@ -589,6 +626,8 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
           oneCallMs,
           oneReuseCallMs,
           overhead: networkMs > 0 ? r.wallMs / networkMs : 0,
+          ...(probe > 0 ? { probeMs } : {}),
+          ...(forecastMs !== undefined ? { forecastMs } : {}),
         },
         machine: machineInfo(),
         computedAt: new Date().toISOString(),
@@ -658,7 +697,7 @@ export async function pairedWallTime(
     if (!setup.featureReuse) throw new Error(`model ${setup.name} offers no feature reuse here: cannot time ${cellLabel(cell)}`);
     const choice = reuseChoiceOf(cell.fr);
     const { model: fr } = await featureReuseFor(
-      await setup.featureReuse(pointsOf(choice)),
+      await setup.featureReuse(pointsOf(choice), 'adaptive' in choice.keyframes ? { probe: choice.probe ?? true } : undefined),
       cellOptions(setup, cell, 0, grid.seeds.batch, grid.seeds.seed),
       choice,
     );

@@ -68,7 +68,7 @@ export interface BenchSetup {
    */
   promptConditioning?: (guidance: number, n: number) => Pick<import('../core/index.js').SampleOptions, 'cond' | 'guidance'>;
   /** A feature-reuse-capable network for a reuse-point preset; absent when the model cannot reuse. */
-  featureReuse?: (points: string | string[]) => Promise<FeatureReuseCapable>;
+  featureReuse?: (points: string | string[], options?: { probe?: true | string }) => Promise<FeatureReuseCapable>;
   /** Versions of the runtime pieces (onnxruntime etc.). */
   versions: Record<string, string>;
   release(): Promise<void>;
@@ -371,7 +371,7 @@ async function onnxFeatureReuseFactory(
   threads: number | undefined,
   maxBatch: number,
   warn: (msg: string) => void,
-): Promise<((points: string | string[]) => Promise<FeatureReuseCapable>) | undefined> {
+): Promise<((points: string | string[], options?: { probe?: true | string }) => Promise<FeatureReuseCapable>) | undefined> {
   let mod: typeof import('../model/index.js');
   try {
     mod = await import('../model/index.js');
@@ -379,8 +379,9 @@ async function onnxFeatureReuseFactory(
     warn(`feature reuse is unavailable (${(e as Error).message}): feature-reuse cells will fail`);
     return undefined;
   }
-  return async (points) =>
+  return async (points, options) =>
     mod.FeatureReuseOnnxModel.create({
+      ...(options?.probe !== undefined ? { probe: options.probe } : {}),
       ort: ort as import('../model/index.js').OrtModuleLike,
       model: bytes,
       points,

@@ -209,3 +209,39 @@ export {
   type PointsCost,
 } from './frdiff/autofr.js';
 export { createPolicyObjective, fullComputeSamples, pointsKey, type PolicyEvaluation, type PolicyObjectiveOptions } from './frdiff/policy-objective.js';
+// Feature forecasting and adaptive recompute for feature reuse
+export {
+  forecastFeature,
+  forecastWeights,
+  forecastTimeOf,
+  forecastOrderFor,
+  maxForecastOrder,
+  validateForecastConfig,
+  FORECAST_ORDERS,
+  FORECAST_TIMES,
+  type FeatureForecastConfig,
+  type ForecastOrder,
+  type ForecastTime,
+} from './frdiff/feature-forecast.js';
+export {
+  withAdaptiveReuse,
+  RecomputeDecider,
+  relativeL1Change,
+  validateAdaptiveRecompute,
+  type AdaptiveRecompute,
+  type RecomputeAccumulation,
+  type AdaptiveReuseCapable,
+  type AdaptiveReuseStats,
+  type AdaptiveReuseOptions,
+  type AdaptiveReuseModel,
+} from './frdiff/adaptive-policy.js';
+export {
+  cacheConfigChoice,
+  enumerateCacheConfigs,
+  type FeatureCacheConfig,
+  type UniformCacheConfig,
+  type AdaptiveCacheConfig,
+  type PolicyCacheConfig,
+  type CacheConfigChoice,
+  type CacheSearchSpace,
+} from './frdiff/cache-config.js';

@@ -5,10 +5,14 @@
  *  1. the run's real call count N (`plannedCalls`: heun and plms make more calls than steps, PFDiff
  *     fewer), over which the keyframes are laid out (FRDiff §4.1: call 0 is a keyframe);
  *  2. the keyframe/reuse graphs cut from the ONNX file for the reuse points (`FeatureReuseOnnxModel`);
- *  3. `withFeatureReuse` over it (under guidance the keyframe caches the guided 2B batch).
+ *  3. `withFeatureReuse` over it (under guidance the keyframe caches the guided 2B batch), or, for
+ *     adaptive recompute (`keyframes: {adaptive}`), `withAdaptiveReuse` over the network with its
+ *     probe graph; a `forecast` is set on the network (its reuse calls forecast the cached features).
  * The command line, the bench, Auto-FR and the web page set feature reuse up here.
  * @packageDocumentation
  */
+import { withAdaptiveReuse, type AdaptiveReuseCapable } from '../core/frdiff/adaptive-policy.js';
+import { maxForecastOrder, type FeatureForecastConfig } from '../core/frdiff/feature-forecast.js';
 import { withFeatureReuse, type FeatureReuseCapable, type FeatureReuseModel } from '../core/frdiff/feature-reuse-model.js';
 import { plannedCalls } from '../core/frdiff/planned-calls.js';
 import { layoutReusePolicy, type ReuseChoice, type ReusePolicy } from '../core/frdiff/reuse-policy.js';
@@ -53,10 +57,25 @@ export interface FeatureReuseRunSetup<Net extends FeatureReuseCapable = FeatureR
   notes: string[];
 }
 
-/** Options of {@link featureReuseFor}: the reuse choice, and the space outputs are held and mixed in. */
+/**
+ * Options of {@link featureReuseFor}: the reuse choice, the space outputs are held and mixed in, the
+ * forecast of the cached features and (adaptive recompute) the probe's signal tensor.
+ */
 export interface FeatureReuseChoice extends ReuseChoice {
   mixSpace?: PredictionType;
+  /** Forecast the cached features at reuse calls (default none: FRDiff's stale features). */
+  forecast?: FeatureForecastConfig;
+  /** Adaptive recompute: the probe's signal tensor (default the first block's residual). */
+  probe?: string;
 }
+
+/** A network that can take a feature forecast (the ONNX adapter). */
+interface ForecastingNet {
+  setForecast(config: FeatureForecastConfig | undefined): void;
+}
+
+const canForecast = (net: unknown): net is ForecastingNet => typeof (net as ForecastingNet).setForecast === 'function';
+const canProbe = (net: unknown): net is AdaptiveReuseCapable => typeof (net as AdaptiveReuseCapable).predictProbe === 'function';
 
 /** Notes on a policy made for another run (Auto-FR records its solver and budget in `meta`). */
 function policyNotes(policy: ReusePolicy, run: Omit<SampleOptions, 'model'>): string[] {
@@ -87,13 +106,27 @@ export async function featureReuseFor<Net extends FeatureReuseCapable>(
 ): Promise<FeatureReuseRunSetup<Net>> {
   const calls = await plannedCalls({ ...run, model: net });
   const policy = layoutReusePolicy(choice, calls);
-  const model = withFeatureReuse(net, { policy, ...(choice.mixSpace ? { mixSpace: choice.mixSpace } : {}) });
+  // One network serves several runs (the bench, Auto-FR): its forecast is this choice's, or none.
+  if (canForecast(net)) net.setForecast(choice.forecast);
+  else if (choice.forecast && maxForecastOrder(choice.forecast) > 0) {
+    throw new Error('this network cannot forecast its cached features (only the ONNX feature-reuse adapter can): drop the forecast');
+  }
+  let model: FeatureReuseModel;
+  if ('adaptive' in choice.keyframes) {
+    if (!canProbe(net)) throw new Error('adaptive recompute needs a network with a probe graph: create it with { probe: true }');
+    if (choice.mixSpace) throw new Error('adaptive recompute has no score mixing, so no mixing space: drop mixSpace');
+    model = withAdaptiveReuse(net, { adaptive: choice.keyframes.adaptive });
+  } else {
+    if (choice.probe !== undefined)
+      throw new Error('a probe signal applies to adaptive recompute only: choose keyframes {adaptive: {threshold}} or drop probe');
+    model = withFeatureReuse(net, { policy, ...(choice.mixSpace ? { mixSpace: choice.mixSpace } : {}) });
+  }
   model.reset();
   return { model, net, policy, calls, notes: 'policy' in choice.keyframes ? policyNotes(choice.keyframes.policy, run) : [] };
 }
 
 /** Options of {@link createFeatureReuseSetup}: the ONNX model (bytes), its card and session options, the run, and the choice. */
-export interface FeatureReuseSetupOptions extends Omit<FeatureReuseOnnxOptions, 'points'>, FeatureReuseChoice {
+export interface FeatureReuseSetupOptions extends Omit<FeatureReuseOnnxOptions, 'points' | 'probe' | 'forecast'>, FeatureReuseChoice {
   /** The run's `sample()` options without the model (e.g. from `sampleOptionsFromCard`). */
   run: Omit<SampleOptions, 'model'>;
 }
@@ -104,7 +137,7 @@ export interface FeatureReuseSetupOptions extends Omit<FeatureReuseOnnxOptions, 
  * the graph layer's error, naming the fix.
  */
 export async function createFeatureReuseSetup(opts: FeatureReuseSetupOptions): Promise<FeatureReuseRunSetup<FeatureReuseOnnxModel>> {
-  const { run, keyframes, mixing, points, mixSpace, ...onnx } = opts;
+  const { run, keyframes, mixing, points, mixSpace, forecast, probe, ...onnx } = opts;
   const given = points ?? ('policy' in keyframes ? keyframes.policy.points : undefined) ?? 'frdiff';
   const normalized = normalizeReusePoints(given);
   if (onnx.card) {
@@ -113,13 +146,16 @@ export async function createFeatureReuseSetup(opts: FeatureReuseSetupOptions): P
     const stand = { predictionType: onnx.card.predictionType, sampleShape: onnx.card.sampleShape, predict: () => Promise.reject(new Error('unused')) };
     layoutReusePolicy({ keyframes, points: normalized }, await plannedCalls({ ...run, model: stand }));
   }
-  const net = await FeatureReuseOnnxModel.create({ ...onnx, points: normalized as ReusePointsSpec });
+  const adaptive = 'adaptive' in keyframes;
+  const net = await FeatureReuseOnnxModel.create({ ...onnx, points: normalized as ReusePointsSpec, ...(adaptive ? { probe: probe ?? true } : {}) });
   try {
     const setup = await featureReuseFor(net, run, {
       keyframes,
       points: normalized,
       ...(mixing !== undefined ? { mixing } : {}),
       ...(mixSpace ? { mixSpace } : {}),
+      ...(forecast ? { forecast } : {}),
+      ...(probe !== undefined && !adaptive ? { probe } : {}),
     });
     net.resetStats();
     return setup;

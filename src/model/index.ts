@@ -111,3 +111,4 @@ export {
   type SkipConcat,
   type OpCount,
 } from './onnx-graph/index.js';
+export { buildProbeGraph, firstBlockSignal, type ProbeGraph } from './onnx-graph/probe-graph.js';

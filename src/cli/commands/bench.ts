@@ -248,7 +248,17 @@ function hasOverrides(o: BenchCommandOptions): boolean {
 function frBack(fr: BenchGrid['runs'][number]['fr'][number]): unknown {
   if (fr.kind === 'none') return 'none';
   if (fr.kind === 'policy') return { policy: fr.file };
-  return { interval: fr.interval, mixing: fr.mixing ?? false, points: fr.points, ...(fr.space ? { space: fr.space } : {}) };
+  if (fr.kind === 'adaptive') {
+    const { kind: _kind, threshold, ...rest } = fr;
+    return { adaptive: threshold, ...rest };
+  }
+  return {
+    interval: fr.interval,
+    mixing: fr.mixing ?? false,
+    points: fr.points,
+    ...(fr.space ? { space: fr.space } : {}),
+    ...(fr.forecast ? { forecast: fr.forecast } : {}),
+  };
 }
 
 /** Load the model setup a grid names. */

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   type FeatureReuseModel,
   countCalls,
@@ -17,8 +17,14 @@ import {
   DEFAULT_SCORE_MIXING,
   type ScoreMixing,
   type SampleOptions,
+  type AdaptiveRecompute,
+  type AdaptiveReuseStats,
+  type FeatureForecastConfig,
+  type ForecastOrder,
+  type ForecastTime,
 } from '../../core/index.js';
 import {
+  type FeatureReuseChoice,
   type FeatureReuseOnnxModel,
   type FeatureReuseRunSetup,
   createFeatureReuseSetup,
@@ -43,6 +49,43 @@ export interface FeatureReuseFlags {
   mixBias?: number;
   /** `--mix-temperature T`. */
   mixTemperature?: number;
+  /** `--fr-forecast K`: forecast the cached features with order K (0 = FRDiff's stale features). */
+  frForecast?: ForecastOrder;
+  /** `--fr-forecast-time lambda|t`. */
+  frForecastTime?: ForecastTime;
+  /** `--fr-forecast-points NAME=K,…`: per reuse point (tensor name or point kind) orders. */
+  frForecastPoints?: Record<string, ForecastOrder>;
+  /** `--fr-adaptive δ`: adaptive recompute with threshold δ instead of fixed keyframes. */
+  frAdaptive?: number;
+  /** `--fr-adaptive-mode plain|accumulated`. */
+  frAdaptiveMode?: 'plain' | 'accumulated';
+  /** `--fr-probe TENSOR`: the adaptive probe's signal tensor. */
+  frProbe?: string;
+}
+
+function forecastOrderArg(value: string): ForecastOrder {
+  if (!['0', '1', '2'].includes(value.trim())) throw new InvalidArgumentError(`expected 0, 1 or 2 (the forecast order), got "${value}".`);
+  return Number(value) as ForecastOrder;
+}
+
+function forecastPointsArg(value: string): Record<string, ForecastOrder> {
+  const out: Record<string, ForecastOrder> = {};
+  for (const part of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^(.+)=([012])$/.exec(part);
+    if (!m) throw new InvalidArgumentError(`expected NAME=K entries (a tensor name or point kind, K = 0, 1 or 2), got "${part}".`);
+    out[m[1]!.trim()] = Number(m[2]) as ForecastOrder;
+  }
+  if (Object.keys(out).length === 0) throw new InvalidArgumentError('expected one or more NAME=K entries.');
+  return out;
+}
+
+function thresholdArg(value: string): number {
+  const v = /^(inf|infinity)$/i.test(value.trim()) ? Infinity : Number(value);
+  if (value.trim() === '' || Number.isNaN(v) || v < 0) throw new InvalidArgumentError(`expected a threshold δ ≥ 0 (or inf), got "${value}".`);
+  return v;
 }
 
 /** Add the `--fr-*` flags to a command. */
@@ -68,12 +111,39 @@ export function addFeatureReuseOptions(cmd: Command): Command {
     .addOption(
       new Option('--mix-bias <b>', `score mixing: centre b of the hard sigmoid (default ${DEFAULT_SCORE_MIXING.bias})`).argParser(numberArg(-1, 2)),
     )
-    .addOption(new Option('--mix-temperature <T>', `score mixing: temperature T (default ${DEFAULT_SCORE_MIXING.temperature})`).argParser(numberArg(0)));
+    .addOption(new Option('--mix-temperature <T>', `score mixing: temperature T (default ${DEFAULT_SCORE_MIXING.temperature})`).argParser(numberArg(0)))
+    .addOption(
+      new Option(
+        '--fr-forecast <K>',
+        'feature reuse: forecast cached features at reuse calls with order K over the last keyframes (0 = stale, as FRDiff)',
+      ).argParser(forecastOrderArg),
+    )
+    .addOption(new Option('--fr-forecast-time <time>', 'time of the forecast: t (schedule time, default) or lambda (log α/σ)').choices(['t', 'lambda']))
+    .addOption(
+      new Option('--fr-forecast-points <list>', 'per reuse point forecast orders NAME=K,… (tensor names or kinds, e.g. gated-attention=2)').argParser(
+        forecastPointsArg,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--fr-adaptive <delta>',
+        'feature reuse with adaptive recompute: a full call when the probe signal moved by δ (relative L1) since the last one (with --fr-interval M: also at least every M calls)',
+      )
+        .argParser(thresholdArg)
+        .conflicts('frPolicy'),
+    )
+    .addOption(
+      new Option(
+        '--fr-adaptive-mode <mode>',
+        'adaptive recompute: plain (change since the last full call, FBCache; default) or accumulated (TeaCache)',
+      ).choices(['plain', 'accumulated']),
+    )
+    .addOption(new Option('--fr-probe <tensor>', "adaptive recompute: the probe's signal tensor (default the first block's residual)"));
 }
 
 /** Whether any flag asks for feature reuse. */
 export function wantsFeatureReuse(f: FeatureReuseFlags): boolean {
-  return f.frInterval !== undefined || f.frPolicy !== undefined;
+  return f.frInterval !== undefined || f.frPolicy !== undefined || f.frAdaptive !== undefined;
 }
 
 /** Read and validate a policy file; errors name the file and the fix. */
@@ -104,22 +174,73 @@ export function readReusePolicyFile(path: string, expectedCalls?: number): Reuse
 
 /** Refuse FR flags that would be ignored: reuse points or mixing without a keyframe choice. */
 export function checkFeatureReuseFlags(f: FeatureReuseFlags): void {
+  const forecastOnly = [
+    f.frForecastTime !== undefined ? '--fr-forecast-time' : '',
+    f.frForecastPoints !== undefined ? '--fr-forecast-points' : '',
+  ].filter(Boolean);
+  if (forecastOnly.length && f.frForecast === undefined) {
+    throw new CliError(
+      `${forecastOnly.join(', ')} ${forecastOnly.length === 1 ? 'sets' : 'set'} up a feature forecast: add --fr-forecast K, or drop ${forecastOnly.join(', ')}`,
+    );
+  }
+  const adaptiveOnly = [f.frAdaptiveMode !== undefined ? '--fr-adaptive-mode' : '', f.frProbe !== undefined ? '--fr-probe' : ''].filter(Boolean);
+  if (adaptiveOnly.length && f.frAdaptive === undefined) {
+    throw new CliError(
+      `${adaptiveOnly.join(', ')} ${adaptiveOnly.length === 1 ? 'applies' : 'apply'} to adaptive recompute only: add --fr-adaptive δ, or drop ${adaptiveOnly.join(', ')}`,
+    );
+  }
+  if (f.frAdaptive !== undefined) {
+    if (f.frPolicy !== undefined) {
+      throw new CliError('--fr-adaptive decides the keyframes during the run: drop --fr-policy, or drop --fr-adaptive');
+    }
+    const mix = [
+      f.mixing === false ? '--no-mixing' : '',
+      f.mixBias !== undefined ? '--mix-bias' : '',
+      f.mixTemperature !== undefined ? '--mix-temperature' : '',
+    ].filter(Boolean);
+    if (mix.length) throw new CliError(`--fr-adaptive has no score mixing (every call runs the full or the reuse graph): drop ${mix.join(', ')}`);
+  }
   if (wantsFeatureReuse(f)) return;
   const stray = [
     f.frPoints !== undefined ? '--fr-points' : '',
     f.mixing === false ? '--no-mixing' : '',
     f.mixBias !== undefined ? '--mix-bias' : '',
     f.mixTemperature !== undefined ? '--mix-temperature' : '',
+    f.frForecast !== undefined ? '--fr-forecast' : '',
   ].filter(Boolean);
   if (stray.length) {
     throw new CliError(
-      `${stray.join(', ')} ${stray.length === 1 ? 'applies' : 'apply'} to feature reuse only: add --fr-interval M (a keyframe every M calls) or --fr-policy FILE, or drop ${stray.join(', ')}`,
+      `${stray.join(', ')} ${stray.length === 1 ? 'applies' : 'apply'} to feature reuse only: add --fr-interval M (a keyframe every M calls), --fr-policy FILE or --fr-adaptive δ, or drop ${stray.join(', ')}`,
     );
   }
 }
 
-/** The feature-reuse choice the flags ask for (the policy file read and validated, points normalised). */
-export function reuseChoiceFromFlags(f: FeatureReuseFlags): ReuseChoice {
+/** The forecast the flags ask for, or undefined without `--fr-forecast`. */
+export function forecastFromFlags(f: FeatureReuseFlags): FeatureForecastConfig | undefined {
+  if (f.frForecast === undefined) return undefined;
+  return {
+    order: f.frForecast,
+    ...(f.frForecastTime !== undefined ? { time: f.frForecastTime } : {}),
+    ...(f.frForecastPoints !== undefined ? { points: { ...f.frForecastPoints } } : {}),
+  };
+}
+
+/** The adaptive recompute the flags ask for, or undefined without `--fr-adaptive`. */
+export function adaptiveFromFlags(f: FeatureReuseFlags): AdaptiveRecompute | undefined {
+  if (f.frAdaptive === undefined) return undefined;
+  return {
+    threshold: f.frAdaptive,
+    ...(f.frAdaptiveMode !== undefined ? { accumulate: f.frAdaptiveMode } : {}),
+    ...(f.frInterval !== undefined ? { maxInterval: f.frInterval } : {}),
+  };
+}
+
+/**
+ * The feature-reuse choice the flags ask for (the policy file read and validated, points
+ * normalised), with the forecast and the adaptive probe signal when asked for.
+ */
+export function reuseChoiceFromFlags(f: FeatureReuseFlags): FeatureReuseChoice {
+  checkFeatureReuseFlags(f);
   const tuned = f.mixBias !== undefined || f.mixTemperature !== undefined;
   if (f.mixing === false && tuned) throw new CliError('--no-mixing turns score mixing off: drop --mix-bias/--mix-temperature, or drop --no-mixing');
   const mixing: ReuseChoice['mixing'] =
@@ -129,16 +250,33 @@ export function reuseChoiceFromFlags(f: FeatureReuseFlags): ReuseChoice {
         ? { ...(f.mixBias !== undefined ? { bias: f.mixBias } : {}), ...(f.mixTemperature !== undefined ? { temperature: f.mixTemperature } : {}) }
         : undefined;
   let keyframes: KeyframeChoice;
+  const adaptive = adaptiveFromFlags(f);
   if (f.frPolicy !== undefined) keyframes = { policy: readReusePolicyFile(f.frPolicy) };
+  else if (adaptive) keyframes = { adaptive };
   else if (f.frInterval !== undefined) keyframes = { interval: f.frInterval };
-  else throw new CliError('feature reuse needs --fr-interval M or --fr-policy FILE');
+  else throw new CliError('feature reuse needs --fr-interval M, --fr-policy FILE or --fr-adaptive δ');
+  const forecast = forecastFromFlags(f);
   let points: string | string[] | undefined;
   try {
     points = f.frPoints !== undefined ? normalizeReusePoints(f.frPoints) : undefined;
   } catch (err) {
     throw new CliError(`--fr-points: ${(err as Error).message}`);
   }
-  return { keyframes, ...(mixing !== undefined ? { mixing } : {}), ...(points !== undefined ? { points } : {}) };
+  return {
+    keyframes,
+    ...(mixing !== undefined ? { mixing } : {}),
+    ...(points !== undefined ? { points } : {}),
+    ...(forecast ? { forecast } : {}),
+    ...(f.frProbe !== undefined ? { probe: f.frProbe } : {}),
+  };
+}
+
+/** Where a run's keyframes came from, for reports: the policy file, `uniform interval M` or `adaptive δ=…`. */
+export function reuseSourceOf(f: FeatureReuseFlags): string {
+  if (f.frPolicy !== undefined) return f.frPolicy;
+  if (f.frAdaptive !== undefined)
+    return `adaptive δ=${f.frAdaptive} (${f.frAdaptiveMode ?? 'plain'}${f.frInterval !== undefined ? `, at most ${f.frInterval} calls apart` : ''})`;
+  return `uniform interval ${f.frInterval}`;
 }
 
 /** The policy of a run from the flags; `calls` is the run's number of model calls. */
@@ -172,6 +310,17 @@ export interface FeatureReuseReport {
   reuseMs: number;
   msPerKeyframe: number;
   msPerReuse: number;
+  /** Probe calls of adaptive recompute and their time, ms (0 without). */
+  probeCalls: number;
+  probeMs: number;
+  /** Call indices that ran full (adaptive recompute decides them during the run). */
+  fullCallIndices: number[];
+  /** The forecast of the cached features (null: stale, as FRDiff), tensors forecast and the time of that arithmetic, ms. */
+  forecast: FeatureForecastConfig | null;
+  forecastTensors: number;
+  forecastMs: number;
+  /** The adaptive policy, or null. */
+  adaptive: AdaptiveRecompute | null;
 }
 
 /** A feature-reuse model for one `sample` run, with its report. */
@@ -219,7 +368,7 @@ export async function setupFeatureReuse(
     net,
     policy,
     notes: setup.notes,
-    report: () => featureReuseReport(setup, f.frPolicy ?? `uniform interval ${f.frInterval}`),
+    report: () => featureReuseReport(setup, reuseSourceOf(f)),
     release: () => net.release(),
   };
 }
@@ -236,6 +385,7 @@ export function featureReuseReport(
   const { model, net, policy } = setup;
   const s = model.stats;
   const ns = net.stats;
+  const ad = 'probe' in s ? (s as AdaptiveReuseStats) : null;
   return {
     policy: { calls: policy.calls, keyframes: policy.keyframes, mixing: policy.mixing, points: net.pointsName, source },
     fullCalls: s.keyframe,
@@ -250,6 +400,13 @@ export function featureReuseReport(
     reuseMs: s.reuseMs,
     msPerKeyframe: s.keyframe ? s.keyframeMs / s.keyframe : 0,
     msPerReuse: s.reuse ? s.reuseMs / s.reuse : 0,
+    probeCalls: ad ? ad.probe : 0,
+    probeMs: ad ? ad.probeMs : 0,
+    fullCallIndices: ad ? [...ad.keyframes] : policy.keyframes.filter((k) => k < policy.calls),
+    forecast: net.forecast ?? null,
+    forecastTensors: ns.forecast.tensors,
+    forecastMs: ns.forecast.ms,
+    adaptive: (policy.meta?.['adaptive'] as AdaptiveRecompute | undefined) ?? null,
   };
 }
 
@@ -258,6 +415,8 @@ export function formatFeatureReuseLine(r: FeatureReuseReport): string {
   const mib = (r.cacheBytes / (1 << 20)).toFixed(2);
   return (
     `FRDiff (${Array.isArray(r.policy.points) ? r.policy.points.join(',') : r.policy.points}): ${r.fullCalls} full + ${r.reuseCalls} reuse calls, ${r.skippedSteps} skipped; ` +
-    `cache ${mib} MiB; ${r.msPerKeyframe.toFixed(1)} / ${r.msPerReuse.toFixed(1)} ms per full / reuse call`
+    `cache ${mib} MiB; ${r.msPerKeyframe.toFixed(1)} / ${r.msPerReuse.toFixed(1)} ms per full / reuse call` +
+    (r.probeCalls ? `; ${r.probeCalls} probes (${r.probeMs.toFixed(0)} ms)` : '') +
+    (r.forecast ? `; forecast order ${r.forecast.order} in ${r.forecast.time ?? 't'} (${r.forecastMs.toFixed(1)} ms)` : '')
   );
 }

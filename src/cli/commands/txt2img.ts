@@ -19,6 +19,7 @@ import {
   featureReuseReport,
   formatFeatureReuseLine,
   reuseChoiceFromFlags,
+  reuseSourceOf,
   wantsFeatureReuse,
   type FeatureReuseFlags,
   type FeatureReuseReport,
@@ -260,9 +261,7 @@ export async function runTxt2Img(opts: Txt2ImgOptions): Promise<Txt2ImgReport> {
       seed: opts.seed,
       wallMs: result.run.wallMs,
       loadMs,
-      featureReuse: result.featureReuseSetup
-        ? featureReuseReport(result.featureReuseSetup, opts.frPolicy ?? `uniform interval ${opts.frInterval}`)
-        : null,
+      featureReuse: result.featureReuseSetup ? featureReuseReport(result.featureReuseSetup, reuseSourceOf(opts)) : null,
     };
     if (!opts.quiet) for (const note of result.featureReuseSetup?.notes ?? []) process.stderr.write(`rediffuse: warning: ${note}\n`);
     if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

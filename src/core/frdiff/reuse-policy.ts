@@ -12,6 +12,7 @@
  * `mixing: null` means pure feature reuse (every non-keyframe call is a reuse call).
  * @packageDocumentation
  */
+import { validateAdaptiveRecompute, type AdaptiveRecompute } from './adaptive-policy.js';
 import { DEFAULT_SCORE_MIXING, mixingWeight, validateScoreMixing, type ScoreMixing } from './score-mixing.js';
 
 /** What happens at one model call under a policy. */
@@ -109,8 +110,11 @@ export function validateReusePolicy(p: unknown, expectedCalls?: number): ReusePo
   return o as unknown as ReusePolicy;
 }
 
-/** Where a run's keyframes come from: every `interval`-th call, or a policy (e.g. a file written by Auto-FR). */
-export type KeyframeChoice = { interval: number } | { policy: ReusePolicy };
+/**
+ * Where a run's keyframes come from: every `interval`-th call, a policy (e.g. a file written by
+ * Auto-FR), or decided during the run by adaptive recompute (src/core/frdiff/adaptive-policy.ts).
+ */
+export type KeyframeChoice = { interval: number } | { policy: ReusePolicy } | { adaptive: AdaptiveRecompute };
 
 /** The feature-reuse choice of a run, before its call count is known. */
 export interface ReuseChoice {
@@ -131,6 +135,22 @@ export interface ReuseChoice {
  */
 export function layoutReusePolicy(choice: ReuseChoice, calls: number): ReusePolicy {
   const k = choice.keyframes;
+  if ('adaptive' in k) {
+    // Only the warm-up is known before the run: the policy lists it, the run records the rest.
+    const adaptive = validateAdaptiveRecompute(k.adaptive);
+    if (choice.mixing !== undefined && choice.mixing !== null) {
+      throw new Error('adaptive recompute has no score mixing (every call runs the full or the reuse graph): drop the mixing settings');
+    }
+    const warm = Math.min(calls, adaptive.warmup ?? 1);
+    return {
+      format: 'rediffuse-reuse-policy/1',
+      calls,
+      keyframes: Array.from({ length: warm }, (_, i) => i),
+      mixing: null,
+      points: choice.points ?? 'frdiff',
+      meta: { adaptive: { ...adaptive } },
+    };
+  }
   const base = 'policy' in k ? validateReusePolicy(k.policy, calls) : undefined;
   const own: ScoreMixing | null = base ? base.mixing : { ...DEFAULT_SCORE_MIXING };
   let mixing: ScoreMixing | null;
