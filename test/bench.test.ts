@@ -163,7 +163,7 @@ describe('cell keys', () => {
     assert.match(k, /^[0-9a-f]{24}$/);
     assert.equal(k, cellKey({ guidance: 0, fr: { kind: 'none' }, pfdiff: '2_1', nfe: 8, solver: 'ddim' }, ctx));
     // Pinned: a change of this value invalidates every stored cell (bump CELL_KEY_VERSION on purpose).
-    assert.equal(k, 'adadcaafe03fdffbff4805f1');
+    assert.equal(k, 'f8144a7b17a3db0a6882eeb9'); // v2: start-aligned references, trailing cards
   });
 
   test('every input that changes a result changes the key', () => {
@@ -175,6 +175,7 @@ describe('cell keys', () => {
     assert.notEqual(cellKey(cell, { ...ctx, seeds: { ...ctx.seeds, seed: 4 } }), k);
     assert.notEqual(cellKey(cell, { ...ctx, reference: { solver: 'ddim', nfe: 1000 } }), k);
     assert.notEqual(referenceKey(0, ctx), referenceKey(2, ctx));
+    assert.notEqual(referenceKey(0, ctx, 999), referenceKey(0, ctx, 900));
   });
 });
 
