@@ -231,10 +231,10 @@ function timingCond(setup: BenchSetup, n: number): Conditioning | undefined {
   return labels ? { classLabels: labels } : undefined;
 }
 
-/** Run one sampling job over the whole seed set in chunks of `batch`. */
-async function sampleAll(
+/** Run one sampling job over the whole seed set in chunks of `batch` (`adjust` edits each chunk's options, e.g. an aligned reference grid). */
+export async function sampleAll(
   setup: BenchSetup,
-  grid: BenchGrid,
+  grid: Pick<BenchGrid, 'seeds'>,
   model: DiffusionModel,
   cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>,
   onChunk: (i: number, n: number) => void,
