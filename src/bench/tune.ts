@@ -22,7 +22,7 @@ import { featureStatistics, frechetDistance } from '../metrics/index.js';
 import { fdBootstrap } from './fd-bootstrap.js';
 import { paretoFront } from './pareto.js';
 import { cellOptions, policyFor, reuseChoiceOf, sampleAll } from './runner.js';
-import type { BenchSetup } from './setup.js';
+import { onnxSetup, type BenchSetup } from './setup.js';
 import { TUNED_CONFIG_FORMAT, type TuneFigures, type TunedConfig, type TuneObjective } from './tune-config.js';
 import { candidateLabel, defaultSearchSpace, type TuneCandidate } from './tune-space.js';
 
@@ -351,4 +351,25 @@ export async function tune(o: TuneOptions): Promise<TuneResult> {
     generatedAt: new Date().toISOString(),
   };
   return { config, pick, heldOut, screened, finalists, front, dropped };
+}
+
+/** Options of {@link tuneOnnxModel}: {@link TuneOptions} with an ONNX model file (and its card) instead of a setup. */
+export interface TuneOnnxModelOptions extends Omit<TuneOptions, 'setup'> {
+  /** The ONNX diffusion model (its card is the .json next to it unless `cardPath` is given). */
+  modelPath: string;
+  cardPath?: string;
+  /** onnxruntime intra-op threads. */
+  threads?: number;
+}
+
+/** {@link tune} on an ONNX model file with the shipped Fashion-MNIST classifier as the quality meter (loaded and released here). */
+export async function tuneOnnxModel(o: TuneOnnxModelOptions): Promise<TuneResult> {
+  objectiveOf(o); // before the model loads
+  const { modelPath, cardPath, threads, ...rest } = o;
+  const setup = await onnxSetup({ modelPath, ...(cardPath !== undefined ? { cardPath } : {}), ...(threads !== undefined ? { threads } : {}) });
+  try {
+    return await tune({ ...rest, setup });
+  } finally {
+    await setup.release();
+  }
 }
