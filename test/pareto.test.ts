@@ -80,7 +80,9 @@ const CELLS = [
   cell('dpmpp_2m', 50, 0.158, 352),
   cell('ddim + PFDiff-2_1', 8, 0.167, 58, { pfdiff: '2_1' }),
   cell('dpmpp_2m + PFDiff-3_3', 8, 0.149, 51, { pfdiff: '3_3' }),
-  cell('ddim + FR/3 mix deepcache', 50, 0.171, 163, { fr: { kind: 'interval', interval: 3, mixing: { temperature: 1, bias: 0.5 }, points: 'deepcache' } }),
+  cell('ddim + FR/3 mix deepcache', 50, 0.171, 163, {
+    fr: { kind: 'interval', interval: 3, mixing: { temperature: 1, bias: 0.5 }, points: 'deepcache' },
+  }),
   cell('ddim + PFDiff-2_1 + FR/2', 10, 0.45, 40, { pfdiff: '2_1', fr: { kind: 'interval', interval: 2, mixing: null, points: 'frdiff' } }),
 ];
 
@@ -107,7 +109,15 @@ test('each family has its own Pareto front, sorted by wall time', () => {
     f.accelerated.map((p) => p.label),
     ['ddim + PFDiff-2_1 + FR/2 @10', 'dpmpp_2m + PFDiff-3_3 @8'],
   );
-  assert.deepEqual(paretoFront([{ x: 1, y: 3 }, { x: 2, y: 2 }, { x: 3, y: 2.5 }, { x: 0.5, y: 4 }]).sort(), [0, 1, 3]);
+  assert.deepEqual(
+    paretoFront([
+      { x: 1, y: 3 },
+      { x: 2, y: 2 },
+      { x: 3, y: 2.5 },
+      { x: 0.5, y: 4 },
+    ]).sort(),
+    [0, 1, 3],
+  );
 });
 
 test('the speed-up at the best plain FD at 10, 20, 50 NFE: first cell at least as good', () => {
@@ -135,11 +145,7 @@ test('the speed-up at the best plain FD at 10, 20, 50 NFE: first cell at least a
 test('the spread rule: a gap inside the bootstrap spread is marked, not reported as a result', () => {
   // Plain dpmpp_2m @8 is at 0.182, just above the level 0.18 (σ 0.002 each: within 2·√2·0.002 = 0.0057), and faster (56 s)
   // than the accelerated cell (60 s): strictly, plain needs 70 s and accelerated is 1.17× faster; within the spread it is not.
-  const cells = [
-    cell('dpmpp_2m', 8, 0.182, 56),
-    cell('dpmpp_2m', 10, 0.18, 70),
-    cell('ddim + PFDiff-2_1', 8, 0.179, 60, { pfdiff: '2_1' }),
-  ];
+  const cells = [cell('dpmpp_2m', 8, 0.182, 56), cell('dpmpp_2m', 10, 0.18, 70), cell('ddim + PFDiff-2_1', 8, 0.179, 60, { pfdiff: '2_1' })];
   const [r] = headlineLevels(results(cells), 2, [10]);
   assert.ok(Math.abs(r!.ratio! - 70 / 60) < 1e-12);
   assert.equal(r!.plainWithinSpread!.label, 'dpmpp_2m @8');
@@ -168,7 +174,10 @@ test('the report opens with the headline table and names the start time and the 
   const md = headlineMarkdown(r);
   assert.match(md, /first cell at least as good/);
   assert.match(md, /t = 999/);
-  assert.match(md, /\| guidance 2 \| dpmpp_2m @10 \| 0\.180 ± 0\.002 \| dpmpp_2m @10: 0\.180 ± 0\.002, 70\.00 s \| dpmpp_2m \+ PFDiff-3_3 @8: 0\.149 ± 0\.002, 51\.00 s \| 1\.37× \| faster \|/);
+  assert.match(
+    md,
+    /\| guidance 2 \| dpmpp_2m @10 \| 0\.180 ± 0\.002 \| dpmpp_2m @10: 0\.180 ± 0\.002, 70\.00 s \| dpmpp_2m \+ PFDiff-3_3 @8: 0\.149 ± 0\.002, 51\.00 s \| 1\.37× \| faster \|/,
+  );
   assert.match(md, /\| unconditional \| ddim @10 \| 1\.900/);
   const report = markdownReport(r);
   assert.ok(report.indexOf('Headline') < report.indexOf('Classifier-free guidance 2'), 'headline before the tables');

@@ -19,9 +19,7 @@ test('the metric refuses runs that start at different times, naming both starts 
   assert.throws(
     () => trajectoryError(a, a, 2, 2, { sample: 900, reference: 999 }),
     (e: unknown) =>
-      e instanceof TrajectoryStartError &&
-      /starts at t = 900 but the reference's at t = 999/.test(e.message) &&
-      /alignReferenceGrid/.test(e.message),
+      e instanceof TrajectoryStartError && /starts at t = 900 but the reference's at t = 999/.test(e.message) && /alignReferenceGrid/.test(e.message),
   );
   // The same start (within float rounding) is accepted.
   assert.equal(trajectoryError(a, a, 2, 2, { sample: 999, reference: 999 + 1e-9 }).mse, 0);

@@ -53,7 +53,10 @@ test('held-out seeds draw noise streams disjoint from the calibration seeds; the
   assert.equal(b.size, 256);
   assert.equal([...a].filter((s) => b.has(s)).length, 0);
   checkDisjointSeeds(cal, held);
-  assert.throws(() => checkDisjointSeeds(cal, cal), (e: unknown) => e instanceof TuneError && /share every noise stream/.test(e.message));
+  assert.throws(
+    () => checkDisjointSeeds(cal, cal),
+    (e: unknown) => e instanceof TuneError && /share every noise stream/.test(e.message),
+  );
 });
 
 test('the pick: lowest FD within a budget, fastest reaching a target, none when nothing meets it', () => {
@@ -117,7 +120,11 @@ describe('a tiny real tune on the bundled U-Net', { skip: !haveModels && 'the bu
   test('a budget nothing meets and a target nothing reaches are refused with the fix', async () => {
     await assert.rejects(
       tune({ setup, guidance: 0, budgetMs: 1e-6, candidates: candidates.slice(0, 1), calibration: { seed: 1, count: 8, batch: 8 }, heldOut }),
-      (e: unknown) => e instanceof TuneError && /no candidate meets the budget of 0\.000001 ms per image on the calibration set; the cheapest finalist costs .* ms per image: raise --budget-ms/.test(e.message),
+      (e: unknown) =>
+        e instanceof TuneError &&
+        /no candidate meets the budget of 0\.000001 ms per image on the calibration set; the cheapest finalist costs .* ms per image: raise --budget-ms/.test(
+          e.message,
+        ),
     );
     await assert.rejects(
       tune({ setup, guidance: 0, targetFd: 1e-9, candidates: candidates.slice(0, 1), calibration: { seed: 1, count: 8, batch: 8 }, heldOut }),
@@ -129,7 +136,13 @@ describe('a tiny real tune on the bundled U-Net', { skip: !haveModels && 'the bu
     const variants: TuneCandidate[] = [
       result.pick.candidate,
       { solver: 'ddim', nfe: 6, spacing: 'trailing', pfdiff: '2_1', fr: none },
-      { solver: 'dpmpp_2m', nfe: 10, spacing: 'karras', pfdiff: null, fr: { kind: 'interval', interval: 3, mixing: { temperature: 1, bias: 0.6 }, points: 'deepcache' } },
+      {
+        solver: 'dpmpp_2m',
+        nfe: 10,
+        spacing: 'karras',
+        pfdiff: null,
+        fr: { kind: 'interval', interval: 3, mixing: { temperature: 1, bias: 0.6 }, points: 'deepcache' },
+      },
       { solver: 'ddim', nfe: 8, spacing: 'trailing', pfdiff: null, fr: { kind: 'interval', interval: 2, mixing: null, points: 'frdiff' } },
     ];
     for (const [i, sampling] of variants.entries()) {
@@ -202,7 +215,7 @@ describe('a corrupted tuned config is refused with the field and the fix', () =>
   const file = join(tmp, 'bad.json');
   // The file form: feature reuse as a grid declares it.
   const goodFile = { ...good, sampling: { ...good.sampling, fr: 'none' } };
-  const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
+  const cases: [string, (c: Record<string, Record<string, unknown>>) => unknown, RegExp][] = [
     ['format', (c) => ({ ...c, format: 'rediffuse-tuned-config/0' }), /format must be "rediffuse-tuned-config\/1"/],
     ['nfe', (c) => ({ ...c, sampling: { ...c.sampling, nfe: 'eight' } }), /sampling\.nfe must be an integer ≥ 1, got "eight"/],
     ['solver', (c) => ({ ...c, sampling: { ...c.sampling, solver: 'dimm' } }), /sampling\.solver names no solver/],

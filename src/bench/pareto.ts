@@ -141,8 +141,7 @@ export interface HeadlineLevel {
 }
 
 /** How a cell reaches a level (written into every report). */
-export const HEADLINE_RULE =
-  'first cell at least as good: the fastest cell with FD-classifier ≤ the level (no interpolation along the front)';
+export const HEADLINE_RULE = 'first cell at least as good: the fastest cell with FD-classifier ≤ the level (no interpolation along the front)';
 
 /** Whether `p` is within the spread of level `q` (spread σ_q): FD ≤ q + 2·√(σ_p² + σ_q²). */
 function withinSpread(p: FrontPoint, q: number, sq: number): boolean {
@@ -220,10 +219,8 @@ export function headlineMarkdown(results: BenchResults, level = 2, nfes: readonl
     '',
     `Quality levels: the best plain solver's FD-classifier at NFE ${nfes.join(', ')}. A family reaches a level by the ${HEADLINE_RULE}. ` +
       'Speed-up = plain wall time / accelerated wall time, both measured in this run. "inside spread": the gap does not survive ' +
-      "the FD-classifier bootstrap spread (a cell within 2·√(σ² + σ_level²) of the level counts for the slower side), so it is not a result. " +
-      (starts.length > 0
-        ? `Trajectory errors in this report are against a reference from each cell's own start time (t = ${starts.join(', ')}).`
-        : ''),
+      'the FD-classifier bootstrap spread (a cell within 2·√(σ² + σ_level²) of the level counts for the slower side), so it is not a result. ' +
+      (starts.length > 0 ? `Trajectory errors in this report are against a reference from each cell's own start time (t = ${starts.join(', ')}).` : ''),
     '',
     '| setting | level (best plain @NFE) | FD level | fastest plain reaching it | fastest rediffuse reaching it | speed-up | verdict |',
     '|---|---|---|---|---|---|---|',

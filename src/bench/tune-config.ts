@@ -89,7 +89,8 @@ function checker(file: string) {
   const obj = (v: unknown, field: string, keys: readonly string[]): Obj => {
     if (!isObj(v)) fail(field, `must be an object, got ${JSON.stringify(v)}`);
     const o = v as Obj;
-    for (const k of Object.keys(o)) if (!keys.includes(k)) fail(`${field}.${k}`, `is not a field of ${TUNED_CONFIG_FORMAT} (allowed: ${keys.join(', ')})`);
+    for (const k of Object.keys(o))
+      if (!keys.includes(k)) fail(`${field}.${k}`, `is not a field of ${TUNED_CONFIG_FORMAT} (allowed: ${keys.join(', ')})`);
     return o;
   };
   const num = (v: unknown, field: string, min = -Infinity, integer = false): number => {
@@ -125,7 +126,8 @@ export function validateTunedSampling(v: unknown, file = 'tuned config', baseDir
   }
   const nfe = c.num(s.nfe, 'sampling.nfe', 1, true);
   const spacing = c.str(s.spacing, 'sampling.spacing');
-  if (!(TIMESTEP_SPACINGS as readonly string[]).includes(spacing)) c.fail('sampling.spacing', `must be one of ${TIMESTEP_SPACINGS.join(', ')}, got "${spacing}"`);
+  if (!(TIMESTEP_SPACINGS as readonly string[]).includes(spacing))
+    c.fail('sampling.spacing', `must be one of ${TIMESTEP_SPACINGS.join(', ')}, got "${spacing}"`);
   let pfdiff: string | null = null;
   if (s.pfdiff !== null) {
     try {
@@ -181,7 +183,8 @@ export function validateTunedConfig(raw: unknown, file = 'tuned config', baseDir
     reuse: c.num(p.reuse, 'plan.reuse', 0, true),
     skip: c.num(p.skip, 'plan.skip', 0, true),
   };
-  if (plan.full + plan.reuse + plan.skip !== plan.calls) c.fail('plan', `calls by kind (${plan.full} + ${plan.reuse} + ${plan.skip}) must add up to plan.calls (${plan.calls})`);
+  if (plan.full + plan.reuse + plan.skip !== plan.calls)
+    c.fail('plan', `calls by kind (${plan.full} + ${plan.reuse} + ${plan.skip}) must add up to plan.calls (${plan.calls})`);
   const figures = (v: unknown, field: string, extra: string[] = []): TuneFigures & Obj => {
     const f = c.obj(v, field, ['seed', 'count', 'fd', 'fdStd', 'msPerImage', ...extra]);
     return {
@@ -207,7 +210,11 @@ export function validateTunedConfig(raw: unknown, file = 'tuned config', baseDir
   if (!Array.isArray(top.front)) c.fail('front', 'must be a list of {label, fd, msPerImage}');
   const front = (top.front as unknown[]).map((e, i) => {
     const f = c.obj(e, `front[${i}]`, ['label', 'fd', 'msPerImage']);
-    return { label: c.str(f.label, `front[${i}].label`), fd: c.num(f.fd, `front[${i}].fd`, 0), msPerImage: c.num(f.msPerImage, `front[${i}].msPerImage`, 0) };
+    return {
+      label: c.str(f.label, `front[${i}].label`),
+      fd: c.num(f.fd, `front[${i}].fd`, 0),
+      msPerImage: c.num(f.msPerImage, `front[${i}].msPerImage`, 0),
+    };
   });
   const mach = c.obj(top.machine, 'machine', ['cpu', 'cores']);
   const machine = { cpu: c.str(mach.cpu, 'machine.cpu'), cores: c.num(mach.cores, 'machine.cores', 1, true) };

@@ -141,8 +141,10 @@ export function objectiveOf(o: Pick<TuneOptions, 'budgetMs' | 'targetFd'>): Tune
         : 'nothing to tune for: give --budget-ms MS (ms per image on this machine) or --target-fd FD (FD-classifier to reach)',
     );
   }
-  if (hasBudget && !(o.budgetMs! > 0 && Number.isFinite(o.budgetMs!))) throw new TuneError(`--budget-ms must be a positive number of ms per image, got ${o.budgetMs}`);
-  if (hasTarget && !(o.targetFd! > 0 && Number.isFinite(o.targetFd!))) throw new TuneError(`--target-fd must be a positive FD-classifier value, got ${o.targetFd}`);
+  if (hasBudget && !(o.budgetMs! > 0 && Number.isFinite(o.budgetMs!)))
+    throw new TuneError(`--budget-ms must be a positive number of ms per image, got ${o.budgetMs}`);
+  if (hasTarget && !(o.targetFd! > 0 && Number.isFinite(o.targetFd!)))
+    throw new TuneError(`--target-fd must be a positive FD-classifier value, got ${o.targetFd}`);
   return hasBudget ? { kind: 'budget', budgetMs: o.budgetMs! } : { kind: 'target-fd', targetFd: o.targetFd! };
 }
 
@@ -181,7 +183,11 @@ function adjustSpacing(c: TuneCandidate) {
 }
 
 /** The plan of a candidate at one sample: grid and calls per run by kind (refuses what cannot run). */
-export function candidatePlan(setup: BenchSetup, c: TuneCandidate, guidance: number): { timesteps: number[]; calls: number; full: number; reuse: number; skip: number } {
+export function candidatePlan(
+  setup: BenchSetup,
+  c: TuneCandidate,
+  guidance: number,
+): { timesteps: number[]; calls: number; full: number; reuse: number; skip: number } {
   const run = adjustSpacing(c)(cellOptions(setup, { ...c, guidance }, 0, 1, 0));
   const plan = planSample(run);
   if (c.fr.kind === 'none') return { timesteps: plan.timesteps, calls: plan.calls, full: plan.calls, reuse: 0, skip: 0 };
@@ -199,7 +205,8 @@ async function evaluate(
   signal?: AbortSignal,
 ): Promise<TuneEvaluation> {
   const meter = setup.meter;
-  if (!meter || meter.hasReferenceStats === false) throw new TuneError(`model ${setup.name} has no quality meter with reference statistics: tune needs FD-classifier`);
+  if (!meter || meter.hasReferenceStats === false)
+    throw new TuneError(`model ${setup.name} has no quality meter with reference statistics: tune needs FD-classifier`);
   const adjust = adjustSpacing(c);
   const cell = { solver: c.solver, nfe: c.nfe, pfdiff: c.pfdiff, guidance };
   let model: DiffusionModel = setup.model;

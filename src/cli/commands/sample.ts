@@ -173,7 +173,8 @@ export function applyTunedConfig(opts: SampleCommandOptions, config: TunedConfig
   if (s.pfdiff) out.pfdiff = parsePfdiff(s.pfdiff);
   const fr = s.fr;
   if (fr.kind === 'interval') {
-    if (fr.space === 'sample') throw new CliError(`${file}: sampling.fr.space "sample" (hold x̂0) has no command-line form yet; sample it with the library`);
+    if (fr.space === 'sample')
+      throw new CliError(`${file}: sampling.fr.space "sample" (hold x̂0) has no command-line form yet; sample it with the library`);
     out.frInterval = fr.interval;
     out.frPoints = typeof fr.points === 'string' ? fr.points : fr.points.join(',');
     if (fr.mixing === null) out.mixing = false;

@@ -46,14 +46,24 @@ export function registerTune(program: Command): Command {
     .addOption(new Option('-m, --model <path>', 'an ONNX diffusion model or a bundled name (default: fashion-unet)'))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
     .addOption(new Option('-g, --guidance <scale>', 'guidance scale of every run (0 = unconditional)').argParser(numberArg(0)).default(2))
-    .addOption(new Option('--budget-ms <ms>', 'latency budget: sampling wall time per image on this machine, ms (lowest FD-classifier within it)').argParser(numberArg(0)))
-    .addOption(new Option('--target-fd <fd>', 'quality target: FD-classifier at the calibration count (fastest configuration reaching it)').argParser(numberArg(0)))
+    .addOption(
+      new Option('--budget-ms <ms>', 'latency budget: sampling wall time per image on this machine, ms (lowest FD-classifier within it)').argParser(
+        numberArg(0),
+      ),
+    )
+    .addOption(
+      new Option('--target-fd <fd>', 'quality target: FD-classifier at the calibration count (fastest configuration reaching it)').argParser(
+        numberArg(0),
+      ),
+    )
     .addOption(new Option('--solvers <names>', 'search only these solvers (comma-separated)'))
     .addOption(new Option('--max-nfe <n>', 'search only configurations with at most n model calls').argParser(intArg(1)))
     .addOption(new Option('--calibration-count <n>', 'calibration samples').argParser(intArg(2)).default(DEFAULT_CALIBRATION.count))
     .addOption(new Option('--calibration-batch <n>', 'samples per sampling run').argParser(intArg(1, 4096)).default(DEFAULT_CALIBRATION.batch))
     .addOption(new Option('--seed <n>', 'seed of the calibration noise').argParser(intArg(0, 2 ** 32 - 1)).default(DEFAULT_CALIBRATION.seed))
-    .addOption(new Option('--held-out-seed <n>', 'seed of the held-out noise (must differ)').argParser(intArg(0, 2 ** 32 - 1)).default(DEFAULT_HELD_OUT_SEED))
+    .addOption(
+      new Option('--held-out-seed <n>', 'seed of the held-out noise (must differ)').argParser(intArg(0, 2 ** 32 - 1)).default(DEFAULT_HELD_OUT_SEED),
+    )
     .addOption(new Option('--screen-count <n>', 'samples of the screening round (default: one calibration batch)').argParser(intArg(2)))
     .addOption(new Option('--finalists <n>', 'candidates measured on the whole calibration set').argParser(intArg(1)).default(8))
     .addOption(new Option('-t, --threads <n>', "onnxruntime intra-op threads (default: onnxruntime's choice)").argParser(threadsArg()))
@@ -89,7 +99,8 @@ export async function runTuneCommand(opts: TuneCommandOptions, setupOverride?: B
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  if (opts.heldOutSeed === opts.seed) throw new CliError(`--held-out-seed (${opts.heldOutSeed}) equals --seed: held-out seeds must be ones the tune never saw`);
+  if (opts.heldOutSeed === opts.seed)
+    throw new CliError(`--held-out-seed (${opts.heldOutSeed}) equals --seed: held-out seeds must be ones the tune never saw`);
   if (opts.calibrationBatch > opts.calibrationCount) {
     throw new CliError(`--calibration-batch (${opts.calibrationBatch}) exceeds --calibration-count (${opts.calibrationCount})`);
   }
@@ -140,7 +151,9 @@ export async function runTuneCommand(opts: TuneCommandOptions, setupOverride?: B
       signal,
       onEvent: (e) => {
         if (e.type === 'plan') {
-          say(`tune ${setup.name}, guidance ${opts.guidance}: ${e.candidates} candidates${e.dropped.length ? ` (${e.dropped.length} cannot run: ${e.dropped.join('; ')})` : ''}`);
+          say(
+            `tune ${setup.name}, guidance ${opts.guidance}: ${e.candidates} candidates${e.dropped.length ? ` (${e.dropped.length} cannot run: ${e.dropped.join('; ')})` : ''}`,
+          );
         } else say(`[${e.round} ${e.index + 1}/${e.total}] ${line(e.evaluation)}`);
       },
     });
