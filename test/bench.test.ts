@@ -282,7 +282,7 @@ describe('runner on the closed-form Gaussian model', () => {
     const plots = await renderBenchPlots(r);
     assert.deepEqual(
       plots.map((p) => p.name),
-      ['quality-vs-nfe', 'fr-quality-vs-wall-time', 'pareto-front'],
+      ['quality-vs-nfe', 'fr-quality-vs-wall-time', 'headline-fd', 'headline-trajectory', 'pareto-front'],
     );
     for (const p of plots) {
       assert.match(p.svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
