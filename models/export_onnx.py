@@ -30,7 +30,7 @@ import nets  # noqa: E402
 SCHEDULER = {
     "_class_name": "DDPMScheduler", "num_train_timesteps": 1000, "beta_start": 0.0001, "beta_end": 0.02,
     "beta_schedule": "linear", "prediction_type": "epsilon", "clip_sample": False, "set_alpha_to_one": False,
-    "steps_offset": 0, "timestep_spacing": "leading",
+    "steps_offset": 0, "timestep_spacing": "trailing",  # every grid starts at t = 999 (Lin et al. 2023, §3.3)
 }
 
 

@@ -11,7 +11,8 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { gaussianBatch } from '../src/core/rng.js';
-import { sample } from '../src/core/sample.js';
+import { planSample, sample } from '../src/core/sample.js';
+import { alignReferenceGrid } from '../src/metrics/trajectory.js';
 import { runBenchCommand } from '../src/cli/commands/bench.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { StableDiffusionPipeline } from '../src/model/pipeline/sd-pipeline.js';
@@ -50,14 +51,24 @@ describe('bench --pipeline', () => {
       const { steps: _s, ...base } = prep.run;
       return sample({ ...base, solver: 'ddim', nfe, model: unet, initialNoise: noise, seed: 3 });
     };
-    const ref = (await runAt(20)).samples;
+    // The reference starts where the cell starts: the fixture's leading grid puts DDIM-2 at t = 501 and DDIM-20 at 951, and the
+    // 20-step reference moved to the cell's start (alignReferenceGrid) is what the bench compares with (against DDIM-20 from
+    // its own start, the nfe 2 cell's "error" was 101, the start-time mismatch; from the same start it is 0.039).
+    const refFrom = async (start: number) => {
+      const { steps: _s, ...base } = prep.run;
+      const times = alignReferenceGrid(planSample({ ...base, solver: 'ddim', nfe: 20 }).timesteps, start);
+      return sample({ ...base, solver: 'ddim', nfe: 20, timesteps: { ...base.timesteps, timesteps: times }, model: unet, initialNoise: noise, seed: 3 });
+    };
     for (const cell of r.results.cells) {
       assert.equal(cell.status, 'ok', cell.error ?? '');
       assert.equal(cell.calls!.perRun, cell.settings.nfe);
       assert.equal(cell.calls!.total, cell.settings.nfe);
       assert.ok(cell.timing!.wallMs > 0);
       assert.equal(cell.metrics!.fd, null);
-      const mine = (await runAt(cell.settings.nfe)).samples;
+      const run = await runAt(cell.settings.nfe);
+      const mine = run.samples;
+      assert.equal(cell.metrics!.trajectory!.start, run.timesteps[0]);
+      const ref = (await refFrom(run.timesteps[0]!)).samples;
       let s = 0;
       for (let i = 0; i < mine.length; i++) s += (mine[i]! - ref[i]!) ** 2;
       const mse = s / mine.length;

@@ -422,7 +422,8 @@ const rows: Row[] = [
     code: 0,
     stdout: /wrote .*one-tensor\.png/,
   },
-  { name: '--nfe 1000 names the largest NFE', args: ['sample', '--nfe', '1000'], code: 1, stderr: /at most|largest/ },
+  // The bundled card's trailing grid holds up to 1000 integer times (999 … 0), so 1001 is the first budget refused.
+  { name: '--nfe 1001 names the largest NFE', args: ['sample', '--nfe', '1001'], code: 1, stderr: /largest budget on this grid is nfe = 1000/ },
   {
     name: '--nfe 100000 --spacing karras refused at once',
     args: ['sample', '--nfe', '100000', '--spacing', 'karras'],

@@ -9,8 +9,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { CellSpec, FrSpec, MetricSpec, ReferenceRunSpec, SeedSet } from './grid.js';
 
-/** Version of the key recipe; bump it when a change makes old stored cells invalid. */
-export const CELL_KEY_VERSION = 1;
+/**
+ * Version of the key recipe; bump it when a change makes old stored cells invalid. 2: trajectory
+ * error is measured against a reference that starts where the cell starts, and the bundled cards
+ * moved from `leading` to `trailing` spacing (the card is not part of the key), so v1 cells differ.
+ */
+export const CELL_KEY_VERSION = 2;
 
 /** JSON with object keys sorted at every level (arrays keep their order). */
 export function canonicalJson(value: unknown): string {
@@ -71,7 +75,7 @@ export function cellKey(cell: CellSpec, ctx: KeyContext): string {
   ).slice(0, 24);
 }
 
-/** The key of a reference run: model, guidance, seeds and the reference solver/NFE. */
-export function referenceKey(guidance: number, ctx: Pick<KeyContext, 'modelHash' | 'seeds' | 'reference'>): string {
-  return sha256Hex(canonicalJson({ v: CELL_KEY_VERSION, ref: ctx.reference, guidance, model: ctx.modelHash, seeds: ctx.seeds })).slice(0, 24);
+/** The key of a reference run: model, guidance, seeds, the reference solver/NFE and the start time of its grid. */
+export function referenceKey(guidance: number, ctx: Pick<KeyContext, 'modelHash' | 'seeds' | 'reference'>, start?: number): string {
+  return sha256Hex(canonicalJson({ v: CELL_KEY_VERSION, ref: ctx.reference, guidance, start, model: ctx.modelHash, seeds: ctx.seeds })).slice(0, 24);
 }

@@ -2,10 +2,13 @@
  * Bench plots: Vega-Lite specs compiled to Vega, rendered headless to SVG, rasterised to PNG with
  * resvg. Three figures: quality vs NFE per solver ± PFDiff, quality vs wall time for feature-reuse
  * policies (with their full-compute baselines), and every cell on quality vs wall time with the
- * Pareto front (the cells no other cell beats on both axes).
+ * Pareto front (the cells no other cell beats on both axes), and the headline figure: the plain
+ * solvers' front against the front of everything rediffuse adds (FD-classifier and trajectory error
+ * vs wall time; pareto.ts).
  * @packageDocumentation
  */
 import type { TopLevelSpec } from 'vega-lite';
+import { frontsOf, paretoFront, type FrontMetric } from './pareto.js';
 import type { BenchResults, CellResult } from './runner.js';
 
 /** One rendered figure. */
@@ -72,19 +75,7 @@ function nfeSeries(results: BenchResults, get: (c: CellResult) => number | null)
   return pts;
 }
 
-/** Indices of the Pareto-optimal points (minimising both x and y). */
-export function paretoFront(points: readonly { x: number; y: number }[]): number[] {
-  const order = points.map((_, i) => i).sort((a, b) => points[a]!.x - points[b]!.x || points[a]!.y - points[b]!.y);
-  const front: number[] = [];
-  let bestY = Infinity;
-  for (const i of order) {
-    if (points[i]!.y < bestY) {
-      front.push(i);
-      bestY = points[i]!.y;
-    }
-  }
-  return front;
-}
+export { paretoFront } from './pareto.js';
 
 const WIDTH = 360;
 const HEIGHT = 260;
@@ -155,6 +146,54 @@ export async function renderBenchPlots(results: BenchResults): Promise<RenderedP
       },
     } as TopLevelSpec;
     out.push({ name: 'fr-quality-vs-wall-time', title, ...(await renderVegaLite(spec)) });
+  }
+
+  // The headline: the plain front against the accelerated front, on each quality metric measured.
+  for (const metric of ['fd', 'trajectory_mse'] as FrontMetric[]) {
+    const pts: Record<string, unknown>[] = [];
+    for (const g of [...new Set(results.cells.map((c) => c.settings.guidance))]) {
+      const f = frontsOf(results.cells, g, metric);
+      const onFront = new Set([...f.plain, ...f.accelerated]);
+      for (const p of f.points) {
+        if (!(p.value > 0)) continue;
+        pts.push({ wallS: p.wallMs / 1000, value: p.value, guidance: gLabel(g), family: p.family, label: p.label, front: onFront.has(p) });
+      }
+    }
+    const families = new Set(pts.map((p) => p.family));
+    if (pts.length < 2 || families.size < 2) continue;
+    const yTitle = metric === 'fd' ? 'FD-classifier (log)' : 'trajectory MSE vs same-start reference (log)';
+    const title = `Headline: plain solvers vs rediffuse, ${metric === 'fd' ? 'FD-classifier' : 'trajectory error'} vs wall time (${results.model.name})`;
+    const spec: TopLevelSpec = {
+      $schema: schema,
+      title,
+      data: { values: pts },
+      facet: { column: { field: 'guidance', type: 'nominal', title: null } },
+      spec: {
+        width: WIDTH,
+        height: HEIGHT,
+        layer: [
+          {
+            mark: { type: 'point', opacity: 0.5 },
+            encoding: {
+              x: { field: 'wallS', type: 'quantitative', title: 'sampling wall time (s, log)', scale: { type: 'log' } },
+              y: { field: 'value', type: 'quantitative', title: yTitle, scale: { type: 'log' } },
+              color: { field: 'family', type: 'nominal', title: 'kind' },
+            },
+          },
+          {
+            transform: [{ filter: 'datum.front' }],
+            mark: { type: 'line', point: true, interpolate: 'step-after' },
+            encoding: {
+              x: { field: 'wallS', type: 'quantitative', sort: 'ascending' },
+              y: { field: 'value', type: 'quantitative' },
+              color: { field: 'family', type: 'nominal' },
+            },
+          },
+        ],
+      },
+      resolve: { scale: { x: 'independent', y: 'independent' } },
+    } as TopLevelSpec;
+    out.push({ name: metric === 'fd' ? 'headline-fd' : 'headline-trajectory', title, ...(await renderVegaLite(spec)) });
   }
 
   // Pareto front of everything.

@@ -26,6 +26,7 @@ import {
   type DiffusionModel,
   gaussianBatch,
   sample,
+  planSample,
   type SampleOptions,
   getSolver,
   now,
@@ -34,7 +35,8 @@ import {
 } from '../core/index.js';
 import { packageVersion } from '../node/index.js';
 import { sampleOptionsFromCard, SampleRequestError, featureReuseFor, type FeatureReuseChoice, type FeatureReuseOnnxModel } from '../model/index.js';
-import { classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
+import { alignReferenceGrid, classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
+import { fdBootstrap, type FdSpread } from './fd-bootstrap.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
 import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
 import type { BenchSetup } from './setup.js';
@@ -48,8 +50,13 @@ export interface CellMetrics {
   accuracy: number | null;
   /** KID (mean ± std over subsets). */
   kid: { mean: number; std: number } | null;
-  /** Trajectory error vs the reference run from the same noise and labels. */
-  trajectory: { mse: number; psnr: number } | null;
+  /**
+   * Trajectory error vs the reference run from the same noise and labels and the same start time
+   * `start` (the first time of the cell's grid; the reference grid is moved to start there).
+   */
+  trajectory: { mse: number; psnr: number; start?: number } | null;
+  /** Bootstrap spread of `fd` (absent in cells measured before it was recorded). */
+  fdSpread?: FdSpread | null;
   /** Feature-reuse cells: error vs the same sampler with full computation. */
   vsFull: { mse: number; psnr: number } | null;
 }
@@ -167,7 +174,8 @@ export interface BenchResults {
   machine: { cpu: string; cores: number; platform: string; arch: string; memoryGiB: number };
   versions: Record<string, string>;
   generatedAt: string;
-  reference: { solver: string; nfe: number; runs: { guidance: number; key: string; wallMs: number | null }[] };
+  /** The reference runs: one per guidance and start time (the reference grid starts where the cells' grids start). */
+  reference: { solver: string; nfe: number; runs: { guidance: number; start?: number; key: string; wallMs: number | null }[] };
   /** Measured one-call times by batch label (e.g. `full@32`, `full@64`). */
   callTiming: Record<string, number>;
   cells: CellResult[];
@@ -230,15 +238,16 @@ function timingCond(setup: BenchSetup, n: number): Conditioning | undefined {
   return labels ? { classLabels: labels } : undefined;
 }
 
-/** Run one sampling job over the whole seed set in chunks of `batch`. */
-async function sampleAll(
+/** Run one sampling job over the whole seed set in chunks of `batch` (`adjust` edits each chunk's options, e.g. an aligned reference grid). */
+export async function sampleAll(
   setup: BenchSetup,
-  grid: BenchGrid,
+  grid: Pick<BenchGrid, 'seeds'>,
   model: DiffusionModel,
   cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>,
   onChunk: (i: number, n: number) => void,
   signal: AbortSignal | undefined,
   beforeChunk?: () => void,
+  adjust: (o: Omit<SampleOptions, 'model'>) => Omit<SampleOptions, 'model'> = (o) => o,
 ): Promise<{ samples: Float32Array; calls: number; perRun: number; wallMs: number; callMs: number; steps: number; timesteps: number[] }> {
   const { seed, count, batch } = grid.seeds;
   const d = setup.model.sampleShape.reduce((a, b) => a * b, 1);
@@ -256,7 +265,7 @@ async function sampleAll(
     const noise = gaussianBatch(seed, n, d, 'float32', offset);
     beforeChunk?.();
     const r = await sample({
-      ...cellOptions(setup, cell, offset, n, seed + offset),
+      ...adjust(cellOptions(setup, cell, offset, n, seed + offset)),
       model,
       initialNoise: noise,
       ...(signal ? { signal } : {}),
@@ -331,6 +340,29 @@ export function policyFor(fr: FrSpec, calls: number): ReusePolicy {
   }
 }
 
+/** The time a cell's run starts at (its grid's first time: where x_T sits). */
+export function startOf(setup: BenchSetup, cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>, seed: number): number {
+  return planSample(cellOptions(setup, cell, 0, 1, seed)).timesteps[0]!;
+}
+
+/**
+ * The options of the reference run for cells that start at `start`: the grid's reference solver and
+ * NFE on the card's spacing, its grid moved to start at `start` when it starts elsewhere
+ * ({@link alignReferenceGrid}), so trajectory error compares runs from the same start time.
+ */
+export function referenceAdjust(
+  setup: BenchSetup,
+  grid: BenchGrid,
+  guidance: number,
+  start: number,
+): (o: Omit<SampleOptions, 'model'>) => Omit<SampleOptions, 'model'> {
+  const refCell = { solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance };
+  const planned = planSample(cellOptions(setup, refCell, 0, 1, grid.seeds.seed)).timesteps;
+  if (planned[0] === start) return (o) => o;
+  const times = alignReferenceGrid(planned, start);
+  return (o) => ({ ...o, timesteps: { ...o.timesteps, timesteps: times } });
+}
+
 function baselineOf(cell: CellSpec): CellSpec {
   return { ...cell, fr: { kind: 'none' } };
 }
@@ -346,7 +378,30 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   const ordered = [...cells.filter((c) => c.fr.kind === 'none'), ...cells.filter((c) => c.fr.kind !== 'none')];
   const keys = new Map(ordered.map((c) => [c, cellKey(c, ctx)]));
   const baselineKeysNeeded = new Set(ordered.filter((c) => c.fr.kind !== 'none').map((c) => cellKey(baselineOf(c), ctx)));
-  const guidances = [...new Set(ordered.map((c) => c.guidance))];
+  // The reference runs: one per guidance and start time of the cells' grids.
+  const refNeeds = new Map<string, { guidance: number; start: number }>();
+  const refIdOf = new Map<CellSpec, string>();
+  const startProblems: string[] = [];
+  if (grid.metrics.trajectory) {
+    for (const c of ordered) {
+      let start: number;
+      try {
+        start = startOf(setup, c, grid.seeds.seed);
+      } catch {
+        continue; // the plan below reports the cell's problem
+      }
+      const id = `${c.guidance}@${start}`;
+      refIdOf.set(c, id);
+      if (!refNeeds.has(id)) {
+        refNeeds.set(id, { guidance: c.guidance, start });
+        try {
+          referenceAdjust(setup, grid, c.guidance, start);
+        } catch (e) {
+          startProblems.push(`reference run for cells starting at t = ${start}: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
 
   // Cost of one network call at the batch the cells use (guided calls run 2B).
   const callTiming: Record<string, number> = {};
@@ -389,8 +444,8 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   // Plan.
   const cached = ordered.filter((c) => store.readCell<CellResult>(keys.get(c)!) !== undefined);
   const pending = ordered.filter((c) => !cached.includes(c));
-  const refKeys = new Map(guidances.map((g) => [g, referenceKey(g, ctx)]));
-  const refsToRun = grid.metrics.trajectory ? guidances.filter((g) => store.readArray('refs', refKeys.get(g)!) === undefined) : [];
+  const refKeys = new Map([...refNeeds].map(([id, n]) => [id, referenceKey(n.guidance, ctx, n.start)]));
+  const refsToRun = grid.metrics.trajectory ? [...refNeeds.keys()].filter((id) => store.readArray('refs', refKeys.get(id)!) === undefined) : [];
   const runs = Math.ceil(grid.seeds.count / grid.seeds.batch);
   // Every run still to compute is checked (solver names and options, k_h, guidance, reuse points and
   // policy files) and its model calls counted on a free stand-in, before anything expensive.
@@ -406,7 +461,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     }
     return { calls, guided: run.guidance !== undefined };
   };
-  const refPlan = new Map<number, { calls: number; guided: boolean }>();
+  const refPlan = new Map<string, { calls: number; guided: boolean }>();
   if (!opts.cachedOnly) {
     for (const cell of pending) {
       try {
@@ -415,13 +470,15 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         invalid.push(`${cellLabel(cell)}: ${(e as Error).message}`);
       }
     }
-    for (const g of refsToRun) {
+    for (const id of refsToRun) {
+      const g = refNeeds.get(id)!.guidance;
       try {
-        refPlan.set(g, await planRun({ solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance: g }));
+        refPlan.set(id, await planRun({ solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance: g }));
       } catch (e) {
         invalid.push(`reference run (${grid.reference.solver}, ${grid.reference.nfe} calls, guidance ${g}): ${(e as Error).message}`);
       }
     }
+    invalid.push(...startProblems);
   }
   if (invalid.length > 0) {
     const shown = invalid.slice(0, 20);
@@ -459,16 +516,16 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   };
   if (opts.dryRun) return results;
 
-  // Reference runs, once per guidance setting (and reused from disk afterwards).
-  const refs = new Map<number, Float32Array>();
+  // Reference runs, once per guidance setting and start time (and reused from disk afterwards).
+  const refs = new Map<string, Float32Array>();
   if (grid.metrics.trajectory) {
-    for (const g of guidances) {
-      const key = refKeys.get(g)!;
+    for (const [id, { guidance: g, start }] of refNeeds) {
+      const key = refKeys.get(id)!;
       const stored = store.readArray('refs', key);
       if (!stored && opts.cachedOnly) continue;
       if (stored) {
-        refs.set(g, stored.data);
-        results.reference.runs.push({ guidance: g, key, wallMs: (stored.meta['wallMs'] as number) ?? null });
+        refs.set(id, stored.data);
+        results.reference.runs.push({ guidance: g, start, key, wallMs: (stored.meta['wallMs'] as number) ?? null });
         emit({ type: 'reference', guidance: g, cached: true });
         continue;
       }
@@ -480,18 +537,22 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         { solver: grid.reference.solver, nfe: grid.reference.nfe, pfdiff: null, guidance: g },
         () => {},
         signal,
+        undefined,
+        referenceAdjust(setup, grid, g, start),
       );
+      if (r.timesteps[0] !== start) throw new Error(`reference run for t = ${start} started at t = ${r.timesteps[0]}: the aligned grid was not used`);
       store.writeArray('refs', key, r.samples, {
         shape: [grid.seeds.count, ...setup.model.sampleShape],
         solver: grid.reference.solver,
         nfe: grid.reference.nfe,
         guidance: g,
+        start,
         seeds: grid.seeds,
         model: setup.modelHash,
         wallMs: r.wallMs,
       });
-      refs.set(g, r.samples);
-      results.reference.runs.push({ guidance: g, key, wallMs: r.wallMs });
+      refs.set(id, r.samples);
+      results.reference.runs.push({ guidance: g, start, key, wallMs: r.wallMs });
     }
   }
 
@@ -577,13 +638,15 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         store.writeArray('samples', key, r.samples, { shape: [grid.seeds.count, ...setup.model.sampleShape], cell });
       }
       // Metrics.
-      const metrics: CellMetrics = { fd: null, accuracy: null, kid: null, trajectory: null, vsFull: null };
+      const metrics: CellMetrics = { fd: null, accuracy: null, kid: null, trajectory: null, vsFull: null, fdSpread: null };
       const m = grid.metrics;
       const meter = setup.meter;
       if (meter && (m.fd || m.accuracy || m.kid)) {
         const measured = await meter.measure(r.samples, grid.seeds.count);
-        if (m.fd && meter.hasReferenceStats !== false)
+        if (m.fd && meter.hasReferenceStats !== false) {
           metrics.fd = frechetDistance(featureStatistics(measured.features, meter.featureDim), meter.referenceStats);
+          metrics.fdSpread = fdBootstrap(measured.features, grid.seeds.count, meter.featureDim, meter.referenceStats);
+        }
         if (m.accuracy && cell.guidance > 0 && setup.conditional && measured.logits && meter.numClasses) {
           const labels = cellLabels(setup, cell.guidance, 0, grid.seeds.count)!;
           metrics.accuracy = classAccuracy(measured.logits, labels, meter.numClasses).accuracy;
@@ -595,8 +658,12 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
         }
       }
       if (m.trajectory) {
-        const te = trajectoryError(r.samples, refs.get(cell.guidance)!, grid.seeds.count);
-        metrics.trajectory = { mse: te.mse, psnr: te.psnr };
+        const start = r.timesteps[0]!;
+        const ref = refs.get(refIdOf.get(cell) ?? '');
+        if (!ref) throw new Error(`no reference run starts at t = ${start} (guidance ${cell.guidance})`);
+        // The reference of this cell's (guidance, start): the check is the metric's own.
+        const te = trajectoryError(r.samples, ref, grid.seeds.count, undefined, { sample: start, reference: refNeeds.get(refIdOf.get(cell)!)!.start });
+        metrics.trajectory = { mse: te.mse, psnr: te.psnr, start };
       }
       if (cell.fr.kind !== 'none') {
         const bKey = cellKey(baselineOf(cell), ctx);

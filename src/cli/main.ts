@@ -28,7 +28,7 @@ const processOutput: CliOutput = {
 
 /** Build the `rediffuse` program with all its commands (imported here, on first use). */
 export async function buildProgram(io: CliOutput = processOutput): Promise<Command> {
-  const [{ registerSampleCommand }, { registerInspect }, { registerBench }, { registerAutofr }, { registerCard }, { registerTxt2Img }] =
+  const [{ registerSampleCommand }, { registerInspect }, { registerBench }, { registerAutofr }, { registerCard }, { registerTxt2Img }, { registerTune }] =
     await Promise.all([
       import('./commands/sample.js'),
       import('./commands/inspect.js'),
@@ -36,6 +36,7 @@ export async function buildProgram(io: CliOutput = processOutput): Promise<Comma
       import('./commands/autofr.js'),
       import('./commands/card.js'),
       import('./commands/txt2img.js'),
+      import('./commands/tune.js'),
     ]);
   const [{ registerWorker }, { registerServe }] = await Promise.all([import('./commands/worker.js'), import('./commands/serve.js')]);
   const program = new Command();
@@ -57,6 +58,7 @@ export async function buildProgram(io: CliOutput = processOutput): Promise<Comma
   registerAutofr(program);
   registerWorker(program);
   registerServe(program);
+  registerTune(program);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;
 }

@@ -13,7 +13,17 @@ export { FD_CLASSIFIER, frechetDistance, frechetDistanceTerms, type FrechetDista
 export { kid, type KidOptions, type KidResult } from './kid.js';
 export { precisionRecall, type PrecisionRecallOptions, type PrecisionRecallResult } from './precision-recall.js';
 export { classAccuracy, type AccuracyResult, type ClassAccuracy } from './accuracy.js';
-export { DATA_RANGE, psnrFromMse, trajectoryError, type TrajectoryError } from './trajectory.js';
+export {
+  DATA_RANGE,
+  psnrFromMse,
+  trajectoryError,
+  checkSameStart,
+  alignReferenceGrid,
+  TrajectoryStartError,
+  START_TOLERANCE,
+  type TrajectoryError,
+  type TrajectoryStarts,
+} from './trajectory.js';
 export { parseReferenceStatistics, REFERENCE_STATISTICS_FILE, type ReferenceStatistics, type ReferenceStatisticsOptions } from './reference-stats.js';
 export {
   loadClassifier,

@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkClaims, type ClaimCheck } from '../../bench/claims.js';
 import { GridError, loadGridFile, parsePfdiffEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
 import { renderBenchPlots } from '../../bench/plots.js';
-import { assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/quick.js';
+import { acceleratedBeatsPlainClaims, assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/quick.js';
 import { writeReport } from '../../bench/report.js';
 import { pairedWallTime, runBench, type BenchEvent, type BenchResults } from '../../bench/runner.js';
 import { onnxSetup, pipelineSetup, referenceSetup, type BenchSetup } from '../../bench/setup.js';
@@ -458,7 +458,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
         throw err;
       }
     }
-    claims.push(...quickExtra);
+    claims.push(...acceleratedBeatsPlainClaims(results), ...quickExtra);
   }
   const plots = opts.plots === false ? [] : await renderBenchPlots(results);
   const written = writeReport(results, {

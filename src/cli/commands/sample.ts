@@ -30,9 +30,10 @@ import {
   type ModelCard,
   type OnnxDiffusionModel,
 } from '../../model/index.js';
+import { fileSha256 } from '../../bench/cell-key.js';
+import { readTunedConfig, type TunedConfig } from '../../bench/tune-config.js';
 import { CliError, EXIT_INTERRUPTED, intArg, numberArg, parsePfdiff, parseSolverOption, threadsArg } from '../cli-error.js';
 import { interruptSignal } from '../interrupt.js';
-import { fileSha256 } from '../../bench/cell-key.js';
 import { distributeSamples, type DistributedRunStats } from '../../scale/distribute.js';
 import { float32Bytes } from '../../scale/jobs.js';
 import { addScaleOptions, openExecutor, probeQueue, progressLine, scalePlan, statsLine, type ScaleFlags } from './scale-options.js';
@@ -86,6 +87,8 @@ export interface SampleCommandOptions extends FeatureReuseFlags, SolverFlags, Sc
   quiet?: boolean;
   progress?: boolean;
   reference?: boolean;
+  /** `--config FILE`: a tuned configuration (`rediffuse tune`); see {@link applyTunedConfig}. */
+  config?: string;
 }
 
 /** The machine-readable report `--json` prints. */
@@ -130,6 +133,86 @@ export interface SampleReport {
   featureReuse: FeatureReuseReport | null;
   /** With --queue or --workers: where the batches ran and what happened to the jobs. */
   scale?: { executor: string; stats: DistributedRunStats };
+  /** The tuned configuration file the settings came from (`--config`). */
+  config?: string;
+}
+
+/** Flags a tuned configuration sets, with their command-line names (given together with --config they are refused). */
+const CONFIG_SET_FLAGS: [keyof SampleCommandOptions, string][] = [
+  ['solver', '--solver'],
+  ['sampler', '--sampler'],
+  ['nfe', '--nfe'],
+  ['steps', '--steps'],
+  ['spacing', '--spacing'],
+  ['pfdiff', '--pfdiff'],
+  ['pfdiffQuantity', '--pfdiff-quantity'],
+  ['eta', '--eta'],
+  ['order', '--order'],
+  ['variant', '--variant'],
+  ['solverType', '--solver-type'],
+  ['lowerOrderFinal', '--lower-order-final'],
+  ['solverOpt', '--solver-opt'],
+  ['frInterval', '--fr-interval'],
+  ['frPolicy', '--fr-policy'],
+  ['frPoints', '--fr-points'],
+  ['mixBias', '--mix-bias'],
+  ['mixTemperature', '--mix-temperature'],
+  ['frForecast', '--fr-forecast'],
+  ['frForecastTime', '--fr-forecast-time'],
+  ['frForecastPoints', '--fr-forecast-points'],
+  ['frAdaptive', '--fr-adaptive'],
+  ['frAdaptiveMode', '--fr-adaptive-mode'],
+  ['frProbe', '--fr-probe'],
+  ['guidance', '--guidance'],
+  ['reference', '--reference'],
+];
+
+/**
+ * The options of a `sample --config FILE` run: the tuned configuration sets the solver, NFE,
+ * spacing, PFDiff k_h, feature reuse (interval, points, score mixing, or a policy file) and the
+ * guidance. A flag that sets one of those, given together with --config, is refused (the rule:
+ * the file is the whole sampler, so nothing silently overrides a tuned choice); the other flags
+ * (--class, --count, --seed, --out, --batch-size, --threads, --model, --card, --json, …) apply.
+ */
+export function applyTunedConfig(opts: SampleCommandOptions, config: TunedConfig, file: string): SampleCommandOptions {
+  const given = CONFIG_SET_FLAGS.filter(([k]) => opts[k] !== undefined).map(([, f]) => f);
+  if (opts.mixing === false) given.push('--no-mixing');
+  if (given.length > 0) {
+    throw new CliError(
+      `--config ${file} sets the solver, NFE, spacing, PFDiff, feature reuse and guidance: drop ${given.join(', ')} ` +
+        '(or edit the config, or sample without --config)',
+    );
+  }
+  const s = config.sampling;
+  const out: SampleCommandOptions = { ...opts, solver: s.solver, nfe: s.nfe, spacing: s.spacing, guidance: config.guidance };
+  if (s.pfdiff) out.pfdiff = parsePfdiff(s.pfdiff);
+  const fr = s.fr;
+  if (fr.kind === 'interval') {
+    if (fr.space === 'sample')
+      throw new CliError(`${file}: sampling.fr.space "sample" (hold x̂0) has no command-line form yet; sample it with the library`);
+    out.frInterval = fr.interval;
+    out.frPoints = typeof fr.points === 'string' ? fr.points : fr.points.join(',');
+    if (fr.mixing === null) out.mixing = false;
+    else {
+      out.mixing = true;
+      out.mixBias = fr.mixing.bias;
+      out.mixTemperature = fr.mixing.temperature;
+    }
+  } else if (fr.kind === 'policy') out.frPolicy = fr.file;
+  else if (fr.kind === 'adaptive') {
+    if (fr.warmup !== undefined) throw new CliError(`${file}: sampling.fr.warmup has no command-line form yet; sample it with the library`);
+    out.frAdaptive = fr.threshold;
+    if (fr.accumulate !== undefined) out.frAdaptiveMode = fr.accumulate;
+    if (fr.maxInterval !== undefined) out.frInterval = fr.maxInterval;
+    out.frPoints = typeof fr.points === 'string' ? fr.points : fr.points.join(',');
+    if (fr.probe !== undefined) out.frProbe = fr.probe;
+  }
+  if ((fr.kind === 'interval' || fr.kind === 'adaptive') && fr.forecast) {
+    out.frForecast = fr.forecast.order;
+    if (fr.forecast.time !== undefined) out.frForecastTime = fr.forecast.time;
+    if (fr.forecast.points !== undefined) out.frForecastPoints = { ...fr.forecast.points };
+  }
+  return out;
 }
 
 const SOLVER_OPTION_FLAGS = ['eta', 'order', 'variant', 'solverType', 'lowerOrderFinal'] as const;
@@ -187,6 +270,12 @@ export function registerSampleCommand(program: Command): Command {
     .addOption(new Option('--reference', 'use the closed-form Gaussian reference model (development)').hideHelp())
     .addOption(new Option('--pipeline <dir>', 'a Stable-Diffusion pipeline folder: refused, run rediffuse txt2img').hideHelp())
     .addOption(new Option('--prompt <text>', 'a prompt: refused, run rediffuse txt2img').hideHelp())
+    .addOption(
+      new Option(
+        '--config <file>',
+        'a tuned configuration (rediffuse tune): sets solver, NFE, spacing, PFDiff, feature reuse and guidance; flags that set those are refused with it',
+      ),
+    )
     .addHelpText(
       'after',
       [
@@ -196,6 +285,7 @@ export function registerSampleCommand(program: Command): Command {
         '  rediffuse sample --solver ddim --nfe 10 --pfdiff 2_1 --out ddim-pfdiff.png',
         "  rediffuse sample --class 'ankle boot' --count 16 --guidance 3 --seed 7",
         '  rediffuse sample --json --nfe 4 --count 2 > report.json',
+        '  rediffuse sample --config tuned.json --class bag --count 16      # the configuration rediffuse tune picked',
         '',
         'Exit codes: 0 done, 1 wrong input or failed run, 130 interrupted (Ctrl-C; no file is left half-written).',
       ].join('\n'),
@@ -333,6 +423,15 @@ function requestError(err: unknown): CliError {
 
 /** Run `rediffuse sample` with parsed options (exported for in-process tests). */
 export async function runSampleCommand(opts: SampleCommandOptions): Promise<SampleReport> {
+  let tuned: TunedConfig | undefined;
+  if (opts.config !== undefined) {
+    try {
+      tuned = readTunedConfig(opts.config);
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+    opts = applyTunedConfig(opts, tuned, opts.config);
+  }
   if (opts.pipeline !== undefined || opts.prompt !== undefined) {
     throw new CliError(
       `sample runs one ONNX diffusion model; a Stable-Diffusion pipeline folder with a prompt runs with rediffuse txt2img --pipeline DIR --prompt "…" ` +
@@ -373,6 +472,12 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const t0 = performance.now();
     const loaded = await loadForCli(opts);
     const loadMs = performance.now() - t0;
+    if (tuned && fileSha256(loaded.modelPath) !== tuned.model.sha256) {
+      throw new CliError(
+        `${opts.config} was tuned on ${tuned.model.name} (sha256 ${tuned.model.sha256.slice(0, 12)}…), not on ${loaded.modelPath}: ` +
+          `tune this model (rediffuse tune --model ${loaded.modelPath}) or pass the model it was tuned on`,
+      );
+    }
     const conditional =
       loaded.onnx?.signature.classLabels !== undefined &&
       loaded.card !== undefined &&
@@ -535,6 +640,7 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
       writeMs,
       featureReuse: fr ? fr.report() : null,
       ...(scaled ? { scale: scaled } : {}),
+      ...(opts.config !== undefined ? { config: opts.config } : {}),
     };
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
