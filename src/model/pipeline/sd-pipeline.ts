@@ -774,15 +774,21 @@ function imageTensor(img: ImageToImageRequest['image']): { image: Float32Array; 
   return { image, batch: list.length, height, width };
 }
 
-/** Images [B, 3, H, W] in [−1, 1] → RGBA, as diffusers: round(clamp(x/2 + 0.5, 0, 1)·255). */
+/**
+ * Images [B, 3, H, W] (or [B, 1, H, W] from a grayscale VAE, `out_channels` 1, drawn as gray) in [−1, 1]
+ * → RGBA, as diffusers: round(clamp(x/2 + 0.5, 0, 1)·255).
+ */
 export function toImages(decoded: ArrayLike<number>, batch: number, height: number, width: number): RgbaImage[] {
   const plane = height * width;
+  const channels = decoded.length / (batch * plane);
+  if (channels !== 3 && channels !== 1)
+    throw new RangeError(`the VAE decoded ${decoded.length} values for ${batch} image(s) of ${width}×${height}: expected 3 (RGB) or 1 (gray) channels`);
   const images: RgbaImage[] = [];
   for (let b = 0; b < batch; b++) {
     const data = new Uint8Array(plane * 4);
     for (let p = 0; p < plane; p++) {
       for (let c = 0; c < 3; c++) {
-        const v = decoded[(b * 3 + c) * plane + p]! / 2 + 0.5;
+        const v = decoded[(b * channels + (channels === 1 ? 0 : c)) * plane + p]! / 2 + 0.5;
         data[p * 4 + c] = Math.round(Math.min(1, Math.max(0, v)) * 255);
       }
       data[p * 4 + 3] = 255;
