@@ -699,7 +699,14 @@ export class StableDiffusionPipeline {
       const [batch, h, w] = [2, 16, 16];
       const C = this.latentChannels;
       const z = Float32Array.from(gaussianBatch(0x7e57ab1e, batch, C * h * w));
-      const decoded = await this.decode(z, batch, h, w);
+      let decoded = await this.decode(z, batch, h, w);
+      const plane = h * w * this.vaeFactor ** 2;
+      if (decoded.length === batch * plane) {
+        // a grayscale VAE (out_channels 1): fit the map to the gray image in all three channels
+        const gray = decoded;
+        decoded = new Float32Array(batch * 3 * plane);
+        for (let b = 0; b < batch; b++) for (let c = 0; c < 3; c++) decoded.set(gray.subarray(b * plane, (b + 1) * plane), (b * 3 + c) * plane);
+      }
       const proj = fitLatentRgbProjection(z, decoded, { batch, channels: C, height: h, width: w, factor: this.vaeFactor });
       this.fittedProjection = proj;
       return proj;
