@@ -4,7 +4,7 @@
   /usr/bin/python3 models/eval_latent.py --arch unet --guidance 2 4 --n 1000 --steps 20   # DPM-Solver++(2M), trailing
   /usr/bin/python3 models/eval_latent.py --arch dit  --guidance 2 4 --n 1000 --steps 50   # Euler on the flow ODE
 
-Prompts: "a photo of a <name>" with the first name of each class (t-shirt, trousers ... ankle boot), n/10
+Prompts: "a photo of (a) <name>" with the first name of each class (t-shirt, trousers ... ankle boot), n/10
 per class, seeds fixed. Classifier-free guidance eps~ = eps_u + w (eps_c - eps_u) (Ho & Salimans 2022,
 eq. 6) with the empty prompt as the unconditional branch. U-Net: DPM-Solver++(2M) (Lu et al. 2022b, alg. 2)
 in data prediction on the scaled_linear schedule, diffusers' "trailing" timesteps round(arange(1000, 0,
@@ -166,7 +166,7 @@ def main():
     cap = json.load(open(os.path.join(HERE, "latent-captions.json")))
     prompts = []
     for k in range(10):
-        c = next(c for c in cap["captions"] if c["label"] == k and c["text"].startswith("a photo of a"))
+        c = next(c for c in cap["captions"] if c["label"] == k and c["text"].startswith("a photo of "))
         prompts.append(c)
     per = args.n // 10
     labels = np.repeat(np.arange(10), per)

@@ -154,6 +154,33 @@ class UNetWrap(torch.nn.Module):
         return self.net(sample, timestep, encoder_hidden_states)
 
 
+def write_card(out, arch, report):
+    """<out>/README.md: what the folder is, its signatures and how it was made (quality: models/README.md)."""
+    tr = report["training"]
+    den = "unet" if arch == "unet" else "transformer"
+    what = ("SD-style text-conditioned U-Net with cross-attention, epsilon-prediction, scaled_linear betas 0.00085-0.012; "
+            "scheduler DDIMScheduler with timestep_spacing trailing" if arch == "unet" else
+            "SD3-style MMDiT (joint attention, adaLN-Zero on timestep + pooled text), rectified-flow velocity; "
+            "scheduler FlowMatchEulerDiscreteScheduler, shift 1.0")
+    lines = [f"# latent-{arch}: a Fashion-MNIST text-to-image pipeline trained by rediffuse", "",
+             f"{what}. Latent 4x7x7 of a 1-channel 28x28 VAE (factor 4, scaling_factor {tr['scaling_factor']:.4f}); "
+             "CLIP BPE tokenizer with model_max_length 16; a tiny CLIP-like text encoder (width 64, 2 layers) trained "
+             "jointly with this denoiser. Prompts: the Fashion-MNIST class names, e.g. \"a photo of a sneaker\", "
+             "\"an image of a dress\", \"ankle boot\" (models/latent-captions.json lists the 104 training captions).", "",
+             "Made by models/train_vae.py, models/train_latent.py and models/export_latent.py (recipe, training cost and "
+             "quality: models/README.md). ONNX opset 17, dynamic batch.", "",
+             "| part | input | output | bytes | max abs diff onnxruntime-node vs PyTorch |", "| --- | --- | --- | --- | --- |"]
+    for part in ("text_encoder", den, "vae_encoder", "vae_decoder"):
+        r = report[part]
+        fmt = lambda io: ", ".join(f"`{k}` {v['dtype']} [{', '.join(str(d) for d in v['shape'])}]" for k, v in io.items())
+        lines.append(f"| `{part}/` | {fmt(r['inputs'])} | {fmt(r['outputs'])} | {r['bytes']:,} | {r['max_abs_diff']:.1e} |")
+    lines += ["", f"Training: {tr['step']} steps of batch 256 in {tr['seconds']:.0f} s on one CPU thread, final loss "
+              f"{tr['final_loss']:.4f}; parameters {tr['params']}. VAE: test MSE {tr['vae']['test_mse']:.4f} "
+              f"(PSNR {tr['vae']['test_psnr_db']:.1f} dB).", ""]
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", choices=["unet", "dit"], required=True)
@@ -242,6 +269,7 @@ def main():
                               vae=vst["metrics"], scaling_factor=sf, torch=str(torch.__version__), opset=17)
     report["total_bytes"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
     dump(report, os.path.join(out, "export.json"))
+    write_card(out, args.arch, report)
     print(json.dumps({k: (v.get("max_abs_diff") if isinstance(v, dict) else v) for k, v in report.items()}, indent=1))
 
 

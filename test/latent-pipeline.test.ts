@@ -151,17 +151,17 @@ describe('latent U-Net pipeline', () => {
     await dec.release();
   });
 
-  it('"a photo of a sneaker", 8 images, DPM-Solver++(2M) 20 steps, guidance 4: the classifier sees sneakers', async () => {
+  it('"a photo of a sneaker" / "a photo of a bag", 8 images each, DPM-Solver++(2M) 20 steps, guidance 4: ≥ 5 of 8 classified as asked', async () => {
     const r = await pipe.textToImage({ prompt: 'a photo of a sneaker', guidanceScale: 4, steps: 20, solver: 'dpmpp_2m', batch: 8, seed: 1 });
     assert.equal(r.decoded.length, 8 * 784);
     assert.equal(r.images[0]!.width, 28);
     assert.deepEqual(r.prompt.shape, [16, 64]);
     const decoded = Float32Array.from(r.decoded, (v) => Math.min(1, Math.max(-1, v)));
     const pred = await classify(decoded, 8);
-    const hits = pred.filter((k) => k === 7).length;
-    assert.ok(hits >= 6, `classifier on 8 sneaker prompts: ${pred.join(',')}`);
+    // chance is 0.8 of 8; the model reaches 83 % class accuracy at guidance 4 over 1000 samples (models/README.md)
+    assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on 8 sneaker prompts: ${pred.join(',')}`);
     const bag = await pipe.textToImage({ prompt: 'a photo of a bag', guidanceScale: 4, steps: 20, solver: 'dpmpp_2m', batch: 8, seed: 1 });
     const predBag = await classify(Float32Array.from(bag.decoded, (v) => Math.min(1, Math.max(-1, v))), 8);
-    assert.ok(predBag.filter((k) => k === 8).length >= 6, `classifier on 8 bag prompts: ${predBag.join(',')}`);
+    assert.ok(predBag.filter((k) => k === 8).length >= 5, `classifier on 8 bag prompts: ${predBag.join(',')}`);
   });
 });
