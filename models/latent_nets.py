@@ -320,6 +320,21 @@ class CondUNet(nn.Module):
 # ---------------------------------------------------------------------------- flow DiT (MMDiT)
 
 
+class LayerNormNoAffine(nn.Module):
+    """LayerNorm without learned scale/shift. Same maths as nn.LayerNorm(elementwise_affine=False), but with constant
+    (non-persistent) ones/zeros as weight and bias: torch 1.13's exporter writes an invalid LayerNormalization
+    (empty scale input) for the affine-free module."""
+
+    def __init__(self, dim, eps=1e-6):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        self.register_buffer("w", torch.ones(dim), persistent=False)
+        self.register_buffer("b", torch.zeros(dim), persistent=False)
+
+    def forward(self, x):
+        return F.layer_norm(x, (self.dim,), self.w, self.b, self.eps)
+
+
 def modulate(x, shift, scale):
     return x * (1 + scale[:, None]) + shift[:, None]
 
@@ -335,16 +350,16 @@ class JointBlock(nn.Module):
         self.pre_only = context_pre_only
         self.ada_x = nn.Linear(dim, 6 * dim)
         self.ada_c = nn.Linear(dim, (2 if context_pre_only else 6) * dim)
-        self.norm_x1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.norm_c1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.norm_x1 = LayerNormNoAffine(dim)
+        self.norm_c1 = LayerNormNoAffine(dim)
         self.qkv_x = nn.Linear(dim, 3 * dim)
         self.qkv_c = nn.Linear(dim, 3 * dim)
         self.out_x = nn.Linear(dim, dim)
-        self.norm_x2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.norm_x2 = LayerNormNoAffine(dim)
         self.mlp_x = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(approximate="tanh"), nn.Linear(mlp_ratio * dim, dim))
         if not context_pre_only:
             self.out_c = nn.Linear(dim, dim)
-            self.norm_c2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+            self.norm_c2 = LayerNormNoAffine(dim)
             self.mlp_c = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(approximate="tanh"), nn.Linear(mlp_ratio * dim, dim))
         for m in (self.ada_x, self.ada_c):
             nn.init.zeros_(m.weight)
@@ -387,7 +402,7 @@ class FlowDiT(nn.Module):
         self.t_mlp = nn.Sequential(nn.Linear(128, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.p_mlp = nn.Sequential(nn.Linear(pooled, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.blocks = nn.ModuleList([JointBlock(dim, heads, mlp_ratio, context_pre_only=(i == depth - 1)) for i in range(depth)])
-        self.norm_out = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.norm_out = LayerNormNoAffine(dim)
         self.ada_out = nn.Linear(dim, 2 * dim)
         self.proj_out = nn.Linear(dim, latent)
         for m in (self.ada_out, self.proj_out):

@@ -165,3 +165,45 @@ describe('latent U-Net pipeline', () => {
     assert.ok(predBag.filter((k) => k === 8).length >= 5, `classifier on 8 bag prompts: ${predBag.join(',')}`);
   });
 });
+
+describe('latent flow DiT folder, sampled directly with onnxruntime (the SD3 pipeline is wired elsewhere)', () => {
+  it('"a photo of a sneaker", 8 images, Euler on the flow ODE (FlowMatchEuler grid, 20 steps), guidance 3: ≥ 5 of 8 sneakers', async () => {
+    const te = await ortNode.InferenceSession.create(`${DIT}/text_encoder/model.onnx`);
+    const tr = await ortNode.InferenceSession.create(`${DIT}/transformer/model.onnx`);
+    const dec = await ortNode.InferenceSession.create(`${DIT}/vae_decoder/model.onnx`);
+    const sf = json(`${DIT}/vae_decoder/config.json`)['scaling_factor'] as number;
+    const B = 8;
+    const prompt = captions.captions.find((c) => c.text === 'a photo of a sneaker')!.ids;
+    const rows = [...Array<number[]>(B).fill(captions.empty), ...Array<number[]>(B).fill(prompt)];
+    const enc = await te.run({ input_ids: new ortNode.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [2 * B, 16]) });
+    // FlowMatchEulerDiscreteScheduler, shift 1: timesteps linspace(1000, 1, S), σ = t/1000, then σ = 0
+    const S = 20;
+    const sigmas = [...Array.from({ length: S }, (_, i) => (1000 - (i * 999) / (S - 1)) / 1000), 0];
+    let seed = 7;
+    const gauss = () => {
+      // Box–Muller on a 32-bit LCG (deterministic)
+      const u = () => ((seed = (1664525 * seed + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+      return Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+    };
+    const x = Float32Array.from({ length: B * 196 }, gauss);
+    const w = 3;
+    for (let i = 0; i < S; i++) {
+      const xx = new Float32Array(2 * B * 196);
+      xx.set(x);
+      xx.set(x, B * 196);
+      const out = await tr.run({
+        hidden_states: new ortNode.Tensor('float32', xx, [2 * B, 4, 7, 7]),
+        encoder_hidden_states: enc['last_hidden_state']!,
+        pooled_projections: enc['pooler_output']!,
+        timestep: new ortNode.Tensor('float32', new Float32Array(2 * B).fill(sigmas[i]! * 1000), [2 * B]),
+      });
+      const v = out['out_hidden_states']!.data as Float32Array;
+      const dt = sigmas[i + 1]! - sigmas[i]!;
+      for (let k = 0; k < B * 196; k++) x[k] = x[k]! + dt * (v[k]! + w * (v[B * 196 + k]! - v[k]!));
+    }
+    const img = (await dec.run({ latent_sample: new ortNode.Tensor('float32', x.map((v) => v / sf), [B, 4, 7, 7]) }))['sample']!.data as Float32Array;
+    const pred = await classify(Float32Array.from(img, (v) => Math.min(1, Math.max(-1, v))), B);
+    assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on 8 sneaker prompts: ${pred.join(',')}`);
+    for (const s of [te, tr, dec]) await s.release();
+  });
+});
