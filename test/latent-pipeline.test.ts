@@ -75,7 +75,12 @@ describe('latent pipeline folders: layout and signatures', () => {
     assert.deepEqual([...s.inputNames], ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep']);
     assert.deepEqual([...s.outputNames], ['out_hidden_states']);
     const B = 2;
-    const f = (n: number, shape: number[]) => new ortNode.Tensor('float32', Float32Array.from({ length: n }, (_, i) => Math.sin(i)), shape);
+    const f = (n: number, shape: number[]) =>
+      new ortNode.Tensor(
+        'float32',
+        Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+        shape,
+      );
     const out = await s.run({
       hidden_states: f(B * 196, [B, 4, 7, 7]),
       encoder_hidden_states: f(B * 16 * 64, [B, 16, 64]),
@@ -161,7 +166,10 @@ describe('latent U-Net pipeline', () => {
     // chance is 0.8 of 8; the model reaches 83 % class accuracy at guidance 4 over 1000 samples (models/README.md)
     assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on 8 sneaker prompts: ${pred.join(',')}`);
     const bag = await pipe.textToImage({ prompt: 'a photo of a bag', guidanceScale: 4, steps: 20, solver: 'dpmpp_2m', batch: 8, seed: 1 });
-    const predBag = await classify(Float32Array.from(bag.decoded, (v) => Math.min(1, Math.max(-1, v))), 8);
+    const predBag = await classify(
+      Float32Array.from(bag.decoded, (v) => Math.min(1, Math.max(-1, v))),
+      8,
+    );
     assert.ok(predBag.filter((k) => k === 8).length >= 5, `classifier on 8 bag prompts: ${predBag.join(',')}`);
   });
 });
@@ -201,8 +209,19 @@ describe('latent flow DiT folder, sampled directly with onnxruntime (the SD3 pip
       const dt = sigmas[i + 1]! - sigmas[i]!;
       for (let k = 0; k < B * 196; k++) x[k] = x[k]! + dt * (v[k]! + w * (v[B * 196 + k]! - v[k]!));
     }
-    const img = (await dec.run({ latent_sample: new ortNode.Tensor('float32', x.map((v) => v / sf), [B, 4, 7, 7]) }))['sample']!.data as Float32Array;
-    const pred = await classify(Float32Array.from(img, (v) => Math.min(1, Math.max(-1, v))), B);
+    const img = (
+      await dec.run({
+        latent_sample: new ortNode.Tensor(
+          'float32',
+          x.map((v) => v / sf),
+          [B, 4, 7, 7],
+        ),
+      })
+    )['sample']!.data as Float32Array;
+    const pred = await classify(
+      Float32Array.from(img, (v) => Math.min(1, Math.max(-1, v))),
+      B,
+    );
     assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on 8 sneaker prompts: ${pred.join(',')}`);
     for (const s of [te, tr, dec]) await s.release();
   });
