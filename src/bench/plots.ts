@@ -79,12 +79,12 @@ export { paretoFront } from './pareto.js';
 
 const WIDTH = 360;
 const HEIGHT = 260;
+const schema = 'https://vega.github.io/schema/vega-lite/v5.json';
 
 /** Build and render the bench's figures (those for which the results hold data). */
 export async function renderBenchPlots(results: BenchResults): Promise<RenderedPlot[]> {
   const q = quality(results);
   const out: RenderedPlot[] = [];
-  const schema = 'https://vega.github.io/schema/vega-lite/v5.json';
 
   const nfePts = nfeSeries(results, q.get);
   const nfeValues = [...new Set(nfePts.map((p) => p.nfe))];
@@ -163,36 +163,7 @@ export async function renderBenchPlots(results: BenchResults): Promise<RenderedP
     if (pts.length < 2 || families.size < 2) continue;
     const yTitle = metric === 'fd' ? 'FD-classifier (log)' : 'trajectory MSE vs same-start reference (log)';
     const title = `Headline: plain solvers vs rediffuse, ${metric === 'fd' ? 'FD-classifier' : 'trajectory error'} vs wall time (${results.model.name})`;
-    const spec: TopLevelSpec = {
-      $schema: schema,
-      title,
-      data: { values: pts },
-      facet: { column: { field: 'guidance', type: 'nominal', title: null } },
-      spec: {
-        width: WIDTH,
-        height: HEIGHT,
-        layer: [
-          {
-            mark: { type: 'point', opacity: 0.5 },
-            encoding: {
-              x: { field: 'wallS', type: 'quantitative', title: 'sampling wall time (s, log)', scale: { type: 'log' } },
-              y: { field: 'value', type: 'quantitative', title: yTitle, scale: { type: 'log' } },
-              color: { field: 'family', type: 'nominal', title: 'kind' },
-            },
-          },
-          {
-            transform: [{ filter: 'datum.front' }],
-            mark: { type: 'line', point: true, interpolate: 'step-after' },
-            encoding: {
-              x: { field: 'wallS', type: 'quantitative', sort: 'ascending' },
-              y: { field: 'value', type: 'quantitative' },
-              color: { field: 'family', type: 'nominal' },
-            },
-          },
-        ],
-      },
-      resolve: { scale: { x: 'independent', y: 'independent' } },
-    } as TopLevelSpec;
+    const spec = frontPlotSpec(title, pts, yTitle, { opacity: 0.5, frontField: 'front', frontLine: { color: { field: 'family', type: 'nominal' } } });
     out.push({ name: metric === 'fd' ? 'headline-fd' : 'headline-trajectory', title, ...(await renderVegaLite(spec)) });
   }
 
@@ -217,36 +188,50 @@ export async function renderBenchPlots(results: BenchResults): Promise<RenderedP
       );
     }
     const title = `Every cell: quality vs wall time, Pareto front (${results.model.name})`;
-    const spec: TopLevelSpec = {
-      $schema: schema,
-      title,
-      data: { values: pts },
-      facet: { column: { field: 'guidance', type: 'nominal', title: null } },
-      spec: {
-        width: WIDTH,
-        height: HEIGHT,
-        layer: [
-          {
-            mark: { type: 'point', opacity: 0.6 },
-            encoding: {
-              x: { field: 'wallS', type: 'quantitative', title: 'sampling wall time (s, log)', scale: { type: 'log' } },
-              y: { field: 'value', type: 'quantitative', title: q.title, scale: { type: 'log' } },
-              color: { field: 'family', type: 'nominal', title: 'kind' },
-            },
-          },
-          {
-            transform: [{ filter: 'datum.pareto' }],
-            mark: { type: 'line', color: 'black', point: { color: 'black' }, interpolate: 'step-after' },
-            encoding: {
-              x: { field: 'wallS', type: 'quantitative', sort: 'ascending' },
-              y: { field: 'value', type: 'quantitative' },
-            },
-          },
-        ],
-      },
-      resolve: { scale: { x: 'independent', y: 'independent' } },
-    } as TopLevelSpec;
+    const spec = frontPlotSpec(title, pts, q.title, { opacity: 0.6, frontField: 'pareto', frontMark: { color: 'black', point: { color: 'black' } } });
     out.push({ name: 'pareto-front', title, ...(await renderVegaLite(spec)) });
   }
   return out;
+}
+
+/**
+ * Quality vs wall time, one facet per guidance setting, every point coloured by its family and the
+ * Pareto front (points whose `frontField` is true) drawn as a step line.
+ */
+function frontPlotSpec(
+  title: string,
+  pts: Record<string, unknown>[],
+  yTitle: string,
+  o: { opacity: number; frontField: string; frontMark?: Record<string, unknown>; frontLine?: Record<string, unknown> },
+): TopLevelSpec {
+  return {
+    $schema: schema,
+    title,
+    data: { values: pts },
+    facet: { column: { field: 'guidance', type: 'nominal', title: null } },
+    spec: {
+      width: WIDTH,
+      height: HEIGHT,
+      layer: [
+        {
+          mark: { type: 'point', opacity: o.opacity },
+          encoding: {
+            x: { field: 'wallS', type: 'quantitative', title: 'sampling wall time (s, log)', scale: { type: 'log' } },
+            y: { field: 'value', type: 'quantitative', title: yTitle, scale: { type: 'log' } },
+            color: { field: 'family', type: 'nominal', title: 'kind' },
+          },
+        },
+        {
+          transform: [{ filter: `datum.${o.frontField}` }],
+          mark: { type: 'line', interpolate: 'step-after', point: true, ...o.frontMark },
+          encoding: {
+            x: { field: 'wallS', type: 'quantitative', sort: 'ascending' },
+            y: { field: 'value', type: 'quantitative' },
+            ...o.frontLine,
+          },
+        },
+      ],
+    },
+    resolve: { scale: { x: 'independent', y: 'independent' } },
+  } as TopLevelSpec;
 }
