@@ -4,8 +4,6 @@
  * whose text encoders give no hidden states are refused at load with the reason and the fix, and
  * no session ever runs. The SDXL UNet is a graph built from bytes with Optimum's SDXL input names.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
@@ -13,24 +11,10 @@ import { encodeModel } from '../src/model/onnx-graph/onnx-proto.js';
 import type { OrtModuleLike, OrtSessionLike } from '../src/model/ort-types.js';
 import { memoryPipelineReader } from '../src/model/pipeline/pipeline-files.js';
 import { StableDiffusionPipeline } from '../src/model/pipeline/sd-pipeline.js';
+import { filesOf, io } from './helpers/pipeline-fixtures.js';
 import { PipelineFolderError, checkSdxlConditioning } from '../src/model/pipeline/pipeline-config.js';
 
 const DIR = 'test/fixtures/tiny-sd-pipeline';
-
-function filesOf(dir: string, prefix = ''): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  for (const name of readdirSync(join(dir, prefix))) {
-    const rel = prefix ? `${prefix}/${name}` : name;
-    if (statSync(join(dir, rel)).isDirectory()) for (const [k, v] of filesOf(dir, rel)) out.set(k, v);
-    else out.set(rel, new Uint8Array(readFileSync(join(dir, rel))));
-  }
-  return out;
-}
-
-const io = (name: string, elemType: number, dims: (number | string)[]) => ({
-  name,
-  type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-});
 
 /** A UNet with Optimum's SDXL inputs: out_sample = sample + mean(text_embeds) + mean(time_ids) (so every input is used). */
 function sdxlUnetOnnx(): Uint8Array {

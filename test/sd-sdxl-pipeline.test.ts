@@ -6,8 +6,6 @@
  * (penultimate states concatenated, pooled embeds, time_ids, zeros for the empty negative prompt)
  * and the guided output, to 1e-6.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
@@ -17,26 +15,13 @@ import { encodeModel, type OnnxAttribute } from '../src/model/onnx-graph/onnx-pr
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../src/model/ort-types.js';
 import { memoryPipelineReader } from '../src/model/pipeline/pipeline-files.js';
 import { StableDiffusionPipeline } from '../src/model/pipeline/sd-pipeline.js';
+import { filesOf, io } from './helpers/pipeline-fixtures.js';
 
 const DIR = 'test/fixtures/tiny-sd-pipeline';
 const D1 = 12;
 const D2 = 20;
 const [A, B, M] = [0.5, 0.001, 0.25];
 
-function filesOf(dir: string, prefix = ''): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  for (const name of readdirSync(join(dir, prefix))) {
-    const rel = prefix ? `${prefix}/${name}` : name;
-    if (statSync(join(dir, rel)).isDirectory()) for (const [k, v] of filesOf(dir, rel)) out.set(k, v);
-    else out.set(rel, new Uint8Array(readFileSync(join(dir, rel))));
-  }
-  return out;
-}
-
-const io = (name: string, elemType: number, dims: (number | string)[]) => ({
-  name,
-  type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-});
 const f32 = (name: string, dims: number[], values: number[]) => ({ name, dims, dataType: 1, floatData: values });
 const i64 = (name: string, values: number[]) => ({ name, dims: [values.length], dataType: 7, int64Data: values });
 const node = (opType: string, input: string[], output: string, attribute: OnnxAttribute[] = []) => ({

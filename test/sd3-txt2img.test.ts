@@ -20,6 +20,7 @@ import { encodeModel } from '../src/model/onnx-graph/onnx-proto.js';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { StableDiffusionPipeline, toImages } from '../src/model/pipeline/sd-pipeline.js';
 import { nodePipelineReader } from '../src/node/pipeline-folder.js';
+import { io } from './helpers/pipeline-fixtures.js';
 import { SD3_FIXTURE, writeSd3WithTextEncoder } from './helpers/sd3.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rediffuse-sd3-cli-'));
@@ -109,10 +110,6 @@ describe('rediffuse txt2img on SD3-style folders', () => {
  * upsampled ×f (nearest) → sample [B, 1, f·h, f·w].
  */
 function greyDecoderOnnx(C: number, f: number): Uint8Array {
-  const io = (name: string, dims: (number | string)[]) => ({
-    name,
-    type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
-  });
   return encodeModel({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
@@ -130,8 +127,8 @@ function greyDecoderOnnx(C: number, f: number): Uint8Array {
         { opType: 'Tanh', input: ['up'], output: ['sample'], name: 'sample' },
       ],
       initializer: [{ name: 'scales', dims: [4], dataType: 1, floatData: [1, 1, f, f] }],
-      input: [io('latent_sample', ['batch', C, 'h', 'w'])],
-      output: [io('sample', ['batch', 1, 'H', 'W'])],
+      input: [io('latent_sample', 1, ['batch', C, 'h', 'w'])],
+      output: [io('sample', 1, ['batch', 1, 'H', 'W'])],
     },
   });
 }
