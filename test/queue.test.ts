@@ -235,18 +235,7 @@ describe('BullMQ on a real redis-server', { skip: SKIP }, () => {
       timeoutMs: 180_000,
     });
     // Kill Redis once a few of the 5 batches are done, and start it again on the same port and data.
-    const queue = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
-    queue.on('error', () => {});
-    let doneAtKill = -1;
-    for (let i = 0; i < 1200; i++) {
-      const done = (await queue.getJobs(['completed'])).filter((j) => j.id?.startsWith('sample-')).length;
-      if (done >= 1) {
-        doneAtKill = done;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await queue.close();
+    const doneAtKill = await firstSampleBatchesDone(redis.port);
     await redis.kill();
     await new Promise((r) => setTimeout(r, 1000));
     await redis.start();
@@ -275,18 +264,7 @@ describe('BullMQ on a real redis-server', { skip: SKIP }, () => {
       cwd: process.cwd(),
       timeoutMs: 180_000,
     });
-    const queue = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port: redis.port } });
-    queue.on('error', () => {});
-    let doneAtKill = -1;
-    for (let i = 0; i < 1200; i++) {
-      const done = (await queue.getJobs(['completed'])).length;
-      if (done >= 1) {
-        doneAtKill = done;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await queue.close();
+    const doneAtKill = await firstSampleBatchesDone(redis.port);
     await redis.kill();
     await redis.start(false);
     const r = await client;
@@ -300,3 +278,19 @@ describe('BullMQ on a real redis-server', { skip: SKIP }, () => {
     assert.ok(readFileSync(join(tmp, 'l.bin')).equals(readFileSync(join(tmp, 's.bin'))), 'the samples equal the single-process run');
   });
 });
+
+/** Wait (up to 120 s) until at least one sample batch job has completed; the number completed then, or -1. */
+async function firstSampleBatchesDone(port: number): Promise<number> {
+  const queue = new Queue(QUEUE_NAME, { connection: { host: '127.0.0.1', port } });
+  queue.on('error', () => {});
+  try {
+    for (let i = 0; i < 1200; i++) {
+      const done = (await queue.getJobs(['completed'])).filter((j) => j.id?.startsWith('sample-')).length;
+      if (done >= 1) return done;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return -1;
+  } finally {
+    await queue.close();
+  }
+}
