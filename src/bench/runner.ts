@@ -164,6 +164,11 @@ export interface RunBenchOptions {
    * that are not on disk are listed as "not run" instead of being computed.
    */
   cachedOnly?: boolean;
+  /**
+   * Keys of full-compute cells whose samples to store for feature-reuse cells outside this grid
+   * (a worker running one cell of a larger grid; see scale/jobs.ts). The grid's own are always kept.
+   */
+  keepSamplesOf?: ReadonlySet<string>;
 }
 
 /** Everything `results.json` holds. */
@@ -363,7 +368,8 @@ export function referenceAdjust(
   return (o) => ({ ...o, timesteps: { ...o.timesteps, timesteps: times } });
 }
 
-function baselineOf(cell: CellSpec): CellSpec {
+/** The full-compute cell a feature-reuse cell is compared against (same solver, NFE, PFDiff, guidance). */
+export function baselineOf(cell: CellSpec): CellSpec {
   return { ...cell, fr: { kind: 'none' } };
 }
 
@@ -377,7 +383,10 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   // Full-compute cells first, so feature-reuse cells find their baseline's samples.
   const ordered = [...cells.filter((c) => c.fr.kind === 'none'), ...cells.filter((c) => c.fr.kind !== 'none')];
   const keys = new Map(ordered.map((c) => [c, cellKey(c, ctx)]));
-  const baselineKeysNeeded = new Set(ordered.filter((c) => c.fr.kind !== 'none').map((c) => cellKey(baselineOf(c), ctx)));
+  const baselineKeysNeeded = new Set([
+    ...ordered.filter((c) => c.fr.kind !== 'none').map((c) => cellKey(baselineOf(c), ctx)),
+    ...(opts.keepSamplesOf ?? []),
+  ]);
   // The reference runs: one per guidance and start time of the cells' grids.
   const refNeeds = new Map<string, { guidance: number; start: number }>();
   const refIdOf = new Map<CellSpec, string>();

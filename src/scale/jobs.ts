@@ -21,7 +21,7 @@ import { sampleOptionsFromCard, type CardSampleRequest } from '../model/index.js
 import { bundledModelPath } from '../node/index.js';
 import { expandCells, type BenchGrid, type CellSpec } from '../bench/grid.js';
 import { cellKey } from '../bench/cell-key.js';
-import { runBench, type CellResult } from '../bench/runner.js';
+import { baselineOf, runBench, type CellResult } from '../bench/runner.js';
 import { onnxSetup, referenceSetup, type BenchSetup } from '../bench/setup.js';
 
 /** Version of the job format; a worker refuses jobs of another version. */
@@ -159,7 +159,14 @@ export async function computeBenchCell(job: BenchCellJob, env: ComputeEnv, signa
     );
   const storeDir = env.storeDir ?? defaultWorkerStore();
   mkdirSync(storeDir, { recursive: true });
-  const results = await runBench({ grid, setup, outDir: storeDir, ...(signal ? { signal } : {}) });
+  // The whole grid's feature-reuse baselines: a full-compute cell they need keeps its samples for them.
+  const ctx = { modelHash: setup.modelHash, seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
+  const keepSamplesOf = new Set(
+    expandCells(job.grid)
+      .filter((c) => c.fr.kind !== 'none')
+      .map((c) => cellKey(baselineOf(c), ctx)),
+  );
+  const results = await runBench({ grid, setup, outDir: storeDir, keepSamplesOf, ...(signal ? { signal } : {}) });
   const cell = results.cells.find((c) => c.key === job.key);
   if (!cell) throw new Error(`runBench returned no cell ${job.key}`);
   return cell;
