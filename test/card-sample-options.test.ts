@@ -189,3 +189,29 @@ test('a sampler name as users type it resolves to the solver, its options and it
     (e: unknown) => e instanceof SampleRequestError && e.field === 'sampler',
   );
 });
+
+test('a sampler name on a flow-matching card keeps the model σ grid unless it names a schedule', () => {
+  const flowCard = parseModelCard(
+    {
+      name: 'f',
+      scheduler_config: { _class_name: 'FlowMatchEulerDiscreteScheduler', num_train_timesteps: 1000, shift: 3.0 },
+      sample_size: [1, 2, 2],
+      prediction_type: 'flow',
+    },
+    'cards/f.json',
+  );
+  const flow = cardSamplingSetup(flowCard);
+  const bySolver = sampleOptionsFromCard(flow, { solver: 'euler', batch: 1, steps: 6 });
+  const byName = sampleOptionsFromCard(flow, { sampler: 'euler', batch: 1, steps: 6 });
+  const own = planSample(bySolver).timesteps;
+  assert.deepEqual(planSample(byName).timesteps, own);
+  // the card's own FlowMatchEulerDiscreteScheduler grid: σ from 1 down, then the clean end
+  assert.equal(own[0], 1);
+  assert.equal(own[own.length - 1], -1);
+  assert.equal(bySolver.timesteps?.spacing, 'flow_match');
+  // a schedule word still picks its own grid: Karras σ needs finite ends, which a flow model does not have
+  assert.throws(
+    () => planSample(sampleOptionsFromCard(flow, { sampler: 'euler karras', batch: 1, steps: 6 })),
+    /spacing "karras" spreads σ\/α between finite ends.*σ\/α = ∞ at t = 1.*pass sigmaMax/,
+  );
+});

@@ -550,6 +550,12 @@ function rawTimesteps(schedule: NoiseSchedule, options: TimestepOptions & { step
     case 'beta': {
       const sigmaMin = options.sigmaMin ?? veSigma(schedule, schedule.tMin);
       const sigmaMax = options.sigmaMax ?? veSigma(schedule, schedule.tMax);
+      if (sigmaMax === Infinity) {
+        fail(
+          `timesteps: spacing "${spacing}" spreads σ/α between finite ends, and this schedule reaches σ/α = ∞ at t = ${schedule.tMax} ` +
+            '(a flow-matching model is pure noise there): pass sigmaMax, or use the model’s own grid (flow_match, time_uniform)',
+        );
+      }
       if (!(sigmaMin > 0 && sigmaMax > sigmaMin)) {
         fail(`timesteps: need 0 < sigmaMin < sigmaMax, got sigmaMin=${sigmaMin}, sigmaMax=${sigmaMax}`);
       }

@@ -18,6 +18,7 @@
  */
 import { planSample, type PfdiffSettings, type SampleOptions } from '../core/sample.js';
 import { CLEAN_TIME } from '../core/schedule/noise-schedule.js';
+import { isFlowSchedule } from '../core/schedule/flow.js';
 import { checkGuidanceOptions, type GuidanceOptions } from '../core/guidance.js';
 import { parseKH } from '../core/pfdiff/kh.js';
 import { resolveSamplerName, type ResolvedSampler } from '../core/schedule/sampler-names.js';
@@ -167,9 +168,11 @@ export function sampleOptionsFromCard(setup: CardSamplingSetup, request: CardSam
   }
   const settings = solverSettingsFor(setup, named?.solver ?? request.solver);
   const conditioning = cardConditioning(setup, request);
+  // On a flow model, a sampler name without a schedule word runs on the model's own σ grid.
+  const namedGrid = named && !(named.normalGrid && isFlowSchedule(setup.schedule)) ? named.timesteps : {};
   const timesteps = {
     ...settings.timesteps,
-    ...(named?.timesteps ?? {}),
+    ...namedGrid,
     ...(request.spacing !== undefined ? { spacing: request.spacing } : {}),
   };
   const requested = { ...(named?.solverOptions ?? {}), ...(request.solverOptions ?? {}) };

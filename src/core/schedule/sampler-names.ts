@@ -28,6 +28,12 @@ export interface ResolvedSampler {
   name: string;
   /** Where the mapping is not exact, in words. */
   notes: string[];
+  /**
+   * True when `timesteps` is k-diffusion's "normal" grid on a discrete VP σ table (no schedule word,
+   * no grid of the sampler's own). On a flow-matching model the "normal" schedule is the model's own
+   * σ list (ComfyUI's `model_sampling` sigmas): callers keep the model's grid instead.
+   */
+  normalGrid: boolean;
 }
 
 type Grid = Omit<TimestepOptions, 'steps'>;
@@ -150,5 +156,6 @@ export function resolveSamplerName(name: string): ResolvedSampler {
   if (entry.options?.['noiseStart'] === undefined && !entry.fixedGrid && entry.solver !== 'ddpm') {
     notes.push('k-diffusion starts from z·σ_max in σ/α; this solver starts from the VP state z');
   }
-  return { solver: entry.solver, solverOptions: { ...(entry.options ?? {}) }, timesteps: { ...timesteps }, name: trimmed, notes };
+  const normalGrid = timesteps === NORMAL;
+  return { solver: entry.solver, solverOptions: { ...(entry.options ?? {}) }, timesteps: { ...timesteps }, name: trimmed, notes, normalGrid };
 }
