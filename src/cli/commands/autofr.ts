@@ -251,7 +251,7 @@ async function pipelineSource(opts: AutofrCommandOptions, ort: OrtModuleLike, po
       ort,
       model: await pipe.unetBytes(),
       card,
-      label: `${pipe.label}/unet/model.onnx`,
+      label: `${pipe.label}/${pipe.denoiser}/model.onnx`,
       points: pointsList,
       skipInapplicable: true,
       maxBatch: Math.max(64, 2 * (opts.costBatch ?? opts.samples)),
