@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FrSpec } from '../src/bench/grid.js';
-import { cellFamily, frontsOf, headline, headlineLevels, headlineMarkdown, paretoFront } from '../src/bench/pareto.js';
+import { callEquivalents, cellFamily, frontsOf, headline, headlineLevels, headlineMarkdown, paretoFront, timingReplicates } from '../src/bench/pareto.js';
 import { markdownReport } from '../src/bench/report.js';
 import type { BenchResults, CellResult } from '../src/bench/runner.js';
 
@@ -176,11 +176,42 @@ test('the report opens with the headline table and names the start time and the 
   assert.match(md, /t = 999/);
   assert.match(
     md,
-    /\| guidance 2 \| dpmpp_2m @10 \| 0\.180 ± 0\.002 \| dpmpp_2m @10: 0\.180 ± 0\.002, 70\.00 s \| dpmpp_2m \+ PFDiff-3_3 @8: 0\.149 ± 0\.002, 51\.00 s \| 1\.37× \| faster \|/,
+    /\| guidance 2 \| dpmpp_2m @10 \| 0\.180 ± 0\.002 \| dpmpp_2m @10: 0\.180 ± 0\.002, 70\.00 s \| dpmpp_2m \+ PFDiff-3_3 @8: 0\.149 ± 0\.002, 51\.00 s \| 1\.37× \| 1\.25× \| faster \|/,
   );
   assert.match(md, /\| unconditional \| ddim @10 \| 1\.900/);
   const report = markdownReport(r);
   assert.ok(report.indexOf('Headline') < report.indexOf('Classifier-free guidance 2'), 'headline before the tables');
   assert.match(report, /\| start t \|/);
   assert.match(report, /guidance 2 from t = 999/);
+});
+
+test('timing noise: replicate cells (bit-identical samples) set ν, and a speed-up within ν is not a result', () => {
+  // DPM-Solver++ 3M below its span limit is DPM-Solver++ 2M: same figures, same calls, timed twice (10 s and 14 s) → ν = 1.4.
+  const base = [cell('dpmpp_2m', 4, 0.5, 10, { mse: 0.02 }), cell('dpmpp_3m', 4, 0.5, 14, { mse: 0.02 }), cell('dpmpp_2m', 10, 0.18, 70)];
+  const reps = timingReplicates(base, 2);
+  assert.equal(reps.length, 1);
+  assert.ok(Math.abs(reps[0]!.ratio - 1.4) < 1e-12);
+  assert.deepEqual([reps[0]!.a, reps[0]!.b].sort(), ['dpmpp_2m @4', 'dpmpp_3m @4']);
+  // 70 s / 54 s = 1.30× ≤ 1.4: inside timing noise; 70 / 45 = 1.56× > 1.4: faster.
+  const near = headlineLevels(results([...base, cell('ddim + PFDiff-2_1', 8, 0.17, 54, { pfdiff: '2_1', spread: 0.0002 })]), 2, [10])[0]!;
+  assert.equal(near.timingNoise, 1.4);
+  assert.equal(near.verdict, 'inside timing noise');
+  const far = headlineLevels(results([...base, cell('ddim + PFDiff-2_1', 8, 0.17, 45, { pfdiff: '2_1', spread: 0.0002 })]), 2, [10])[0]!;
+  assert.equal(far.verdict, 'faster');
+  // The call ratio of the same two cells: 10 × 32 full calls against 8 × 32.
+  assert.ok(Math.abs(far.callRatio! - 10 / 8) < 1e-12);
+  assert.match(headlineMarkdown(results([...base])), /guidance 2: timing noise ν = 1\.40× \(dpmpp_2m @4 vs dpmpp_3m @4; 1 replicate pair\)/);
+  // Different figures or calls are not replicates; a cell of another guidance setting is not either.
+  assert.equal(timingReplicates([cell('dpmpp_2m', 4, 0.5, 10), cell('dpmpp_3m', 4, 0.5001, 14)], 2).length, 0);
+  assert.equal(timingReplicates([cell('dpmpp_2m', 4, 0.5, 10), cell('dpmpp_3m', 4, 0.5, 14, { guidance: 0 })], 2).length, 0);
+});
+
+test('network-call equivalents: full calls plus reuse calls at their measured cost ratio plus probe time', () => {
+  const fr = cell('dpmpp_2m + FR/2', 20, 0.17, 50, { fr: { kind: 'interval', interval: 2, mixing: null, points: 'deepcache' } });
+  fr.calls = { perRun: 20, total: 640, full: 320, reuse: 320, skip: 0 };
+  fr.timing = { ...fr.timing!, oneCallMs: 100, oneReuseCallMs: 40, probeMs: 1000 };
+  assert.ok(Math.abs(callEquivalents(fr)! - (320 + 320 * 0.4 + 10)) < 1e-9);
+  // Reuse calls without a measured reuse time have no call equivalent.
+  fr.timing = { ...fr.timing, oneReuseCallMs: null };
+  assert.equal(callEquivalents(fr), null);
 });

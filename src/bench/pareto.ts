@@ -19,6 +19,15 @@
  * accelerated side is **faster** when even the fastest plain cell within the spread is slower than the
  * fastest accelerated cell with FD ≤ q, **slower** in the mirror case, and otherwise the gap is
  * **inside the spread** (not a result). Without recorded spreads the verdict says so.
+ *
+ * Timing noise: wall time on a shared machine varies between identical computations. Cells of one
+ * guidance setting whose samples are bit-identical (e.g. DPM-Solver++ 3M where its span limit makes
+ * every step second order, i.e. DPM-Solver++ 2M) are replicates; detected by equal FD-classifier,
+ * accuracy and trajectory MSE (all finite, compared exactly) and equal network calls. The largest
+ * wall-time ratio between replicates is the run's timing noise ν. A verdict of faster/slower whose
+ * speed-up S has max(S, 1/S) ≤ ν is downgraded to **inside timing noise**. Beside the wall-time
+ * ratio the table gives the ratio in network-call equivalents (full calls + reuse calls × the measured
+ * reuse/full call-time ratio + probe time / one call), a cost proxy that load on the machine does not move.
  * @packageDocumentation
  */
 import type { BenchResults, CellResult } from './runner.js';
@@ -74,6 +83,21 @@ export interface FrontPoint {
   spread: number | null;
   /** Start time of the cell's grid (trajectory error is against a reference from the same start). */
   start: number | null;
+  /** Network-call equivalents of the whole cell (see {@link callEquivalents}); null without call records. */
+  callEquivalents: number | null;
+}
+
+/**
+ * Cost of a cell in full network calls: full + reuse × (one reuse call / one full call) + probe
+ * time / one full call, over all runs, from the cell's call counts and its own one-call timings.
+ */
+export function callEquivalents(c: Pick<CellResult, 'calls' | 'timing'>): number | null {
+  const calls = c.calls;
+  const t = c.timing;
+  if (!calls || !t || !(t.oneCallMs > 0)) return null;
+  const reuseRatio = calls.reuse > 0 ? (t.oneReuseCallMs ?? NaN) / t.oneCallMs : 0;
+  const v = calls.full + calls.reuse * reuseRatio + (t.probeMs ?? 0) / t.oneCallMs;
+  return Number.isFinite(v) ? v : null;
 }
 
 /** The quality metrics a front can be drawn on. */
@@ -92,7 +116,41 @@ function pointOf(c: CellResult, metric: FrontMetric): FrontPoint | null {
     value,
     spread: metric === 'fd' ? (c.metrics.fdSpread?.std ?? null) : null,
     start: c.metrics.trajectory?.start ?? null,
+    callEquivalents: callEquivalents(c),
   };
+}
+
+/** Two cells with bit-identical samples and their wall times (see the module notes). */
+export interface TimingReplicate {
+  a: string;
+  b: string;
+  /** Slower wall time / faster wall time. */
+  ratio: number;
+}
+
+/** The replicate pairs of one guidance setting, largest wall-time ratio first. */
+export function timingReplicates(cells: readonly CellResult[], guidance: number): TimingReplicate[] {
+  const ok = cells.filter((c) => c.status === 'ok' && c.settings.guidance === guidance && c.metrics && c.timing && c.calls && c.timing.wallMs > 0);
+  const id = (c: CellResult) => {
+    const m = c.metrics!;
+    const v = [m.fd, m.accuracy, m.trajectory?.mse ?? null];
+    if (v.some((x) => x !== null && !Number.isFinite(x)) || m.fd === null || m.trajectory === null) return null;
+    return JSON.stringify([...v, c.calls!.full, c.calls!.reuse, c.calls!.skip, c.samples]);
+  };
+  const groups = new Map<string, CellResult[]>();
+  for (const c of ok) {
+    const k = id(c);
+    if (k === null) continue;
+    groups.set(k, [...(groups.get(k) ?? []), c]);
+  }
+  const out: TimingReplicate[] = [];
+  for (const g of groups.values())
+    for (let i = 0; i < g.length; i++)
+      for (let j = i + 1; j < g.length; j++) {
+        const [x, y] = [g[i]!, g[j]!];
+        out.push({ a: x.label, b: y.label, ratio: Math.max(x.timing!.wallMs, y.timing!.wallMs) / Math.min(x.timing!.wallMs, y.timing!.wallMs) });
+      }
+  return out.sort((p, q) => q.ratio - p.ratio);
 }
 
 /** Every measured point of one guidance setting, and each family's front (sorted by wall time). */
@@ -118,7 +176,8 @@ export function frontsOf(cells: readonly CellResult[], guidance: number, metric:
 }
 
 /** The verdict of one quality level. */
-export type HeadlineVerdict = 'faster' | 'slower' | 'inside spread' | 'spread not measured' | 'no plain cell' | 'no accelerated cell';
+export type HeadlineVerdict =
+  'faster' | 'slower' | 'inside spread' | 'inside timing noise' | 'spread not measured' | 'no plain cell' | 'no accelerated cell';
 
 /** One quality level of the headline. */
 export interface HeadlineLevel {
@@ -134,6 +193,10 @@ export interface HeadlineLevel {
   accelerated: FrontPoint | null;
   /** plain.wallMs / accelerated.wallMs. */
   ratio: number | null;
+  /** The same two cells' ratio in network-call equivalents (plain / accelerated). */
+  callRatio: number | null;
+  /** The run's timing noise ν (largest wall-time ratio of replicate cells), null without replicates. */
+  timingNoise: number | null;
   /** Fastest cell of each family within the spread of q (see the module notes). */
   plainWithinSpread: FrontPoint | null;
   acceleratedWithinSpread: FrontPoint | null;
@@ -157,6 +220,7 @@ function fastest(points: readonly FrontPoint[], ok: (p: FrontPoint) => boolean):
 /** The headline levels of one guidance setting (FD-classifier), at the plain solvers' best FD at each of `nfes`. */
 export function headlineLevels(results: BenchResults, guidance: number, nfes: readonly number[] = HEADLINE_NFE): HeadlineLevel[] {
   const { points } = frontsOf(results.cells, guidance, 'fd');
+  const noise = timingReplicates(results.cells, guidance)[0]?.ratio ?? null;
   const out: HeadlineLevel[] = [];
   for (const nfe of nfes) {
     const atNfe = points.filter((p) => p.family === 'plain' && p.nfe === nfe);
@@ -178,6 +242,10 @@ export function headlineLevels(results: BenchResults, guidance: number, nfes: re
     else if (plainWithinSpread!.wallMs > accelerated.wallMs) verdict = 'faster';
     else if (acceleratedWithinSpread!.wallMs > plain.wallMs) verdict = 'slower';
     else verdict = 'inside spread';
+    const ratio = plain && accelerated ? plain.wallMs / accelerated.wallMs : null;
+    if ((verdict === 'faster' || verdict === 'slower') && noise !== null && ratio !== null && Math.max(ratio, 1 / ratio) <= noise) {
+      verdict = 'inside timing noise';
+    }
     out.push({
       guidance,
       nfe,
@@ -185,7 +253,9 @@ export function headlineLevels(results: BenchResults, guidance: number, nfes: re
       target: q,
       plain,
       accelerated,
-      ratio: plain && accelerated ? plain.wallMs / accelerated.wallMs : null,
+      ratio,
+      callRatio: plain?.callEquivalents && accelerated?.callEquivalents ? plain.callEquivalents / accelerated.callEquivalents : null,
+      timingNoise: noise,
       plainWithinSpread,
       acceleratedWithinSpread,
       verdict,
@@ -208,6 +278,17 @@ function cellText(p: FrontPoint | null): string {
   return `${p.method} @${p.nfe}: ${p.value.toFixed(3)}${p.spread !== null ? ` ± ${p.spread.toFixed(3)}` : ''}, ${(p.wallMs / 1000).toFixed(2)} s`;
 }
 
+/** One line per guidance setting naming its timing noise and the replicate pair that sets it. */
+function noiseLines(results: BenchResults, guidances: readonly number[]): string[] {
+  const lines = guidances.map((g) => {
+    const reps = timingReplicates(results.cells, g);
+    if (reps.length === 0) return `- ${gText(g)}: no replicate cells, timing noise not measured.`;
+    const top = reps[0]!;
+    return `- ${gText(g)}: timing noise ν = ${top.ratio.toFixed(2)}× (${top.a} vs ${top.b}; ${reps.length} replicate pair${reps.length === 1 ? '' : 's'}).`;
+  });
+  return [...lines, ''];
+}
+
 /** The headline section in Markdown (empty when the results hold no level). */
 export function headlineMarkdown(results: BenchResults, level = 2, nfes: readonly number[] = HEADLINE_NFE): string {
   const rows = headline(results, nfes);
@@ -220,14 +301,19 @@ export function headlineMarkdown(results: BenchResults, level = 2, nfes: readonl
     `Quality levels: the best plain solver's FD-classifier at NFE ${nfes.join(', ')}. A family reaches a level by the ${HEADLINE_RULE}. ` +
       'Speed-up = plain wall time / accelerated wall time, both measured in this run. "inside spread": the gap does not survive ' +
       'the FD-classifier bootstrap spread (a cell within 2·√(σ² + σ_level²) of the level counts for the slower side), so it is not a result. ' +
+      "Speed-up in calls = the same two cells' ratio in network-call equivalents (full calls + reuse calls × the measured reuse/full " +
+      'call-time ratio), which load on the machine does not move. "inside timing noise": the wall-time speed-up is no larger than the ' +
+      'largest wall-time ratio between cells of this run with bit-identical samples (same computation, timed twice). ' +
       (starts.length > 0 ? `Trajectory errors in this report are against a reference from each cell's own start time (t = ${starts.join(', ')}).` : ''),
     '',
-    '| setting | level (best plain @NFE) | FD level | fastest plain reaching it | fastest rediffuse reaching it | speed-up | verdict |',
-    '|---|---|---|---|---|---|---|',
+    ...noiseLines(results, [...new Set(rows.map((r) => r.guidance))]),
+    '| setting | level (best plain @NFE) | FD level | fastest plain reaching it | fastest rediffuse reaching it | speed-up | speed-up in calls | verdict |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
         `| ${gText(r.guidance)} | ${r.levelCell.method} @${r.nfe} | ${r.target.toFixed(3)}${r.levelCell.spread !== null ? ` ± ${r.levelCell.spread.toFixed(3)}` : ''} | ` +
-        `${cellText(r.plain)} | ${cellText(r.accelerated)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`} | ${r.verdict} |`,
+        `${cellText(r.plain)} | ${cellText(r.accelerated)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`} | ` +
+        `${r.callRatio === null ? '—' : `${r.callRatio.toFixed(2)}×`} | ${r.verdict} |`,
     ),
   ];
   return lines.join('\n');
