@@ -211,7 +211,7 @@ describe('bench --class-prompts: bad input is refused before sampling', () => {
     await assert.rejects(runBenchCommand({ ...base(out), classPrompts: bad }), /captions\[0\] is .*needs a text and an integer label/);
     await assert.rejects(runBenchCommand({ ...base(out), prompt: 'a photo of a bag' }), /give --prompt TEXT or --class-prompts FILE, not both/);
     const { pipeline: _p, ...noPipe } = base(out);
-    await assert.rejects(runBenchCommand(noPipe), /--class-prompts\/--negative-prompt need --pipeline DIR/);
+    await assert.rejects(runBenchCommand(noPipe), /--class-prompts needs --pipeline DIR/);
   });
 
   it('grid files: a pipeline entry with both prompts, with model, or next to --pipeline', async () => {

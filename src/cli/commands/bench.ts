@@ -343,9 +343,8 @@ function fmtMs(ms: number): string {
 /** The pipeline flags among themselves, checked before the grid is built. */
 function checkPipelineFlags(opts: BenchCommandOptions): void {
   if (opts.pipeline === undefined) {
-    if (opts.prompt !== undefined || opts.negativePrompt !== undefined || opts.classPrompts !== undefined) {
-      throw new CliError('--prompt/--class-prompts/--negative-prompt need --pipeline DIR (or a grid with a pipeline entry)');
-    }
+    if (opts.prompt !== undefined || opts.negativePrompt !== undefined) throw new CliError('--prompt/--negative-prompt need --pipeline DIR');
+    if (opts.classPrompts !== undefined) throw new CliError('--class-prompts needs --pipeline DIR (a grid file names them in its pipeline entry)');
     return;
   }
   if (opts.quick) throw new CliError('--quick runs the bundled fashion models; drop --quick and give --solvers/--nfe or --grid FILE with --pipeline');
