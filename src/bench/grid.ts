@@ -22,6 +22,13 @@
  *     fr: [{ interval: 2, forecast: 1 }, { interval: 3, forecast: { order: 2, time: lambda } }, { adaptive: 0.1, forecast: 1 }]
  * ```
  * A sub-grid may override `guidance`. The cells of all sub-grids are pooled and deduplicated.
+ *
+ * A pipeline folder (diffusers / Optimum ONNX layout) is benched with `pipeline` instead of `model`:
+ * `pipeline: { dir: ../models/latent-unet, classPrompts: ../models/latent-captions.json }` (each
+ * sample conditioned on its class's caption, the decoded images scored by the classifier; see
+ * bench/latent-unet.json) or `pipeline: { dir, prompt: "a photo of a cat" }` (one prompt, trajectory
+ * error only); `negativePrompt` (default "") is the guidance branch's prompt. Paths resolve against
+ * the grid file's folder.
  * @packageDocumentation
  */
 import { readFileSync } from 'node:fs';
@@ -137,14 +144,28 @@ export interface RunSpec {
   guidance: number[];
 }
 
+/** A pipeline folder to bench (instead of a model file), with its prompts. */
+export interface PipelineSpec {
+  /** The pipeline folder (absolute after validation). */
+  dir: string;
+  /** One prompt for every sample. Exactly one of `prompt` and `classPrompts`. */
+  prompt?: string;
+  /** A class-prompts file (absolute after validation; see src/bench/class-prompts.ts). */
+  classPrompts?: string;
+  /** The guidance branch's prompt (absent: ""). */
+  negativePrompt?: string;
+}
+
 /** A validated grid. */
 export interface BenchGrid {
   format: typeof GRID_FORMAT;
   name: string;
   title?: string;
   description?: string;
-  /** `reference`, a bundled model name, or a path (resolved against the grid file's folder). */
+  /** `reference`, a bundled model name, or a path (resolved against the grid file's folder); a pipeline grid's folder. */
   model: string;
+  /** A pipeline folder and its prompts, when the grid benches one (then `model` is its folder). */
+  pipeline?: PipelineSpec;
   /** Threads for onnxruntime (default: its choice). */
   threads?: number;
   seeds: SeedSet;
@@ -282,6 +303,33 @@ export function parseFrEntry(v: unknown, where = 'fr', baseDir = process.cwd()):
   return { kind: 'interval', interval, mixing, points, ...(v.space === 'sample' ? { space: 'sample' as const } : {}), ...(forecast ? { forecast } : {}) };
 }
 
+/** Validate `grid.pipeline`: {dir, prompt | classPrompts, negativePrompt?}, paths resolved against `baseDir`. */
+function pipelineSpec(v: unknown, baseDir: string): PipelineSpec {
+  const w = 'grid.pipeline';
+  if (!isObject(v))
+    fail(w, 'must be {dir, classPrompts} or {dir, prompt}, e.g. {dir: ../models/latent-unet, classPrompts: ../models/latent-captions.json}');
+  unknownKeys(v, ['dir', 'prompt', 'classPrompts', 'negativePrompt'], w);
+  if (typeof v.dir !== 'string' || v.dir === '') fail(`${w}.dir`, 'must be the path of a pipeline folder (diffusers / Optimum ONNX layout)');
+  if ((v.prompt === undefined) === (v.classPrompts === undefined)) {
+    fail(
+      w,
+      v.prompt === undefined
+        ? 'needs prompt (one prompt for every sample) or classPrompts (a caption per class, e.g. ../models/latent-captions.json)'
+        : 'give prompt or classPrompts, not both',
+    );
+  }
+  if (v.prompt !== undefined && (typeof v.prompt !== 'string' || v.prompt === '')) fail(`${w}.prompt`, 'must be a non-empty prompt');
+  if (v.classPrompts !== undefined && (typeof v.classPrompts !== 'string' || v.classPrompts === ''))
+    fail(`${w}.classPrompts`, 'must be the path of a class-prompts JSON file');
+  if (v.negativePrompt !== undefined && typeof v.negativePrompt !== 'string') fail(`${w}.negativePrompt`, 'must be a string ("" for none)');
+  return {
+    dir: resolve(baseDir, v.dir),
+    ...(typeof v.prompt === 'string' ? { prompt: v.prompt } : {}),
+    ...(typeof v.classPrompts === 'string' ? { classPrompts: resolve(baseDir, v.classPrompts) } : {}),
+    ...(typeof v.negativePrompt === 'string' ? { negativePrompt: v.negativePrompt } : {}),
+  };
+}
+
 function guidanceValue(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
     fail(where, `must be a number ≥ 0 (0 = unconditional, 1 = conditional, other = classifier-free guidance), got ${JSON.stringify(v)}`);
@@ -295,12 +343,18 @@ function guidanceValue(v: unknown, where: string): number {
  */
 export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
   if (!isObject(raw)) fail('grid', 'expected an object (see bench/quick.json for an example)');
-  unknownKeys(raw, ['format', 'name', 'title', 'description', 'model', 'threads', 'seeds', 'reference', 'metrics', 'guidance', 'runs'], 'grid');
+  unknownKeys(
+    raw,
+    ['format', 'name', 'title', 'description', 'model', 'pipeline', 'threads', 'seeds', 'reference', 'metrics', 'guidance', 'runs'],
+    'grid',
+  );
   if (raw.format !== undefined && raw.format !== GRID_FORMAT) fail('grid.format', `must be "${GRID_FORMAT}", got ${JSON.stringify(raw.format)}`);
   const name = raw.name ?? 'bench';
   if (typeof name !== 'string' || !/^[A-Za-z0-9._-]+$/.test(name))
     fail('grid.name', `must be a simple name (letters, digits, . _ -), got ${JSON.stringify(name)}`);
-  const model = raw.model ?? 'fashion-unet';
+  const pipeline = raw.pipeline !== undefined ? pipelineSpec(raw.pipeline, baseDir) : undefined;
+  if (pipeline && raw.model !== undefined) fail('grid.model', 'a pipeline grid names its model in pipeline.dir: drop model');
+  const model = pipeline?.dir ?? raw.model ?? 'fashion-unet';
   if (typeof model !== 'string' || model === '')
     fail('grid.model', 'must be "reference", a bundled model name (fashion-unet, fashion-dit) or an .onnx path');
   const modelResolved = model.endsWith('.onnx') ? resolve(baseDir, model) : model;
@@ -366,6 +420,7 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
     ...(typeof raw.title === 'string' ? { title: raw.title } : {}),
     ...(typeof raw.description === 'string' ? { description: raw.description } : {}),
     model: modelResolved,
+    ...(pipeline ? { pipeline } : {}),
     ...(threads !== undefined ? { threads } : {}),
     seeds: { seed, count, batch },
     reference,

@@ -36,6 +36,7 @@ import {
 import { packageVersion } from '../node/index.js';
 import { sampleOptionsFromCard, SampleRequestError, featureReuseFor, type FeatureReuseChoice, type FeatureReuseOnnxModel } from '../model/index.js';
 import { alignReferenceGrid, classAccuracy, featureStatistics, frechetDistance, kid, trajectoryError } from '../metrics/index.js';
+import { classOfSample } from './class-prompts.js';
 import { fdBootstrap, type FdSpread } from './fd-bootstrap.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
 import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
@@ -97,6 +98,15 @@ export interface CellTiming {
   probeMs?: number;
   /** Time of the feature-forecast arithmetic (part of the reuse calls), ms (absent without a forecast). */
   forecastMs?: number;
+  /**
+   * Latent setups (a pipeline bench on class prompts): time of the VAE decode of all the cell's
+   * samples, ms, in runs of the cell's batch. Not part of `wallMs` (the sampling loop alone, the
+   * same quantity for every cell and model, which the headline's Pareto fronts compare); the
+   * end-to-end time of the cell is wallMs + decodeMs.
+   */
+  decodeMs?: number;
+  /** decodeMs / (wallMs + decodeMs): the decode's share of the end-to-end time. */
+  decodeShare?: number;
 }
 
 /** One measured cell as stored in cells/<key>.json and results.json. */
@@ -189,10 +199,14 @@ export interface BenchResults {
   cachedCells: number;
 }
 
-/** Class labels of samples [offset, offset + n) at guidance g: cycling through the classes; none at guidance 0 or on a label-free model. */
+/**
+ * Class labels of samples [offset, offset + n) at guidance g: cycling through the classes
+ * ({@link classOfSample}, the rule a pipeline's class prompts follow too); none at guidance 0 or on a
+ * label-free model.
+ */
 function cellLabels(setup: BenchSetup, guidance: number, offset: number, n: number): number[] | undefined {
   if (!setup.conditional || guidance === 0) return undefined;
-  return Array.from({ length: n }, (_, i) => (offset + i) % setup.numClasses);
+  return Array.from({ length: n }, (_, i) => classOfSample(offset + i, setup.numClasses));
 }
 
 /** `sample()` options (all but the model) of samples [offset, offset + n) of a cell: the card's path, as every client takes it. */
@@ -204,7 +218,7 @@ export function cellOptions(
   seed: number,
 ): Omit<SampleOptions, 'model'> {
   if (setup.promptConditioning) {
-    // A pipeline's UNet: the card path without guidance, then the prompt's cond and guidance.
+    // A pipeline's denoiser: the card path without guidance, then the prompts' cond and guidance (per sample with class prompts).
     const base = sampleOptionsFromCard(setup.sampling, {
       solver: cell.solver,
       nfe: cell.nfe,
@@ -214,7 +228,7 @@ export function cellOptions(
       batch: n,
       seed,
     });
-    return { ...base, ...setup.promptConditioning(cell.guidance, n) };
+    return { ...base, ...setup.promptConditioning(cell.guidance, n, offset) };
   }
   const labels = cellLabels(setup, cell.guidance, offset, n);
   try {
@@ -650,8 +664,16 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
       const metrics: CellMetrics = { fd: null, accuracy: null, kid: null, trajectory: null, vsFull: null, fdSpread: null };
       const m = grid.metrics;
       const meter = setup.meter;
+      // A latent setup's samples are latents: the meter scores their VAE decodes, timed apart from sampling.
+      let images: Float32Array = r.samples;
+      let decodeMs: number | undefined;
+      if (setup.decode) {
+        const td = now();
+        images = await setup.decode(r.samples, grid.seeds.count, grid.seeds.batch);
+        decodeMs = now() - td;
+      }
       if (meter && (m.fd || m.accuracy || m.kid)) {
-        const measured = await meter.measure(r.samples, grid.seeds.count);
+        const measured = await meter.measure(images, grid.seeds.count);
         if (m.fd && meter.hasReferenceStats !== false) {
           metrics.fd = frechetDistance(featureStatistics(measured.features, meter.featureDim), meter.referenceStats);
           metrics.fdSpread = fdBootstrap(measured.features, grid.seeds.count, meter.featureDim, meter.referenceStats);
@@ -704,6 +726,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
           overhead: networkMs > 0 ? r.wallMs / networkMs : 0,
           ...(probe > 0 ? { probeMs } : {}),
           ...(forecastMs !== undefined ? { forecastMs } : {}),
+          ...(decodeMs !== undefined ? { decodeMs, decodeShare: decodeMs / (r.wallMs + decodeMs) } : {}),
         },
         machine: machineInfo(),
         computedAt: new Date().toISOString(),

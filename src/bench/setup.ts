@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
   type FeatureReuseCapable,
   type DiffusionModel,
@@ -54,7 +54,7 @@ export interface BenchSetup {
   /** The card's sampling setup: every cell's options come from it (`sampleOptionsFromCard`). */
   sampling: CardSamplingSetup;
   schedule: NoiseSchedule;
-  /** Whether the model takes class labels. */
+  /** Whether the samples are class-conditioned (the model takes class labels, or a pipeline bench runs on class prompts). */
   conditional: boolean;
   numClasses: number;
   /** The label meaning "unconditional". */
@@ -62,11 +62,18 @@ export interface BenchSetup {
   /** Quality meter; absent when its files are missing (FD/accuracy are then reported as null). */
   meter: QualityMeter | undefined;
   /**
-   * Text conditioning of a pipeline's UNet (`pipelineSetup`): the `sample()` fields `cond` and
-   * `guidance` of n samples at guidance g (the prompt's rows; at g ∉ {0, 1} guided against the
+   * Text conditioning of a pipeline's denoiser (`pipelineSetup`): the `sample()` fields `cond` and
+   * `guidance` of the n samples [offset, offset + n) of the seed set at guidance g (the prompt's rows —
+   * with class prompts, sample i's class caption, class i mod C —; at g ∉ {0, 1} guided against the
    * negative prompt's, at g = 0 the negative prompt alone). Absent for label-conditioned models.
    */
-  promptConditioning?: (guidance: number, n: number) => Pick<import('../core/index.js').SampleOptions, 'cond' | 'guidance'>;
+  promptConditioning?: (guidance: number, n: number, offset?: number) => Pick<import('../core/index.js').SampleOptions, 'cond' | 'guidance'>;
+  /**
+   * Latent setups (a pipeline bench on class prompts): the VAE decode of `count` samples (latents)
+   * in runs of `batch`, to the images the quality meter scores ([count, 1, 28, 28], nominally in
+   * [−1, 1]; the classifier clamps them to its range). The runner times it apart from sampling.
+   */
+  decode?: (latents: Float32Array, count: number, batch: number) => Promise<Float32Array>;
   /** A feature-reuse-capable network for a reuse-point preset; absent when the model cannot reuse. */
   featureReuse?: (points: string | string[], options?: { probe?: true | string }) => Promise<FeatureReuseCapable>;
   /** Versions of the runtime pieces (onnxruntime etc.). */
@@ -203,52 +210,7 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
   const numClasses = card.numClasses ?? card.classNames?.length ?? 0;
   const conditional = loaded.model.signature.classLabels !== undefined && numClasses > 0;
 
-  const meterDir = opts.meterDir ?? join(loaded.modelPath, '..');
-  const classifierPath = join(meterDir, 'fashion-classifier.onnx');
-  const statsPath = join(meterDir, 'fashion-test-stats.json');
-  let meter: QualityMeter | undefined;
-  if (existsSync(classifierPath) && existsSync(statsPath)) {
-    const { loadClassifier, loadReferenceStatistics } = await import('../node/index.js');
-    const classifier = await loadClassifier(ort, classifierPath, { batchSize: 256, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
-    let stats: Awaited<ReturnType<typeof loadReferenceStatistics>> | undefined;
-    try {
-      stats = await loadReferenceStatistics(statsPath, { expectedDim: classifier.featureDim });
-    } catch (e) {
-      warn(`the test-set statistics cannot be read (${(e as Error).message}): FD-classifier is reported as null`);
-    }
-    let realCache: Float32Array | undefined;
-    meter = {
-      name: `fashion-classifier features (${classifier.featureDim}-d)`,
-      featureDim: classifier.featureDim,
-      numClasses: classifier.numClasses,
-      referenceStats: stats ?? { dim: 0, mean: new Float64Array(0), covariance: new Float64Array(0) },
-      hasReferenceStats: stats !== undefined,
-      async measure(samples) {
-        const out = await classifier.classify(samples);
-        return { features: out.features, logits: out.logits };
-      },
-      async realFeatures(count) {
-        if (!realCache) {
-          const { loadFashionMnist, pixelsToUnitRange } = await import('../node/index.js');
-          let test;
-          try {
-            test = await loadFashionMnist('t10k');
-          } catch (e) {
-            throw new Error(
-              `KID needs the Fashion-MNIST test images (${(e as Error).message}); install dataset-fashion-mnist or set metrics.kid: false`,
-              { cause: e },
-            );
-          }
-          realCache = (await classifier.classify(pixelsToUnitRange(test.pixels))).features;
-        }
-        const rows = Math.min(count, realCache.length / classifier.featureDim);
-        return realCache.subarray(0, rows * classifier.featureDim);
-      },
-      release: () => classifier.release(),
-    };
-  } else {
-    warn(`no quality meter (${classifierPath} or ${statsPath} is missing): FD-classifier and accuracy are reported as null`);
-  }
+  const meter = await fashionMeter(ort, opts.meterDir ?? join(loaded.modelPath, '..'), opts.threads, warn);
 
   const featureReuse = await onnxFeatureReuseFactory(ort, readModelBytes(loaded.modelPath), card, opts.threads, opts.maxBatch ?? 128, warn);
   let ortVersion = 'unknown';
@@ -280,42 +242,133 @@ export async function onnxSetup(opts: OnnxSetupOptions): Promise<BenchSetup> {
   };
 }
 
+/**
+ * The shipped quality meter of a folder: fashion-classifier.onnx and fashion-test-stats.json in
+ * `meterDir`; undefined (with a warning) when either file is missing.
+ */
+async function fashionMeter(
+  ort: typeof import('onnxruntime-node'),
+  meterDir: string,
+  threads: number | undefined,
+  warn: (msg: string) => void,
+): Promise<QualityMeter | undefined> {
+  const classifierPath = join(meterDir, 'fashion-classifier.onnx');
+  const statsPath = join(meterDir, 'fashion-test-stats.json');
+  if (!existsSync(classifierPath) || !existsSync(statsPath)) {
+    warn(`no quality meter (${classifierPath} or ${statsPath} is missing): FD-classifier and accuracy are reported as null`);
+    return undefined;
+  }
+  const { loadClassifier, loadReferenceStatistics } = await import('../node/index.js');
+  const classifier = await loadClassifier(ort, classifierPath, { batchSize: 256, ...(threads !== undefined ? { threads } : {}) });
+  let stats: Awaited<ReturnType<typeof loadReferenceStatistics>> | undefined;
+  try {
+    stats = await loadReferenceStatistics(statsPath, { expectedDim: classifier.featureDim });
+  } catch (e) {
+    warn(`the test-set statistics cannot be read (${(e as Error).message}): FD-classifier is reported as null`);
+  }
+  let realCache: Float32Array | undefined;
+  return {
+    name: `fashion-classifier features (${classifier.featureDim}-d)`,
+    featureDim: classifier.featureDim,
+    numClasses: classifier.numClasses,
+    referenceStats: stats ?? { dim: 0, mean: new Float64Array(0), covariance: new Float64Array(0) },
+    hasReferenceStats: stats !== undefined,
+    async measure(samples) {
+      const out = await classifier.classify(samples);
+      return { features: out.features, logits: out.logits };
+    },
+    async realFeatures(count) {
+      if (!realCache) {
+        const { loadFashionMnist, pixelsToUnitRange } = await import('../node/index.js');
+        let test;
+        try {
+          test = await loadFashionMnist('t10k');
+        } catch (e) {
+          throw new Error(`KID needs the Fashion-MNIST test images (${(e as Error).message}); install dataset-fashion-mnist or set metrics.kid: false`, {
+            cause: e,
+          });
+        }
+        realCache = (await classifier.classify(pixelsToUnitRange(test.pixels))).features;
+      }
+      const rows = Math.min(count, realCache.length / classifier.featureDim);
+      return realCache.subarray(0, rows * classifier.featureDim);
+    },
+    release: () => classifier.release(),
+  };
+}
+
 /** Options of {@link pipelineSetup}. */
 export interface PipelineSetupOptions {
-  /** The Stable-Diffusion ONNX folder (diffusers / Optimum layout). */
+  /** The pipeline folder (diffusers / Optimum ONNX layout). */
   dir: string;
-  prompt: string;
+  /** One prompt conditioning every sample (trajectory error only). Exactly one of `prompt` and `classPrompts`. */
+  prompt?: string;
+  /**
+   * A class-prompts file (`class-prompts.ts`: the format of models/latent-captions.json, or an array
+   * of captions): sample i gets class i mod C's caption, and the decoded images are scored by the
+   * quality meter (FD-classifier, class accuracy). Exactly one of `prompt` and `classPrompts`.
+   */
+  classPrompts?: string;
   /** Default "". */
   negativePrompt?: string;
   /** Image size in pixels. Default: the UNet's sample_size × the VAE factor. */
   height?: number;
   width?: number;
+  /** With class prompts: the folder of fashion-classifier.onnx and fashion-test-stats.json. Default: the pipeline folder's parent. */
+  meterDir?: string;
   threads?: number;
   maxBatch?: number;
   warn?: (msg: string) => void;
 }
 
 /**
- * A benchmark on a pipeline's UNet: the latents [C, H/8, W/8] are the samples, the prompt's
- * embeddings the conditioning (guided against the negative prompt's), the folder's scheduler config
- * the sampling setup. There is no quality meter (no classifier exists for these images): only the
- * trajectory error against the reference run applies. The model hash covers the UNet bytes, the
- * prompts and the size, so a cell key changes with any of them.
+ * A benchmark on a pipeline's denoiser (UNet or SD3-style transformer): the latents [C, H/f, W/f]
+ * are the samples, the folder's scheduler config the sampling setup, and trajectory error is
+ * measured on the latents.
+ *
+ * With one `prompt`, its embeddings condition every sample (guided against the negative prompt's)
+ * and there is no quality meter (no classifier exists for these images). With `classPrompts`, sample
+ * i is conditioned on the caption of class i mod C; each cell's latents are decoded by the folder's
+ * VAE (`decode`, the pipeline's own decode) and scored by the shipped Fashion-MNIST classifier, which
+ * needs 1 × 28 × 28 images. The model hash covers the denoiser's bytes, the prompts (with class
+ * prompts: the file's SHA-256, the chosen captions, the text encoder's and the VAE decoder's bytes)
+ * and the size, so a cell key changes with any of them.
  */
 export async function pipelineSetup(opts: PipelineSetupOptions): Promise<BenchSetup> {
   const warn = opts.warn ?? (() => {});
+  if ((opts.prompt === undefined) === (opts.classPrompts === undefined)) {
+    throw new Error(
+      opts.prompt === undefined
+        ? 'a pipeline bench needs a prompt (one prompt for every sample) or class prompts (a caption per class, e.g. models/latent-captions.json)'
+        : 'give a prompt or class prompts, not both: class prompts condition each sample on its class caption',
+    );
+  }
+  const { readClassPrompts, classOfSample, gatherConditioning } = await import('./class-prompts.js');
+  // the file is checked before anything loads
+  let classPrompts = opts.classPrompts !== undefined ? readClassPrompts(opts.classPrompts) : undefined;
   const { nodePipelineReader } = await import('../node/index.js');
   const { StableDiffusionPipeline } = await import('../model/index.js');
   const ort = await import('onnxruntime-node');
-  const pipe = await StableDiffusionPipeline.load({
-    ort: ort as unknown as import('../model/index.js').OrtModuleLike,
-    reader: nodePipelineReader(opts.dir),
-    maxBatch: opts.maxBatch ?? 64,
-    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-  });
+  let meter: QualityMeter | undefined;
+  if (classPrompts) {
+    meter = await fashionMeter(ort, opts.meterDir ?? join(opts.dir, '..'), opts.threads, warn);
+    if (meter?.numClasses !== undefined) classPrompts = readClassPrompts(classPrompts.file, meter.numClasses);
+  }
+  let pipe: import('../model/index.js').StableDiffusionPipeline;
+  try {
+    pipe = await StableDiffusionPipeline.load({
+      ort: ort as unknown as import('../model/index.js').OrtModuleLike,
+      reader: nodePipelineReader(opts.dir),
+      maxBatch: opts.maxBatch ?? 64,
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    });
+  } catch (e) {
+    await meter?.release?.();
+    throw e;
+  }
   try {
     const prep = await pipe.sampleRun({
-      prompt: opts.prompt,
+      prompt: opts.prompt ?? classPrompts!.captions[0]!,
       negativePrompt: opts.negativePrompt ?? '',
       guidanceScale: 1,
       ...(opts.height !== undefined ? { height: opts.height } : {}),
@@ -326,35 +379,106 @@ export async function pipelineSetup(opts: PipelineSetupOptions): Promise<BenchSe
     const card = pipe.unetCard(h, w);
     const sampling = cardSamplingSetup(card);
     const bytes = await pipe.unetBytes();
-    const rows = (e: typeof prep.prompt, n: number) => pipe.promptRows(e, n, pipe.sdxl ? pipe.sdxlTimeIds(prep.height, prep.width) : undefined);
-    const promptConditioning = (g: number, n: number) => {
-      if (g === 0) return { cond: rows(prep.negativePrompt, n) };
-      if (g === 1) return { cond: rows(prep.prompt, n) };
-      return { cond: rows(prep.prompt, n), guidance: { scale: g, uncond: rows(prep.negativePrompt, n) } };
-    };
+    const timeIds = pipe.sdxl ? pipe.sdxlTimeIds(prep.height, prep.width) : undefined;
+    const rows = (e: typeof prep.prompt, n: number) => pipe.promptRows(e, n, timeIds);
     const featureReuse = await onnxFeatureReuseFactory(ort, bytes, card, opts.threads, opts.maxBatch ?? 64, warn);
+    const common = { modelPath: opts.dir, model, sampling, schedule: sampling.schedule, nullLabel: undefined, versions: {} };
+    const reuse = featureReuse ? { featureReuse } : {};
+    if (!classPrompts) {
+      const promptConditioning = (g: number, n: number) => {
+        if (g === 0) return { cond: rows(prep.negativePrompt, n) };
+        if (g === 1) return { cond: rows(prep.prompt, n) };
+        return { cond: rows(prep.prompt, n), guidance: { scale: g, uncond: rows(prep.negativePrompt, n) } };
+      };
+      const modelHash = sha256Hex(
+        canonicalJson({ unet: sha256Hex(bytes), prompt: opts.prompt, negativePrompt: opts.negativePrompt ?? '', size: [prep.height, prep.width] }),
+      );
+      return {
+        ...common,
+        kind: 'pipeline',
+        name: `${pipe.label} (${prep.width}×${prep.height}, "${opts.prompt}")`,
+        modelHash,
+        conditional: false,
+        numClasses: 0,
+        meter: undefined,
+        promptConditioning,
+        ...reuse,
+        release: () => pipe.release(),
+      };
+    }
+    const cp = classPrompts;
+    const imageShape = [pipe.imageChannels, prep.height, prep.width];
+    if (meter && imageShape.join('x') !== '1x28x28') {
+      throw new Error(
+        `the quality meter scores 1×28×28 grey images (Fashion-MNIST), and ${pipe.label} decodes ${imageShape.join('×')}: ` +
+          'class prompts measure FD-classifier on our latent Fashion-MNIST pipelines only — bench this folder with one prompt (trajectory error only)',
+      );
+    }
+    const classEmbeddings = [];
+    for (const [k, text] of cp.captions.entries()) {
+      const e = await pipe.encodePrompt(text);
+      const given = cp.ids[k];
+      if (given && e.inputIds && given.join(',') !== e.inputIds.join(',')) {
+        throw new Error(
+          `class prompts ${cp.file}: the ids of "${text}" ([${given.join(', ')}]) are not what ${pipe.label}'s tokenizer makes of it ([${e.inputIds.join(', ')}]): ` +
+            "the captions were tokenized for another model — use this folder's captions file, or drop the ids",
+        );
+      }
+      classEmbeddings.push(e);
+    }
+    const classRows = classEmbeddings.map((e) => rows(e, 1));
+    const C = cp.captions.length;
+    const promptConditioning = (g: number, n: number, offset = 0) => {
+      if (g === 0) return { cond: rows(prep.negativePrompt, n) };
+      const cond = gatherConditioning(
+        classRows,
+        Array.from({ length: n }, (_, i) => classOfSample(offset + i, C)),
+      );
+      if (g === 1) return { cond };
+      return { cond, guidance: { scale: g, uncond: rows(prep.negativePrompt, n) } };
+    };
+    const latentSize = pipe.latentChannels * h * w;
+    const decode = async (latents: Float32Array, count: number, batch: number): Promise<Float32Array> => {
+      if (latents.length !== count * latentSize) throw new RangeError(`decode: ${latents.length} latent values for ${count} samples of ${latentSize}`);
+      const per = imageShape[0]! * imageShape[1]! * imageShape[2]!;
+      const images = new Float32Array(count * per);
+      for (let o = 0; o < count; o += batch) {
+        const n = Math.min(batch, count - o);
+        images.set(await pipe.decode(latents.subarray(o * latentSize, (o + n) * latentSize), n, h, w), o * per);
+      }
+      return images;
+    };
+    const reader = nodePipelineReader(opts.dir);
+    const partHash = async (part: string) => sha256Hex(await reader.readBytes(`${part}/model.onnx`));
     const modelHash = sha256Hex(
-      canonicalJson({ unet: sha256Hex(bytes), prompt: opts.prompt, negativePrompt: opts.negativePrompt ?? '', size: [prep.height, prep.width] }),
+      canonicalJson({
+        [pipe.denoiser]: sha256Hex(bytes),
+        textEncoder: await partHash('text_encoder'),
+        vaeDecoder: await partHash('vae_decoder'),
+        classPrompts: { sha256: cp.sha256, captions: cp.captions },
+        negativePrompt: opts.negativePrompt ?? '',
+        size: [prep.height, prep.width],
+      }),
     );
     return {
+      ...common,
       kind: 'pipeline',
-      name: `${pipe.label} (${prep.width}×${prep.height}, "${opts.prompt}")`,
-      modelPath: opts.dir,
+      name: `${pipe.label} (${prep.width}×${prep.height}, ${C} class prompts of ${basename(cp.file)})`,
       modelHash,
-      model,
-      sampling,
-      schedule: sampling.schedule,
-      conditional: false,
-      numClasses: 0,
-      nullLabel: undefined,
-      meter: undefined,
+      conditional: true,
+      numClasses: C,
+      meter,
       promptConditioning,
-      ...(featureReuse ? { featureReuse } : {}),
-      versions: {},
-      release: () => pipe.release(),
+      decode,
+      ...reuse,
+      async release() {
+        await pipe.release();
+        await meter?.release?.();
+      },
     };
   } catch (e) {
     await pipe.release();
+    await meter?.release?.();
     throw e;
   }
 }

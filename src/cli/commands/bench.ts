@@ -49,9 +49,11 @@ export interface BenchCommandOptions extends ScaleFlags {
   json?: boolean;
   quiet?: boolean;
   progress?: boolean;
-  /** A Stable-Diffusion ONNX folder: bench its UNet on `prompt`'s embeddings (trajectory error only). */
+  /** A pipeline ONNX folder: bench its denoiser on `prompt`'s embeddings (trajectory error only) or on `classPrompts`. */
   pipeline?: string;
   prompt?: string;
+  /** With `pipeline`: a class-prompts file (sample i gets class i mod C's caption; decoded images are scored). */
+  classPrompts?: string;
   negativePrompt?: string;
 }
 
@@ -119,8 +121,16 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('-o, --out <dir>', 'output folder; finished cells there are reused (default bench/out/<grid name>)'))
     .addOption(new Option('-m, --model <path>', "model: an .onnx file, a bundled name (fashion-unet, fashion-dit) or 'reference' (overrides the grid's)"))
     .addOption(new Option('--card <path>', "the model's JSON card (default: the .json next to the model)"))
-    .addOption(new Option('--pipeline <dir>', "bench a Stable-Diffusion ONNX folder's UNet on --prompt (trajectory error, calls, wall time)"))
+    .addOption(
+      new Option('--pipeline <dir>', "bench a pipeline ONNX folder's denoiser on --prompt (trajectory error, calls, wall time) or on --class-prompts"),
+    )
     .addOption(new Option('--prompt <text>', 'with --pipeline: the prompt whose embeddings condition every cell'))
+    .addOption(
+      new Option(
+        '--class-prompts <file>',
+        'with --pipeline: a caption per class (e.g. models/latent-captions.json); sample i gets class i mod C, and the VAE-decoded images get FD-classifier and accuracy',
+      ),
+    )
     .addOption(new Option('--negative-prompt <text>', 'with --pipeline: the guidance branch\'s prompt (default "")'))
     .addOption(new Option('--solvers <list>', 'grid from flags: solvers, comma-separated').argParser(splitList))
     .addOption(new Option('--nfe <list>', 'grid from flags: NFE values, comma-separated').argParser(intList))
@@ -160,6 +170,8 @@ export function registerBench(program: Command): Command {
         '  rediffuse bench --grid bench/full.json --out bench/out/full --benchmarks-md BENCHMARKS.md --assets docs/bench',
         '  rediffuse bench --solvers ddim,dpmpp_2m --nfe 4,8 --pfdiff none,best --guidance 2 --count 64',
         '  rediffuse bench --grid bench/full.json --import bench/results/full.json   # resume from committed cells',
+        '  rediffuse bench --grid bench/latent-unet.json                              # a latent pipeline on class prompts',
+        '  rediffuse bench --pipeline models/latent-unet --class-prompts models/latent-captions.json --solvers dpmpp_2m --nfe 10 --count 64',
         '',
         'An interrupted run (Ctrl-C) keeps every finished cell; run the same command again to continue.',
       ].join('\n'),
@@ -194,6 +206,8 @@ export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
       const g = loadGridFile(opts.grid);
       if (!hasOverrides(opts)) return g;
       raw = JSON.parse(JSON.stringify(g)) as Record<string, unknown>;
+      // a pipeline grid's model is its folder (validation sets it)
+      if (g.pipeline) delete raw.model;
       baseDir = resolve(opts.grid, '..');
       // FR entries are already parsed; turn them back into their declared form.
       raw.runs = (g.runs as BenchGrid['runs']).map((r) => ({ ...r, fr: r.fr.map(frBack) }));
@@ -201,10 +215,15 @@ export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
       if (!opts.solvers || !opts.nfe) throw new CliError('a grid from flags needs both --solvers and --nfe (or pass --grid FILE / --quick)');
       raw = {
         name: 'cli',
-        model: opts.pipeline ?? opts.model ?? 'fashion-unet',
+        model: opts.model ?? 'fashion-unet',
         seeds: { seed: opts.seed ?? 0, count: opts.count ?? 64, batch: opts.batch ?? Math.min(opts.count ?? 64, 64) },
-        // A pipeline's UNet has no quality meter (no classifier for SD images): trajectory error only; CFG at 7.5 by default.
-        ...(opts.pipeline !== undefined ? { metrics: { fd: false, accuracy: false, kid: false, trajectory: true }, guidance: [7.5] } : {}),
+        // A pipeline on one prompt has no quality meter (no classifier for SD images): trajectory error only, CFG at 7.5 by
+        // default; on class prompts, the meter scores the decoded images, at guidance 2 by default (models/eval_latent.py's).
+        ...(opts.pipeline !== undefined
+          ? opts.classPrompts !== undefined
+            ? { guidance: [2] }
+            : { metrics: { fd: false, accuracy: false, kid: false, trajectory: true }, guidance: [7.5] }
+          : {}),
         runs: [
           {
             solvers: opts.solvers,
@@ -215,7 +234,24 @@ export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
         ],
       };
     } else throw new CliError('nothing to measure: pass --quick, --grid FILE, or --solvers and --nfe');
+    if (raw.pipeline !== undefined && (opts.model !== undefined || opts.card !== undefined))
+      throw new CliError(`the grid benches the pipeline ${(raw.pipeline as { dir: string }).dir}: drop --model/--card`);
     if (opts.model !== undefined) raw.model = opts.model;
+    if (opts.pipeline !== undefined) {
+      if (raw.pipeline !== undefined) {
+        throw new CliError(
+          `the grid names its pipeline (${(raw.pipeline as { dir: string }).dir}): drop --pipeline, --prompt, --class-prompts and --negative-prompt, or the grid's pipeline entry`,
+        );
+      }
+      // the flag names the model; its paths are the command line's (relative to the working folder)
+      delete raw.model;
+      raw.pipeline = {
+        dir: resolve(opts.pipeline),
+        ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
+        ...(opts.classPrompts !== undefined ? { classPrompts: resolve(opts.classPrompts) } : {}),
+        ...(opts.negativePrompt !== undefined ? { negativePrompt: opts.negativePrompt } : {}),
+      };
+    }
     if (opts.guidance !== undefined) {
       raw.guidance = opts.guidance;
       raw.runs = (raw.runs as Record<string, unknown>[]).map(({ guidance: _g, ...r }) => r);
@@ -242,7 +278,7 @@ export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
 }
 
 function hasOverrides(o: BenchCommandOptions): boolean {
-  return [o.model, o.guidance, o.reference, o.count, o.batch, o.seed, o.threads].some((v) => v !== undefined);
+  return [o.model, o.guidance, o.reference, o.count, o.batch, o.seed, o.threads, o.pipeline].some((v) => v !== undefined);
 }
 
 function frBack(fr: BenchGrid['runs'][number]['fr'][number]): unknown {
@@ -261,8 +297,22 @@ function frBack(fr: BenchGrid['runs'][number]['fr'][number]): unknown {
   };
 }
 
-/** Load the model setup a grid names. */
+/** Load the model setup a grid names (a pipeline folder with its prompts, a model file, or the reference model). */
 export async function setupForGrid(grid: BenchGrid, warn: (m: string) => void, cardPath?: string): Promise<BenchSetup> {
+  if (grid.pipeline) {
+    const p = grid.pipeline;
+    if (cardPath !== undefined) throw new CliError(`--card applies to an ONNX model; the pipeline ${p.dir} has its scheduler config: drop --card`);
+    return pipelineSetup({
+      dir: p.dir,
+      ...(p.prompt !== undefined ? { prompt: p.prompt } : {}),
+      ...(p.classPrompts !== undefined ? { classPrompts: p.classPrompts } : {}),
+      ...(p.negativePrompt !== undefined ? { negativePrompt: p.negativePrompt } : {}),
+      ...(grid.threads !== undefined ? { threads: grid.threads } : {}),
+      warn,
+    }).catch((e: unknown) => {
+      throw new CliError(`cannot load pipeline ${p.dir} (${(e as Error).message})`);
+    });
+  }
   if (grid.model === 'reference') {
     if (cardPath !== undefined) throw new CliError('--card applies to an ONNX model; the reference model has its own card: drop --card');
     return referenceSetup();
@@ -290,37 +340,58 @@ function fmtMs(ms: number): string {
   return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
-/** The pipeline flags, checked against the grid before anything loads. */
-function checkPipelineFlags(opts: BenchCommandOptions, grid: BenchGrid): void {
+/** The pipeline flags among themselves, checked before the grid is built. */
+function checkPipelineFlags(opts: BenchCommandOptions): void {
   if (opts.pipeline === undefined) {
     if (opts.prompt !== undefined || opts.negativePrompt !== undefined) throw new CliError('--prompt/--negative-prompt need --pipeline DIR');
+    if (opts.classPrompts !== undefined) throw new CliError('--class-prompts needs --pipeline DIR (a grid file names them in its pipeline entry)');
     return;
   }
   if (opts.quick) throw new CliError('--quick runs the bundled fashion models; drop --quick and give --solvers/--nfe or --grid FILE with --pipeline');
   if (opts.model !== undefined || opts.card !== undefined) throw new CliError('--pipeline DIR names the model: drop --model/--card');
-  if (opts.prompt === undefined || opts.prompt === '')
-    throw new CliError('--pipeline DIR needs --prompt TEXT (the embeddings every cell is conditioned on)');
+  if (opts.prompt !== undefined && opts.classPrompts !== undefined) {
+    throw new CliError('give --prompt TEXT or --class-prompts FILE, not both: class prompts condition each sample on its class caption');
+  }
+  if (opts.classPrompts === undefined && (opts.prompt === undefined || opts.prompt === '')) {
+    throw new CliError(
+      '--pipeline DIR needs --prompt TEXT (the embeddings every cell is conditioned on) or --class-prompts FILE (a caption per class, e.g. models/latent-captions.json)',
+    );
+  }
+}
+
+/** A pipeline grid's metrics: one prompt has no classifier for its images (trajectory error only). */
+function checkPipelineGrid(grid: BenchGrid): void {
+  const p = grid.pipeline;
+  if (!p) return;
+  if (p.classPrompts !== undefined) {
+    if (!grid.metrics.fd && !grid.metrics.accuracy && !grid.metrics.kid && !grid.metrics.trajectory) {
+      throw new CliError('the grid measures nothing: enable metrics fd, accuracy or trajectory');
+    }
+    return;
+  }
   const asked = (['fd', 'accuracy', 'kid'] as const).filter((k) => grid.metrics[k]);
   if (asked.length > 0) {
     throw new CliError(
       `metrics ${asked.join(', ')} need a classifier of the images, and there is none for Stable-Diffusion images: ` +
-        'a pipeline bench reports trajectory error vs the reference run, calls and wall time — set metrics: {fd: false, accuracy: false, kid: false} in the grid',
+        'a pipeline bench on one prompt reports trajectory error vs the reference run, calls and wall time — set metrics: {fd: false, accuracy: false, kid: false} ' +
+        'in the grid (or give class prompts on one of our latent Fashion-MNIST pipelines: --class-prompts FILE)',
     );
   }
-  if (!grid.metrics.trajectory) throw new CliError('a pipeline bench measures trajectory error: set metrics.trajectory: true in the grid');
+  if (!grid.metrics.trajectory) throw new CliError('a pipeline bench on one prompt measures trajectory error: set metrics.trajectory: true in the grid');
 }
 
 /** Run `rediffuse bench` with parsed options (exported for in-process use and tests). */
 export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?: BenchSetup): Promise<BenchCommandResult> {
+  checkPipelineFlags(opts);
   const grid = gridFromOptions(opts);
-  checkPipelineFlags(opts, grid);
+  checkPipelineGrid(grid);
   const outDir = resolve(opts.out ?? `bench/out/${grid.name}`);
   // Every output is checked before the model loads: a bad path must not cost a run.
   checkOutputPath(outDir, { kind: 'folder' });
   if (opts.benchmarksMd) checkOutputPath(opts.benchmarksMd, { flag: '--benchmarks-md' });
   if (opts.assets) checkOutputPath(opts.assets, { kind: 'folder', flag: '--assets' });
   const scale = scalePlan(opts);
-  if (scale.kind !== 'none' && (opts.dryRun || opts.cachedOnly || opts.pipeline !== undefined)) {
+  if (scale.kind !== 'none' && (opts.dryRun || opts.cachedOnly || grid.pipeline !== undefined)) {
     throw new CliError(`--${scale.kind === 'queue' ? 'queue' : 'workers'} runs cells elsewhere: not with --dry-run, --cached-only or --pipeline`);
   }
   // A queue is probed now: an unreachable Redis must not cost a model load.
@@ -330,19 +401,7 @@ export async function runBenchCommand(opts: BenchCommandOptions, setupOverride?:
   };
   const signal = interruptSignal();
   const warn = (m: string) => say(`warning: ${m}`);
-  const setup =
-    setupOverride ??
-    (opts.pipeline !== undefined
-      ? await pipelineSetup({
-          dir: opts.pipeline,
-          prompt: opts.prompt!,
-          ...(opts.negativePrompt !== undefined ? { negativePrompt: opts.negativePrompt } : {}),
-          ...(grid.threads !== undefined ? { threads: grid.threads } : {}),
-          warn,
-        }).catch((e: unknown) => {
-          throw new CliError(`cannot load pipeline ${opts.pipeline} (${(e as Error).message})`);
-        })
-      : await setupForGrid(grid, warn, opts.card));
+  const setup = setupOverride ?? (await setupForGrid(grid, warn, opts.card));
   const tty = !opts.quiet && opts.progress !== false && process.stderr.isTTY;
   const bar = tty
     ? new cliProgress.SingleBar(
