@@ -383,8 +383,13 @@ export function referenceAdjust(
 }
 
 /** The full-compute cell a feature-reuse cell is compared against (same solver, NFE, PFDiff, guidance). */
-export function baselineOf(cell: CellSpec): CellSpec {
+function baselineOf(cell: CellSpec): CellSpec {
   return { ...cell, fr: { kind: 'none' } };
+}
+
+/** Keys of the full-compute cells that the feature-reuse cells among `cells` are compared against. */
+export function reuseBaselineKeys(cells: readonly CellSpec[], ctx: KeyContext): Set<string> {
+  return new Set(cells.filter((c) => c.fr.kind !== 'none').map((c) => cellKey(baselineOf(c), ctx)));
 }
 
 /** Run (or resume) a grid; see the module notes. */
@@ -397,10 +402,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   // Full-compute cells first, so feature-reuse cells find their baseline's samples.
   const ordered = [...cells.filter((c) => c.fr.kind === 'none'), ...cells.filter((c) => c.fr.kind !== 'none')];
   const keys = new Map(ordered.map((c) => [c, cellKey(c, ctx)]));
-  const baselineKeysNeeded = new Set([
-    ...ordered.filter((c) => c.fr.kind !== 'none').map((c) => cellKey(baselineOf(c), ctx)),
-    ...(opts.keepSamplesOf ?? []),
-  ]);
+  const baselineKeysNeeded = new Set([...reuseBaselineKeys(ordered, ctx), ...(opts.keepSamplesOf ?? [])]);
   // The reference runs: one per guidance and start time of the cells' grids.
   const refNeeds = new Map<string, { guidance: number; start: number }>();
   const refIdOf = new Map<CellSpec, string>();

@@ -48,6 +48,20 @@ function account(stats: DistributedRunStats, o: JobOutcome): void {
   }
 }
 
+/** The executor's progress and abort hooks of a distributed run: re-enqueued jobs are counted into `stats`. */
+function progressHooks(
+  stats: DistributedRunStats,
+  opts: { onProgress?: (p: ExecutorProgress) => void; signal?: AbortSignal },
+): { onProgress: (p: ExecutorProgress) => void; signal?: AbortSignal } {
+  return {
+    onProgress: (p) => {
+      stats.reenqueued = p.reenqueued;
+      opts.onProgress?.(p);
+    },
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+}
+
 /** Options of {@link distributeBench}. */
 export interface DistributeBenchOptions {
   grid: BenchGrid;
@@ -75,11 +89,7 @@ export async function distributeBench(opts: DistributeBenchOptions): Promise<Dis
   const stats = newStats(specs.size);
   if (specs.size === 0) return { ...stats, alreadyStored };
   const outcomes = await opts.executor.run([...specs.values()], {
-    onProgress: (p) => {
-      stats.reenqueued = p.reenqueued;
-      opts.onProgress?.(p);
-    },
-    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...progressHooks(stats, opts),
     onOutcome: (o) => {
       if (o.result === undefined) return;
       const cell = o.result as CellResult;
@@ -139,11 +149,7 @@ export async function distributeSamples(
   let first: SampleBatchResult | undefined;
   let computeMs = 0;
   const outcomes = await opts.executor.run(specs, {
-    onProgress: (p) => {
-      stats.reenqueued = p.reenqueued;
-      opts.onProgress?.(p);
-    },
-    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...progressHooks(stats, opts),
     onOutcome: (o) => {
       if (o.result === undefined) return;
       const r = o.result as SampleBatchResult;

@@ -21,7 +21,7 @@ import { sampleOptionsFromCard, type CardSampleRequest } from '../model/index.js
 import { bundledModelPath } from '../node/index.js';
 import { expandCells, type BenchGrid, type CellSpec } from '../bench/grid.js';
 import { cellKey } from '../bench/cell-key.js';
-import { baselineOf, runBench, type CellResult } from '../bench/runner.js';
+import { reuseBaselineKeys, runBench, type CellResult } from '../bench/runner.js';
 import { onnxSetup, referenceSetup, type BenchSetup } from '../bench/setup.js';
 
 /** Version of the job format; a worker refuses jobs of another version. */
@@ -151,8 +151,8 @@ export async function computeBenchCell(job: BenchCellJob, env: ComputeEnv, signa
   checkJob(job, setup);
   const grid = oneCellGrid(job.grid, job.cell);
   const cells = expandCells(grid);
-  const key =
-    cells.length === 1 ? cellKey(cells[0]!, { modelHash: setup.modelHash, seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics }) : '';
+  const ctx = { modelHash: setup.modelHash, seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
+  const key = cells.length === 1 ? cellKey(cells[0]!, ctx) : '';
   if (key !== job.key)
     throw new JobRefusedError(
       `the worker computes key ${key || '(none)'} for cell ${JSON.stringify(job.cell)}, the client ${job.key}: run the same rediffuse version on client and workers`,
@@ -160,12 +160,7 @@ export async function computeBenchCell(job: BenchCellJob, env: ComputeEnv, signa
   const storeDir = env.storeDir ?? defaultWorkerStore();
   mkdirSync(storeDir, { recursive: true });
   // The whole grid's feature-reuse baselines: a full-compute cell they need keeps its samples for them.
-  const ctx = { modelHash: setup.modelHash, seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
-  const keepSamplesOf = new Set(
-    expandCells(job.grid)
-      .filter((c) => c.fr.kind !== 'none')
-      .map((c) => cellKey(baselineOf(c), ctx)),
-  );
+  const keepSamplesOf = reuseBaselineKeys(expandCells(job.grid), ctx);
   const results = await runBench({ grid, setup, outDir: storeDir, keepSamplesOf, ...(signal ? { signal } : {}) });
   const cell = results.cells.find((c) => c.key === job.key);
   if (!cell) throw new Error(`runBench returned no cell ${job.key}`);
