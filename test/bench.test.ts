@@ -104,6 +104,74 @@ test('FR entries: space "sample" is kept and labelled, "epsilon" is the default 
   assert.throws(() => parseFrEntry({ interval: 2, space: 'v' }, 'runs[0].fr[1]'), /runs\[0\]\.fr\[1\]\.space.*"epsilon".*"sample"/);
 });
 
+test('grid spacings: card cells keep their keys, a named spacing plans its own grid and its own reference start', async () => {
+  const bad = (raw: unknown, pattern: RegExp) =>
+    assert.throws(
+      () => validateGrid(raw),
+      (e: Error) => e instanceof GridError && pattern.test(e.message),
+    );
+  bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], spacing: ['sideways'] }] }, /runs\[0\]\.spacing\[0\]: expected "card".*leading, trailing/);
+  bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], spacing: [] }] }, /runs\[0\]\.spacing: must not be empty/);
+  const grid = validateGrid({
+    ...TINY,
+    seeds: { seed: 1, count: 8, batch: 4 },
+    runs: [{ solvers: ['ddim'], nfe: [6], spacing: ['card', 'leading', 'linspace'] }],
+  });
+  const cells = expandCells(grid);
+  assert.equal(cells.length, 3);
+  assert.equal('spacing' in cells[0]!, false);
+  assert.deepEqual(
+    cells.map((c) => cellLabel(c)),
+    ['ddim @6', 'ddim (leading) @6', 'ddim (linspace) @6'],
+  );
+  const ctx = { modelHash: 'm', seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
+  assert.equal(cellKey(cells[0]!, ctx), cellKey({ solver: 'ddim', nfe: 6, pfdiff: null, fr: { kind: 'none' }, guidance: 0 }, ctx));
+  assert.notEqual(cellKey(cells[1]!, ctx), cellKey(cells[0]!, ctx));
+  const r = await runBench({ grid, setup: referenceSetup(), outDir: join(tmp, 'spacing') });
+  assert.ok(
+    r.cells.every((c) => c.status === 'ok'),
+    JSON.stringify(r.cells.map((c) => c.error)),
+  );
+  const [card, leading, linspace] = r.cells;
+  // The reference card's spacing is linspace: naming it is the same computation (a bit-identical replicate).
+  assert.deepEqual(linspace!.timesteps, card!.timesteps);
+  assert.deepEqual(linspace!.metrics, card!.metrics);
+  // leading with 6 steps: t = 0, 166, …, 830 (DDIMScheduler), so it starts below the linspace grid's 999.
+  assert.equal(card!.timesteps![0], 999);
+  assert.equal(leading!.timesteps![0], 830);
+  assert.equal(leading!.metrics!.trajectory!.start, 830);
+  assert.deepEqual(
+    r.reference.runs.map((x) => x.start).sort((a, b) => a! - b!),
+    [830, 999],
+  );
+  assert.ok(leading!.metrics!.trajectory!.mse !== card!.metrics!.trajectory!.mse);
+});
+
+test('bench flags: --spacing builds the grid from flags, and the flag-grid options are refused with a grid file', async () => {
+  const r = await runBenchCommand({
+    solvers: ['ddim'],
+    nfe: [4],
+    spacing: ['card', 'trailing'],
+    model: 'reference',
+    count: 4,
+    out: join(tmp, 'flag-spacing'),
+    quiet: true,
+    plots: false,
+  });
+  assert.deepEqual(
+    r.results.cells.map((c) => c.settings.spacing ?? 'card'),
+    ['card', 'trailing'],
+  );
+  await assert.rejects(
+    runBenchCommand({ solvers: ['ddim'], nfe: [4], spacing: ['diagonal'], model: 'reference', count: 4, out: join(tmp, 'flag-spacing2'), quiet: true }),
+    /--spacing: expected "card"/,
+  );
+  await assert.rejects(
+    runBenchCommand({ grid: 'bench/quick.json', pfdiff: ['2_1'], spacing: ['leading'], out: join(tmp, 'flag-spacing3'), quiet: true }),
+    /--pfdiff, --spacing build a grid from flags with --solvers and --nfe/,
+  );
+});
+
 test('FR claims: the 2× bar against the sampler with as many calls, and Auto-FR against interval 3', () => {
   const machine = { cpu: 'x', cores: 2, platform: 'linux', arch: 'x64', memoryGiB: 24 };
   const cell = (fr: unknown, nfe: number, full: number, wallMs: number, fd: number, vsFull: number | null): CellResult => {

@@ -239,3 +239,33 @@ describe('bench --class-prompts: bad input is refused before sampling', () => {
     );
   });
 });
+
+describe('bench on the latent flow DiT: DPM-Solver++ and UniPC on the use_flow_sigmas grid', () => {
+  const out = join(tmp, 'flow');
+  const dit = (o: Partial<BenchCommandOptions>): BenchCommandOptions => ({
+    ...base(out),
+    pipeline: 'models/latent-dit',
+    reference: 'heun:10',
+    count: 8,
+    batch: 8,
+    guidance: [2],
+    ...o,
+  });
+  it("the card's FlowMatch grid (σ from 1) is refused before sampling, with the spacing that fixes it", async () => {
+    await assert.rejects(runBenchCommand(dit({ solvers: ['dpmpp_2m'], nfe: [4] })), /cannot be made.*use_flow_sigmas/s);
+  });
+  it('spacing flow_sigmas: the cells start at σ = 0.999 (t = 999) and get a reference moved there from the FlowMatch grid σ = 1', async () => {
+    const r = await runBenchCommand(dit({ solvers: ['dpmpp_2m', 'unipc'], nfe: [4], spacing: ['flow_sigmas'] }));
+    assert.deepEqual(r.failedCells, []);
+    for (const c of r.results.cells) {
+      assert.equal(c.settings.spacing, 'flow_sigmas');
+      assert.equal(c.timesteps![0], Math.fround(0.999));
+      assert.equal(c.metrics!.trajectory!.start, Math.fround(0.999));
+      assert.ok(Number.isFinite(c.metrics!.fd) && c.metrics!.fd! > 0, `${c.label}: FD ${c.metrics!.fd}`);
+    }
+    assert.deepEqual(
+      r.results.reference.runs.map((x) => x.start),
+      [Math.fround(0.999)],
+    );
+  });
+});

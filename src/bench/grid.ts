@@ -20,8 +20,13 @@
  *   - solvers: [dpmpp_2m]
  *     nfe: [20]
  *     fr: [{ interval: 2, forecast: 1 }, { interval: 3, forecast: { order: 2, time: lambda } }, { adaptive: 0.1, forecast: 1 }]
+ *   - solvers: [dpmpp_2m, unipc]
+ *     nfe: [6, 10]
+ *     spacing: [card, flow_sigmas]  # the timestep spacing: the card's scheduler config (card), or a named one
  * ```
- * A sub-grid may override `guidance`. The cells of all sub-grids are pooled and deduplicated.
+ * A sub-grid may override `guidance`. The cells of all sub-grids are pooled and deduplicated. A cell
+ * on the card's spacing has no `spacing` field, so adding spacings to a grid keeps its stored cells.
+ * The reference run stays on the card's spacing, its grid moved to start where each cell starts.
  *
  * A pipeline folder (diffusers / Optimum ONNX layout) is benched with `pipeline` instead of `model`:
  * `pipeline: { dir: ../models/latent-unet, classPrompts: ../models/latent-captions.json }` (each
@@ -45,6 +50,7 @@ import {
   type FeatureForecastConfig,
   type RecomputeAccumulation,
 } from '../core/index.js';
+import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../core/timesteps.js';
 
 /** Grid file format tag. */
 export const GRID_FORMAT = 'rediffuse-bench-grid/1';
@@ -132,6 +138,8 @@ export interface CellSpec {
   fr: FrSpec;
   /** 0 = unconditional, 1 = conditional, other scales = classifier-free guidance (the 2B batch). */
   guidance: number;
+  /** Timestep spacing instead of the card's scheduler config's (absent: the card's). */
+  spacing?: TimestepSpacing;
 }
 
 /** A sub-grid as declared (lists crossed). */
@@ -142,6 +150,8 @@ export interface RunSpec {
   pfdiff: string[];
   fr: FrSpec[];
   guidance: number[];
+  /** Timestep spacings; null = the card's. */
+  spacing: (TimestepSpacing | null)[];
 }
 
 /** A pipeline folder to bench (instead of a model file), with its prompts. */
@@ -330,6 +340,13 @@ function pipelineSpec(v: unknown, baseDir: string): PipelineSpec {
   };
 }
 
+/** Parse a spacing entry: `card` (or null: the card's scheduler config) or one of {@link TIMESTEP_SPACINGS}. */
+export function parseSpacingEntry(v: unknown, where = 'spacing'): TimestepSpacing | null {
+  if (v === null || v === 'card') return null;
+  if (typeof v === 'string' && (TIMESTEP_SPACINGS as readonly string[]).includes(v)) return v as TimestepSpacing;
+  return fail(where, `expected "card" (the card's scheduler config) or a timestep spacing (${TIMESTEP_SPACINGS.join(', ')}), got ${JSON.stringify(v)}`);
+}
+
 function guidanceValue(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
     fail(where, `must be a number ≥ 0 (0 = unconditional, 1 = conditional, other = classifier-free guidance), got ${JSON.stringify(v)}`);
@@ -399,11 +416,11 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
 
   const topGuidance = list(raw.guidance, 'grid.guidance', guidanceValue, [0]);
   if (!Array.isArray(raw.runs) || raw.runs.length === 0)
-    fail('grid.runs', 'must be a non-empty list of sub-grids {solvers, nfe, pfdiff?, fr?, guidance?}');
+    fail('grid.runs', 'must be a non-empty list of sub-grids {solvers, nfe, pfdiff?, fr?, guidance?, spacing?}');
   const runs = raw.runs.map((r, i): RunSpec => {
     const w = `grid.runs[${i}]`;
-    if (!isObject(r)) fail(w, 'must be an object {solvers, nfe, pfdiff?, fr?, guidance?}');
-    unknownKeys(r, ['solvers', 'nfe', 'pfdiff', 'fr', 'guidance'], w);
+    if (!isObject(r)) fail(w, 'must be an object {solvers, nfe, pfdiff?, fr?, guidance?, spacing?}');
+    unknownKeys(r, ['solvers', 'nfe', 'pfdiff', 'fr', 'guidance', 'spacing'], w);
     const solvers = list(r.solvers, `${w}.solvers`, (x, ww) => {
       if (typeof x !== 'string' || x === '') fail(ww, 'must be a solver name');
       return x;
@@ -412,7 +429,8 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
     const pfdiff = list(r.pfdiff, `${w}.pfdiff`, parsePfdiffEntry, ['none']);
     const fr = list(r.fr, `${w}.fr`, (x, ww) => parseFrEntry(x, ww, baseDir), [{ kind: 'none' }]);
     const guidance = list(r.guidance, `${w}.guidance`, guidanceValue, topGuidance);
-    return { solvers, nfe, pfdiff, fr, guidance };
+    const spacing = list(r.spacing, `${w}.spacing`, parseSpacingEntry, [null]);
+    return { solvers, nfe, pfdiff, fr, guidance, spacing };
   });
   return {
     format: GRID_FORMAT,
@@ -475,17 +493,18 @@ export function expandCells(grid: BenchGrid): CellSpec[] {
   const seen = new Set<string>();
   for (const r of grid.runs) {
     for (const guidance of r.guidance)
-      for (const solver of r.solvers)
-        for (const nfe of r.nfe)
-          for (const entry of r.pfdiff)
-            for (const pfdiff of expandPfdiff(entry))
-              for (const fr of r.fr) {
-                const cell: CellSpec = { solver, nfe, pfdiff, fr, guidance };
-                const id = JSON.stringify(cell);
-                if (seen.has(id)) continue;
-                seen.add(id);
-                out.push(cell);
-              }
+      for (const spacing of r.spacing)
+        for (const solver of r.solvers)
+          for (const nfe of r.nfe)
+            for (const entry of r.pfdiff)
+              for (const pfdiff of expandPfdiff(entry))
+                for (const fr of r.fr) {
+                  const cell: CellSpec = { solver, nfe, pfdiff, fr, guidance, ...(spacing ? { spacing } : {}) };
+                  const id = JSON.stringify(cell);
+                  if (seen.has(id)) continue;
+                  seen.add(id);
+                  out.push(cell);
+                }
   }
   return out;
 }
@@ -497,16 +516,17 @@ export function bestGroups(grid: BenchGrid): Omit<CellSpec, 'pfdiff'>[] {
   for (const r of grid.runs) {
     if (!r.pfdiff.includes('best')) continue;
     for (const guidance of r.guidance)
-      for (const solver of r.solvers)
-        for (const nfe of r.nfe)
-          for (const fr of r.fr) {
-            const g = { solver, nfe, fr, guidance };
-            const id = JSON.stringify(g);
-            if (!seen.has(id)) {
-              seen.add(id);
-              out.push(g);
+      for (const spacing of r.spacing)
+        for (const solver of r.solvers)
+          for (const nfe of r.nfe)
+            for (const fr of r.fr) {
+              const g = { solver, nfe, fr, guidance, ...(spacing ? { spacing } : {}) };
+              const id = JSON.stringify(g);
+              if (!seen.has(id)) {
+                seen.add(id);
+                out.push(g);
+              }
             }
-          }
   }
   return out;
 }
@@ -516,9 +536,10 @@ export function cellLabel(c: CellSpec): string {
   return `${methodLabel(c)} @${c.nfe}${c.guidance === 0 ? '' : ` g${c.guidance}`}`;
 }
 
-/** The method part of a label (solver, PFDiff, FR), e.g. `ddim + PFDiff-2_1 + FR/3 mix`. */
-export function methodLabel(c: Pick<CellSpec, 'solver' | 'pfdiff' | 'fr'>): string {
-  return [c.solver, c.pfdiff ? `PFDiff-${c.pfdiff}` : '', frLabel(c.fr)].filter((s) => s !== '').join(' + ');
+/** The method part of a label (solver and spacing, PFDiff, FR), e.g. `ddim + PFDiff-2_1 + FR/3 mix`, `unipc (flow_sigmas)`. */
+export function methodLabel(c: Pick<CellSpec, 'solver' | 'pfdiff' | 'fr' | 'spacing'>): string {
+  const solver = c.spacing ? `${c.solver} (${c.spacing})` : c.solver;
+  return [solver, c.pfdiff ? `PFDiff-${c.pfdiff}` : '', frLabel(c.fr)].filter((s) => s !== '').join(' + ');
 }
 
 /** A short label of a feature-reuse setting ('' for none). */

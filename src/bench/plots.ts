@@ -42,6 +42,11 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<{ svg: string;
   return { svg, png: new Uint8Array(png) };
 }
 
+/** The sampling run an FR cell shares with its full-compute baseline (everything but the FR setting). */
+function runGroup(s: CellResult['settings']): string {
+  return JSON.stringify({ solver: s.solver, nfe: s.nfe, pfdiff: s.pfdiff, guidance: s.guidance, spacing: s.spacing ?? null });
+}
+
 function gLabel(g: number): string {
   return g === 0 ? 'unconditional' : g === 1 ? 'conditional' : `guidance ${g}`;
 }
@@ -58,13 +63,15 @@ function quality(results: BenchResults): { field: 'mse' | 'fd'; title: string; g
 function nfeSeries(results: BenchResults, get: (c: CellResult) => number | null): Point[] {
   const pts: Point[] = [];
   const bestKeys = new Set(results.best.map((b) => b.key));
-  const bestGroups = new Set(results.best.map((b) => JSON.stringify({ ...b.settings, fr: b.settings.fr })));
+  const groupOf = (g: { solver: string; nfe: number; fr: unknown; guidance: number; spacing?: string | undefined }) =>
+    JSON.stringify({ solver: g.solver, nfe: g.nfe, fr: g.fr, guidance: g.guidance, spacing: g.spacing ?? null });
+  const bestGroups = new Set(results.best.map((b) => groupOf(b.settings)));
   for (const c of results.cells) {
     const s = c.settings;
     if (c.status !== 'ok' || s.fr.kind !== 'none') continue;
     const v = get(c);
     if (v === null || !(v > 0)) continue;
-    const group = JSON.stringify({ solver: s.solver, nfe: s.nfe, fr: s.fr, guidance: s.guidance });
+    const group = groupOf(s);
     let method = c.method;
     if (s.pfdiff && bestGroups.has(group)) {
       if (!bestKeys.has(c.key)) continue;
@@ -112,13 +119,11 @@ export async function renderBenchPlots(results: BenchResults): Promise<RenderedP
   // FR policies vs wall time, with the full-compute baselines they are compared with.
   const frCells = results.cells.filter((c) => c.status === 'ok' && c.settings.fr.kind !== 'none');
   if (frCells.length > 0) {
-    const groups = new Set(
-      frCells.map((c) => JSON.stringify({ solver: c.settings.solver, nfe: c.settings.nfe, pfdiff: c.settings.pfdiff, guidance: c.settings.guidance })),
-    );
+    const groups = new Set(frCells.map((c) => runGroup(c.settings)));
     const pts: Point[] = [];
     for (const c of results.cells) {
       const s = c.settings;
-      if (c.status !== 'ok' || !groups.has(JSON.stringify({ solver: s.solver, nfe: s.nfe, pfdiff: s.pfdiff, guidance: s.guidance }))) continue;
+      if (c.status !== 'ok' || !groups.has(runGroup(s))) continue;
       const v = q.get(c);
       if (v === null || !(v > 0)) continue;
       pts.push({ method: c.method, nfe: s.nfe, guidance: gLabel(s.guidance), wallS: c.timing!.wallMs / 1000, value: v, label: c.method });

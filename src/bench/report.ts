@@ -24,7 +24,7 @@ function gTitle(g: number): string {
   return g === 0 ? 'Unconditional' : g === 1 ? 'Conditional (no guidance)' : `Classifier-free guidance ${g}`;
 }
 
-/** Full-compute baseline of a cell (same solver, NFE, PFDiff, guidance; no FR). */
+/** Full-compute baseline of a cell (same solver, NFE, PFDiff, guidance, spacing; no FR). */
 function baselineOf(results: BenchResults, c: CellResult): CellResult | undefined {
   const s = c.settings;
   return results.cells.find(
@@ -34,7 +34,8 @@ function baselineOf(results: BenchResults, c: CellResult): CellResult | undefine
       b.settings.solver === s.solver &&
       b.settings.nfe === s.nfe &&
       b.settings.pfdiff === s.pfdiff &&
-      b.settings.guidance === s.guidance,
+      b.settings.guidance === s.guidance &&
+      (b.settings.spacing ?? null) === (s.spacing ?? null),
   );
 }
 

@@ -209,20 +209,18 @@ function cellLabels(setup: BenchSetup, guidance: number, offset: number, n: numb
   return Array.from({ length: n }, (_, i) => classOfSample(offset + i, setup.numClasses));
 }
 
+/** What one sampling run of a cell depends on (its feature reuse aside). */
+export type CellRun = Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance' | 'spacing'>;
+
 /** `sample()` options (all but the model) of samples [offset, offset + n) of a cell: the card's path, as every client takes it. */
-export function cellOptions(
-  setup: BenchSetup,
-  cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>,
-  offset: number,
-  n: number,
-  seed: number,
-): Omit<SampleOptions, 'model'> {
+export function cellOptions(setup: BenchSetup, cell: CellRun, offset: number, n: number, seed: number): Omit<SampleOptions, 'model'> {
   if (setup.promptConditioning) {
     // A pipeline's denoiser: the card path without guidance, then the prompts' cond and guidance (per sample with class prompts).
     const base = sampleOptionsFromCard(setup.sampling, {
       solver: cell.solver,
       nfe: cell.nfe,
       ...(cell.pfdiff ? { pfdiff: cell.pfdiff } : {}),
+      ...(cell.spacing ? { spacing: cell.spacing } : {}),
       guidance: 1,
       classConditional: false,
       batch: n,
@@ -236,6 +234,7 @@ export function cellOptions(
       solver: cell.solver,
       nfe: cell.nfe,
       ...(cell.pfdiff ? { pfdiff: cell.pfdiff } : {}),
+      ...(cell.spacing ? { spacing: cell.spacing } : {}),
       guidance: cell.guidance,
       ...(labels ? { classLabels: labels } : {}),
       classConditional: setup.conditional,
@@ -262,7 +261,7 @@ export async function sampleAll(
   setup: BenchSetup,
   grid: Pick<BenchGrid, 'seeds'>,
   model: DiffusionModel,
-  cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>,
+  cell: CellRun,
   onChunk: (i: number, n: number) => void,
   signal: AbortSignal | undefined,
   beforeChunk?: () => void,
@@ -360,7 +359,7 @@ export function policyFor(fr: FrSpec, calls: number): ReusePolicy {
 }
 
 /** The time a cell's run starts at (its grid's first time: where x_T sits). */
-export function startOf(setup: BenchSetup, cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'>, seed: number): number {
+export function startOf(setup: BenchSetup, cell: CellRun, seed: number): number {
   return planSample(cellOptions(setup, cell, 0, 1, seed)).timesteps[0]!;
 }
 
@@ -476,7 +475,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
   // policy files) and its model calls counted on a free stand-in, before anything expensive.
   const planned = new Map<CellSpec, { calls: number; guided: boolean }>();
   const invalid: string[] = [];
-  const planRun = async (cell: Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance'> & { fr?: FrSpec }) => {
+  const planRun = async (cell: CellRun & { fr?: FrSpec }) => {
     const run = cellOptions(setup, cell, 0, 1, grid.seeds.seed);
     const calls = await plannedCalls({ ...run, model: setup.model });
     if (cell.fr && cell.fr.kind !== 'none') {
@@ -751,7 +750,8 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     let bestValue = Infinity;
     for (const cell of results.cells) {
       const s = cell.settings;
-      if (!s.pfdiff || s.solver !== g.solver || s.nfe !== g.nfe || s.guidance !== g.guidance || JSON.stringify(s.fr) !== JSON.stringify(g.fr)) continue;
+      if (!s.pfdiff || s.solver !== g.solver || s.nfe !== g.nfe || s.guidance !== g.guidance || (s.spacing ?? null) !== (g.spacing ?? null)) continue;
+      if (JSON.stringify(s.fr) !== JSON.stringify(g.fr)) continue;
       const v = cell.status === 'ok' ? (grid.metrics.best === 'fd' ? cell.metrics!.fd : (cell.metrics!.trajectory?.mse ?? null)) : null;
       candidates[s.pfdiff] = v;
       if (v !== null && Number.isFinite(v) && v < bestValue) {

@@ -141,7 +141,16 @@ function checkJob(job: ScaleJob, setup: BenchSetup): void {
 export function oneCellGrid(grid: BenchGrid, cell: CellSpec): BenchGrid {
   return {
     ...grid,
-    runs: [{ solvers: [cell.solver], nfe: [cell.nfe], pfdiff: [cell.pfdiff ?? 'none'], fr: [cell.fr], guidance: [cell.guidance] }],
+    runs: [
+      {
+        solvers: [cell.solver],
+        nfe: [cell.nfe],
+        pfdiff: [cell.pfdiff ?? 'none'],
+        fr: [cell.fr],
+        guidance: [cell.guidance],
+        spacing: [cell.spacing ?? null],
+      },
+    ],
   };
 }
 

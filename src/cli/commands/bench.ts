@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkClaims, type ClaimCheck } from '../../bench/claims.js';
-import { GridError, loadGridFile, parsePfdiffEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
+import { GridError, loadGridFile, parsePfdiffEntry, parseSpacingEntry, validateGrid, type BenchGrid } from '../../bench/grid.js';
 import { renderBenchPlots } from '../../bench/plots.js';
 import { acceleratedBeatsPlainClaims, assertQuickClaims, pairedWallTimeClaim, QUICK_GRID } from '../../bench/quick.js';
 import { writeReport } from '../../bench/report.js';
@@ -34,6 +34,8 @@ export interface BenchCommandOptions extends ScaleFlags {
   nfe?: number[];
   pfdiff?: string[];
   fr?: string[];
+  /** Grid from flags: timestep spacings (`card` = the card's scheduler config). */
+  spacing?: string[];
   guidance?: number[];
   reference?: string;
   count?: number;
@@ -137,6 +139,9 @@ export function registerBench(program: Command): Command {
     .addOption(new Option('--pfdiff <list>', 'grid from flags: none, k_h or best, comma-separated (default none)').argParser(splitList))
     .addOption(new Option('--fr <list>', 'grid from flags: none, M, Mmix or policy:FILE, comma-separated (default none)').argParser(splitList))
     .addOption(
+      new Option('--spacing <list>', "grid from flags: timestep spacings, comma-separated, card = the card's (default card)").argParser(splitList),
+    )
+    .addOption(
       new Option(
         '-g, --guidance <list>',
         "guidance scales: 0 = unconditional, 1 = conditional, others = classifier-free guidance (default: the grid's, else 0)",
@@ -200,6 +205,12 @@ export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
   if ([opts.quick, opts.grid !== undefined, fromFlags].filter(Boolean).length > 1) {
     throw new CliError('give one of --quick, --grid FILE, or --solvers/--nfe flags');
   }
+  const flagOnly = (['pfdiff', 'fr', 'spacing'] as const).filter((k) => opts[k] !== undefined);
+  if (!fromFlags && flagOnly.length > 0) {
+    throw new CliError(
+      `${flagOnly.map((k) => `--${k}`).join(', ')} build a grid from flags with --solvers and --nfe; with --grid FILE or --quick put them in the grid's runs`,
+    );
+  }
   try {
     if (opts.quick) raw = JSON.parse(JSON.stringify(QUICK_GRID)) as Record<string, unknown>;
     else if (opts.grid !== undefined) {
@@ -230,6 +241,7 @@ export function gridFromOptions(opts: BenchCommandOptions): BenchGrid {
             nfe: opts.nfe,
             pfdiff: (opts.pfdiff ?? ['none']).map((p) => parsePfdiffEntry(p, '--pfdiff')),
             fr: (opts.fr ?? ['none']).map(parseFrFlag),
+            ...(opts.spacing ? { spacing: opts.spacing.map((v) => parseSpacingEntry(v, '--spacing')) } : {}),
           },
         ],
       };
