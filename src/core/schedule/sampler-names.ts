@@ -85,6 +85,7 @@ const SAMPLERS: Record<string, Entry> = {
   dpm_2: { solver: 'dpm_2', options: K_START },
   dpm_2_ancestral: { solver: 'dpm_2_a', options: K_START },
   ipndm: { solver: 'ipndm', options: K_START },
+  ipndm_v: { solver: 'ipndm_v', options: K_START },
   tcd: { solver: 'tcd', grid: { spacing: 'lcm', terminal: 'sigma_min' }, fixedGrid: true, notes: ['TCD with γ = 0.3 on the LCM grid'] },
   lcm: { solver: 'lcm', grid: { spacing: 'lcm', terminal: 'zero' }, fixedGrid: true, notes: ['LCM grid of diffusers (50 distillation steps)'] },
   euler_ancestral: { solver: 'euler_a', options: K_START },
@@ -98,7 +99,6 @@ const SAMPLERS: Record<string, Entry> = {
 const MISSING: Record<string, string> = {
   'dpm++ 3m sde': 'DPM++ 3M SDE (sample_dpmpp_3m_sde)',
   dpmpp_3m_sde: 'DPM++ 3M SDE (sample_dpmpp_3m_sde)',
-  ipndm_v: 'iPNDM with variable steps',
   'dpm fast': "DPM-Solver's adaptive-order fast sampler",
   'dpm adaptive': "DPM-Solver's adaptive step-size sampler",
   dpm_fast: "DPM-Solver's adaptive-order fast sampler",

@@ -36,6 +36,7 @@ export { unipcSpec, type UniPcOptions } from './unipc.js';
 export { deisCoefficients, deisSpec, type DeisOptions } from './deis.js';
 export { dpm2AncestralSpec, dpm2Spec, type Dpm2AncestralOptions, type Dpm2Options } from './kdpm2.js';
 export { IPNDM_WEIGHTS, ipndmSpec, type IpndmOptions } from './ipndm.js';
+export { ipndmVSpec, variableStepWeights } from './ipndm-v.js';
 export { lcmScalings, lcmSpec, type LcmOptions } from './lcm.js';
 export { tcdSpec, type TcdOptions } from './tcd.js';
 export { dpmppSdeSpec, type DpmppSdeOptions } from './dpmpp-sde.js';

@@ -20,6 +20,7 @@ import { unipcSpec } from './unipc.js';
 import { deisSpec } from './deis.js';
 import { dpm2AncestralSpec, dpm2Spec } from './kdpm2.js';
 import { ipndmSpec } from './ipndm.js';
+import { ipndmVSpec } from './ipndm-v.js';
 import { lcmSpec } from './lcm.js';
 import { tcdSpec } from './tcd.js';
 import { dpmppSdeSpec } from './dpmpp-sde.js';
@@ -49,6 +50,7 @@ const ALL_SPECS: readonly AnySolverSpec[] = [
   dpm2Spec,
   dpm2AncestralSpec,
   ipndmSpec,
+  ipndmVSpec,
   lcmSpec,
   tcdSpec,
   dpmppSdeSpec,

@@ -45,6 +45,7 @@ export interface SolverOptionsMap {
   dpm_2: Dpm2Options;
   dpm_2_a: Dpm2AncestralOptions;
   ipndm: IpndmOptions;
+  ipndm_v: IpndmOptions;
   lcm: LcmOptions;
   tcd: TcdOptions;
   dpmpp_sde: DpmppSdeOptions;
