@@ -18,8 +18,8 @@
 import { veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
 import { defineSolver } from './define-solver.js';
-import { NOISE_START_RULE, noiseStartState } from './euler.js';
-import type { IpndmOptions } from './ipndm.js';
+import { noiseStartState } from './euler.js';
+import { IPNDM_COMMON, type IpndmOptions } from './ipndm.js';
 import type { SolverSpec } from './types.js';
 
 /**
@@ -56,16 +56,7 @@ export const ipndmVSpec: SolverSpec<IpndmOptions> = defineSolver<IpndmOptions>({
   name: 'ipndm_v',
   aliases: ['iPNDM_v', 'ipndm-v'],
   description: 'iPNDM with variable steps: Adams–Bashforth on ε̂ in σ/α with weights integrated over the actual steps, orders 1…4, 1 call per step',
-  // The Euler first step of the warm-up bounds the global order at 2 (see the file comment).
-  order: (o) => Math.min(o.order, 2),
-  gridFamily: 'euler',
-  options: {
-    defaults: { order: 4, noiseStart: 'unit' },
-    rules: {
-      order: { kind: 'number', min: 1, max: 4, integer: true, doc: 'highest Adams–Bashforth order, 1…4, default 4' },
-      noiseStart: NOISE_START_RULE,
-    },
-  },
+  ...IPNDM_COMMON,
   step: (o) => {
     const slopes: NumArray[] = []; // newest first
     const rhos: number[] = [];

@@ -16,7 +16,7 @@
  */
 import { veSigma } from '../schedule/noise-schedule.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import { defineSolver } from './define-solver.js';
+import { defineSolver, type SolverDefinition } from './define-solver.js';
 import { NOISE_START_RULE, noiseStartState, type NoiseStart } from './euler.js';
 import type { SolverSpec } from './types.js';
 
@@ -31,13 +31,9 @@ export interface IpndmOptions {
 /** Adams–Bashforth weights for equal steps, newest first. */
 export const IPNDM_WEIGHTS: readonly (readonly number[])[] = [[1], [3 / 2, -1 / 2], [23 / 12, -16 / 12, 5 / 12], [55 / 24, -59 / 24, 37 / 24, -9 / 24]];
 
-/** iPNDM: order 4 by default (on ρ-uniform grids), one call per step. */
-export const ipndmSpec: SolverSpec<IpndmOptions> = defineSolver<IpndmOptions>({
-  name: 'ipndm',
-  aliases: ['iPNDM'],
-  description: 'iPNDM (Zhang & Chen 2023): Adams–Bashforth on ε̂ in σ/α with a warm-up of orders 1…4, 1 call per step',
-  // The Euler first step of the warm-up bounds the global order at 2 (see the file comment).
-  order: (o) => Math.min(o.order, 2),
+/** What ipndm and ipndm_v share: the order (the Euler first step of the warm-up bounds it at 2; see the file comment), the grid family, the options. */
+export const IPNDM_COMMON = {
+  order: (o: IpndmOptions) => Math.min(o.order, 2),
   gridFamily: 'euler',
   options: {
     defaults: { order: 4, noiseStart: 'unit' },
@@ -46,6 +42,14 @@ export const ipndmSpec: SolverSpec<IpndmOptions> = defineSolver<IpndmOptions>({
       noiseStart: NOISE_START_RULE,
     },
   },
+} as const satisfies Pick<SolverDefinition<IpndmOptions>, 'order' | 'gridFamily' | 'options'>;
+
+/** iPNDM: order 4 by default (on ρ-uniform grids), one call per step. */
+export const ipndmSpec: SolverSpec<IpndmOptions> = defineSolver<IpndmOptions>({
+  name: 'ipndm',
+  aliases: ['iPNDM'],
+  description: 'iPNDM (Zhang & Chen 2023): Adams–Bashforth on ε̂ in σ/α with a warm-up of orders 1…4, 1 call per step',
+  ...IPNDM_COMMON,
   step: (o) => {
     const slopes: NumArray[] = []; // newest first
     return async ({ i, s, t, x: given, ctx }) => {
