@@ -49,8 +49,9 @@ import {
   validateAdaptiveRecompute,
   type FeatureForecastConfig,
   type RecomputeAccumulation,
+  TIMESTEP_SPACINGS,
+  type TimestepSpacing,
 } from '../core/index.js';
-import { TIMESTEP_SPACINGS, type TimestepSpacing } from '../core/timesteps.js';
 
 /** Grid file format tag. */
 export const GRID_FORMAT = 'rediffuse-bench-grid/1';
