@@ -69,3 +69,19 @@ test('trailing grids on the Gaussian model: ipndm_v beats ipndm at 50 steps, ipn
 test('the sampler name ipndm_v (ComfyUI) resolves to it', () => {
   assert.equal(resolveSamplerName('ipndm_v').solver, 'ipndm_v');
 });
+
+test('ipndm_v takes the options of ipndm (orders 1…4, default 4): order 1 is euler (to 1e-13), order 5 is refused with the fix', async () => {
+  const grid = logSnrGrid(vp, 12);
+  const e = await runOnGaussian(getSolver('euler').create(), grid, { schedule: vp });
+  const v1 = await runOnGaussian(getSolver('ipndm_v').create({ order: 1 }), grid, { schedule: vp });
+  let m = 0;
+  for (let i = 0; i < e.x.length; i++) m = Math.max(m, Math.abs(e.x[i]! - v1.x[i]!));
+  assert.ok(m < 1e-13, `${m}`);
+  for (const name of ['ipndm', 'ipndm_v'])
+    assert.throws(
+      () => getSolver(name).create({ order: 5 }),
+      new RegExp(`option "order" of solver "${name}" must be an integer in \\[1, 4\\], got 5: .*default 4`),
+    );
+  assert.equal(getSolver('ipndm_v').order, 2);
+  assert.equal(getSolver('ipndm_v').gridFamily, 'euler');
+});
