@@ -52,14 +52,17 @@ describe('progress bar', () => {
     assert.equal(etaMs(1000, 0, 10), undefined);
   });
 
-  it('draws the phase at once, then steps with the ETA counted from the phase start', async () => {
+  it('draws the phase at once, then steps with the ETA counted from the phase start', async (t) => {
     const tty = fakeTty();
     let clock = 1000;
     const bar = createProgress(true, tty, () => clock);
+    t.after(() => bar.stop()); // a failed assertion must not leave the redraw timer holding the process
     bar.phase('loading model');
     assert.match(tty.text(), /loading model … \| 0:00 elapsed/, 'the first frame is drawn synchronously');
     clock += 3000;
     bar.phase('sampling');
+    // drawn at once, though the last frame is younger than the redraw throttle
+    assert.match(tty.text(), /sampling … \| 0:03 elapsed/, 'a phase change is drawn synchronously');
     clock += 2000; // the first step took 2 s
     bar.start(10, 'sampling');
     bar.update(1);

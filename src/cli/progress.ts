@@ -71,8 +71,12 @@ export function createProgress(enabled: boolean, stream: NodeJS.WriteStream = pr
       phaseStart = now();
       counting = false;
       const payload: Payload = { label, counting, phaseStart };
-      if (running) bar.update(0, payload);
-      else bar.start(1, 0, payload);
+      if (running) {
+        bar.update(0, payload);
+        // A phase change is drawn now, not at the next throttled redraw: a phase that ends within
+        // the throttle window (e.g. "sampling" before a fast first step) would otherwise never show.
+        bar.render();
+      } else bar.start(1, 0, payload);
       running = true;
     },
     start(total, label) {
