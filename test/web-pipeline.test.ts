@@ -2,7 +2,8 @@
  * The pipeline page in a real browser (Debian's chromium, playwright-core): it loads the tiny SD
  * pipeline folder from its own server with onnxruntime-web and reproduces reference.json's final
  * latents and decoded image (DDIM and PNDM, 4 steps, CFG 7.5, from initial_latents.npy) within 1e-4;
- * and the SD3-style flow transformer folder from its reference conditioning (Euler flow, 4 steps, CFG 7).
+ * and the SD3-style flow transformer folder from its reference conditioning (Euler flow, 4 steps, CFG 7);
+ * and the two latent pipelines trained here (models/latent-unet, models/latent-dit) from a prompt.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -13,7 +14,21 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildWeb } from '../web/build.js';
 import type { PipelineRunResult, PipelineRunSettings } from '../web/pipeline-app.js';
 import { serveStatic } from '../web/serve.js';
+import * as ortNode from 'onnxruntime-node';
+import type { OrtModuleLike } from '../src/model/ort-types.js';
+import { StableDiffusionPipeline } from '../src/model/pipeline/sd-pipeline.js';
+import { nodePipelineReader } from '../src/node/pipeline-folder.js';
+import { argmaxRows } from '../src/metrics/accuracy.js';
+import { loadClassifier } from '../src/metrics/classifier.js';
 import { maxAbsDiff } from './helpers/arrays.js';
+
+/** The shipped Fashion-MNIST classifier's class of each [1,28,28] image (clamped to [−1, 1]). */
+async function classify(images: Float32Array): Promise<number[]> {
+  const c = await loadClassifier(ortNode as unknown as OrtModuleLike, 'models/fashion-classifier.onnx');
+  const out = await c.classify(images);
+  await c.release();
+  return Array.from(argmaxRows(out.logits, out.numClasses));
+}
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && existsSync(p));
 const skip = CHROMIUM ? false : 'no chromium here: apt-get install chromium (or set CHROMIUM_PATH)';
@@ -60,6 +75,39 @@ describe('the pipeline page in chromium', { skip }, () => {
       const di = maxAbsDiff(Float32Array.from(res.decoded), Float32Array.from(ref.runs[run].decoded_image.values));
       assert.ok(dl <= 1e-4 && di <= 1e-4, `latents ${dl}, image ${di}`);
       assert.match((await page.textContent('#status')) ?? '', new RegExp(`^${res.solver}, ${res.calls} UNet calls, wall time`));
+    });
+  }
+
+  // The latent pipelines trained here, from a prompt: the page's images are the Node library's for the
+  // same request and seed (onnxruntime-web's WebAssembly kernels against onnxruntime-node's), and the
+  // shipped classifier sees the class asked for.
+  for (const [folder, settings, calls] of [
+    ['latent-unet', { solver: 'dpmpp_2m', steps: 20, guidance: 4 }, 20],
+    ['latent-dit', { steps: 20, guidance: 3 }, 20],
+  ] as const) {
+    test(`${folder}: "a photo of a sneaker", 8 images from seed 1 — the Node library's images, and ≥ 5 of 8 sneakers`, async (t) => {
+      const request = { prompt: 'a photo of a sneaker', batch: 8, seed: 1, ...settings };
+      const r = (await page.evaluate((s) => window.rediffusePipeline.run(s), {
+        source: `pipelines/${folder}/`,
+        ...request,
+      } as PipelineRunSettings)) as PipelineRunResult;
+      assert.equal(r.batch, 8);
+      assert.equal(r.calls, calls);
+      assert.deepEqual([r.width, r.height], [28, 28]);
+      const pipe = await StableDiffusionPipeline.load({
+        ort: ortNode as unknown as OrtModuleLike,
+        reader: nodePipelineReader(`models/${folder}`),
+        threads: 1,
+      });
+      const { guidance, ...rest } = request;
+      const node = await pipe.textToImage({ ...rest, guidanceScale: guidance });
+      await pipe.release();
+      assert.equal(node.run.solver, r.solver);
+      const d = maxAbsDiff(Float32Array.from(r.decoded), node.decoded);
+      assert.ok(d <= 1e-4, `page vs Node decoded images: max |Δ| ${d}`);
+      const pred = await classify(Float32Array.from(r.decoded));
+      t.diagnostic(`page vs Node: max |Δ| ${d.toExponential(2)}; classes ${pred.join(',')}`);
+      assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on the page's 8 sneaker prompts: ${pred.join(',')}`);
     });
   }
 

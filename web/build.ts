@@ -39,6 +39,8 @@ export async function buildWeb(outDir = join(here, 'dist')): Promise<string> {
   ]) {
     cpSync(join(root, 'test', 'fixtures', from), join(outDir, 'pipelines', to), { recursive: true, filter: (src) => !src.endsWith('reference.json') });
   }
+  // the latent text-to-image pipelines trained here (models/README.md), ~7 MB each
+  for (const m of ['latent-unet', 'latent-dit']) cpSync(join(root, 'models', m), join(outDir, 'pipelines', m), { recursive: true });
   const ortDist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web/wasm'));
   for (const f of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) copyFileSync(join(ortDist, f), join(outDir, 'ort', f));
   for (const m of ['fashion-unet', 'fashion-dit']) {

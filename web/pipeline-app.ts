@@ -36,6 +36,8 @@ export interface PipelineRunSettings {
   steps?: number;
   guidance?: number;
   seed?: number;
+  /** Images per run (one guided denoiser batch; default 1); drawn side by side. */
+  batch?: number;
   /** Start from the folder's `initial_latents.npy` (the fixture's reference run) instead of seeded noise. */
   initialLatents?: boolean;
 }
@@ -60,8 +62,12 @@ export interface PipelineRunResult {
   solver: string;
   calls: number;
   timesteps: number[];
+  /** Final latents of every image, [batch, C, h, w] flattened. */
   latents: number[];
+  /** The VAE output of every image, [batch, channels, H, W] flattened. */
   decoded: number[];
+  batch: number;
+  /** One image's size. */
   width: number;
   height: number;
   wallMs: number;
@@ -94,6 +100,7 @@ async function run(settings: PipelineRunSettings): Promise<PipelineRunResult> {
     ...(settings.steps !== undefined ? { steps: settings.steps } : {}),
     ...(settings.guidance !== undefined ? { guidanceScale: settings.guidance } : {}),
     ...(settings.seed !== undefined ? { seed: settings.seed } : {}),
+    ...(settings.batch !== undefined ? { batch: settings.batch } : {}),
     ...(initialLatents ? { initialLatents } : {}),
     onStep: (info) => {
       status(`step ${info.step + 1}/${info.steps}`);
@@ -101,9 +108,10 @@ async function run(settings: PipelineRunSettings): Promise<PipelineRunResult> {
   });
   const im = r.images[0]!;
   const canvas = $<HTMLCanvasElement>('image');
-  canvas.width = im.width;
+  canvas.width = im.width * r.images.length;
   canvas.height = im.height;
-  canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(im.data), im.width, im.height), 0, 0);
+  const ctx = canvas.getContext('2d')!;
+  r.images.forEach((m, i) => ctx.putImageData(new ImageData(new Uint8ClampedArray(m.data), m.width, m.height), i * im.width, 0));
   status(`${r.run.solver}, ${r.run.calls} ${pipe.denoiser === 'unet' ? 'UNet' : 'transformer'} calls, wall time ${(r.run.wallMs / 1000).toFixed(2)} s`);
   return {
     denoiser: pipe.denoiser,
@@ -112,6 +120,7 @@ async function run(settings: PipelineRunSettings): Promise<PipelineRunResult> {
     timesteps: r.run.timesteps,
     latents: Array.from(r.latents),
     decoded: Array.from(r.decoded),
+    batch: r.images.length,
     width: im.width,
     height: im.height,
     wallMs: r.run.wallMs,
@@ -141,6 +150,7 @@ $<HTMLFormElement>('form').addEventListener('submit', (ev) => {
     steps: num('steps'),
     guidance: num('guidance'),
     seed: num('seed'),
+    batch: num('batch'),
   }).catch((err: unknown) => status(`error: ${(err as Error).message}`));
 });
 

@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join, relative } from 'node:path';
 import {
   type FeatureReuseCapable,
   type DiffusionModel,
@@ -463,7 +463,7 @@ export async function pipelineSetup(opts: PipelineSetupOptions): Promise<BenchSe
     return {
       ...common,
       kind: 'pipeline',
-      name: `${pipe.label} (${prep.width}×${prep.height}, ${C} class prompts of ${basename(cp.file)})`,
+      name: `${displayPath(pipe.label)} (${prep.width}×${prep.height}, ${C} class prompts of ${basename(cp.file)})`,
       modelHash,
       conditional: true,
       numClasses: C,
@@ -514,4 +514,10 @@ async function onnxFeatureReuseFactory(
       maxBatch,
       ...(threads !== undefined ? { threads } : {}),
     });
+}
+
+/** A folder as a report names it: relative to the working directory when inside it (reports are committed), else as given. */
+function displayPath(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
 }
