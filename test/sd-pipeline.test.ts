@@ -185,6 +185,12 @@ describe('Stable-Diffusion pipeline vs reference.json (diffusers, PyTorch)', () 
       pipe.imageToImage({ prompt: 'x', image: { data: img, batch: 1, height: 64, width: 64 }, strength: 0.1, steps: 4 }),
       /strength 0.1 of 4 steps leaves no step to run/,
     );
+    for (const batch of [0, 1.5]) {
+      await assert.rejects(
+        pipe.textToImage({ prompt: 'x', steps: 2, batch }),
+        new RegExp(`batch must be an integer ≥ 1, got ${batch}: pass the number of samples`),
+      );
+    }
   });
 
   describe('folders that do not fit are refused before any model call', () => {

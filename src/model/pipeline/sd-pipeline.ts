@@ -35,6 +35,7 @@ import type { Conditioning, DiffusionModel } from '../../core/model.js';
 import { gaussianBatch } from '../../core/rng.js';
 import { planSample, sample, type PfdiffSettings, type SampleOptions, type SampleResult } from '../../core/sample.js';
 import { CLEAN_TIME } from '../../core/schedule/noise-schedule.js';
+import { checkCount } from '../../core/solvers/define-solver.js';
 import type { StepInfo } from '../../core/solvers/types.js';
 import type { RgbaImage } from '../../io/image-grid.js';
 import { sampleOptionsFromCard, type CardSampleRequest } from '../card-sample-options.js';
@@ -705,7 +706,8 @@ export class StableDiffusionPipeline {
     ] as const) {
       if (!Number.isInteger(v) || v < f || v % f !== 0) throw new RangeError(`${k} must be a positive multiple of ${f} pixels, got ${v}`);
     }
-    const batch = req.batch ?? 1;
+    // checked before the prompts are encoded for `batch` rows (sample() checks it too, but later)
+    const batch = checkCount(req.batch ?? 1, 'batch', 'pass the number of samples');
     const h = height / f;
     const w = width / f;
     const scale = req.guidanceScale ?? 7.5;
