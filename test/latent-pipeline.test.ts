@@ -14,6 +14,7 @@ import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { ClipTokenizer } from '../src/model/pipeline/clip-tokenizer.js';
 import { StableDiffusionPipeline } from '../src/model/pipeline/sd-pipeline.js';
 import { nodePipelineReader } from '../src/node/pipeline-folder.js';
+import { classifyFashion } from './helpers/classifier.js';
 
 const ort = ortNode as unknown as OrtModuleLike;
 const UNET = 'models/latent-unet';
@@ -32,18 +33,6 @@ function testImages(n: number): Float32Array {
   const out = new Float32Array(n * 784);
   for (let i = 0; i < out.length; i++) out[i] = raw[16 + i]! / 127.5 - 1;
   return out;
-}
-
-async function classify(images: Float32Array, n: number): Promise<number[]> {
-  const s = await ortNode.InferenceSession.create('models/fashion-classifier.onnx');
-  const out = await s.run({ images: new ortNode.Tensor('float32', images, [n, 1, 28, 28]) });
-  const logits = out['logits']!.data as Float32Array;
-  await s.release();
-  return Array.from({ length: n }, (_, b) => {
-    let best = 0;
-    for (let k = 1; k < 10; k++) if (logits[b * 10 + k]! > logits[b * 10 + best]!) best = k;
-    return best;
-  });
 }
 
 describe('latent pipeline folders: layout and signatures', () => {
@@ -161,15 +150,11 @@ describe('latent U-Net pipeline', () => {
     assert.equal(r.decoded.length, 8 * 784);
     assert.equal(r.images[0]!.width, 28);
     assert.deepEqual(r.prompt.shape, [16, 64]);
-    const decoded = Float32Array.from(r.decoded, (v) => Math.min(1, Math.max(-1, v)));
-    const pred = await classify(decoded, 8);
+    const pred = await classifyFashion(r.decoded);
     // chance is 0.8 of 8; the model reaches 83 % class accuracy at guidance 4 over 1000 samples (models/README.md)
     assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on 8 sneaker prompts: ${pred.join(',')}`);
     const bag = await pipe.textToImage({ prompt: 'a photo of a bag', guidanceScale: 4, steps: 20, solver: 'dpmpp_2m', batch: 8, seed: 1 });
-    const predBag = await classify(
-      Float32Array.from(bag.decoded, (v) => Math.min(1, Math.max(-1, v))),
-      8,
-    );
+    const predBag = await classifyFashion(bag.decoded);
     assert.ok(predBag.filter((k) => k === 8).length >= 5, `classifier on 8 bag prompts: ${predBag.join(',')}`);
   });
 });
@@ -218,10 +203,7 @@ describe('latent flow DiT folder, sampled directly with onnxruntime (the SD3 pip
         ),
       })
     )['sample']!.data as Float32Array;
-    const pred = await classify(
-      Float32Array.from(img, (v) => Math.min(1, Math.max(-1, v))),
-      B,
-    );
+    const pred = await classifyFashion(img);
     assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on 8 sneaker prompts: ${pred.join(',')}`);
     for (const s of [te, tr, dec]) await s.release();
   });

@@ -18,17 +18,8 @@ import * as ortNode from 'onnxruntime-node';
 import type { OrtModuleLike } from '../src/model/ort-types.js';
 import { StableDiffusionPipeline } from '../src/model/pipeline/sd-pipeline.js';
 import { nodePipelineReader } from '../src/node/pipeline-folder.js';
-import { argmaxRows } from '../src/metrics/accuracy.js';
-import { loadClassifier } from '../src/metrics/classifier.js';
 import { maxAbsDiff } from './helpers/arrays.js';
-
-/** The shipped Fashion-MNIST classifier's class of each [1,28,28] image (clamped to [−1, 1]). */
-async function classify(images: Float32Array): Promise<number[]> {
-  const c = await loadClassifier(ortNode as unknown as OrtModuleLike, 'models/fashion-classifier.onnx');
-  const out = await c.classify(images);
-  await c.release();
-  return Array.from(argmaxRows(out.logits, out.numClasses));
-}
+import { classifyFashion } from './helpers/classifier.js';
 
 const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && existsSync(p));
 const skip = CHROMIUM ? false : 'no chromium here: apt-get install chromium (or set CHROMIUM_PATH)';
@@ -105,7 +96,7 @@ describe('the pipeline page in chromium', { skip }, () => {
       assert.equal(node.run.solver, r.solver);
       const d = maxAbsDiff(Float32Array.from(r.decoded), node.decoded);
       assert.ok(d <= 1e-4, `page vs Node decoded images: max |Δ| ${d}`);
-      const pred = await classify(Float32Array.from(r.decoded));
+      const pred = await classifyFashion(Float32Array.from(r.decoded));
       t.diagnostic(`page vs Node: max |Δ| ${d.toExponential(2)}; classes ${pred.join(',')}`);
       assert.ok(pred.filter((k) => k === 7).length >= 5, `classifier on the page's 8 sneaker prompts: ${pred.join(',')}`);
     });
