@@ -147,6 +147,50 @@ test('grid spacings: card cells keep their keys, a named spacing plans its own g
   assert.ok(leading!.metrics!.trajectory!.mse !== card!.metrics!.trajectory!.mse);
 });
 
+test('grid solver options: checked by each solver, in the key and label, passed to the solver; cells without them keep their keys', async () => {
+  const bad = (raw: unknown, pattern: RegExp) =>
+    assert.throws(
+      () => validateGrid(raw),
+      (e: Error) => e instanceof GridError && pattern.test(e.message),
+    );
+  bad({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: { order: 5 } }] }, /runs\[0\]\.options: ipndm_v: .*order.*\[1, 4\]/);
+  bad({ ...TINY, runs: [{ solvers: ['ipndm_v', 'ddim'], nfe: [4], options: { order: 2 } }] }, /runs\[0\]\.options: ddim: .*order/);
+  bad({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: { order: [2] } }] }, /runs\[0\]\.options\.order: must be a number, string or boolean/);
+  bad({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: 2 }] }, /runs\[0\]\.options: must be an object of solver options/);
+  const grid = validateGrid({
+    ...TINY,
+    runs: [
+      { solvers: ['ipndm_v'], nfe: [6], pfdiff: ['none', '2_1'] },
+      { solvers: ['ipndm_v'], nfe: [6], pfdiff: ['none', '2_1'], options: { order: 1 } },
+      { solvers: ['euler'], nfe: [6], pfdiff: ['none', '2_1'], options: {} },
+    ],
+  });
+  const cells = expandCells(grid);
+  assert.deepEqual(
+    cells.map((c) => cellLabel(c)),
+    ['ipndm_v @6', 'ipndm_v + PFDiff-2_1 @6', 'ipndm_v [order=1] @6', 'ipndm_v [order=1] + PFDiff-2_1 @6', 'euler @6', 'euler + PFDiff-2_1 @6'],
+  );
+  assert.equal('options' in cells[0]!, false);
+  assert.equal('options' in cells[4]!, false);
+  const ctx = { modelHash: 'm', seeds: grid.seeds, reference: grid.reference, metrics: grid.metrics };
+  assert.equal(cellKey(cells[0]!, ctx), cellKey({ solver: 'ipndm_v', nfe: 6, pfdiff: null, fr: { kind: 'none' }, guidance: 0 }, ctx));
+  assert.notEqual(cellKey(cells[2]!, ctx), cellKey(cells[0]!, ctx));
+  const r = await runBench({ grid, setup: referenceSetup(), outDir: join(tmp, 'solver-options') });
+  assert.ok(
+    r.cells.every((c) => c.status === 'ok'),
+    JSON.stringify(r.cells.map((c) => c.error)),
+  );
+  const [v4, pf4, v1, pf1, euler, pfEuler] = r.cells;
+  // ipndm_v at order 1 is Euler, and PFDiff around it is PFDiff on Euler (ε stored): equal up to float32 rounding
+  // (measured: relative 4e-8 and 4e-6).
+  const rel = (a: CellResult, b: CellResult) => Math.abs(a.metrics!.trajectory!.mse / b.metrics!.trajectory!.mse - 1);
+  assert.ok(rel(v1!, euler!) < 1e-6, `${rel(v1!, euler!)}`);
+  assert.ok(rel(pf1!, pfEuler!) < 1e-4, `${rel(pf1!, pfEuler!)}`);
+  assert.notEqual(v4!.metrics!.trajectory!.mse, v1!.metrics!.trajectory!.mse);
+  assert.notEqual(pf4!.metrics!.trajectory!.mse, pf1!.metrics!.trajectory!.mse);
+  assert.deepEqual(pf1!.settings.options, { order: 1 });
+});
+
 test('bench flags: --spacing builds the grid from flags, and the flag-grid options are refused with a grid file', async () => {
   const r = await runBenchCommand({
     solvers: ['ddim'],

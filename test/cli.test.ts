@@ -231,6 +231,18 @@ describe('what a user is told', () => {
     assert.match(r.stdout, /dpmpp_2m \+ PFDiff-2_1, 3 model calls/);
   });
 
+  it('--pfdiff with --solver ipndm_v warns that the experimental Adams variant runs', async () => {
+    const r = await spawnCli(['sample', ...small, '--solver', 'ipndm_v', '--pfdiff', '2_1', '--nfe', '3', '--out', join(tmp, 'pf-ipndm-v.png')], {
+      cwd: tmp,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stderr,
+      "rediffuse: warning: PFDiff around ipndm_v uses our experimental Adams variant, not the paper's; for the paper's PFDiff choose a first-order solver (--solver ddim)\n",
+    );
+    assert.match(r.stdout, /ipndm_v \+ PFDiff-2_1, 3 model calls/);
+  });
+
   it('--fr-policy searched for another solver warns, naming both solvers and the fix', async () => {
     const policy = join(tmp, 'ddim-policy.json');
     writeFileSync(

@@ -23,8 +23,13 @@
  *   - solvers: [dpmpp_2m, unipc]
  *     nfe: [6, 10]
  *     spacing: [card, flow_sigmas]  # the timestep spacing: the card's scheduler config (card), or a named one
+ *   - solvers: [ipndm_v]
+ *     nfe: [8, 10]
+ *     pfdiff: [none, 2_1]
+ *     options: { order: 2 }        # solver options, checked by each solver of the sub-grid
  * ```
- * A sub-grid may override `guidance`. The cells of all sub-grids are pooled and deduplicated. A cell
+ * A sub-grid may override `guidance`. A cell without solver options has no `options` field, so
+ * stored cells keep their keys. The cells of all sub-grids are pooled and deduplicated. A cell
  * on the card's spacing has no `spacing` field, so adding spacings to a grid keeps its stored cells.
  * The reference run stays on the card's spacing, its grid moved to start where each cell starts.
  *
@@ -51,6 +56,7 @@ import {
   type RecomputeAccumulation,
   TIMESTEP_SPACINGS,
   type TimestepSpacing,
+  getSolver,
 } from '../core/index.js';
 
 /** Grid file format tag. */
@@ -141,7 +147,12 @@ export interface CellSpec {
   guidance: number;
   /** Timestep spacing instead of the card's scheduler config's (absent: the card's). */
   spacing?: TimestepSpacing;
+  /** Solver options (e.g. `{ order: 2 }`); absent: the card's / the solver's defaults. */
+  options?: SolverOptionValues;
 }
+
+/** Solver options of a sub-grid: option name → number, string or boolean. */
+export type SolverOptionValues = Readonly<Record<string, number | string | boolean>>;
 
 /** A sub-grid as declared (lists crossed). */
 export interface RunSpec {
@@ -153,6 +164,8 @@ export interface RunSpec {
   guidance: number[];
   /** Timestep spacings; null = the card's. */
   spacing: (TimestepSpacing | null)[];
+  /** Solver options for every solver of the sub-grid (absent: none). */
+  options?: SolverOptionValues;
 }
 
 /** A pipeline folder to bench (instead of a model file), with its prompts. */
@@ -341,6 +354,33 @@ function pipelineSpec(v: unknown, baseDir: string): PipelineSpec {
   };
 }
 
+/**
+ * Parse a sub-grid's solver options: an object of numbers, strings and booleans that every solver of
+ * the sub-grid accepts (its own option rules; a solver name the registry does not know is left to
+ * the runner's message). An empty object is no options.
+ */
+export function parseSolverOptions(v: unknown, solvers: readonly string[], where = 'options'): SolverOptionValues | undefined {
+  if (!isObject(v)) fail(where, `must be an object of solver options, e.g. { "order": 2 }, got ${JSON.stringify(v)}`);
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'number' && typeof x !== 'string' && typeof x !== 'boolean')
+      fail(`${where}.${k}`, `must be a number, string or boolean, got ${JSON.stringify(x)}`);
+  }
+  for (const name of solvers) {
+    let spec;
+    try {
+      spec = getSolver(name);
+    } catch {
+      continue;
+    }
+    try {
+      spec.resolveOptions(v);
+    } catch (e) {
+      fail(where, `${name}: ${(e as Error).message}`);
+    }
+  }
+  return Object.keys(v).length > 0 ? (v as SolverOptionValues) : undefined;
+}
+
 /** Parse a spacing entry: `card` (or null: the card's scheduler config) or one of {@link TIMESTEP_SPACINGS}. */
 export function parseSpacingEntry(v: unknown, where = 'spacing'): TimestepSpacing | null {
   if (v === null || v === 'card') return null;
@@ -417,11 +457,11 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
 
   const topGuidance = list(raw.guidance, 'grid.guidance', guidanceValue, [0]);
   if (!Array.isArray(raw.runs) || raw.runs.length === 0)
-    fail('grid.runs', 'must be a non-empty list of sub-grids {solvers, nfe, pfdiff?, fr?, guidance?, spacing?}');
+    fail('grid.runs', 'must be a non-empty list of sub-grids {solvers, nfe, pfdiff?, fr?, guidance?, spacing?, options?}');
   const runs = raw.runs.map((r, i): RunSpec => {
     const w = `grid.runs[${i}]`;
-    if (!isObject(r)) fail(w, 'must be an object {solvers, nfe, pfdiff?, fr?, guidance?, spacing?}');
-    unknownKeys(r, ['solvers', 'nfe', 'pfdiff', 'fr', 'guidance', 'spacing'], w);
+    if (!isObject(r)) fail(w, 'must be an object {solvers, nfe, pfdiff?, fr?, guidance?, spacing?, options?}');
+    unknownKeys(r, ['solvers', 'nfe', 'pfdiff', 'fr', 'guidance', 'spacing', 'options'], w);
     const solvers = list(r.solvers, `${w}.solvers`, (x, ww) => {
       if (typeof x !== 'string' || x === '') fail(ww, 'must be a solver name');
       return x;
@@ -431,7 +471,8 @@ export function validateGrid(raw: unknown, baseDir = process.cwd()): BenchGrid {
     const fr = list(r.fr, `${w}.fr`, (x, ww) => parseFrEntry(x, ww, baseDir), [{ kind: 'none' }]);
     const guidance = list(r.guidance, `${w}.guidance`, guidanceValue, topGuidance);
     const spacing = list(r.spacing, `${w}.spacing`, parseSpacingEntry, [null]);
-    return { solvers, nfe, pfdiff, fr, guidance, spacing };
+    const options = r.options === undefined ? undefined : parseSolverOptions(r.options, solvers, `${w}.options`);
+    return { solvers, nfe, pfdiff, fr, guidance, spacing, ...(options ? { options } : {}) };
   });
   return {
     format: GRID_FORMAT,
@@ -500,7 +541,15 @@ export function expandCells(grid: BenchGrid): CellSpec[] {
             for (const entry of r.pfdiff)
               for (const pfdiff of expandPfdiff(entry))
                 for (const fr of r.fr) {
-                  const cell: CellSpec = { solver, nfe, pfdiff, fr, guidance, ...(spacing ? { spacing } : {}) };
+                  const cell: CellSpec = {
+                    solver,
+                    nfe,
+                    pfdiff,
+                    fr,
+                    guidance,
+                    ...(spacing ? { spacing } : {}),
+                    ...(r.options ? { options: r.options } : {}),
+                  };
                   const id = JSON.stringify(cell);
                   if (seen.has(id)) continue;
                   seen.add(id);
@@ -510,7 +559,7 @@ export function expandCells(grid: BenchGrid): CellSpec[] {
   return out;
 }
 
-/** The `best` rows a grid asks for: (solver, nfe, fr, guidance) groups whose k_h winner is reported. */
+/** The `best` rows a grid asks for: (solver, options, nfe, fr, guidance, spacing) groups whose k_h winner is reported. */
 export function bestGroups(grid: BenchGrid): Omit<CellSpec, 'pfdiff'>[] {
   const out: Omit<CellSpec, 'pfdiff'>[] = [];
   const seen = new Set<string>();
@@ -521,7 +570,7 @@ export function bestGroups(grid: BenchGrid): Omit<CellSpec, 'pfdiff'>[] {
         for (const solver of r.solvers)
           for (const nfe of r.nfe)
             for (const fr of r.fr) {
-              const g = { solver, nfe, fr, guidance, ...(spacing ? { spacing } : {}) };
+              const g = { solver, nfe, fr, guidance, ...(spacing ? { spacing } : {}), ...(r.options ? { options: r.options } : {}) };
               const id = JSON.stringify(g);
               if (!seen.has(id)) {
                 seen.add(id);
@@ -532,14 +581,27 @@ export function bestGroups(grid: BenchGrid): Omit<CellSpec, 'pfdiff'>[] {
   return out;
 }
 
+/** An identity of solver options for comparisons (key order does not matter; '' for none). */
+export function optionsId(o: SolverOptionValues | undefined): string {
+  return o ? JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : '';
+}
+
 /** A short human label of a cell, e.g. `ddim+PFDiff-2_1 @8 FR/3+mix g2`. */
 export function cellLabel(c: CellSpec): string {
   return `${methodLabel(c)} @${c.nfe}${c.guidance === 0 ? '' : ` g${c.guidance}`}`;
 }
 
-/** The method part of a label (solver and spacing, PFDiff, FR), e.g. `ddim + PFDiff-2_1 + FR/3 mix`, `unipc (flow_sigmas)`. */
-export function methodLabel(c: Pick<CellSpec, 'solver' | 'pfdiff' | 'fr' | 'spacing'>): string {
-  const solver = c.spacing ? `${c.solver} (${c.spacing})` : c.solver;
+/**
+ * The method part of a label (solver, its options and spacing, PFDiff, FR), e.g. `ddim + PFDiff-2_1 + FR/3 mix`,
+ * `unipc (flow_sigmas)`, `ipndm_v [order=2] + PFDiff-2_1`.
+ */
+export function methodLabel(c: Pick<CellSpec, 'solver' | 'pfdiff' | 'fr' | 'spacing' | 'options'>): string {
+  const opts = c.options
+    ? ` [${Object.entries(c.options)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(', ')}]`
+    : '';
+  const solver = `${c.solver}${opts}${c.spacing ? ` (${c.spacing})` : ''}`;
   return [solver, c.pfdiff ? `PFDiff-${c.pfdiff}` : '', frLabel(c.fr)].filter((s) => s !== '').join(' + ');
 }
 

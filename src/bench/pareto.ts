@@ -58,14 +58,14 @@ const ACCELERATION_WORDS = /pfdiff|\bfr\b|fr\/|feature reuse|forecast|taylor|ada
 /**
  * Plain or accelerated, from a cell's settings and description: plain when it has no PFDiff, no
  * feature reuse of any kind (`fr.kind` other than `none`), no other setting beyond solver, NFE,
- * guidance and spacing, and its method label names nothing of rediffuse's (PFDiff, FR, forecast,
+ * guidance, spacing and solver options, and its method label names nothing of rediffuse's (PFDiff, FR, forecast,
  * adaptive, tuned, cache).
  */
 export function cellFamily(cell: Pick<CellResult, 'settings' | 'method'>): CellFamily {
   const s = cell.settings as unknown as Record<string, unknown> & { pfdiff: string | null; fr?: { kind?: string } };
   if (s.pfdiff) return 'accelerated';
   if ((s.fr?.kind ?? 'none') !== 'none') return 'accelerated';
-  const plainKeys = new Set(['solver', 'nfe', 'pfdiff', 'fr', 'guidance', 'spacing']);
+  const plainKeys = new Set(['solver', 'nfe', 'pfdiff', 'fr', 'guidance', 'spacing', 'options']);
   for (const [k, v] of Object.entries(s)) if (!plainKeys.has(k) && v !== undefined && v !== null && v !== false) return 'accelerated';
   return ACCELERATION_WORDS.test(cell.method) ? 'accelerated' : 'plain';
 }

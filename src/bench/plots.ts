@@ -10,6 +10,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { frontsOf, paretoFront, type FrontMetric } from './pareto.js';
 import type { BenchResults, CellResult } from './runner.js';
+import { optionsId, type SolverOptionValues } from './grid.js';
 
 /** One rendered figure. */
 export interface RenderedPlot {
@@ -44,7 +45,14 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<{ svg: string;
 
 /** The sampling run an FR cell shares with its full-compute baseline (everything but the FR setting). */
 function runGroup(s: CellResult['settings']): string {
-  return JSON.stringify({ solver: s.solver, nfe: s.nfe, pfdiff: s.pfdiff, guidance: s.guidance, spacing: s.spacing ?? null });
+  return JSON.stringify({
+    solver: s.solver,
+    nfe: s.nfe,
+    pfdiff: s.pfdiff,
+    guidance: s.guidance,
+    spacing: s.spacing ?? null,
+    options: optionsId(s.options),
+  });
 }
 
 function gLabel(g: number): string {
@@ -63,8 +71,14 @@ function quality(results: BenchResults): { field: 'mse' | 'fd'; title: string; g
 function nfeSeries(results: BenchResults, get: (c: CellResult) => number | null): Point[] {
   const pts: Point[] = [];
   const bestKeys = new Set(results.best.map((b) => b.key));
-  const groupOf = (g: { solver: string; nfe: number; fr: unknown; guidance: number; spacing?: string | undefined }) =>
-    JSON.stringify({ solver: g.solver, nfe: g.nfe, fr: g.fr, guidance: g.guidance, spacing: g.spacing ?? null });
+  const groupOf = (g: {
+    solver: string;
+    nfe: number;
+    fr: unknown;
+    guidance: number;
+    spacing?: string | undefined;
+    options?: SolverOptionValues | undefined;
+  }) => JSON.stringify({ solver: g.solver, nfe: g.nfe, fr: g.fr, guidance: g.guidance, spacing: g.spacing ?? null, options: optionsId(g.options) });
   const bestGroups = new Set(results.best.map((b) => groupOf(b.settings)));
   for (const c of results.cells) {
     const s = c.settings;

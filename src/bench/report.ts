@@ -10,7 +10,7 @@ import { join, relative, dirname, resolve } from 'node:path';
 import { writeFileAtomic } from '../node/index.js';
 import type { ClaimCheck } from './claims.js';
 import { headlineMarkdown } from './pareto.js';
-import { frLabel } from './grid.js';
+import { frLabel, optionsId } from './grid.js';
 import type { RenderedPlot } from './plots.js';
 import type { BenchResults, CellResult } from './runner.js';
 
@@ -35,7 +35,8 @@ function baselineOf(results: BenchResults, c: CellResult): CellResult | undefine
       b.settings.nfe === s.nfe &&
       b.settings.pfdiff === s.pfdiff &&
       b.settings.guidance === s.guidance &&
-      (b.settings.spacing ?? null) === (s.spacing ?? null),
+      (b.settings.spacing ?? null) === (s.spacing ?? null) &&
+      optionsId(b.settings.options) === optionsId(s.options),
   );
 }
 

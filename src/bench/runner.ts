@@ -39,7 +39,7 @@ import { alignReferenceGrid, classAccuracy, featureStatistics, frechetDistance, 
 import { classOfSample } from './class-prompts.js';
 import { fdBootstrap, type FdSpread } from './fd-bootstrap.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
-import { bestGroups, cellLabel, expandCells, methodLabel, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
+import { bestGroups, cellLabel, expandCells, methodLabel, optionsId, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
 import type { BenchSetup } from './setup.js';
 import { BenchStore } from './store.js';
 
@@ -210,7 +210,7 @@ function cellLabels(setup: BenchSetup, guidance: number, offset: number, n: numb
 }
 
 /** What one sampling run of a cell depends on (its feature reuse aside). */
-export type CellRun = Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance' | 'spacing'>;
+export type CellRun = Pick<CellSpec, 'solver' | 'nfe' | 'pfdiff' | 'guidance' | 'spacing' | 'options'>;
 
 /** `sample()` options (all but the model) of samples [offset, offset + n) of a cell: the card's path, as every client takes it. */
 export function cellOptions(setup: BenchSetup, cell: CellRun, offset: number, n: number, seed: number): Omit<SampleOptions, 'model'> {
@@ -221,6 +221,7 @@ export function cellOptions(setup: BenchSetup, cell: CellRun, offset: number, n:
       nfe: cell.nfe,
       ...(cell.pfdiff ? { pfdiff: cell.pfdiff } : {}),
       ...(cell.spacing ? { spacing: cell.spacing } : {}),
+      ...(cell.options ? { solverOptions: cell.options } : {}),
       guidance: 1,
       classConditional: false,
       batch: n,
@@ -235,6 +236,7 @@ export function cellOptions(setup: BenchSetup, cell: CellRun, offset: number, n:
       nfe: cell.nfe,
       ...(cell.pfdiff ? { pfdiff: cell.pfdiff } : {}),
       ...(cell.spacing ? { spacing: cell.spacing } : {}),
+      ...(cell.options ? { solverOptions: cell.options } : {}),
       guidance: cell.guidance,
       ...(labels ? { classLabels: labels } : {}),
       classConditional: setup.conditional,
@@ -751,6 +753,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     for (const cell of results.cells) {
       const s = cell.settings;
       if (!s.pfdiff || s.solver !== g.solver || s.nfe !== g.nfe || s.guidance !== g.guidance || (s.spacing ?? null) !== (g.spacing ?? null)) continue;
+      if (optionsId(s.options) !== optionsId(g.options)) continue;
       if (JSON.stringify(s.fr) !== JSON.stringify(g.fr)) continue;
       const v = cell.status === 'ok' ? (grid.metrics.best === 'fd' ? cell.metrics!.fd : (cell.metrics!.trajectory?.mse ?? null)) : null;
       candidates[s.pfdiff] = v;

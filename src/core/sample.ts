@@ -49,7 +49,7 @@ export interface SampleOptions<S extends string = string> {
    * `timesteps` list). Default spacing `linspace` in the solver's own formula family.
    */
   timesteps?: Omit<TimestepOptions, 'steps'>;
-  /** PFDiff around the solver (first-order, singlestep higher-order, or the experimental multistep variant). */
+  /** PFDiff around the solver (first-order, singlestep higher-order, or the experimental multistep and Adams variants). */
   pfdiff?: PfdiffSettings;
   /** Classifier-free guidance: one batched [uncond; cond] call per step. */
   guidance?: GuidanceOptions;

@@ -149,6 +149,7 @@ export function oneCellGrid(grid: BenchGrid, cell: CellSpec): BenchGrid {
         fr: [cell.fr],
         guidance: [cell.guidance],
         spacing: [cell.spacing ?? null],
+        ...(cell.options ? { options: cell.options } : {}),
       },
     ],
   };

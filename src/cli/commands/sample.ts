@@ -13,6 +13,7 @@ import {
   type SampleOptions,
   type SampleResult,
   MULTISTEP_BASES,
+  ADAMS_BASES,
   listSolvers,
   TIMESTEP_SPACINGS,
   resolveSamplerName,
@@ -517,9 +518,14 @@ export async function runSampleCommand(opts: SampleCommandOptions): Promise<Samp
     const timesteps = base.timesteps ?? {};
     const solverOptions = base.solverOptions ?? {};
     const nfe = base.nfe;
-    if (opts.pfdiff && (MULTISTEP_BASES as readonly string[]).includes(solverName) && !opts.quiet) {
+    const experimental = (MULTISTEP_BASES as readonly string[]).includes(solverName)
+      ? 'multistep'
+      : (ADAMS_BASES as readonly string[]).includes(solverName)
+        ? 'Adams'
+        : null;
+    if (opts.pfdiff && experimental && !opts.quiet) {
       process.stderr.write(
-        `rediffuse: warning: PFDiff around ${solverName} uses our experimental multistep variant, not the paper's; ` +
+        `rediffuse: warning: PFDiff around ${solverName} uses our experimental ${experimental} variant, not the paper's; ` +
           `for the paper's PFDiff choose a first-order solver (--solver ddim)\n`,
       );
     }

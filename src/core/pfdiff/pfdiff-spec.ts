@@ -4,10 +4,12 @@
  * fits the base solver (Wang et al., ICLR 2025):
  * - first-order bases (ddim, dpm_solver_1, dpmpp_1, euler): PFDiff-k_h, Alg. 1 (`pfdiff.ts`);
  * - singlestep bases (dpm_solver_2/3, dpmpp_2s/3s): the past-only variant (`pfdiff-higher-order.ts`);
- * - dpmpp_2m, unipc: our experimental multistep variant (`pfdiff-multistep.ts`).
+ * - dpmpp_2m, unipc: our experimental multistep variant (`pfdiff-multistep.ts`);
+ * - ipndm_v: our experimental Adams–Bashforth variant (`pfdiff-adams.ts`).
  *
  * Options are checked by the base solver's own resolver first (an unknown key throws, naming it),
- * then against what the variant honours: the past-only variant uses r1/r2; no variant uses any other
+ * then against what the variant honours: the past-only variant uses r1/r2, the Adams variant order
+ * (default {@link ADAMS_DEFAULT_ORDER}, not ipndm_v's 4) and noiseStart; no variant uses any other
  * option, so a value other than the base default is refused with the fix, never ignored.
  * @packageDocumentation
  */
@@ -27,6 +29,8 @@ import {
   type SinglestepBase,
 } from './pfdiff-higher-order.js';
 import { createPfdiffMultistepSolver, MULTISTEP_BASES } from './pfdiff-multistep.js';
+import { ADAMS_BASES, ADAMS_DEFAULT_ORDER, createPfdiffAdamsSolver } from './pfdiff-adams.js';
+import type { IpndmOptions } from '../solvers/ipndm.js';
 
 /** PFDiff settings of a run. */
 export interface PfdiffSettings {
@@ -45,9 +49,10 @@ export function pfdiffVariant(name: string): PfdiffVariant {
   if ((FIRST_ORDER_BASES as readonly string[]).includes(name)) return 'first-order';
   if ((SINGLESTEP_BASES as readonly string[]).includes(name)) return 'past-only';
   if ((MULTISTEP_BASES as readonly string[]).includes(name)) return 'multistep-experimental';
+  if ((ADAMS_BASES as readonly string[]).includes(name)) return 'adams-experimental';
   throw new RangeError(
     `PFDiff has no variant for solver "${name}": use a first-order solver (${FIRST_ORDER_BASES.join(', ')}), ` +
-      `a singlestep one (${SINGLESTEP_BASES.join(', ')}) or, experimentally, ${MULTISTEP_BASES.join(', ')}`,
+      `a singlestep one (${SINGLESTEP_BASES.join(', ')}) or, experimentally, ${[...MULTISTEP_BASES, ...ADAMS_BASES].join(', ')}`,
   );
 }
 
@@ -56,6 +61,7 @@ const HONOURED: Readonly<Record<PfdiffVariant, readonly string[]>> = {
   'first-order': [],
   'past-only': ['r1', 'r2'],
   'multistep-experimental': [],
+  'adams-experimental': ['order', 'noiseStart'],
 };
 
 /** Why a variant cannot honour the other options. */
@@ -63,6 +69,7 @@ const WHY: Readonly<Record<PfdiffVariant, string>> = {
   'first-order': 'it takes first-order steps φ with the stored output',
   'past-only': 'it lays out its own blocks of p calls (remainder last) and ends with a zero-call first-order step',
   'multistep-experimental': "it runs its own data-prediction predictor (the line through the last two x̂0), not the solver's own update",
+  'adams-experimental': 'it runs the Adams–Bashforth extrapolation of ipndm_v with its order and noiseStart only',
 };
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -86,6 +93,8 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
     );
   } else if (variant === 'multistep-experimental' && settings.quantity !== undefined && settings.quantity !== 'x0') {
     throw new RangeError(`the multistep PFDiff variant reuses x̂0 (data prediction), got quantity "${settings.quantity}": drop quantity`);
+  } else if (variant === 'adams-experimental' && settings.quantity !== undefined && settings.quantity !== 'epsilon') {
+    throw new RangeError(`the Adams PFDiff variant around ${name} reuses ε̂ (noise prediction), got quantity "${settings.quantity}": drop quantity`);
   }
   const defaults = base.resolveOptions() as Record<string, unknown>;
 
@@ -104,6 +113,9 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
           `drop ${refused.join(', ')}, or sample with ${name} without PFDiff`,
       );
     }
+    if (variant === 'adams-experimental' && (options as { order?: unknown } | undefined)?.order === undefined) {
+      return { ...o, order: ADAMS_DEFAULT_ORDER };
+    }
     return o;
   };
   const pastOnly = (what: string): RangeError =>
@@ -111,7 +123,11 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
   // The first-order variant's quantity: as asked, else the base's default on the run's schedule (the
   // velocity on flow schedules); without a schedule (create), decided when the run sees its schedule.
   const quantityOn = (schedule: NoiseSchedule): PfdiffQuantity => settings.quantity ?? defaultQuantity(name as FirstOrderBase, isFlowSchedule(schedule));
-  const firstOrMultistep = (schedule?: NoiseSchedule): Solver => {
+  const firstOrMultistep = (o: O, schedule?: NoiseSchedule): Solver => {
+    if (variant === 'adams-experimental') {
+      const { order, noiseStart } = o as unknown as IpndmOptions;
+      return createPfdiffAdamsSolver({ k, h, order, noiseStart });
+    }
     if (variant !== 'first-order') return createPfdiffMultistepSolver({ k, h });
     const q = schedule !== undefined ? quantityOn(schedule) : (settings.quantity ?? (name === 'dpmpp_1' ? 'x0' : undefined));
     return createPfdiffSolver({ k, h, ...(q !== undefined ? { quantity: q } : {}) });
@@ -164,7 +180,7 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
         }
         calls = nfe;
       } else {
-        run = firstOrMultistep(schedule);
+        run = firstOrMultistep(o, schedule);
         if (explicit) timesteps = buildTimesteps(schedule, grid);
         else if (budget.steps !== undefined) timesteps = buildTimesteps(schedule, { ...grid, steps: budget.steps });
         else {
@@ -187,9 +203,9 @@ export function pfdiff<O extends object>(base: SolverSpec<O>, settings: PfdiffSe
       };
     },
     create(options) {
-      resolve(options);
+      const o = resolve(options);
       if (variant === 'past-only') throw pastOnly('solver');
-      return firstOrMultistep();
+      return firstOrMultistep(o);
     },
   };
 }

@@ -62,7 +62,7 @@ export interface PlanRequest<O extends object = Record<string, unknown>> {
 }
 
 /** The PFDiff variant a plan runs (see `pfdiff/`). */
-export type PfdiffVariant = 'first-order' | 'past-only' | 'multistep-experimental';
+export type PfdiffVariant = 'first-order' | 'past-only' | 'multistep-experimental' | 'adams-experimental';
 
 /** What a plan runs with PFDiff. */
 export interface PfdiffPlanInfo {
