@@ -27,13 +27,14 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 const none = { kind: 'none' } as const;
 
-test('the default search space: 34 typed candidates on the card spacing, FR only where the model has it', () => {
+test('the default search space: 41 typed candidates on the card spacing, FR only where the model has it', () => {
   const all = defaultSearchSpace({ spacing: 'trailing' });
-  assert.equal(all.length, 34);
-  assert.equal(all.filter((c) => c.pfdiff !== null).length, 9);
+  assert.equal(all.length, 41);
+  assert.equal(all.filter((c) => c.pfdiff !== null).length, 12);
+  assert.equal(all.filter((c) => c.solver === 'ipndm_v').length, 7);
   assert.equal(all.filter((c) => c.fr.kind !== 'none').length, 4);
   assert.equal(all.filter((c) => c.spacing === 'karras').length, 3);
-  assert.equal(defaultSearchSpace({ spacing: 'trailing', featureReuse: false }).length, 30);
+  assert.equal(defaultSearchSpace({ spacing: 'trailing', featureReuse: false }).length, 37);
   assert.equal(defaultSearchSpace({ spacing: 'trailing', solvers: ['ddim'], maxNfe: 8 }).length, 2 + 3 + 2);
 });
 

@@ -30,9 +30,9 @@ export interface SearchSpaceOptions {
 }
 
 /**
- * The default space (34 candidates): plain DDIM, DPM-Solver++ 2M and UniPC over NFE 4…20 on the
- * card's spacing and DPM-Solver++ 2M on Karras σ; DDIM + PFDiff 2_1 / 3_1 and DPM-Solver++ 2M + the
- * multistep PFDiff 3_3 at NFE 4…10; FRDiff (order 0, DeepCache points, score mixing) on DDIM-20
+ * The default space (41 candidates): plain DDIM, DPM-Solver++ 2M, UniPC and iPNDM-v over NFE 4…20 on
+ * the card's spacing and DPM-Solver++ 2M on Karras σ; DDIM + PFDiff 2_1 / 3_1, DPM-Solver++ 2M + the
+ * multistep PFDiff 3_3 and iPNDM-v + the Adams PFDiff 2_1 (order 2) at NFE 4…10; FRDiff (order 0, DeepCache points, score mixing) on DDIM-20
  * and DPM-Solver++ 2M-10/15 at keyframe intervals 2 and 3.
  */
 export function defaultSearchSpace(o: SearchSpaceOptions): TuneCandidate[] {
@@ -44,10 +44,12 @@ export function defaultSearchSpace(o: SearchSpaceOptions): TuneCandidate[] {
   add('ddim', [5, 8, 10, 15, 20]);
   add('dpmpp_2m', [4, 5, 6, 8, 10, 15, 20]);
   add('unipc', [4, 5, 6, 8, 10, 15]);
+  add('ipndm_v', [6, 8, 10, 15]);
   add('dpmpp_2m', [5, 8, 10], { spacing: 'karras' });
   add('ddim', [4, 6, 8, 10], { pfdiff: '2_1' });
   add('ddim', [6, 8], { pfdiff: '3_1' });
   add('dpmpp_2m', [4, 6, 8], { pfdiff: '3_3' });
+  add('ipndm_v', [6, 8, 10], { pfdiff: '2_1' });
   if (o.featureReuse !== false) {
     const fr = (interval: number) => ({ kind: 'interval' as const, interval, mixing: { ...DEFAULT_SCORE_MIXING }, points: 'deepcache' });
     add('ddim', [20], { fr: fr(2) });
