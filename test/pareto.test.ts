@@ -149,6 +149,7 @@ test('the spread rule: a gap inside the bootstrap spread is marked, not reported
   const [r] = headlineLevels(results(cells), 2, [10]);
   assert.ok(Math.abs(r!.ratio! - 70 / 60) < 1e-12);
   assert.equal(r!.plainWithinSpread!.label, 'dpmpp_2m @8');
+  assert.ok(Math.abs(r!.spreadRatio! - 56 / 60) < 1e-12);
   assert.equal(r!.verdict, 'inside spread');
   // With a spread ten times smaller (σ 0.0002: 0.182 > 0.18 + 0.00057), the plain @8 cell no longer counts: a result.
   const tight = cells.map((c) => ({ ...c, metrics: { ...c.metrics!, fdSpread: { std: 0.0002, lo: 0, hi: 0, resamples: 50 } } }));
@@ -176,7 +177,7 @@ test('the report opens with the headline table and names the start time and the 
   assert.match(md, /t = 999/);
   assert.match(
     md,
-    /\| guidance 2 \| dpmpp_2m @10 \| 0\.180 ± 0\.002 \| dpmpp_2m @10: 0\.180 ± 0\.002, 70\.00 s \| dpmpp_2m \+ PFDiff-3_3 @8: 0\.149 ± 0\.002, 51\.00 s \| 1\.37× \| 1\.25× \| faster \|/,
+    /\| guidance 2 \| dpmpp_2m @10 \| 0\.180 ± 0\.002 \| dpmpp_2m @10: 0\.180 ± 0\.002, 70\.00 s \| dpmpp_2m \+ PFDiff-3_3 @8: 0\.149 ± 0\.002, 51\.00 s \| 1\.37× \| 1\.37× \(dpmpp_2m @10\) \| 1\.25× \| faster \|/,
   );
   assert.match(md, /\| unconditional \| ddim @10 \| 1\.900/);
   const report = markdownReport(r);

@@ -200,6 +200,11 @@ export interface HeadlineLevel {
   /** Fastest cell of each family within the spread of q (see the module notes). */
   plainWithinSpread: FrontPoint | null;
   acceleratedWithinSpread: FrontPoint | null;
+  /**
+   * The speed-up that survives the spread: plainWithinSpread.wallMs / accelerated.wallMs, the plain side
+   * given the benefit of the doubt (≤ `ratio`; > 1 exactly when the verdict before the timing-noise rule is faster).
+   */
+  spreadRatio: number | null;
   verdict: HeadlineVerdict;
 }
 
@@ -258,6 +263,7 @@ export function headlineLevels(results: BenchResults, guidance: number, nfes: re
       timingNoise: noise,
       plainWithinSpread,
       acceleratedWithinSpread,
+      spreadRatio: plainWithinSpread && accelerated ? plainWithinSpread.wallMs / accelerated.wallMs : null,
       verdict,
     });
   }
@@ -301,18 +307,21 @@ export function headlineMarkdown(results: BenchResults, level = 2, nfes: readonl
     `Quality levels: the best plain solver's FD-classifier at NFE ${nfes.join(', ')}. A family reaches a level by the ${HEADLINE_RULE}. ` +
       'Speed-up = plain wall time / accelerated wall time, both measured in this run. "inside spread": the gap does not survive ' +
       'the FD-classifier bootstrap spread (a cell within 2·√(σ² + σ_level²) of the level counts for the slower side), so it is not a result. ' +
+      "Within spread = the wall time of the fastest plain cell within the spread of the level over the accelerated cell's: the " +
+      'speed-up once the plain side gets the benefit of the doubt (a result only when it exceeds 1). ' +
       "Speed-up in calls = the same two cells' ratio in network-call equivalents (full calls + reuse calls × the measured reuse/full " +
       'call-time ratio), which load on the machine does not move. "inside timing noise": the wall-time speed-up is no larger than the ' +
       'largest wall-time ratio between cells of this run with bit-identical samples (same computation, timed twice). ' +
       (starts.length > 0 ? `Trajectory errors in this report are against a reference from each cell's own start time (t = ${starts.join(', ')}).` : ''),
     '',
     ...noiseLines(results, [...new Set(rows.map((r) => r.guidance))]),
-    '| setting | level (best plain @NFE) | FD level | fastest plain reaching it | fastest rediffuse reaching it | speed-up | speed-up in calls | verdict |',
-    '|---|---|---|---|---|---|---|---|',
+    '| setting | level (best plain @NFE) | FD level | fastest plain reaching it | fastest rediffuse reaching it | speed-up | within spread | speed-up in calls | verdict |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows.map(
       (r) =>
         `| ${gText(r.guidance)} | ${r.levelCell.method} @${r.nfe} | ${r.target.toFixed(3)}${r.levelCell.spread !== null ? ` ± ${r.levelCell.spread.toFixed(3)}` : ''} | ` +
         `${cellText(r.plain)} | ${cellText(r.accelerated)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`} | ` +
+        `${r.spreadRatio === null ? '—' : `${r.spreadRatio.toFixed(2)}× (${r.plainWithinSpread!.method} @${r.plainWithinSpread!.nfe})`} | ` +
         `${r.callRatio === null ? '—' : `${r.callRatio.toFixed(2)}×`} | ${r.verdict} |`,
     ),
   ];
