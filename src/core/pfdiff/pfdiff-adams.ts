@@ -9,7 +9,7 @@
  * with L_j the Lagrange basis on the nodes ρ_j. Unlike `ipndm_v`'s own step, the nodes need not
  * include ρ_s: after a foresight update the state sits at τ_{i+k+1} while the newest output was
  * made at the springboard τ_{i+h}. On PFDiff's first-order base grid (M = N(k+1) − k intervals)
- * one iteration is, as for the multistep variant (pfdiff-multistep.ts):
+ * one iteration is (pfdiff-extrapolation.ts, shared with the multistep variant):
  *   x_s = Φ(x, τ_i → τ_{i+h})                     springboard: extrapolation, no call
  *   ε   = ε̂(x_s, τ_{i+h})                         the one call, appended to the history
  *   x   ← Φ(x, τ_i → τ_{i+k+1})                   foresight update from x, with ε in the history
@@ -20,9 +20,10 @@ import { veSigma, type NoiseSchedule } from '../schedule/noise-schedule.js';
 import { noiseStartState } from '../solvers/euler.js';
 import type { IpndmOptions } from '../solvers/ipndm.js';
 import { variableStepWeights } from '../solvers/ipndm-v.js';
-import type { Solver, SolverContext } from '../solvers/types.js';
+import type { Solver } from '../solvers/types.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import { checkPfdiffKH, pfdiffCallsForSteps, type PfdiffKH } from './pfdiff.js';
+import type { PfdiffKH } from './pfdiff.js';
+import { createExtrapolationPfdiffSolver } from './pfdiff-extrapolation.js';
 
 /** Adams-type bases the experimental variant accepts. */
 export type AdamsBase = 'ipndm_v';
@@ -77,32 +78,16 @@ export type PfdiffAdamsOptions = PfdiffKH & IpndmOptions;
  */
 export function createPfdiffAdamsSolver(options: PfdiffAdamsOptions): Solver {
   const { k, h, order, noiseStart } = options;
-  checkPfdiffKH(k, h);
   if (!Number.isInteger(order) || order < 1 || order > 4) throw new RangeError(`PFDiff around ipndm_v: order must be an integer in [1, 4], got ${order}`);
-  return async (xInit: NumArray, timesteps: readonly number[], ctx: SolverContext): Promise<NumArray> => {
-    const M = timesteps.length - 1;
-    const N = pfdiffCallsForSteps(M, k);
-    const sch = ctx.schedule;
-    const tau = (i: number): number => timesteps[i]!;
-    const history: SlopeEntry[] = [];
-    const remember = (t: number, eps: NumArray): void => {
-      history.unshift({ rho: veSigma(sch, t), eps });
-      if (history.length > order) history.pop();
+  return createExtrapolationPfdiffSolver(k, h, (schedule) => {
+    const history: SlopeEntry[] = []; // newest first
+    return {
+      start: (x, t) => noiseStartState(schedule, x, t, noiseStart),
+      record(t, prediction) {
+        history.unshift({ rho: veSigma(schedule, t), eps: prediction.eps });
+        if (history.length > order) history.pop();
+      },
+      step: (x, s, t) => adamsExtrapolationStep(schedule, x, s, t, history),
     };
-    let x = noiseStartState(sch, xInit, tau(0), noiseStart);
-    let pred = await ctx.evaluate(x, tau(0));
-    remember(tau(0), pred.eps);
-    x = adamsExtrapolationStep(sch, x, tau(0), tau(1), history);
-    await ctx.step({ step: 0, steps: N, t: tau(1), x, x0: pred.x0 });
-    let call = 1;
-    for (let i = 1; i < M; i += k + 1) {
-      const xs = adamsExtrapolationStep(sch, x, tau(i), tau(i + h), history);
-      pred = await ctx.evaluate(xs, tau(i + h));
-      remember(tau(i + h), pred.eps);
-      x = adamsExtrapolationStep(sch, x, tau(i), tau(i + k + 1), history);
-      await ctx.step({ step: call, steps: N, t: tau(i + k + 1), x, x0: pred.x0 });
-      call++;
-    }
-    return x;
-  };
+  });
 }

@@ -23,7 +23,8 @@
 import type { NoiseSchedule } from '../schedule/noise-schedule.js';
 import type { Solver, SolverContext } from '../solvers/types.js';
 import { linearCombination, type NumArray } from '../tensor.js';
-import { checkPfdiffKH, pfdiffCallsForSteps, type PfdiffKH } from './pfdiff.js';
+import type { PfdiffKH } from './pfdiff.js';
+import { createExtrapolationPfdiffSolver } from './pfdiff-extrapolation.js';
 
 /** Multistep base solvers the experimental variant accepts. */
 export type MultistepBase = 'dpmpp_2m' | 'unipc';
@@ -71,31 +72,16 @@ export type PfdiffMultistepOptions = PfdiffKH;
  * M = N(k+1) − k intervals with exactly N calls. Progress is reported once per call.
  */
 export function createPfdiffMultistepSolver(options: PfdiffMultistepOptions): Solver {
-  const { k, h } = options;
-  checkPfdiffKH(k, h);
-  return async (xInit: NumArray, timesteps: readonly number[], ctx: SolverContext): Promise<NumArray> => {
-    const M = timesteps.length - 1;
-    const N = pfdiffCallsForSteps(M, k);
-    const sch = ctx.schedule;
-    const tau = (i: number): number => timesteps[i]!;
+  return createExtrapolationPfdiffSolver(options.k, options.h, (schedule) => {
     const history: HistoryEntry[] = [];
-    let x = xInit;
-    let pred = await ctx.evaluate(x, tau(0));
-    history.push({ lambda: sch.lambda(tau(0)), x0: pred.x0 });
-    x = multistepExtrapolationStep(sch, x, tau(0), tau(1), history);
-    await ctx.step({ step: 0, steps: N, t: tau(1), x, x0: pred.x0 });
-    let call = 1;
-    for (let i = 1; i < M; i += k + 1) {
-      const xs = multistepExtrapolationStep(sch, x, tau(i), tau(i + h), history);
-      pred = await ctx.evaluate(xs, tau(i + h));
-      history.push({ lambda: sch.lambda(tau(i + h)), x0: pred.x0 });
-      if (history.length > 2) history.shift();
-      x = multistepExtrapolationStep(sch, x, tau(i), tau(i + k + 1), history);
-      await ctx.step({ step: call, steps: N, t: tau(i + k + 1), x, x0: pred.x0 });
-      call++;
-    }
-    return x;
-  };
+    return {
+      record(t, prediction) {
+        history.push({ lambda: schedule.lambda(t), x0: prediction.x0 });
+        if (history.length > 2) history.shift();
+      },
+      step: (x, s, t) => multistepExtrapolationStep(schedule, x, s, t, history),
+    };
+  });
 }
 
 /**
