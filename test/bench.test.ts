@@ -32,25 +32,29 @@ const TINY = {
   ],
 };
 
-describe('grid files', () => {
-  const bad = (raw: unknown, pattern: RegExp) =>
-    assert.throws(
-      () => validateGrid(raw),
-      (e: Error) => e instanceof GridError && pattern.test(e.message),
-    );
+/** Asserts that validating `raw` throws a GridError whose message matches `pattern`. */
+const badGrid = (raw: unknown, pattern: RegExp) =>
+  assert.throws(
+    () => validateGrid(raw),
+    (e: Error) => e instanceof GridError && pattern.test(e.message),
+  );
 
+describe('grid files', () => {
   test('validation errors name the field and the fix', () => {
-    bad(null, /grid: expected an object/);
-    bad({ ...TINY, colour: 1 }, /unknown key "colour"/);
-    bad({ ...TINY, seeds: { count: 0 } }, /grid\.seeds\.count: must be an integer ≥ 1/);
-    bad({ ...TINY, seeds: { count: 4, batch: 8 } }, /batch ≤ count/);
-    bad({ ...TINY, runs: [] }, /grid\.runs: must be a non-empty list/);
-    bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], pfdiff: ['2_3'] }] }, /runs\[0\]\.pfdiff\[0\]: expected "none", "best" or k_h/);
-    bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], fr: [{ interval: 0 }] }] }, /fr\[0\]\.interval: must be an integer ≥ 1/);
-    bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], fr: [{ interval: 2, mixing: { bias: 7 } }] }] }, /mixing\.bias: must be a number in \[-1, 2\]/);
-    bad({ ...TINY, guidance: [-1] }, /grid\.guidance\[0\]: must be a number ≥ 0/);
-    bad({ ...TINY, metrics: { trajectory: false } }, /"trajectory_mse" needs metrics\.trajectory/);
-    bad({ ...TINY, format: 'other/1' }, /grid\.format: must be "rediffuse-bench-grid\/1"/);
+    badGrid(null, /grid: expected an object/);
+    badGrid({ ...TINY, colour: 1 }, /unknown key "colour"/);
+    badGrid({ ...TINY, seeds: { count: 0 } }, /grid\.seeds\.count: must be an integer ≥ 1/);
+    badGrid({ ...TINY, seeds: { count: 4, batch: 8 } }, /batch ≤ count/);
+    badGrid({ ...TINY, runs: [] }, /grid\.runs: must be a non-empty list/);
+    badGrid({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], pfdiff: ['2_3'] }] }, /runs\[0\]\.pfdiff\[0\]: expected "none", "best" or k_h/);
+    badGrid({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], fr: [{ interval: 0 }] }] }, /fr\[0\]\.interval: must be an integer ≥ 1/);
+    badGrid(
+      { ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], fr: [{ interval: 2, mixing: { bias: 7 } }] }] },
+      /mixing\.bias: must be a number in \[-1, 2\]/,
+    );
+    badGrid({ ...TINY, guidance: [-1] }, /grid\.guidance\[0\]: must be a number ≥ 0/);
+    badGrid({ ...TINY, metrics: { trajectory: false } }, /"trajectory_mse" needs metrics\.trajectory/);
+    badGrid({ ...TINY, format: 'other/1' }, /grid\.format: must be "rediffuse-bench-grid\/1"/);
   });
 
   test('JSON and YAML give the same grid; syntax errors name the file', () => {
@@ -105,13 +109,8 @@ test('FR entries: space "sample" is kept and labelled, "epsilon" is the default 
 });
 
 test('grid spacings: card cells keep their keys, a named spacing plans its own grid and its own reference start', async () => {
-  const bad = (raw: unknown, pattern: RegExp) =>
-    assert.throws(
-      () => validateGrid(raw),
-      (e: Error) => e instanceof GridError && pattern.test(e.message),
-    );
-  bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], spacing: ['sideways'] }] }, /runs\[0\]\.spacing\[0\]: expected "card".*leading, trailing/);
-  bad({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], spacing: [] }] }, /runs\[0\]\.spacing: must not be empty/);
+  badGrid({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], spacing: ['sideways'] }] }, /runs\[0\]\.spacing\[0\]: expected "card".*leading, trailing/);
+  badGrid({ ...TINY, runs: [{ solvers: ['ddim'], nfe: [4], spacing: [] }] }, /runs\[0\]\.spacing: must not be empty/);
   const grid = validateGrid({
     ...TINY,
     seeds: { seed: 1, count: 8, batch: 4 },
@@ -148,15 +147,13 @@ test('grid spacings: card cells keep their keys, a named spacing plans its own g
 });
 
 test('grid solver options: checked by each solver, in the key and label, passed to the solver; cells without them keep their keys', async () => {
-  const bad = (raw: unknown, pattern: RegExp) =>
-    assert.throws(
-      () => validateGrid(raw),
-      (e: Error) => e instanceof GridError && pattern.test(e.message),
-    );
-  bad({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: { order: 5 } }] }, /runs\[0\]\.options: ipndm_v: .*order.*\[1, 4\]/);
-  bad({ ...TINY, runs: [{ solvers: ['ipndm_v', 'ddim'], nfe: [4], options: { order: 2 } }] }, /runs\[0\]\.options: ddim: .*order/);
-  bad({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: { order: [2] } }] }, /runs\[0\]\.options\.order: must be a number, string or boolean/);
-  bad({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: 2 }] }, /runs\[0\]\.options: must be an object of solver options/);
+  badGrid({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: { order: 5 } }] }, /runs\[0\]\.options: ipndm_v: .*order.*\[1, 4\]/);
+  badGrid({ ...TINY, runs: [{ solvers: ['ipndm_v', 'ddim'], nfe: [4], options: { order: 2 } }] }, /runs\[0\]\.options: ddim: .*order/);
+  badGrid(
+    { ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: { order: [2] } }] },
+    /runs\[0\]\.options\.order: must be a number, string or boolean/,
+  );
+  badGrid({ ...TINY, runs: [{ solvers: ['ipndm_v'], nfe: [4], options: 2 }] }, /runs\[0\]\.options: must be an object of solver options/);
   const grid = validateGrid({
     ...TINY,
     runs: [

@@ -586,6 +586,16 @@ export function optionsId(o: SolverOptionValues | undefined): string {
   return o ? JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : '';
 }
 
+/**
+ * The identity of a cell's settings without one of them, for matching cells: without `fr`, the sampling
+ * run an FR cell shares with its full-compute baseline; without `pfdiff`, the group whose k_h winner a
+ * `best` row reports.
+ */
+export function settingsId(s: Omit<CellSpec, 'pfdiff'> & { pfdiff?: string | null }, without: 'fr' | 'pfdiff'): string {
+  const rest = without === 'fr' ? { pfdiff: s.pfdiff ?? null } : { fr: s.fr };
+  return JSON.stringify({ solver: s.solver, nfe: s.nfe, guidance: s.guidance, spacing: s.spacing ?? null, options: optionsId(s.options), ...rest });
+}
+
 /** A short human label of a cell, e.g. `ddim+PFDiff-2_1 @8 FR/3+mix g2`. */
 export function cellLabel(c: CellSpec): string {
   return `${methodLabel(c)} @${c.nfe}${c.guidance === 0 ? '' : ` g${c.guidance}`}`;

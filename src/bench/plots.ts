@@ -10,7 +10,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { frontsOf, paretoFront, type FrontMetric } from './pareto.js';
 import type { BenchResults, CellResult } from './runner.js';
-import { optionsId, type SolverOptionValues } from './grid.js';
+import { settingsId } from './grid.js';
 
 /** One rendered figure. */
 export interface RenderedPlot {
@@ -45,14 +45,7 @@ export async function renderVegaLite(spec: TopLevelSpec): Promise<{ svg: string;
 
 /** The sampling run an FR cell shares with its full-compute baseline (everything but the FR setting). */
 function runGroup(s: CellResult['settings']): string {
-  return JSON.stringify({
-    solver: s.solver,
-    nfe: s.nfe,
-    pfdiff: s.pfdiff,
-    guidance: s.guidance,
-    spacing: s.spacing ?? null,
-    options: optionsId(s.options),
-  });
+  return settingsId(s, 'fr');
 }
 
 function gLabel(g: number): string {
@@ -71,14 +64,7 @@ function quality(results: BenchResults): { field: 'mse' | 'fd'; title: string; g
 function nfeSeries(results: BenchResults, get: (c: CellResult) => number | null): Point[] {
   const pts: Point[] = [];
   const bestKeys = new Set(results.best.map((b) => b.key));
-  const groupOf = (g: {
-    solver: string;
-    nfe: number;
-    fr: unknown;
-    guidance: number;
-    spacing?: string | undefined;
-    options?: SolverOptionValues | undefined;
-  }) => JSON.stringify({ solver: g.solver, nfe: g.nfe, fr: g.fr, guidance: g.guidance, spacing: g.spacing ?? null, options: optionsId(g.options) });
+  const groupOf = (g: BenchResults['best'][number]['settings']) => settingsId(g, 'pfdiff');
   const bestGroups = new Set(results.best.map((b) => groupOf(b.settings)));
   for (const c of results.cells) {
     const s = c.settings;

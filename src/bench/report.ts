@@ -10,7 +10,7 @@ import { join, relative, dirname, resolve } from 'node:path';
 import { writeFileAtomic } from '../node/index.js';
 import type { ClaimCheck } from './claims.js';
 import { headlineMarkdown } from './pareto.js';
-import { frLabel, optionsId } from './grid.js';
+import { frLabel, settingsId } from './grid.js';
 import type { RenderedPlot } from './plots.js';
 import type { BenchResults, CellResult } from './runner.js';
 
@@ -24,20 +24,10 @@ function gTitle(g: number): string {
   return g === 0 ? 'Unconditional' : g === 1 ? 'Conditional (no guidance)' : `Classifier-free guidance ${g}`;
 }
 
-/** Full-compute baseline of a cell (same solver, NFE, PFDiff, guidance, spacing; no FR). */
+/** Full-compute baseline of a cell (same solver, options, NFE, PFDiff, guidance, spacing; no FR). */
 function baselineOf(results: BenchResults, c: CellResult): CellResult | undefined {
-  const s = c.settings;
-  return results.cells.find(
-    (b) =>
-      b.status === 'ok' &&
-      b.settings.fr.kind === 'none' &&
-      b.settings.solver === s.solver &&
-      b.settings.nfe === s.nfe &&
-      b.settings.pfdiff === s.pfdiff &&
-      b.settings.guidance === s.guidance &&
-      (b.settings.spacing ?? null) === (s.spacing ?? null) &&
-      optionsId(b.settings.options) === optionsId(s.options),
-  );
+  const run = settingsId(c.settings, 'fr');
+  return results.cells.find((b) => b.status === 'ok' && b.settings.fr.kind === 'none' && settingsId(b.settings, 'fr') === run);
 }
 
 /** A total over all sampling runs of a cell, per run. */

@@ -39,7 +39,7 @@ import { alignReferenceGrid, classAccuracy, featureStatistics, frechetDistance, 
 import { classOfSample } from './class-prompts.js';
 import { fdBootstrap, type FdSpread } from './fd-bootstrap.js';
 import { cellKey, referenceKey, type KeyContext } from './cell-key.js';
-import { bestGroups, cellLabel, expandCells, methodLabel, optionsId, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
+import { bestGroups, cellLabel, expandCells, methodLabel, settingsId, type BenchGrid, type CellSpec, type FrSpec } from './grid.js';
 import type { BenchSetup } from './setup.js';
 import { BenchStore } from './store.js';
 
@@ -752,9 +752,7 @@ export async function runBench(opts: RunBenchOptions): Promise<BenchResults> {
     let bestValue = Infinity;
     for (const cell of results.cells) {
       const s = cell.settings;
-      if (!s.pfdiff || s.solver !== g.solver || s.nfe !== g.nfe || s.guidance !== g.guidance || (s.spacing ?? null) !== (g.spacing ?? null)) continue;
-      if (optionsId(s.options) !== optionsId(g.options)) continue;
-      if (JSON.stringify(s.fr) !== JSON.stringify(g.fr)) continue;
+      if (!s.pfdiff || settingsId(s, 'pfdiff') !== settingsId(g, 'pfdiff')) continue;
       const v = cell.status === 'ok' ? (grid.metrics.best === 'fd' ? cell.metrics!.fd : (cell.metrics!.trajectory?.mse ?? null)) : null;
       candidates[s.pfdiff] = v;
       if (v !== null && Number.isFinite(v) && v < bestValue) {
